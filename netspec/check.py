@@ -1,0 +1,53 @@
+"""`netspec check`: load, expand and shape-check a spec; report shapes and requirements, or every error."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import os
+
+from .errors import ErrorList, NetspecError
+from .graph.expand import expand
+from .graph.ir import Graph
+from .graph.verify import verify
+from .spec.load import Spec, load
+
+
+@dataclass
+class CheckResult:
+    """The outcome of checking one file."""
+
+    file: str
+    graphs: dict[str, Graph] = field(default_factory=dict)
+    errors: list[NetspecError] = field(default_factory=list)
+    warnings: list[NetspecError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None, bindings: dict | None = None,
+          search_path: list[str] | None = None) -> CheckResult:
+    """Check a spec file: every network is expanded and shape-checked. Never raises for user errors."""
+    file = path_or_spec.file if isinstance(path_or_spec, Spec) else str(path_or_spec)
+    res = CheckResult(file)
+    try:
+        spec = path_or_spec if isinstance(path_or_spec, Spec) else load(path_or_spec, search_path=search_path)
+        from .errors import SpecError, Loc
+        if not spec.networks:
+            # a library of blocks: nothing to expand, but it loaded and validated
+            return res
+        for name in spec.networks:
+            try:
+                g = expand(spec, name, params=params, bindings=bindings)
+                verify(g)
+                res.graphs[name] = g
+                res.warnings.extend(g.warnings)
+            except ErrorList as e:
+                res.errors.extend(e.errors)
+            except NetspecError as e:
+                res.errors.append(e)
+    except ErrorList as e:
+        res.errors.extend(e.errors)
+    except NetspecError as e:
+        res.errors.append(e)
+    return res

@@ -1,0 +1,925 @@
+"""Spec -> Graph: expand blocks, repeats, conditions and expressions into a flat DAG with shapes.
+
+Contract: the result holds one Node per op instance, named structurally, with validated concrete params,
+``meta["in"]``/``meta["out"]`` tensor types, ``meta["weights"]`` (state_dict shapes) and ``meta["macs"]``.
+Every error found is collected (a failed layer poisons only what depends on it) and raised together.
+
+Shapes are inferred while expanding because expressions may ask for them (``channels(x)``); the rules live
+in the ops, this pass only calls them in order and records the results.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import functools
+from typing import Any
+
+import networkx as nx
+from pydantic import TypeAdapter, ValidationError
+
+from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
+                      did_you_mean)
+from ..limits import LIMITS
+from ..ops.base import In, OpError, lookup, unknown_op_hints
+from ..ops.io import InputOp
+from ..shapes import InferCtx, SymCtx, TensorType, Dim, is_sym, norm
+from ..spec.expr import ExprError, parse as parse_expr
+from ..spec.load import BlockRef, NetworkRef, Spec
+from ..spec.loader import Source
+from ..spec.models import LAYER_KEYS
+from .ir import Container, Graph, Node
+
+
+class _Poison(Exception):
+    """A layer depends on one that already failed: skip it without a second error."""
+
+
+@dataclass
+class Entry:
+    """A name in a scope: the values it stands for."""
+
+    refs: list                     # ValueRef per output
+    names: list                    # output names
+    loc: Loc | None = None
+    poisoned: bool = False
+    source: bool = False           # a layer without inputs (param, buffer)
+    disabled: bool = False
+
+
+class TensorVal:
+    """A tensor as seen by expressions: only the shape functions can look inside."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t: TensorType):
+        self.t = t
+
+    def __repr__(self) -> str:
+        return f"tensor{self.t}"
+
+
+def _tensor(v, fn: str) -> TensorType:
+    if not isinstance(v, TensorVal):
+        raise ExprError(f"{fn}() takes a tensor (a layer or input name), got {type(v).__name__}")
+    return v.t
+
+
+def _dim_value(d):
+    return norm(d)
+
+
+def _f_channels(t):
+    tt = _tensor(t, "channels")
+    if tt.rank < 2:
+        raise ExprError(f"channels() needs a tensor of rank >= 2, got {tt}")
+    return _dim_value(tt.shape[1])
+
+
+def _f_features(t):
+    tt = _tensor(t, "features")
+    if tt.rank < 1:
+        raise ExprError("features() needs a tensor of rank >= 1")
+    return _dim_value(tt.shape[-1])
+
+
+def _f_shape(t):
+    return tuple(_dim_value(d) for d in _tensor(t, "shape").shape)
+
+
+def _f_dim(t, i):
+    tt = _tensor(t, "dim")
+    if not isinstance(i, int) or not -tt.rank <= i < tt.rank:
+        raise ExprError(f"dim(): index {i!r} out of range for a rank-{tt.rank} tensor")
+    return _dim_value(tt.shape[i])
+
+
+def _f_rank(t):
+    return _tensor(t, "rank").rank
+
+
+SHAPE_FUNCS = {"channels": _f_channels, "features": _f_features, "shape": _f_shape, "dim": _f_dim, "rank": _f_rank}
+
+
+class _Env(dict):
+    """Expression environment: values, plus scope names resolved lazily to tensors."""
+
+    def __init__(self, values: dict, lookup_tensor):
+        super().__init__(values)
+        self._lookup = lookup_tensor
+
+    def __missing__(self, key):
+        v = self._lookup(key)
+        if v is None:
+            raise KeyError(key)
+        return v
+
+    def __contains__(self, key):
+        if dict.__contains__(self, key):
+            return True
+        return self._lookup(key) is not None
+
+    def keys_for_hint(self):
+        return list(dict.keys(self))
+
+
+@functools.lru_cache(maxsize=None)
+def _adapter(annotation) -> TypeAdapter:
+    return TypeAdapter(annotation)
+
+
+@dataclass
+class _Scope:
+    entries: dict                           # local name -> Entry
+    parent: "_Scope | None" = None          # lexical parent (for 'seq' only)
+    names_here: set = field(default_factory=set)   # all layer names of this body (for hints)
+
+    def get(self, name: str):
+        s = self
+        while s is not None:
+            if name in s.entries:
+                return s.entries[name]
+            s = s.parent
+        return None
+
+    def all_names(self):
+        out = []
+        s = self
+        while s is not None:
+            out += list(s.entries)
+            s = s.parent
+        return out
+
+
+class Expander:
+    def __init__(self, spec: Spec, net: NetworkRef, params: dict | None, bindings: dict | None, sym: SymCtx):
+        self.spec = spec
+        self.net = net
+        self.user_params = dict(params or {})
+        self.bindings = dict(bindings or {})
+        self.sym = sym
+        self.graph = Graph(name=net.name, file=spec.file, sym=sym, doc=net.raw.get("doc"))
+        self.ctx = InferCtx(sym=sym, requirements=self.graph.requirements)
+        self.errors: list[NetspecError] = []
+        self.block_stack: list[str] = []
+        self.param_bytes = 0
+        self.all_local_names: dict[str, str] = {}   # local name -> a full id (for "inside another block" hints)
+
+    # -- entry point -----------------------------------------------------------------------------
+    def run(self) -> Graph:
+        net, src = self.net, self.net.src
+        env = self._network_params()
+        scope = _Scope({})
+        first = None
+        inputs = net.raw.get("inputs") or {}
+        for iname, decl in inputs.items():
+            loc = src.loc(net.path + ("inputs", iname), key=True)
+            t = self._input_type(decl, env, src, net.path + ("inputs", iname))
+            node = Node(iname, InputOp, InputOp.Params(shape=[], dtype=t.dtype), [], loc,
+                        meta={"in": [], "out": [t], "weights": {}, "macs": 0})
+            self.graph.add(node)
+            self.graph.inputs[iname] = iname
+            scope.entries[iname] = Entry([(iname, 0)], ["out"], loc)
+            first = first or scope.entries[iname]
+        last = self._body(net.raw.get("layers") or [], src, net.path + ("layers",), scope, "", env, first, None)
+        self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
+                      self.graph.output_locs, loc_default=net.loc("layers"))
+        self._warn_unused()
+        if self.errors:
+            raise ErrorList(self.errors)
+        return self.graph
+
+    # -- params and inputs ----------------------------------------------------------------------
+    def _network_params(self) -> dict:
+        src, raw = self.net.src, self.net.raw
+        decls = raw.get("params") or {}
+        env: dict = {}
+        unknown = [k for k in self.user_params if k not in decls]
+        for k in unknown:
+            raise SpecError(f"unknown parameter '{k}' for network '{self.net.name}'", self.net.loc(),
+                            [h for h in [did_you_mean(k, list(decls))] if h] +
+                            [f"parameters: {', '.join(decls) or '(none)'}"])
+        for pname, decl in decls.items():
+            ptype, default, required = _param_decl(decl)
+            path = self.net.path + ("params", pname)
+            if pname in self.user_params:
+                val = self.user_params[pname]
+            elif required:
+                raise SpecError(f"network parameter '{pname}' has no default and was not given",
+                                src.loc(path, key=True), "pass it, e.g. netspec.build(spec, {pname}=...)")
+            else:
+                val = default
+            env[pname] = self._typed(val, ptype, env, src, path, f"parameter '{pname}'")
+        self.graph.params = dict(env)
+        return env
+
+    def _input_type(self, decl, env, src: Source, path) -> TensorType:
+        if isinstance(decl, dict):
+            shape, dtype = decl.get("shape", []), decl.get("dtype", "float32")
+            spath = path + ("shape",)
+        else:
+            shape, dtype, spath = decl, "float32", path
+        dims = []
+        for j, d in enumerate(shape):
+            loc = src.loc(spath + (j,))
+            if isinstance(d, bool):
+                raise SpecError(f"a dimension must be a number or a symbol, got {d!r}", loc)
+            if isinstance(d, int):
+                if d < 1 or d > LIMITS.max_dim:
+                    raise SpecError(f"dimension {d} is not a positive size", loc) if d < 1 else \
+                        LimitError(f"dimension {d} is over the limit of {LIMITS.max_dim}", loc)
+                dims.append(d)
+                continue
+            s = str(d).strip()
+            if s.isidentifier() and s not in env:
+                if s in self.bindings:
+                    dims.append(int(self.bindings[s]))
+                else:
+                    dims.append(Dim.sym(s))
+                continue
+            val = self._eval(s, env, loc)
+            if isinstance(val, bool) or not isinstance(val, (int, Dim)):
+                raise SpecError(f"a dimension must be an integer, got {val!r}", loc)
+            if isinstance(val, int) and val < 1:
+                raise SpecError(f"dimension {val} is not a positive size", loc)
+            dims.append(val)
+        return TensorType(tuple(dims), dtype)
+
+    # -- expressions --------------------------------------------------------------------------------
+    def _eval(self, text: str, env, loc: Loc):
+        try:
+            e = parse_expr(text)
+            return e.eval(env, SHAPE_FUNCS)
+        except ExprError as e:
+            hints = [e.hint] if e.hint else []
+            raise SpecError(f"in expression '{_clip(text)}': {e.message}", _expr_loc(loc, text, e.col), hints) from None
+        except _Poison:
+            raise
+        except RecursionError:
+            raise SpecError(f"expression '{_clip(text)}' is nested too deeply", loc) from None
+
+    def _typed(self, val, ptype: str, env, src: Source, path, what: str):
+        loc = src.loc(path)
+        if isinstance(val, str) and ptype not in ("str",):
+            val = self._eval(val, env, loc)
+        elif isinstance(val, list):
+            val = [self._eval(v, env, loc) if isinstance(v, str) and ptype != "str" else v for v in val]
+        ok = {
+            "int": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or is_sym(v),
+            "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+            "bool": lambda v: isinstance(v, bool),
+            "str": lambda v: isinstance(v, str),
+            "list": lambda v: isinstance(v, (list, tuple)),
+            "int_or_list": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or isinstance(v, (list, tuple)),
+            "any": lambda v: True,
+        }[ptype]
+        if isinstance(val, float) and ptype == "int" and val.is_integer():
+            val = int(val)
+        if not ok(val):
+            raise SpecError(f"{what} must be {ptype}, got {val!r}", loc)
+        return val
+
+    # -- bodies ---------------------------------------------------------------------------------
+    def _body(self, layers: list, src: Source, lpath: tuple, scope: _Scope, prefix: str, env: dict,
+              first: Entry | None, container: str | None) -> Entry | None:
+        """Expand a list of layers into the graph. Returns the entry of the last layer (the body's result)."""
+        names: list[str] = []
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(layers):
+            nm = raw.get("name")
+            nm = str(i) if nm is None else str(nm)
+            if nm in seen:
+                raise GraphError(f"two layers are named '{nm}' (the first is at line {src.loc(lpath + (seen[nm],)).line})",
+                                 src.loc(lpath + (i, "name")), "names must be unique within a block")
+            if nm in scope.entries:
+                raise GraphError(f"layer name '{nm}' is already used by an input of this block", src.loc(lpath + (i, "name")),
+                                 "rename the layer")
+            seen[nm] = i
+            names.append(nm)
+            self.all_local_names.setdefault(nm, prefix + nm)
+        scope.names_here = set(names)
+        # dependencies inside this body: explicit refs, names used in expressions, the implicit chain
+        deps = nx.DiGraph()
+        deps.add_nodes_from(range(len(layers)))
+        prev_of: dict[int, int | None] = {}
+        prev = None
+        for i, raw in enumerate(layers):
+            refs = _refs_of(raw.get("from"))
+            implicit = raw.get("from") is None
+            for r in refs:
+                base = r.split(".")[0]
+                if base in seen and seen[base] != i:
+                    deps.add_edge(seen[base], i)
+                elif base in seen and seen[base] == i:
+                    raise GraphError(f"layer '{names[i]}' takes its own output as input",
+                                     src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
+            for n in _expr_names(raw):
+                if n in seen and seen[n] != i:
+                    deps.add_edge(seen[n], i)
+            if implicit:
+                prev_of[i] = prev
+                if prev is not None:
+                    deps.add_edge(prev, i)
+            if not self._is_source(raw):
+                prev = i
+        try:
+            cyc = nx.find_cycle(deps)
+        except nx.NetworkXNoCycle:
+            cyc = None
+        if cyc:
+            chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]
+            raise GraphError(f"the layers form a cycle: {chain}", src.loc(lpath + (cyc[0][1],)),
+                             "a network is a DAG: one of these layers must take its input from an earlier one")
+        order = list(nx.lexicographical_topological_sort(deps))
+        last_entry = first
+        results: dict[int, Entry] = {}
+        for i in order:
+            raw = layers[i]
+            path = lpath + (i,)
+            if i in prev_of:
+                p = prev_of[i]
+                chain_in = results.get(p) if p is not None else first
+            else:
+                chain_in = None
+            try:
+                ent = self._layer(raw, src, path, scope, prefix, names[i], env, chain_in, container)
+            except _Poison:
+                ent = Entry([], [], src.loc(path), poisoned=True)
+            except NetspecError as e:
+                if isinstance(e, ErrorList):
+                    self.errors.extend(e.errors)
+                else:
+                    self.errors.append(e)
+                ent = Entry([], [], src.loc(path), poisoned=True)
+            results[i] = ent
+            scope.entries[names[i]] = ent
+        # the body's result is its last layer in list order (not in evaluation order)
+        if layers:
+            last_i = len(layers) - 1
+            last_entry = results[last_i]
+        return last_entry
+
+    def _is_source(self, raw: dict) -> bool:
+        op = lookup(raw.get("op", "")) if isinstance(raw.get("op"), str) else None
+        return op is not None and len(op.inputs) == 0
+
+    # -- one layer ------------------------------------------------------------------------------
+    def _layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str, env: dict,
+               chain_in: Entry | None, container: str | None) -> Entry:
+        loc = src.loc(path)
+        opname = raw.get("op")
+        ins, in_locs, slot_names = self._inputs(raw, src, path, scope, chain_in, name)
+        lenv = self._layer_env(env, scope, ins)
+        # condition
+        if raw.get("if") is not None:
+            cond = raw["if"]
+            if isinstance(cond, str):
+                cond = self._eval(cond, lenv, src.loc(path + ("if",)))
+            if not isinstance(cond, bool):
+                raise SpecError(f"'if' must be true or false, got {cond!r}", src.loc(path + ("if",)))
+            if not cond:
+                if ins and ins[0] is not None:
+                    return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
+                return Entry([], [], loc, disabled=True)
+        # repeat
+        n = None
+        if raw.get("repeat") is not None:
+            rv = raw["repeat"]
+            if isinstance(rv, str):
+                rv = self._eval(rv, lenv, src.loc(path + ("repeat",)))
+            if isinstance(rv, float) and rv.is_integer():
+                rv = int(rv)
+            if not isinstance(rv, int) or isinstance(rv, bool) or rv < 0:
+                raise SpecError(f"'repeat' must be a non-negative integer, got {rv!r}", src.loc(path + ("repeat",)))
+            if rv > LIMITS.max_repeat:
+                raise LimitError(f"repeat count {rv:,} is over the limit of {LIMITS.max_repeat:,}",
+                                 src.loc(path + ("repeat",)), "raise it with --limit max_repeat=N if you mean it")
+            n = rv
+        if n is None:
+            return self._instance(raw, src, path, scope, prefix + name, opname, ins, slot_names, lenv, env, container)
+        if n == 0:
+            if ins and ins[0] is not None:
+                return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
+            return Entry([], [], loc, disabled=True)
+        rpath = prefix + name
+        self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container)
+        idx = raw.get("index", "i")
+        cur = ins
+        ent = None
+        for k in range(n):
+            kenv = dict(env)
+            kenv[idx] = k
+            klenv = self._layer_env(kenv, scope, cur)
+            ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
+            if ent.poisoned:
+                raise _Poison()
+            cur = [ent] + list(cur[1:]) if cur else [ent]
+        return ent
+
+    def _layer_env(self, env: dict, scope: _Scope, ins: list) -> _Env:
+        def lookup_tensor(name):
+            e = scope.get(name)
+            if e is None:
+                if name == "input" and ins and ins[0] is not None and ins[0].refs:
+                    e = ins[0]
+                else:
+                    return None
+            if e.poisoned:
+                raise _Poison()
+            if not e.refs:
+                return None
+            return TensorVal(self.graph.type_of(e.refs[0]))
+        return _Env(env, lookup_tensor)
+
+    def _inputs(self, raw, src: Source, path, scope: _Scope, chain_in: Entry | None, name: str):
+        """Resolve 'from' into entries. Returns (list of Entry|None, list of locs, slot names or None)."""
+        f = raw.get("from")
+        if f is None:
+            if self._is_source(raw):
+                return [], [], None
+            if chain_in is None:
+                raise GraphError(f"layer '{name}' has no input: it is the first layer and there is none to chain from",
+                                 src.loc(path), "give it 'from: <input name>'")
+            if chain_in.poisoned:
+                raise _Poison()
+            if not chain_in.refs:
+                raise GraphError(f"layer '{name}' takes its input from a layer that produces nothing (disabled by 'if')",
+                                 src.loc(path), "give it an explicit 'from'")
+            return [chain_in], [src.loc(path)], None
+        if isinstance(f, dict):
+            ents, locs, slots = [], [], []
+            for slot, ref in f.items():
+                loc = src.loc(path + ("from", slot))
+                ents.append(self._resolve(ref, scope, loc, name))
+                locs.append(loc)
+                slots.append(slot)
+            return ents, locs, slots
+        refs = [f] if isinstance(f, str) else list(f)
+        ents, locs = [], []
+        for j, ref in enumerate(refs):
+            loc = src.loc(path + ("from",) + ((j,) if not isinstance(f, str) else ()))
+            ents.append(self._resolve(ref, scope, loc, name))
+            locs.append(loc)
+        return ents, locs, None
+
+    def _resolve(self, ref: str, scope: _Scope, loc: Loc, name: str) -> Entry:
+        base, _, out = ref.partition(".")
+        e = scope.get(base)
+        if e is None:
+            hints = []
+            dym = did_you_mean(base, scope.all_names())
+            if dym:
+                hints.append(dym)
+            if base in self.all_local_names:
+                hints.append(f"'{base}' exists inside another block ({self.all_local_names[base]}); a layer can only "
+                             "refer to names in its own block: its inputs and its sibling layers")
+            elif base in scope.names_here:
+                pass
+            hints.append("names in scope: " + ", ".join(scope.all_names()) if scope.all_names() else "")
+            raise GraphError(f"layer '{name}' refers to '{base}', which is not defined here", loc, hints)
+        if e.poisoned:
+            raise _Poison()
+        if out:
+            if out not in e.names:
+                raise GraphError(f"'{base}' has no output '{out}'", loc,
+                                 f"its outputs: {', '.join(e.names) or '(none)'}")
+            k = e.names.index(out)
+            return Entry([e.refs[k]], [out], e.loc)
+        if not e.refs:
+            raise GraphError(f"layer '{name}' refers to '{base}', which was dropped by its 'if' and has no input to "
+                             "pass through", loc, "refer to another layer, or make the condition true")
+        return e
+
+    # -- instances: op, seq or block ----------------------------------------------------------------
+    def _instance(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container) -> Entry:
+        loc = src.loc(path)
+        if node_id.count(".") > 4 * LIMITS.max_block_depth:
+            raise LimitError("blocks are nested too deeply", loc)
+        if len(self.graph.nodes) >= LIMITS.max_nodes:
+            raise LimitError(f"the network has more than {LIMITS.max_nodes:,} nodes", loc,
+                             "raise it with --limit max_nodes=N if you mean it")
+        if opname == "seq":
+            return self._seq(raw, src, path, scope, node_id, ins, env, container)
+        op = lookup(opname)
+        if op is not None:
+            return self._op(raw, src, path, scope, node_id, op, ins, slot_names, lenv, container)
+        if opname in self.spec.blocks:
+            return self._block(raw, src, path, node_id, self.spec.blocks[opname], ins, slot_names, lenv, container)
+        raise SpecError(f"unknown op '{opname}'", src.loc(path + ("op",)),
+                        unknown_op_hints(opname, list(self.spec.blocks)))
+
+    def _op(self, raw, src, path, scope, node_id, op, ins, slot_names, lenv, container) -> Entry:
+        loc = src.loc(path)
+        values: dict = {}
+        param_locs: dict = {}
+        fields = op.Params.model_fields
+        by_alias = {(f.alias or n): n for n, f in fields.items()}
+        for key, val in raw.items():
+            if key in LAYER_KEYS:
+                continue
+            fname = by_alias.get(key, key)
+            ploc = src.loc(path + (key,))
+            param_locs[fname] = ploc
+            values[key] = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
+        try:
+            params = op.Params.model_validate(values)
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            key = err["loc"][0] if err["loc"] else None
+            ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
+            msg = err["msg"].removeprefix("Value error, ")
+            what = f"'{key}' of " if key is not None else ""
+            raise SpecError(f"{what}layer '{node_id}' ({op.name}): {msg}", ploc,
+                            _param_hint(op, err)) from None
+        # inputs -> slots
+        in_types, in_refs = self._slots(op, ins, slot_names, src, path, node_id)
+        self.ctx.node = node_id
+        try:
+            outs = op.infer(in_types, params, self.ctx)
+            weights = op.weights(in_types, params)
+            macs = op.macs(in_types, outs, params)
+        except OpError as e:
+            where = param_locs.get(e.param, loc) if e.param else loc
+            raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
+        except ExprError as e:
+            raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
+        for o in outs:
+            for d in o.shape:
+                if isinstance(d, int) and (d < 1 or d > LIMITS.max_dim):
+                    hint = "the input is too small for this layer (or the sizes do not fit)" if d < 1 else None
+                    raise ShapeError(f"{node_id} ({op.name}): the output shape {o} has a dimension of {d}",
+                                     loc, hint)
+        nbytes = 0
+        for wname, (wshape, kind) in weights.items():
+            numel = 1
+            for d in wshape:
+                if not isinstance(d, int):
+                    raise ShapeError(f"{node_id} ({op.name}): the size of '{wname}' depends on the input size ({d})",
+                                     loc, "fix the symbol to a number in 'inputs', or pool to a fixed size first")
+                numel *= d
+            nbytes += numel * 4
+        share = raw.get("share")
+        shared_with = None
+        if share is not None:
+            target = scope.get(share)
+            sloc = src.loc(path + ("share",))
+            if target is None or not target.refs:
+                raise GraphError(f"'share: {share}' names no layer in this block", sloc,
+                                 [h for h in [did_you_mean(share, scope.all_names())] if h])
+            tnode = self.graph.nodes.get(target.refs[0][0])
+            if tnode is None or tnode.op is not op:
+                raise GraphError(f"'{node_id}' can only share the module of another '{op.name}' layer", sloc)
+            tw = tnode.meta["weights"]
+            if {k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()} or tnode.params != params:
+                raise ShapeError(f"'{node_id}' cannot share '{tnode.id}': their parameters differ "
+                                 f"({tnode.params} vs {params})", sloc, "shared layers need the same op, parameters and input sizes")
+            shared_with = tnode.meta.get("shared_with") or tnode.id
+        else:
+            self.param_bytes += nbytes
+            if self.param_bytes > LIMITS.max_param_bytes:
+                raise LimitError(f"the network's weights would need {self.param_bytes / 2**30:,.1f} GiB "
+                                 f"(float32), over the limit of {LIMITS.max_param_bytes / 2**30:,.1f} GiB",
+                                 loc, f"'{node_id}' alone needs {nbytes / 2**30:,.2f} GiB; raise the limit with "
+                                      "--limit max_param_bytes=N if you mean it")
+        scopes = self._scopes(container)
+        node = Node(node_id, op, params, in_refs, loc, scopes, param_locs,
+                    meta={"in": in_types, "out": outs, "weights": weights, "macs": macs})
+        if shared_with:
+            node.meta["shared_with"] = shared_with
+        self.graph.add(node)
+        return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
+                     source=not op.inputs)
+
+    def _param_value(self, val, annotation, lenv, loc: Loc):
+        if isinstance(val, str):
+            try:
+                _adapter(annotation).validate_python(val)
+                return val                           # a literal string the param accepts ('same', 'bilinear')
+            except (ValidationError, TypeError, Exception):
+                pass
+            return self._value(self._eval(val, lenv, loc), loc)
+        if isinstance(val, list):
+            return [self._param_value(v, Any, lenv, loc) if isinstance(v, str) and _looks_expr(v) else v for v in val]
+        return val
+
+    def _value(self, v, loc):
+        if is_sym(v):
+            raise SpecError(f"this value depends on the input size ({v}); parameters must be fixed numbers", loc,
+                            "fix the symbol to a number in 'inputs'")
+        if isinstance(v, tuple):
+            return [self._value(x, loc) for x in v]
+        if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
+            return v  # pydantic turns 3.0 into 3 for int fields
+        return v
+
+    def _slots(self, op, ins, slot_names, src, path, node_id):
+        """Map resolved input entries onto the op's input slots. Returns (types, refs)."""
+        spec_in = op.inputs
+        loc = src.loc(path)
+        if not spec_in:
+            if ins:
+                raise GraphError(f"'{node_id}' ({op.name}) takes no inputs, but 'from' gives {len(ins)}",
+                                 src.loc(path + ("from",)), "remove 'from'")
+            return [], []
+        if spec_in[0].variadic:
+            if slot_names is not None:
+                raise GraphError(f"'{node_id}' ({op.name}) takes a list of inputs, not named ones",
+                                 src.loc(path + ("from",)), "write from: [a, b]")
+            if len(ins) < spec_in[0].min_count:
+                raise GraphError(f"'{node_id}' ({op.name}) needs at least {spec_in[0].min_count} inputs, got {len(ins)}",
+                                 src.loc(path + ("from",)) if raw_has(src, path, "from") else loc,
+                                 f"list them: from: [a, b]")
+            refs = [e.refs[0] for e in ins]
+            return [self.graph.type_of(r) for r in refs], refs
+        names = [s.name for s in spec_in]
+        slots: list = [None] * len(spec_in)
+        if slot_names is not None:
+            for sn, e in zip(slot_names, ins):
+                if sn not in names:
+                    raise GraphError(f"'{node_id}' ({op.name}) has no input named '{sn}'",
+                                     src.loc(path + ("from", sn), key=True),
+                                     [h for h in [did_you_mean(sn, names)] if h] + [f"its inputs: {', '.join(names)}"])
+                slots[names.index(sn)] = e
+        else:
+            if len(ins) > len(spec_in):
+                raise GraphError(f"'{node_id}' ({op.name}) takes at most {len(spec_in)} inputs ({', '.join(names)}), "
+                                 f"got {len(ins)}", src.loc(path + ("from",)))
+            for k, e in enumerate(ins):
+                slots[k] = e
+        for k, s in enumerate(spec_in):
+            if slots[k] is None and not s.optional:
+                raise GraphError(f"'{node_id}' ({op.name}) is missing its input '{s.name}'",
+                                 src.loc(path + ("from",)) if raw_has(src, path, "from") else loc,
+                                 f"its inputs: {', '.join(names)}; write from: {{{s.name}: <layer>}}")
+        refs = [e.refs[0] if e is not None else None for e in slots]
+        # drop trailing absent optionals
+        while refs and refs[-1] is None:
+            refs.pop()
+        types = [self.graph.type_of(r) if r is not None else None for r in refs]
+        return types, refs
+
+    def _scopes(self, container: str | None) -> tuple:
+        out = []
+        c = container
+        while c is not None:
+            out.append(c)
+            c = self.graph.containers[c].parent
+        return tuple(reversed(out))
+
+    def _seq(self, raw, src, path, scope, node_id, ins, env, container) -> Entry:
+        loc = src.loc(path)
+        if len(ins) > 1:
+            raise GraphError(f"'{node_id}' (seq) takes one input, got {len(ins)}", src.loc(path + ("from",)))
+        self.graph.containers[node_id] = Container(node_id, "seq", None, loc, parent=container,
+                                                   inputs=[e.refs[0] for e in ins], input_names=["x"])
+        inner = _Scope({}, parent=scope)
+        first = ins[0] if ins else None
+        last = self._body(raw.get("layers") or [], src, path + ("layers",), inner, node_id + ".", env, first, node_id)
+        if last is None or last.poisoned:
+            raise _Poison()
+        c = self.graph.containers[node_id]
+        c.outputs = last.refs[:1]
+        c.output_names = ["out"]
+        return Entry(last.refs, last.names, loc)
+
+    def _block(self, raw, src, path, node_id, bref: BlockRef, ins, slot_names, lenv, container) -> Entry:
+        loc = src.loc(path)
+        if bref.name in self.block_stack:
+            chain = " -> ".join(self.block_stack[self.block_stack.index(bref.name):] + [bref.name])
+            raise GraphError(f"block '{bref.name}' contains itself: {chain}", loc,
+                             "blocks cannot be recursive; use 'repeat' for a chain of copies")
+        if len(self.block_stack) >= LIMITS.max_block_depth:
+            raise LimitError(f"blocks are nested more than {LIMITS.max_block_depth} deep", loc)
+        bdef = bref.raw
+        # arguments
+        decls = bdef.get("params") or {}
+        args = {k: v for k, v in raw.items() if k not in LAYER_KEYS}
+        benv: dict = {}
+        for k in args:
+            if k not in decls:
+                raise SpecError(f"block '{bref.name}' has no parameter '{k}'", src.loc(path + (k,), key=True),
+                                [h for h in [did_you_mean(k, list(decls))] if h] +
+                                [f"its parameters: {', '.join(decls) or '(none)'}"])
+        for pname, decl in decls.items():
+            ptype, default, required = _param_decl(decl)
+            if pname in args:
+                val = args[pname]
+                vsrc, vpath, venv = src, path + (pname,), lenv
+            elif required:
+                raise SpecError(f"block '{bref.name}' needs the parameter '{pname}'", loc,
+                                f"add {pname}: <value> to this layer")
+            else:
+                val = default
+                vsrc, vpath = bref.src, bref.path + ("params", pname)
+                venv = _Env(dict(benv), lambda n: None)     # defaults may use earlier params
+            benv[pname] = self._typed(val, ptype, venv, vsrc, vpath, f"parameter '{pname}' of block '{bref.name}'")
+            choices = decl.get("choices") if isinstance(decl, dict) else None
+            if choices is not None and benv[pname] not in choices:
+                raise SpecError(f"parameter '{pname}' of block '{bref.name}' must be one of {choices}, got {benv[pname]!r}",
+                                vsrc.loc(vpath))
+        # inputs
+        bins = bdef.get("inputs", ["x"])
+        bin_names = list(bins) if isinstance(bins, (list, dict)) else ["x"]
+        bscope = _Scope({})
+        if slot_names is not None:
+            for sn in slot_names:
+                if sn not in bin_names:
+                    raise GraphError(f"block '{bref.name}' has no input '{sn}'", src.loc(path + ("from", sn), key=True),
+                                     [h for h in [did_you_mean(sn, bin_names)] if h] + [f"its inputs: {', '.join(bin_names)}"])
+            mapping = dict(zip(slot_names, ins))
+        else:
+            if len(ins) > len(bin_names):
+                raise GraphError(f"block '{bref.name}' takes {len(bin_names)} input(s) ({', '.join(bin_names)}), got {len(ins)}",
+                                 src.loc(path + ("from",)))
+            mapping = dict(zip(bin_names, ins))
+        for bn in bin_names:
+            if bn not in mapping:
+                raise GraphError(f"block '{bref.name}' needs its input '{bn}'", loc,
+                                 f"write from: {{{bn}: <layer>}} or list all inputs in order")
+            e = mapping[bn]
+            bscope.entries[bn] = Entry(e.refs[:1], ["out"], e.loc)
+        self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv), parent=container,
+                                                   inputs=[mapping[b].refs[0] for b in bin_names], input_names=bin_names)
+        self.block_stack.append(bref.name)
+        try:
+            first = bscope.entries[bin_names[0]] if bin_names else None
+            last = self._body(bdef.get("layers") or [], bref.src, bref.path + ("layers",), bscope, node_id + ".", benv,
+                              first, node_id)
+            outs: dict = {}
+            olocs: dict = {}
+            self._outputs(bdef.get("outputs"), bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
+                          loc_default=bref.loc("layers"))
+        finally:
+            self.block_stack.pop()
+        c = self.graph.containers[node_id]
+        c.outputs = list(outs.values())
+        c.output_names = list(outs)
+        return Entry(list(outs.values()), list(outs), loc)
+
+    def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default):
+        if spec_out is None:
+            if last is None or last.poisoned:
+                if last is not None and last.poisoned:
+                    raise _Poison()
+                raise GraphError("there are no layers, so there is no output", loc_default)
+            if not last.refs:
+                raise GraphError("the last layer produces nothing (dropped by its 'if')", loc_default,
+                                 "name the outputs explicitly with 'outputs:'")
+            into["out"] = last.refs[0]
+            locs["out"] = last.loc
+            return
+        items = ([(str(spec_out).split(".")[0], spec_out, opath)] if isinstance(spec_out, str) else
+                 [(str(r).replace(".", "_"), r, opath + (j,)) for j, r in enumerate(spec_out)] if isinstance(spec_out, list) else
+                 [(k, r, opath + (k,)) for k, r in spec_out.items()])
+        if isinstance(spec_out, str):
+            items = [("out", spec_out, opath)]
+        for oname, ref, p in items:
+            loc = src.loc(p)
+            try:
+                e = self._resolve(ref, scope, loc, "outputs")
+            except _Poison:
+                raise
+            into[oname] = e.refs[0]
+            locs[oname] = loc
+
+    def _warn_unused(self):
+        used = set()
+        for n in self.graph.nodes.values():
+            for r in n.inputs:
+                if r is not None:
+                    used.add(r[0])
+        for r in self.graph.outputs.values():
+            used.add(r[0])
+        for n in self.graph.nodes.values():
+            if n.id not in used and not self.errors:
+                what = "input" if n.op is InputOp else "layer"
+                self.graph.warnings.append(Warning_(f"{what} '{n.id}' is not used by any output", n.loc,
+                                                    "remove it, or use it in 'from' or 'outputs'"))
+
+
+def raw_has(src: Source, path, key) -> bool:
+    return (tuple(path) + (key,)) in src.locs
+
+
+def _param_decl(decl):
+    """(type, default, required) from a param declaration in any of its forms."""
+    TYPES = ("int", "float", "bool", "str", "list", "any", "int_or_list")
+    if isinstance(decl, dict):
+        t = decl.get("type", "any")
+        req = decl.get("required", False) or "default" not in decl
+        return t, decl.get("default"), bool(req)
+    if isinstance(decl, str) and decl in TYPES:
+        return decl, None, True
+    if decl is None:
+        return "any", None, False
+    if isinstance(decl, bool):
+        return "bool", decl, False
+    if isinstance(decl, int):
+        return "int", decl, False
+    if isinstance(decl, float):
+        return "float", decl, False
+    if isinstance(decl, str):
+        return "str", decl, False
+    if isinstance(decl, list):
+        return "list", decl, False
+    return "any", decl, False
+
+
+def _refs_of(f) -> list[str]:
+    if f is None:
+        return []
+    if isinstance(f, str):
+        return [f]
+    if isinstance(f, dict):
+        return [v for v in f.values() if isinstance(v, str)]
+    return [v for v in f if isinstance(v, str)]
+
+
+def _looks_expr(s: str) -> bool:
+    return True
+
+
+def _expr_names(raw: dict) -> set:
+    out = set()
+    for k, v in raw.items():
+        if k in ("op", "name", "from", "share", "doc", "layers", "index"):
+            continue
+        for s in (v if isinstance(v, list) else [v]):
+            if isinstance(s, str):
+                try:
+                    out |= set(parse_expr(s).names)
+                except ExprError:
+                    pass
+    return out
+
+
+def _clip(s: str, n: int = 60) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _expr_loc(loc: Loc, text: str, col: int) -> Loc:
+    # the value's location points at its first character (or the opening quote); add the column inside
+    return loc
+
+
+def _param_hint(op, err) -> list[str]:
+    hints = []
+    if err["type"] == "extra_forbidden" and err["loc"]:
+        dym = did_you_mean(str(err["loc"][0]), list(op.Params.model_fields))
+        if dym:
+            hints.append(dym)
+    if err["type"] == "missing":
+        hints.append(f"'{op.name}' needs: " + ", ".join(n for n, f in op.Params.model_fields.items() if f.is_required()))
+    return hints
+
+
+# -- public ------------------------------------------------------------------------------------------
+
+def expand(spec: Spec, network: str | None = None, *, params: dict | None = None, bindings: dict | None = None,
+           max_rounds: int = 8) -> Graph:
+    """Expand one network of a spec into a Graph with shapes.
+
+    Symbols found to need divisibility (U-Net's H, W) are assumed from then on and the expansion is re-run,
+    so shapes print in their simplest form; the requirements are kept in ``graph.requirements``.
+    """
+    if not spec.networks:
+        raise SpecError("this file defines no network (only blocks)", Loc(spec.file, 1, 1),
+                        "add 'inputs' and 'layers', or import this file from a spec that does")
+    if network is None:
+        network = next(iter(spec.networks))
+    if network not in spec.networks:
+        raise SpecError(f"no network named '{network}'", Loc(spec.file, 1, 1),
+                        [h for h in [did_you_mean(network, list(spec.networks))] if h] +
+                        [f"networks: {', '.join(spec.networks)}"])
+    sym = SymCtx()
+    sym.multiple_of.update(spec.symbols)
+    found: list = []
+    for _ in range(max_rounds):
+        g = Expander(spec, spec.networks[network], params, bindings, sym.copy()).run()
+        new = False
+        for r in g.requirements:
+            if r.symbol and r.multiple_of:
+                m = sym.multiple_of.get(r.symbol, 1)
+                import math
+                lcm = m * r.multiple_of // math.gcd(m, r.multiple_of)
+                if lcm != m:
+                    sym.multiple_of[r.symbol] = lcm
+                    new = True
+            found.append(r)
+        if not new:
+            break
+    # requirements: the final divisibility of each symbol plus any non-divisibility condition
+    reqs = []
+    from ..shapes import Requirement
+    for s, m in sym.multiple_of.items():
+        if m > 1 and spec.symbols.get(s, 1) < m:
+            reqs.append(Requirement(f"{s} % {m} == 0", s, m))
+    seen = set()
+    for r in found:
+        if not r.symbol and r.text not in seen:
+            seen.add(r.text)
+            reqs.append(r)
+    g.requirements = reqs
+    return g
+
+
+def expand_all(spec: Spec, **kw) -> dict[str, Graph]:
+    return {n: expand(spec, n, **kw) for n in spec.networks}

@@ -1,0 +1,93 @@
+"""The graph IR: one Node type for the whole pipeline, annotations in ``node.meta``.
+
+Node ids are structural names (``layer1.0.conv1``): unique in a graph and equal to the torch module path.
+Edges in the networkx DiGraph carry ``slot`` (input index of the consumer) and ``out`` (output index of the producer).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+
+from ..errors import Loc, NetspecError
+from ..shapes import SymCtx, Requirement, TensorType
+
+ValueRef = tuple  # (node id, output index)
+
+
+@dataclass(eq=False)
+class Node:
+    id: str
+    op: Any                         # the op class (ops.base.Op subclass)
+    params: Any                     # the op's validated Params instance
+    inputs: list                    # ValueRef per input slot (None for an absent optional input)
+    loc: Loc
+    scope: tuple = ()               # enclosing container paths, outermost first: ("layer1", "layer1.0")
+    param_locs: dict = field(default_factory=dict)
+    meta: dict = field(default_factory=dict)   # "in", "out": list[TensorType]; "weights"; "macs"; "shared_with"
+
+    @property
+    def out(self) -> list[TensorType]:
+        return self.meta.get("out", [])
+
+    @property
+    def local_name(self) -> str:
+        if self.scope:
+            return self.id[len(self.scope[-1]) + 1:]
+        return self.id
+
+
+@dataclass
+class Container:
+    """A module that groups nodes: a block instance, an inline 'seq', or the list made by 'repeat'."""
+
+    path: str
+    kind: str                       # "block" | "seq" | "repeat"
+    block: str | None               # block name for kind == "block"
+    loc: Loc
+    args: dict = field(default_factory=dict)
+    inputs: list = field(default_factory=list)      # ValueRefs entering
+    input_names: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)     # ValueRefs leaving
+    output_names: list = field(default_factory=list)
+    parent: str | None = None
+
+
+@dataclass
+class Graph:
+    """An expanded network with shapes: what every later stage reads."""
+
+    name: str
+    file: str
+    nodes: dict[str, Node] = field(default_factory=dict)       # in topological (creation) order
+    g: nx.DiGraph = field(default_factory=nx.DiGraph)
+    inputs: dict[str, str] = field(default_factory=dict)        # input name -> node id
+    outputs: dict[str, ValueRef] = field(default_factory=dict)  # output name -> value
+    output_locs: dict[str, Loc] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    sym: SymCtx = field(default_factory=SymCtx)
+    requirements: list[Requirement] = field(default_factory=list)
+    warnings: list[NetspecError] = field(default_factory=list)
+    params: dict = field(default_factory=dict)                  # evaluated network params
+    doc: str | None = None
+
+    def add(self, node: Node) -> Node:
+        self.nodes[node.id] = node
+        self.g.add_node(node.id)
+        for slot, ref in enumerate(node.inputs):
+            if ref is not None:
+                self.g.add_edge(ref[0], node.id, slot=slot, out=ref[1])
+        return node
+
+    def type_of(self, ref: ValueRef) -> TensorType:
+        return self.nodes[ref[0]].out[ref[1]]
+
+    def output_types(self) -> dict[str, TensorType]:
+        return {k: self.type_of(v) for k, v in self.outputs.items()}
+
+    def input_types(self) -> dict[str, TensorType]:
+        return {k: self.nodes[v].out[0] for k, v in self.inputs.items()}
+
+    def consumers(self, node_id: str) -> list[str]:
+        return list(self.g.successors(node_id))

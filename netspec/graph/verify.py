@@ -1,0 +1,32 @@
+"""The verifier between stages: the graph is a DAG, every input resolves, outputs exist, annotations present."""
+from __future__ import annotations
+
+import networkx as nx
+
+from ..errors import GraphError
+from .ir import Graph
+
+
+def verify(g: Graph) -> Graph:
+    """Check the invariants later stages rely on. Raises GraphError naming the broken one."""
+    if not nx.is_directed_acyclic_graph(g.g):
+        cyc = nx.find_cycle(g.g)
+        raise GraphError("the graph has a cycle: " + " -> ".join(a for a, _ in cyc))
+    order = {nid: k for k, nid in enumerate(g.nodes)}
+    for node in g.nodes.values():
+        for slot, ref in enumerate(node.inputs):
+            if ref is None:
+                continue
+            src = g.nodes.get(ref[0])
+            if src is None:
+                raise GraphError(f"'{node.id}' takes input {slot} from '{ref[0]}', which does not exist", node.loc)
+            if order[ref[0]] >= order[node.id]:
+                raise GraphError(f"'{node.id}' comes before its input '{ref[0]}'", node.loc)
+            if ref[1] >= len(src.out):
+                raise GraphError(f"'{node.id}' takes output {ref[1]} of '{ref[0]}', which has {len(src.out)}", node.loc)
+        if "out" not in node.meta:
+            raise GraphError(f"'{node.id}' has no inferred shape", node.loc)
+    for name, ref in g.outputs.items():
+        if ref[0] not in g.nodes:
+            raise GraphError(f"output '{name}' refers to '{ref[0]}', which does not exist", g.output_locs.get(name))
+    return g

@@ -1,0 +1,157 @@
+"""Activations: elementwise non-linearities and (log-)softmax."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field
+
+from .base import Op, OpError, Params, register, need_float, py
+from ..shapes import mul_all
+
+
+class _Act(Op):
+    family = "activation"
+    torch_cls = ""
+    inplace_ok = False
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        return [ins[0]]
+
+    @classmethod
+    def module(cls, ins, p):
+        args = []
+        for fname in cls.Params.model_fields:
+            v = getattr(p, fname)
+            default = cls.Params.model_fields[fname].default
+            if v != default:
+                args.append(f"{fname}={py(v)}")
+        return f"nn.{cls.torch_cls}({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        return cls.name
+
+
+def _act(name: str, torch_cls: str, doc: str, params: type | None = None, aliases=()):
+    attrs = {"name": name, "torch_cls": torch_cls, "doc": doc, "aliases": tuple(aliases),
+             "torch_ref": f"torch.nn.{torch_cls}", "__doc__": doc}
+    if params is not None:
+        attrs["Params"] = params
+    cls = type(torch_cls, (_Act,), attrs)
+    return register(cls)
+
+
+class Inplace(Params):
+    inplace: bool = Field(False, description="overwrite the input (saves memory)")
+
+
+class LeakyParams(Params):
+    negative_slope: float = Field(0.01, description="slope for x < 0")
+    inplace: bool = False
+
+
+class EluParams(Params):
+    alpha: float = 1.0
+    inplace: bool = False
+
+
+class GeluParams(Params):
+    approximate: str = Field("none", pattern="^(none|tanh)$", description="'none' (exact) or 'tanh'")
+
+
+class PReluParams(Params):
+    num_parameters: int = Field(1, ge=1, description="1 (shared) or the number of channels")
+    init: float = 0.25
+
+
+class SoftmaxParams(Params):
+    dim: int = Field(-1, description="the axis that sums to one")
+
+
+class HardtanhParams(Params):
+    min_val: float = -1.0
+    max_val: float = 1.0
+    inplace: bool = False
+
+
+class SoftplusParams(Params):
+    beta: float = 1.0
+    threshold: float = 20.0
+
+
+_act("sigmoid", "Sigmoid", "Logistic sigmoid 1/(1+exp(-x)).")
+_act("tanh", "Tanh", "Hyperbolic tangent.")
+_act("relu", "ReLU", "max(0, x).", Inplace)
+_act("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet).", Inplace)
+_act("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope * x.", LeakyParams)
+_act("elu", "ELU", "Exponential linear unit.", EluParams)
+_act("selu", "SELU", "Scaled ELU (self-normalising networks).", Inplace)
+_act("celu", "CELU", "Continuously differentiable ELU.", EluParams)
+_act("gelu", "GELU", "Gaussian error linear unit (Transformers).", GeluParams)
+_act("silu", "SiLU", "x * sigmoid(x) (swish; EfficientNet).", Inplace, aliases=("swish",))
+_act("mish", "Mish", "x * tanh(softplus(x)).", Inplace)
+_act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3).", Inplace, aliases=("hard_swish",))
+_act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3).", Inplace, aliases=("hard_sigmoid",))
+_act("hardtanh", "Hardtanh", "clamp(x, min_val, max_val).", HardtanhParams)
+_act("softplus", "Softplus", "log(1 + exp(beta x)) / beta.", SoftplusParams)
+_act("softsign", "Softsign", "x / (1 + |x|).")
+_act("tanhshrink", "Tanhshrink", "x - tanh(x).")
+_act("logsigmoid", "LogSigmoid", "log(sigmoid(x)).")
+
+
+@register
+class PReLU(_Act):
+    """Leaky ReLU with a learned slope (one, or one per channel)."""
+
+    name = "prelu"
+    torch_cls = "PReLU"
+    torch_ref = "torch.nn.PReLU"
+    Params = PReluParams
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        x = ins[0]
+        if p.num_parameters != 1:
+            if x.rank < 2 or x.shape[1] != p.num_parameters:
+                raise OpError(f"num_parameters ({p.num_parameters}) must equal the channels (dim 1) of {x}",
+                              param="num_parameters")
+        return [x]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {"weight": ((p.num_parameters,), "param")}
+
+
+class _Softmax(_Act):
+    Params = SoftmaxParams
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        r = ins[0].rank
+        if not -r <= p.dim < r:
+            raise OpError(f"dim {p.dim} is out of range for a rank-{r} input {ins[0]}", param="dim")
+        return [ins[0]]
+
+    @classmethod
+    def module(cls, ins, p):
+        return f"nn.{cls.torch_cls}(dim={py(p.dim)})"
+
+
+@register
+class Softmax(_Softmax):
+    """Softmax along 'dim'."""
+    name = "softmax"
+    torch_cls = "Softmax"
+    torch_ref = "torch.nn.Softmax"
+
+
+@register
+class LogSoftmax(_Softmax):
+    """log(softmax(x)) along 'dim', computed stably."""
+    name = "log_softmax"
+    torch_cls = "LogSoftmax"
+    torch_ref = "torch.nn.LogSoftmax"

@@ -1,0 +1,265 @@
+"""Convolutions: conv1d/2d/3d (groups, dilation, depthwise) and transposed convolutions."""
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field, model_validator
+
+from .base import Op, OpError, Params, register, need_float, need_int, need_rank, tup, py
+from ..shapes import TensorType, mul_all
+from ..shapes_dim import conv_out, convT_out
+
+IntOrList = Union[int, list[int]]
+
+
+class ConvParams(Params):
+    out: int = Field(gt=0, description="output channels")
+    kernel: IntOrList = Field(description="kernel size: an int or one per spatial dim")
+    stride: IntOrList = Field(1, description="stride")
+    padding: Union[IntOrList, Literal["same", "valid"]] = Field(0, description="zero padding per side, or 'same'/'valid'")
+    dilation: IntOrList = Field(1, description="spacing between kernel taps")
+    groups: int = Field(1, ge=1, description="channel groups (groups = in channels: depthwise)")
+    depthwise: bool = Field(False, description="shortcut for groups = in channels")
+    bias: bool = Field(True, description="add a learned bias")
+    padding_mode: Literal["zeros", "reflect", "replicate", "circular"] = "zeros"
+
+    @model_validator(mode="after")
+    def _check(self):
+        for name in ("kernel", "stride", "dilation"):
+            v = getattr(self, name)
+            vals = v if isinstance(v, list) else [v]
+            if any(x < 1 for x in vals):
+                raise ValueError(f"{name} must be positive, got {v}")
+        pad = self.padding
+        if not isinstance(pad, str):
+            vals = pad if isinstance(pad, list) else [pad]
+            if any(x < 0 for x in vals):
+                raise ValueError(f"padding must be >= 0, got {pad}")
+        if self.padding == "same" and (self.stride if isinstance(self.stride, int) else max(self.stride)) != 1:
+            raise ValueError("padding 'same' needs stride 1 (as in PyTorch)")
+        return self
+
+
+class _ConvNd(Op):
+    family = "conv"
+    dims = 2
+    Params = ConvParams
+    layout = "(N, C, H, W)"
+
+    @classmethod
+    def _norm(cls, p):
+        d = cls.dims
+        k = tup(p.kernel, d, "kernel")
+        s = tup(p.stride, d, "stride")
+        dil = tup(p.dilation, d, "dilation")
+        if p.padding == "valid":
+            pad = (0,) * d
+        elif p.padding == "same":
+            pad = None
+        else:
+            pad = tup(p.padding, d, "padding")
+        return k, s, pad, dil
+
+    @classmethod
+    def _groups(cls, cin, p):
+        return cin if p.depthwise else p.groups
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        need_rank(x, (cls.dims + 2,), cls.name, cls.layout)
+        cin = need_int(x.shape[1], "number of input channels", cls.name)
+        g = cls._groups(cin, p)
+        if cin % g:
+            raise OpError(f"input channels ({cin}) are not divisible by groups ({g})", param="groups")
+        if p.out % g:
+            raise OpError(f"output channels ({p.out}) are not divisible by groups ({g})", param="groups",
+                          hint="for a depthwise conv, 'out' must be a multiple of the input channels")
+        k, s, pad, dil = cls._norm(p)
+        spatial = []
+        for j, size in enumerate(x.shape[2:]):
+            if pad is None:
+                spatial.append(size)
+                continue
+            o = conv_out(size, k[j], s[j], pad[j], dil[j], ctx.sym)
+            if isinstance(o, int) and o < 1:
+                eff = dil[j] * (k[j] - 1) + 1
+                raise OpError(f"the kernel ({eff} with dilation) is larger than the padded input ({size} + 2*{pad[j]})",
+                              "use a smaller kernel, more padding, or a larger input", param="kernel")
+            spatial.append(o)
+        return [x.with_shape((x.shape[0], p.out) + tuple(spatial))]
+
+    @classmethod
+    def weights(cls, ins, p):
+        cin = ins[0].shape[1]
+        g = cls._groups(cin, p)
+        k, *_ = cls._norm(p)
+        w = {"weight": ((p.out, cin // g) + tuple(k), "param")}
+        if p.bias:
+            w["bias"] = ((p.out,), "param")
+        return w
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        cin = ins[0].shape[1]
+        g = cls._groups(cin, p)
+        k, *_ = cls._norm(p)
+        return mul_all(outs[0].shape) * (cin // g) * mul_all(k)
+
+    @classmethod
+    def module(cls, ins, p):
+        cin = ins[0].shape[1]
+        k, s, pad, dil = cls._norm(p)
+        args = [py(cin), py(p.out), f"kernel_size={py(k)}", f"stride={py(s)}",
+                f"padding={py('same') if pad is None else py(pad)}"]
+        if any(d != 1 for d in dil):
+            args.append(f"dilation={py(dil)}")
+        g = cls._groups(cin, p)
+        if g != 1:
+            args.append(f"groups={py(g)}")
+        if not p.bias:
+            args.append("bias=False")
+        if p.padding_mode != "zeros":
+            args.append(f"padding_mode={py(p.padding_mode)}")
+        return f"nn.Conv{cls.dims}d({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        k, s, pad, dil = cls._norm(p)
+        ks = "x".join(map(str, k))
+        extra = f", /{s[0]}" if any(x != 1 for x in s) else ""
+        dw = ", dw" if p.depthwise else (f", g{p.groups}" if p.groups != 1 else "")
+        return f"conv {ks}, {p.out}{extra}{dw}"
+
+
+@register
+class Conv1d(_ConvNd):
+    """1-D convolution over (N, C, L)."""
+    name = "conv1d"
+    dims = 1
+    layout = "(N, C, L)"
+    torch_ref = "torch.nn.Conv1d"
+
+
+@register
+class Conv2d(_ConvNd):
+    """2-D convolution over (N, C, H, W); out channels given, in channels inferred."""
+    name = "conv2d"
+    aliases = ("conv",)
+    dims = 2
+    torch_ref = "torch.nn.Conv2d"
+
+
+@register
+class Conv3d(_ConvNd):
+    """3-D convolution over (N, C, D, H, W)."""
+    name = "conv3d"
+    dims = 3
+    layout = "(N, C, D, H, W)"
+    torch_ref = "torch.nn.Conv3d"
+
+
+class ConvTParams(Params):
+    out: int = Field(gt=0, description="output channels")
+    kernel: IntOrList = Field(description="kernel size")
+    stride: IntOrList = Field(1, description="stride (the upsampling factor)")
+    padding: IntOrList = Field(0, description="implicit padding removed from each side of the output")
+    output_padding: IntOrList = Field(0, description="extra size added to one side of the output")
+    dilation: IntOrList = 1
+    groups: int = Field(1, ge=1)
+    bias: bool = True
+
+
+class _ConvTNd(_ConvNd):
+    Params = ConvTParams
+
+    @classmethod
+    def _norm(cls, p):
+        d = cls.dims
+        return (tup(p.kernel, d, "kernel"), tup(p.stride, d, "stride"), tup(p.padding, d, "padding"),
+                tup(p.dilation, d, "dilation"))
+
+    @classmethod
+    def _groups(cls, cin, p):
+        return p.groups
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        need_rank(x, (cls.dims + 2,), cls.name, cls.layout)
+        cin = need_int(x.shape[1], "number of input channels", cls.name)
+        if cin % p.groups or p.out % p.groups:
+            raise OpError(f"channels ({cin} in, {p.out} out) are not divisible by groups ({p.groups})", param="groups")
+        k, s, pad, dil = cls._norm(p)
+        op = tup(p.output_padding, cls.dims, "output_padding")
+        for j in range(cls.dims):
+            if op[j] >= max(s[j], dil[j]):
+                raise OpError(f"output_padding ({op[j]}) must be smaller than stride or dilation", param="output_padding")
+        spatial = []
+        for j, size in enumerate(x.shape[2:]):
+            spatial.append(convT_out(size, k[j], s[j], pad[j], op[j], dil[j]))
+        return [x.with_shape((x.shape[0], p.out) + tuple(spatial))]
+
+    @classmethod
+    def weights(cls, ins, p):
+        cin = ins[0].shape[1]
+        k, *_ = cls._norm(p)
+        w = {"weight": ((cin, p.out // p.groups) + tuple(k), "param")}
+        if p.bias:
+            w["bias"] = ((p.out,), "param")
+        return w
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        k, *_ = cls._norm(p)
+        return mul_all(ins[0].shape) * (p.out // p.groups) * mul_all(k)
+
+    @classmethod
+    def module(cls, ins, p):
+        cin = ins[0].shape[1]
+        k, s, pad, dil = cls._norm(p)
+        op = tup(p.output_padding, cls.dims, "output_padding")
+        args = [py(cin), py(p.out), f"kernel_size={py(k)}", f"stride={py(s)}", f"padding={py(pad)}"]
+        if any(op):
+            args.append(f"output_padding={py(op)}")
+        if p.groups != 1:
+            args.append(f"groups={py(p.groups)}")
+        if not p.bias:
+            args.append("bias=False")
+        if any(d != 1 for d in dil):
+            args.append(f"dilation={py(dil)}")
+        return f"nn.ConvTranspose{cls.dims}d({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        k, s, *_ = cls._norm(p)
+        return f"convT {'x'.join(map(str, k))}, {p.out}, x{s[0]}"
+
+
+@register
+class ConvTranspose1d(_ConvTNd):
+    """Transposed 1-D convolution."""
+    name = "conv_transpose1d"
+    dims = 1
+    layout = "(N, C, L)"
+    torch_ref = "torch.nn.ConvTranspose1d"
+
+
+@register
+class ConvTranspose2d(_ConvTNd):
+    """Transposed 2-D convolution (learned upsampling)."""
+    name = "conv_transpose2d"
+    aliases = ("deconv2d", "convtranspose2d")
+    dims = 2
+    torch_ref = "torch.nn.ConvTranspose2d"
+
+
+@register
+class ConvTranspose3d(_ConvTNd):
+    """Transposed 3-D convolution."""
+    name = "conv_transpose3d"
+    dims = 3
+    layout = "(N, C, D, H, W)"
+    torch_ref = "torch.nn.ConvTranspose3d"

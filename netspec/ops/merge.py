@@ -1,0 +1,187 @@
+"""Merges: add (residual), multiply (gates, squeeze-excite), concat (dense, U-Net skips), and matmul."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from .base import Op, OpError, Params, In, register, same_dim, py
+from ..shapes import TensorType, mul_all, norm
+
+
+def broadcast(a: TensorType, b: TensorType, ctx, op: str) -> tuple:
+    """NumPy broadcasting of two shapes, with symbolic dims unified (or a requirement recorded)."""
+    ra, rb = a.rank, b.rank
+    n = max(ra, rb)
+    sa = (1,) * (n - ra) + tuple(a.shape)
+    sb = (1,) * (n - rb) + tuple(b.shape)
+    out = []
+    for j, (x, y) in enumerate(zip(sa, sb)):
+        if x == 1:
+            out.append(y)
+        elif y == 1:
+            out.append(x)
+        else:
+            axis = j - n
+            out.append(same_dim(x, y, ctx, f"{op}: the inputs differ in dim {j} ({a} vs {b})",
+                                _merge_hint(op, j, x, y, n)))
+    return tuple(out)
+
+
+def _merge_hint(op, j, x, y, n):
+    if j == 1 and n >= 3 and isinstance(x, int) and isinstance(y, int):
+        return (f"one input has {x} channels and the other {y}: add a 1x1 projection (conv2d with out: "
+                f"{max(x, y)}) on the narrower path")
+    return "the shapes must be equal, or 1 where one side broadcasts"
+
+
+class _Elementwise(Op):
+    family = "merge"
+    inputs = (In("x", variadic=True, min_count=2),)
+    symbol = "+"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        out = ins[0]
+        for t in ins[1:]:
+            if t.dtype != out.dtype:
+                raise OpError(f"{cls.name} of different dtypes: {out.dtype} and {t.dtype}")
+            out = TensorType(broadcast(out, t, ctx, cls.name), out.dtype)
+        return [out]
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def call(cls, args, p, mod):
+        return f" {cls.symbol} ".join(args)
+
+    @classmethod
+    def label(cls, p):
+        return cls.symbol
+
+
+@register
+class Add(_Elementwise):
+    """Elementwise sum of 2+ tensors (broadcasting): residual connections."""
+    name = "add"
+    symbol = "+"
+    torch_ref = "a + b"
+
+
+@register
+class Multiply(_Elementwise):
+    """Elementwise product of 2+ tensors (broadcasting): gates, squeeze-and-excitation."""
+    name = "multiply"
+    aliases = ("mul",)
+    symbol = "*"
+    torch_ref = "a * b"
+
+
+@register
+class Subtract(_Elementwise):
+    """a - b (broadcasting)."""
+    name = "subtract"
+    aliases = ("sub",)
+    symbol = "-"
+    inputs = (In("x", variadic=True, min_count=2),)
+    torch_ref = "a - b"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        if len(ins) != 2:
+            raise OpError(f"subtract takes exactly 2 inputs, got {len(ins)}")
+        return super().infer(ins, p, ctx)
+
+
+class ConcatParams(Params):
+    dim: int = Field(1, description="the axis to join along (1: channels)")
+
+
+@register
+class Concat(Op):
+    """Join 2+ tensors along 'dim'; every other dim must match (dense blocks, U-Net skips)."""
+
+    name = "concat"
+    aliases = ("cat",)
+    family = "merge"
+    inputs = (In("x", variadic=True, min_count=2),)
+    Params = ConcatParams
+    torch_ref = "torch.cat"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        first = ins[0]
+        r = first.rank
+        if not -r <= p.dim < r:
+            raise OpError(f"dim {p.dim} is out of range for rank-{r} inputs", param="dim")
+        d = p.dim % r
+        total = 0
+        out = list(first.shape)
+        for k, t in enumerate(ins):
+            if t.rank != r:
+                raise OpError(f"concat of tensors with different ranks: {first} and {t}")
+            if t.dtype != first.dtype:
+                raise OpError(f"concat of different dtypes: {first.dtype} and {t.dtype}")
+            for j in range(r):
+                if j == d:
+                    continue
+                hint = None
+                if j >= 2 and r >= 3:
+                    hint = ("the spatial sizes differ: crop or pad one input, or constrain the input size "
+                            "(U-Net needs H and W divisible by 2**depth)")
+                out[j] = same_dim(out[j], t.shape[j], ctx,
+                                  f"concat along dim {d}: input {k} differs in dim {j} ({first} vs {t})", hint)
+            total = total + t.shape[d]
+        out[d] = norm(total)
+        return [TensorType(tuple(out), first.dtype)]
+
+    @classmethod
+    def call(cls, args, p, mod):
+        return f"torch.cat([{', '.join(args)}], dim={py(p.dim)})"
+
+    @classmethod
+    def label(cls, p):
+        return "concat" if p.dim == 1 else f"concat dim {p.dim}"
+
+
+@register
+class Matmul(Op):
+    """Matrix product a @ b with batch broadcasting (torch.matmul)."""
+
+    name = "matmul"
+    family = "merge"
+    inputs = (In("a"), In("b"))
+    torch_ref = "torch.matmul"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        a, b = ins
+        if a.rank < 1 or b.rank < 1:
+            raise OpError("matmul needs inputs of rank >= 1")
+        if a.rank == 1 and b.rank == 1:
+            same_dim(a.shape[0], b.shape[0], ctx, f"matmul: the vectors differ in length ({a} vs {b})")
+            return [TensorType((), a.dtype)]
+        sa = tuple(a.shape) if a.rank > 1 else (1,) + tuple(a.shape)
+        sb = tuple(b.shape) if b.rank > 1 else tuple(b.shape) + (1,)
+        same_dim(sa[-1], sb[-2], ctx, f"matmul: inner dims differ ({a} @ {b})",
+                 "the last dim of a must equal the second-to-last of b; transpose one input?")
+        batch = broadcast(TensorType(sa[:-2]), TensorType(sb[:-2]), ctx, "matmul") if (len(sa) > 2 or len(sb) > 2) else ()
+        out = batch + (sa[-2], sb[-1])
+        if a.rank == 1:
+            out = out[:-2] + out[-1:]
+        if b.rank == 1:
+            out = out[:-1]
+        return [TensorType(tuple(out), a.dtype)]
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        k = ins[0].shape[-1]
+        return mul_all(outs[0].shape) * k
+
+    @classmethod
+    def call(cls, args, p, mod):
+        return f"torch.matmul({args[0]}, {args[1]})"
+
+    @classmethod
+    def label(cls, p):
+        return "matmul"

@@ -1,0 +1,65 @@
+"""Tensor types for shape inference: a shape of ints and symbolic Dims, plus a dtype.
+
+The symbolic arithmetic itself lives in ``shapes_dim``; this module adds what the ops and passes share.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from .shapes_dim import Dim, SymCtx, compare, norm, is_sym, mul_all  # noqa: F401  (re-exported)
+
+FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
+INT_DTYPES = ("int64", "int32", "uint8", "int8", "int16")
+DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
+
+DimLike = "int | Dim"
+
+
+def fmt_dim(d) -> str:
+    return str(d)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorType:
+    """The static type of a tensor value: shape (ints and symbolic Dims) and dtype."""
+
+    shape: tuple
+    dtype: str = "float32"
+
+    @property
+    def rank(self) -> int:
+        return len(self.shape)
+
+    def __str__(self) -> str:
+        s = "[" + ", ".join(fmt_dim(d) for d in self.shape) + "]"
+        return s if self.dtype == "float32" else f"{s} {self.dtype}"
+
+    def with_shape(self, shape: Sequence) -> "TensorType":
+        return TensorType(tuple(norm(d) for d in shape), self.dtype)
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in FLOAT_DTYPES
+
+    def numel(self):
+        return mul_all(self.shape)
+
+
+@dataclass
+class Requirement:
+    """A condition on the symbols under which the network is valid, with where it came from."""
+
+    text: str
+    symbol: str | None = None
+    multiple_of: int | None = None
+    where: str = ""          # node name
+
+
+@dataclass
+class InferCtx:
+    """What a shape rule may consult and report to: symbol assumptions and requirements found."""
+
+    sym: SymCtx = field(default_factory=SymCtx)
+    requirements: list[Requirement] = field(default_factory=list)
+    node: str = ""

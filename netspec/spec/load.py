@@ -1,0 +1,333 @@
+"""Text -> Spec: read, validate with the Pydantic models, resolve imports.
+
+Validation reports every error in the file at once, each at the location of the offending key or value.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_you_mean, LimitError
+from ..limits import LIMITS
+from .loader import Source, load_file, parse_text
+from . import models
+
+
+@dataclass
+class BlockRef:
+    """A block definition and where it was written."""
+
+    name: str
+    raw: dict
+    src: Source
+    path: tuple           # path of the block's mapping inside src.data
+
+    def loc(self, *sub) -> Loc:
+        return self.src.loc(self.path + tuple(sub))
+
+
+@dataclass
+class NetworkRef:
+    name: str
+    raw: dict             # has params, inputs, layers, outputs
+    src: Source
+    path: tuple
+
+    def loc(self, *sub) -> Loc:
+        return self.src.loc(self.path + tuple(sub))
+
+
+@dataclass
+class Spec:
+    """A loaded, validated spec: the typed model, its source, its blocks (own and imported) and networks."""
+
+    file: str
+    source: Source
+    model: Any                                  # models.SpecFile (typed)
+    blocks: dict[str, BlockRef] = field(default_factory=dict)
+    networks: dict[str, NetworkRef] = field(default_factory=dict)
+    symbols: dict[str, int] = field(default_factory=dict)   # symbol -> multiple_of
+
+    @property
+    def name(self) -> str:
+        return self.model.name or Path(self.file).stem
+
+
+def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = None, name: str | None = None) -> Spec:
+    """Load and validate a spec from a path, or from YAML/JSON text (anything containing a newline or '{').
+
+    Args:
+        path_or_text: a file path, or the spec's text.
+        search_path: extra folders from which imports may be read (besides the spec's own folder).
+    Returns:
+        the validated Spec. Raises NetspecError (SpecError/ErrorList) with locations.
+    """
+    if isinstance(path_or_text, str) and ("\n" in path_or_text or path_or_text.lstrip().startswith("{")):
+        src = parse_text(path_or_text, name or "<text>", json_mode=path_or_text.lstrip().startswith("{"))
+        root = Path.cwd()
+    else:
+        p = Path(path_or_text)
+        src = load_file(p, str(path_or_text))
+        root = p.resolve().parent
+    roots = [root] + [Path(s).resolve() for s in (search_path or [])]
+    return _build(src, roots, stack=[], counter=[0])
+
+
+def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]) -> Spec:
+    model = validate(src)
+    spec = Spec(file=src.file, source=src, model=model)
+    data = src.data
+    # imports first, so that local blocks may shadow nothing and clashes are reported
+    for i, imp in enumerate(data.get("imports", []) or []):
+        loc = src.loc(("imports", i))
+        target = _resolve_import(imp, src, roots, loc)
+        if target in stack or (src.path is not None and target == src.path):
+            chain = " -> ".join(p.name for p in stack + [target])
+            raise GraphError(f"import loop: {chain}", loc, "two files may not import each other")
+        counter[0] += 1
+        if counter[0] > LIMITS.max_imports:
+            raise LimitError(f"more than {LIMITS.max_imports} imported files", loc)
+        shown = _shown(target)
+        try:
+            sub_src = load_file(target, shown)
+        except NetspecError:
+            raise
+        sub = _build(sub_src, roots, stack + ([src.path] if src.path else []) + [target], counter)
+        for bname, bref in sub.blocks.items():
+            if bname in spec.blocks:
+                raise SpecError(f"block '{bname}' is imported twice (from {spec.blocks[bname].src.file} and {sub_src.file})",
+                                loc, "rename one of the blocks")
+            spec.blocks[bname] = bref
+    for bname in (data.get("blocks") or {}):
+        path = ("blocks", bname)
+        if bname in spec.blocks:
+            raise SpecError(f"block '{bname}' is already imported from {spec.blocks[bname].src.file}",
+                            src.loc(path, key=True), "rename the local block")
+        from ..ops.base import lookup
+        if lookup(bname) is not None or bname == "seq":
+            raise SpecError(f"block name '{bname}' is the name of a built-in op", src.loc(path, key=True),
+                            "choose another name for the block")
+        spec.blocks[bname] = BlockRef(bname, data["blocks"][bname], src, path)
+    for sname, sdecl in (data.get("symbols") or {}).items():
+        spec.symbols[sname] = int(sdecl.get("multiple_of", 1)) if isinstance(sdecl, dict) else 1
+    if data.get("networks"):
+        for nname, ndata in data["networks"].items():
+            spec.networks[nname] = NetworkRef(nname, ndata, src, ("networks", nname))
+    elif data.get("layers") is not None:
+        nname = data.get("name") or (Path(src.file).stem if src.file != "<text>" else "net")
+        spec.networks[str(nname)] = NetworkRef(str(nname), data, src, ())
+    return spec
+
+
+def _shown(p: Path) -> str:
+    try:
+        return os.path.relpath(p)
+    except ValueError:
+        return str(p)
+
+
+def _resolve_import(imp: str, src: Source, roots: list[Path], loc: Loc) -> Path:
+    if not isinstance(imp, str) or not imp.strip():
+        raise SpecError("an import must be a file path", loc)
+    base = src.path.parent if src.path else roots[0]
+    p = Path(imp)
+    if p.is_absolute():
+        raise SpecError(f"import '{imp}' is an absolute path", loc,
+                        "imports are relative to the importing file; use --search-path to allow other folders")
+    target = (base / p)
+    try:
+        real = target.resolve(strict=True)
+    except (OSError, RuntimeError):
+        hint = None
+        if base.is_dir():
+            cands = [q.name for q in base.iterdir() if q.suffix in (".yaml", ".yml", ".json")]
+            hint = did_you_mean(p.name, cands)
+        raise SpecError(f"imported file '{imp}' does not exist", loc, hint) from None
+    if not any(_inside(real, r) for r in roots):
+        raise SpecError(f"import '{imp}' leaves the spec's folder ({real})", loc,
+                        "imports may only read files under the spec's folder; allow another folder with --search-path")
+    if not real.is_file():
+        raise SpecError(f"import '{imp}' is not a file", loc)
+    return real
+
+
+def _inside(p: Path, root: Path) -> bool:
+    try:
+        p.relative_to(root)
+        return True
+    except ValueError:
+        return False
+
+
+# -- validation --------------------------------------------------------------------------------------
+
+def validate(src: Source):
+    """Validate src.data against the typed spec model; raise ErrorList with every error located."""
+    model_cls = models.typed_spec_model()
+    try:
+        return model_cls.model_validate(src.data)
+    except ValidationError as e:
+        raise ErrorList(_errors(e, src)) from None
+    except RecursionError:
+        raise LimitError("the spec is nested too deeply to validate", src.loc(())) from None
+
+
+def _data_path(data: Any, loc: tuple) -> tuple[tuple, list]:
+    """Split a pydantic error loc into the path that exists in the data and the extra segments (tags, types)."""
+    path: list = []
+    extra: list = []
+    cur = data
+    for seg in loc:
+        if isinstance(cur, dict) and seg in cur:
+            path.append(seg)
+            cur = cur[seg]
+        elif isinstance(cur, list) and isinstance(seg, int) and 0 <= seg < len(cur):
+            path.append(seg)
+            cur = cur[seg]
+        else:
+            extra.append(seg)
+    return tuple(path), extra
+
+
+def _errors(e: ValidationError, src: Source) -> list[NetspecError]:
+    by_path: dict[tuple, list] = {}
+    for err in e.errors(include_url=False):
+        loc = err["loc"]
+        path, extra = _data_path(src.data, loc)
+        by_path.setdefault(path + (("__missing__", str(loc[-1])) if err["type"] == "missing" else ())
+                           + ((("__extra__", str(loc[-1])),) if err["type"] == "extra_forbidden" else ()), []).append((err, extra))
+    out: list[NetspecError] = []
+    for key, errs in by_path.items():
+        out.append(_one_error(key, errs, src))
+    # an error on a container hides nothing; but drop exact duplicates
+    seen = set()
+    uniq = []
+    for x in out:
+        k = (str(x.loc), x.message)
+        if k not in seen:
+            seen.add(k)
+            uniq.append(x)
+    return uniq
+
+
+def _layer_op(src: Source, path: tuple) -> str | None:
+    """The op of the innermost layer mapping containing path."""
+    cur = src.data
+    op = None
+    for seg in path:
+        try:
+            cur = cur[seg]
+        except (KeyError, IndexError, TypeError):
+            break
+        if isinstance(cur, dict) and isinstance(cur.get("op"), str):
+            op = cur["op"]
+    return op
+
+
+def _fields_for(src: Source, path: tuple) -> list[str]:
+    op = _layer_op(src, path)
+    from ..ops.base import lookup
+    if op and lookup(op) is not None:
+        m = models.op_layer_model(op)
+        return [f.alias or n for n, f in m.model_fields.items()]
+    # containers: look at the data to find the right model
+    names = {
+        0: list(models.SpecFile.model_fields),
+    }
+    if len(path) >= 2 and path[0] == "blocks":
+        return [f.alias or n for n, f in models.BlockDef.model_fields.items()]
+    if len(path) >= 2 and path[0] == "networks":
+        return [f.alias or n for n, f in models.NetworkDef.model_fields.items()]
+    if op == "seq":
+        return [f.alias or n for n, f in models.SeqLayer.model_fields.items()]
+    return names[0]
+
+
+def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
+    if key and isinstance(key[-1], tuple) and key[-1][0] == "__missing__":
+        path = key[:-1]
+        field_name = key[-1][1]
+        where = _what(src, path)
+        return SpecError(f"{where} is missing the required field '{field_name}'", src.loc(path),
+                         _missing_hint(field_name))
+    if key and isinstance(key[-1], tuple) and key[-1][0] == "__extra__":
+        path = key[:-1]
+        field_name = key[-1][1]
+        fields = _fields_for(src, path[:-1] if path and path[-1] == field_name else path)
+        where = _what(src, path[:-1])
+        hints = []
+        dym = did_you_mean(field_name, fields)
+        if dym:
+            hints.append(dym)
+        op = _layer_op(src, path)
+        if op:
+            hints.append(f"fields of '{op}': " + ", ".join(f for f in fields if f not in ("op",)))
+        return SpecError(f"unknown field '{field_name}' in {where}", src.loc(path, key=True), hints)
+    path = key
+    value = _get(src.data, path)
+    # prefer the expression error when the value is a string, else the first error
+    chosen = errs[0][0]
+    for err, extra in errs:
+        if isinstance(value, str) and "invalid expression" in str(err.get("msg", "")):
+            chosen = err
+            break
+    msg = chosen["msg"]
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    ctx = _what(src, path)
+    shown = _short(value)
+    hints = []
+    if chosen["type"] == "literal_error" and "expected" in chosen.get("ctx", {}):
+        hints.append(f"expected {chosen['ctx']['expected']}")
+        msg = f"invalid value {shown}"
+    elif chosen["type"] == "string_pattern_mismatch":
+        msg = f"invalid name {shown}"
+        hints.append("names are letters, digits and '_', not starting with a digit (references may add '.output')")
+    elif chosen["type"].endswith("_type") or chosen["type"].endswith("_parsing"):
+        msg = f"{msg.lower().rstrip('.')}, got {shown}"
+    return SpecError(f"{ctx}: {msg}", src.loc(path), hints)
+
+
+def _missing_hint(field_name: str) -> str | None:
+    return {
+        "netspec": "start the file with 'netspec: 1' (the format version)",
+        "layers": "list the layers under 'layers:'",
+        "inputs": "declare the inputs, e.g. inputs: {x: [N, 3, H, W]}",
+    }.get(field_name)
+
+
+def _get(data, path):
+    cur = data
+    for seg in path:
+        try:
+            cur = cur[seg]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def _short(v) -> str:
+    s = repr(v)
+    return s if len(s) <= 60 else s[:57] + "..."
+
+
+def _what(src: Source, path: tuple) -> str:
+    """A readable name for the thing at path: "layer 'conv1' (conv2d)", "block 'basic'", "'kernel'"."""
+    if not path:
+        return "the spec"
+    cur = _get(src.data, path)
+    if isinstance(cur, dict) and "op" in cur:
+        nm = cur.get("name", path[-1])
+        return f"layer '{nm}' ({cur.get('op')})"
+    # walk up to the layer
+    for k in range(len(path) - 1, 0, -1):
+        parent = _get(src.data, path[:k])
+        if isinstance(parent, dict) and "op" in parent:
+            nm = parent.get("name", path[k - 1])
+            rest = ".".join(str(s) for s in path[k:])
+            return f"'{rest}' of layer '{nm}' ({parent.get('op')})"
+    return "'" + ".".join(str(s) for s in path) + "'"

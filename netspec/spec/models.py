@@ -1,0 +1,243 @@
+"""The spec language as Pydantic models.
+
+A layer is a mapping discriminated on ``op``: a built-in op (its parameters come from the op's ``Params``),
+``seq`` (an inline group with its own ``layers``), or the name of a block (its arguments are the block's params).
+Values may be written as expressions (strings) wherever a number or boolean is expected; they are parsed here
+and evaluated during expansion.
+"""
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter,
+                      create_model, model_validator)
+
+from .expr import ExprError, parse as parse_expr
+
+FORMAT_VERSION = 1
+
+# keys every layer may carry, whatever its op
+LAYER_KEYS = ("op", "name", "from", "if", "repeat", "index", "share", "doc")
+
+
+def _check_expr(s: str) -> str:
+    try:
+        parse_expr(s)
+    except ExprError as e:
+        raise ValueError(f"invalid expression: {e.message}") from None
+    return s
+
+
+Expr = Annotated[str, AfterValidator(_check_expr), Field(json_schema_extra={"description": "an expression"})]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
+Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=260,
+                           description="a layer name in the same scope, optionally with an output: 'lstm.h'")]
+From = Union[Ref, list[Ref], dict[Name, Ref]]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class LayerBase(Model):
+    name: Optional[Union[Name, int]] = Field(None, description="structural name (module attribute); default: index in the list")
+    from_: Optional[From] = Field(None, alias="from", description="inputs: a name, a list, or {input: name}; default: the previous layer")
+    if_: Optional[Union[bool, Expr]] = Field(None, alias="if", description="keep the layer only when true; when dropped, references to it pass its input through")
+    repeat: Optional[Union[int, Expr]] = Field(None, description="instantiate n times in a chain, named name.0 .. name.{n-1}")
+    index: Name = Field("i", description="the loop variable of 'repeat'")
+    share: Optional[Name] = Field(None, description="reuse the module (weights) of another layer in this scope")
+    doc: Optional[str] = None
+
+
+def _expr_or(tp):
+    """The spec-level type of a parameter: its concrete type, or an expression string."""
+    origin = typing.get_origin(tp)
+    if tp is str:
+        return tp
+    if origin is Literal and all(isinstance(a, str) for a in typing.get_args(tp)):
+        return Union[tp, Expr]
+    return Union[tp, Expr]
+
+
+def _field_type(f) -> Any:
+    tp = f.annotation
+    return _lift(tp)
+
+
+def _lift(tp):
+    """Allow expressions in place of numbers/booleans, also inside lists."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (Union, types.UnionType):
+        return Union[tuple(_lift(a) for a in args) + (Expr,)]  # type: ignore
+    if origin in (list, tuple) and args:
+        if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+            return list[_lift(args[0])]
+        if origin is tuple:
+            return Union[tuple[tuple(_lift(a) for a in args)], Expr]  # type: ignore
+        return Union[list[_lift(args[0])], Expr]
+    if tp in (int, float, bool):
+        return Union[tp, Expr]
+    if origin is Literal:
+        return Union[tp, Expr]
+    return tp
+
+
+@functools.lru_cache(maxsize=None)
+def op_layer_model(op_name: str) -> type[LayerBase]:
+    """The spec-level model of a layer using a built-in op."""
+    from ..ops.base import lookup
+    op = lookup(op_name)
+    fields: dict[str, Any] = {"op": (Literal[op_name] if op.name == op_name else Literal[op_name], ...)}  # noqa
+    for fname, f in op.Params.model_fields.items():
+        default = ... if f.is_required() else f.default
+        desc = f.description
+        fields[fname] = (_lift(f.annotation), Field(default, description=desc, alias=f.alias))
+    model = create_model(f"Layer_{op_name}", __base__=LayerBase, __doc__=(op.doc or op_name), **fields)
+    return model
+
+
+class SeqLayer(LayerBase):
+    """An inline group of layers, chained; a submodule named after the layer (like nn.Sequential)."""
+
+    op: Literal["seq"]
+    layers: list["Layer"]
+
+
+class BlockLayer(LayerBase):
+    """An instance of a block; its arguments are the block's params (extra keys)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    op: str
+
+
+def _discriminate(v: Any) -> str:
+    op = v.get("op") if isinstance(v, dict) else getattr(v, "op", None)
+    if not isinstance(op, str):
+        return "block"
+    if op == "seq":
+        return "seq"
+    from ..ops.base import lookup
+    o = lookup(op)
+    if o is not None and o.name == op:
+        return op
+    if o is not None:  # an alias
+        return op
+    return "block"
+
+
+@functools.lru_cache(maxsize=None)
+def layer_union():
+    from ..ops.base import all_names
+    members = [Annotated[op_layer_model(n), Tag(n)] for n in all_names()]
+    members.append(Annotated[SeqLayer, Tag("seq")])
+    members.append(Annotated[BlockLayer, Tag("block")])
+    return Annotated[Union[tuple(members)], Discriminator(_discriminate)]  # type: ignore
+
+
+ParamType = Literal["int", "float", "bool", "str", "list", "any", "int_or_list"]
+
+
+class ParamDecl(Model):
+    """A declared parameter of a block or network."""
+
+    type: ParamType = "any"
+    default: Any = None
+    required: bool = False
+    doc: Optional[str] = None
+    choices: Optional[list[Any]] = None
+
+
+class InputDecl(Model):
+    shape: list[Union[int, str]]
+    dtype: Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"] = "float32"
+    doc: Optional[str] = None
+
+
+class SymbolDecl(Model):
+    multiple_of: int = Field(1, ge=1, le=2**20, description="the symbol only takes multiples of this")
+    doc: Optional[str] = None
+
+
+ParamsField = dict[Name, Union[ParamDecl, int, float, bool, str, list, None]]
+InputsField = Union[dict[Name, Union[list[Union[int, str]], InputDecl]], list[Name]]
+OutputsField = Union[Ref, list[Ref], dict[Name, Ref]]
+
+
+class BlockDef(Model):
+    """A reusable group of layers with typed, defaulted parameters."""
+
+    doc: Optional[str] = None
+    params: ParamsField = Field(default_factory=dict)
+    inputs: InputsField = Field(default_factory=lambda: ["x"])
+    layers: list[Any]
+    outputs: Optional[OutputsField] = None
+
+
+class NetworkDef(Model):
+    """One network: its parameters, named inputs with shapes, layers and outputs."""
+
+    doc: Optional[str] = None
+    params: ParamsField = Field(default_factory=dict)
+    inputs: dict[Name, Union[list[Union[int, str]], InputDecl]]
+    layers: list[Any]
+    outputs: Optional[OutputsField] = None
+
+
+class SpecFile(Model):
+    """A netspec file: one network at the top level, or several under 'networks'."""
+
+    netspec: Literal[1] = Field(description="format version of the spec language")
+    name: Optional[str] = None
+    doc: Optional[str] = None
+    imports: list[str] = Field(default_factory=list, description="files (relative to this one) whose blocks are imported")
+    symbols: dict[Name, SymbolDecl] = Field(default_factory=dict)
+    params: ParamsField = Field(default_factory=dict)
+    blocks: dict[Name, BlockDef] = Field(default_factory=dict)
+    inputs: Optional[dict[Name, Union[list[Union[int, str]], InputDecl]]] = None
+    layers: Optional[list[Any]] = None
+    outputs: Optional[OutputsField] = None
+    networks: Optional[dict[Name, NetworkDef]] = None
+
+    @model_validator(mode="after")
+    def _one_kind(self):
+        if self.networks is None and self.layers is None and not self.blocks:
+            raise ValueError("a spec needs 'layers' (one network), 'networks' (several), or at least 'blocks' (a library)")
+        if self.networks is not None and (self.layers is not None or self.inputs is not None):
+            raise ValueError("write either 'inputs'+'layers' (one network) or 'networks' (several), not both")
+        if self.layers is not None and self.inputs is None:
+            raise ValueError("the network has 'layers' but no 'inputs': declare them, e.g. inputs: {x: [N, 3, H, W]}")
+        return self
+
+
+@functools.lru_cache(maxsize=None)
+def typed_spec_model() -> type[SpecFile]:
+    """SpecFile with every 'layers' list typed by the layer union (used to validate and for the schema)."""
+    LayerT = layer_union()
+    SeqLayer.model_rebuild(_types_namespace={"Layer": LayerT})
+
+    class BlockDef_(BlockDef):
+        layers: list[LayerT]  # type: ignore
+
+    class NetworkDef_(NetworkDef):
+        layers: list[LayerT]  # type: ignore
+
+    class SpecFile_(SpecFile):
+        blocks: dict[Name, BlockDef_] = Field(default_factory=dict)  # type: ignore
+        layers: Optional[list[LayerT]] = None  # type: ignore
+        networks: Optional[dict[Name, NetworkDef_]] = None  # type: ignore
+
+    for cls, name in ((BlockDef_, "BlockDef"), (NetworkDef_, "NetworkDef"), (SpecFile_, "SpecFile")):
+        cls.__name__ = cls.__qualname__ = name
+    return SpecFile_
+
+
+def json_schema() -> dict:
+    """JSON Schema (draft 2020-12) of the spec language, with every op's parameters."""
+    schema = typed_spec_model().model_json_schema(by_alias=True, mode="validation")
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "netspec spec file"
+    return schema
