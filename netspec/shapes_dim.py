@@ -537,6 +537,11 @@ def floordiv(a, d: int, ctx: SymCtx | None = None):
         # everything left is a constant
         q = k // d if type(k) is int else floor(k / d)
         return _wrap(_add(exact, {_CONST: q}) if q else exact)
+    if exact:  # what is left may need the constant absorbed again (see _wrap)
+        rw = _wrap(rest)
+        if rw._p is not rest:
+            rest = rw._p
+            k = rest.get(_CONST, 0)
     # nested floor: floor((floor(x/a) + e)/d) = floor((x + a*e)/(a*d))
     if type(k) is int and len(rest) == (2 if k else 1):
         for m, c in rest.items():
@@ -565,8 +570,7 @@ def floordiv(a, d: int, ctx: SymCtx | None = None):
     if D == 1:  # cannot happen for a reduced numerator, kept for safety
         return _wrap(_add(exact, rest))
     atom = FloorDiv(Dim._new(rest), D)
-    exact[frozenset(((atom, 1),))] = 1
-    return _wrap(exact)
+    return _wrap(_add(exact, {frozenset(((atom, 1),)): 1}))  # exact may hold the same atom
 
 
 def ceildiv(a, d: int, ctx: SymCtx | None = None):

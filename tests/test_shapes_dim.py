@@ -203,6 +203,12 @@ def test_floordiv_rules():
     assert floordiv(H, 2, CTX) - 1 == floordiv(H - 2, 2, CTX)
     (atom_mono, coef), = (floordiv(H, 2, CTX) + 1).terms()
     assert coef == 1
+    # what stays in the floor after exact terms leave is put in canonical form again
+    fl = floordiv(H, 2, CTX)
+    assert floordiv(2 * fl + 3 * W + 5, 3, CTX) == W + floordiv(2 * fl + 5, 3, CTX)
+    assert floordiv(fl + 2 * W + 3, 2, CTX) == W + floordiv(fl + 3, 2, CTX) == W + floordiv(H + 6, 4, CTX)
+    # the new floor atom may already be among the exact terms
+    assert floordiv(2 * fl + H, 2, CTX) == 2 * fl
     # common factors with the divisor are divided out
     assert floordiv(2 * H + 2, 4, CTX) == floordiv(H + 1, 2, CTX)
     # fractional coefficients are multiplied through: floor((H/4)/2) = H//8
@@ -475,6 +481,8 @@ _op = st.one_of(
     st.tuples(st.just("mul"), st.integers(1, 4)),
     st.tuples(st.just("addsym")),
     st.tuples(st.just("subsym")),
+    st.tuples(st.just("mulsym")),
+    st.tuples(st.just("addfloor"), st.integers(1, 4), st.integers(-3, 3)),
 )
 
 
@@ -498,6 +506,10 @@ def _apply(x, h, op, ctx):
         return x + h
     if kind == "subsym":
         return x - h
+    if kind == "mulsym":
+        return x * h
+    if kind == "addfloor":
+        return x + op[2] * floordiv(h, op[1], ctx)
     raise AssertionError(kind)
 
 
@@ -521,6 +533,10 @@ def _apply_int(x, h, op):
         return x + h
     if kind == "subsym":
         return x - h
+    if kind == "mulsym":
+        return x * h
+    if kind == "addfloor":
+        return x + op[2] * (h // op[1])
     raise AssertionError(kind)
 
 
@@ -573,3 +589,53 @@ def test_property_compare_consistent(ops_a, ops_b, m):
         assert all((va == vb) == (h % q == 0) for h, va, vb in vals if va >= 1 and vb >= 1)
     if a == b:
         assert v.kind == "equal"
+
+
+# random expression trees over H and W: sums and products of floors, then divided again
+_leaf = st.one_of(st.just(("H",)), st.just(("W",)), st.tuples(st.just("int"), st.integers(-3, 4)))
+_tree = st.recursive(
+    _leaf,
+    lambda kids: st.one_of(
+        st.tuples(st.sampled_from(["+", "-", "*"]), kids, kids),
+        st.tuples(st.sampled_from(["floordiv", "ceildiv"]), kids, st.integers(1, 4)),
+    ),
+    max_leaves=8,
+)
+
+
+def _build(t, env, ctx):
+    """(symbolic, integer) value of the tree; env maps symbol names to their integer values."""
+    kind = t[0]
+    if kind in ("H", "W"):
+        return Dim.sym(kind), env[kind]
+    if kind == "int":
+        return t[1], t[1]
+    if kind in ("+", "-", "*"):
+        (a, ai), (b, bi) = _build(t[1], env, ctx), _build(t[2], env, ctx)
+        if kind == "+":
+            return a + b, ai + bi
+        if kind == "-":
+            return a - b, ai - bi
+        return a * b, ai * bi
+    a, ai = _build(t[1], env, ctx)
+    d = t[2]
+    if kind == "floordiv":
+        return floordiv(a, d, ctx), ai // d
+    return ceildiv(a, d, ctx), -(-ai // d)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    tree=_tree,
+    mh=st.sampled_from([1, 2, 4]),
+    mw=st.sampled_from([1, 3]),
+    vals=st.lists(st.tuples(st.integers(1, 40), st.integers(1, 40)), min_size=1, max_size=6),
+)
+def test_property_expression_trees(tree, mh, mw, vals):
+    ctx = SymCtx({"H": mh, "W": mw})
+    for kh, kw in vals:
+        env = {"H": mh * kh, "W": mw * kw}
+        sym, ref = _build(tree, env, ctx)
+        got = sym.evaluate(env) if isinstance(sym, Dim) else sym
+        assert got == ref, (str(sym), env)
+        assert norm(sym) is sym or sym == norm(sym)

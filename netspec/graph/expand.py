@@ -26,6 +26,7 @@ from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.loader import Source
 from ..spec.models import LAYER_KEYS
+from ..spec.names import name_problem
 from .ir import Container, Graph, Node
 
 
@@ -172,6 +173,9 @@ class Expander:
         inputs = net.raw.get("inputs") or {}
         for iname, decl in inputs.items():
             loc = src.loc(net.path + ("inputs", iname), key=True)
+            prob = name_problem(iname)
+            if prob:
+                raise SpecError(f"{prob}: it cannot name an input", loc, "rename the input")
             t = self._input_type(decl, env, src, net.path + ("inputs", iname))
             node = Node(iname, InputOp, InputOp.Params(shape=[], dtype=t.dtype), [], loc,
                         meta={"in": [], "out": [t], "weights": {}, "macs": 0})
@@ -180,8 +184,13 @@ class Expander:
             scope.entries[iname] = Entry([(iname, 0)], ["out"], loc)
             first = first or scope.entries[iname]
         last = self._body(net.raw.get("layers") or [], src, net.path + ("layers",), scope, "", env, first, None)
-        self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
-                      self.graph.output_locs, loc_default=net.loc("layers"))
+        try:
+            self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
+                          self.graph.output_locs, loc_default=net.loc("layers"))
+        except _Poison:
+            pass
+        except NetspecError as e:
+            self.errors.append(e)
         self._warn_unused()
         if self.errors:
             raise ErrorList(self.errors)
@@ -250,6 +259,7 @@ class Expander:
             return e.eval(env, SHAPE_FUNCS)
         except ExprError as e:
             hints = [e.hint] if e.hint else []
+            hints = [h for h in hints if h not in e.message]
             raise SpecError(f"in expression '{_clip(text)}': {e.message}", _expr_loc(loc, text, e.col), hints) from None
         except _Poison:
             raise
@@ -286,6 +296,10 @@ class Expander:
         for i, raw in enumerate(layers):
             nm = raw.get("name")
             nm = str(i) if nm is None else str(nm)
+            prob = name_problem(nm) if not nm.isdigit() else None
+            if prob:
+                raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
+                                "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
             if nm in seen:
                 raise GraphError(f"two layers are named '{nm}' (the first is at line {src.loc(lpath + (seen[nm],)).line})",
                                  src.loc(lpath + (i, "name")), "names must be unique within a block")
@@ -460,7 +474,7 @@ class Expander:
             locs.append(loc)
         return ents, locs, None
 
-    def _resolve(self, ref: str, scope: _Scope, loc: Loc, name: str) -> Entry:
+    def _resolve(self, ref: str, scope: _Scope, loc: Loc, name: str, who: str | None = None) -> Entry:
         base, _, out = ref.partition(".")
         e = scope.get(base)
         if e is None:
@@ -474,7 +488,8 @@ class Expander:
             elif base in scope.names_here:
                 pass
             hints.append("names in scope: " + ", ".join(scope.all_names()) if scope.all_names() else "")
-            raise GraphError(f"layer '{name}' refers to '{base}', which is not defined here", loc, hints)
+            raise GraphError(f"{who or f'layer {name!r}'} refers to '{base}', which is not defined here", loc,
+                             [h for h in hints if h])
         if e.poisoned:
             raise _Poison()
         if out:
@@ -595,6 +610,10 @@ class Expander:
                 return val                           # a literal string the param accepts ('same', 'bilinear')
             except (ValidationError, TypeError, Exception):
                 pass
+            choices = _str_choices(annotation)
+            if choices and val.isidentifier() and val not in lenv:
+                raise SpecError(f"invalid value '{val}'", loc,
+                                [h for h in [did_you_mean(val, choices)] if h] + ["choose one of: " + ", ".join(choices)])
             return self._value(self._eval(val, lenv, loc), loc)
         if isinstance(val, list):
             return [self._param_value(v, Any, lenv, loc) if isinstance(v, str) and _looks_expr(v) else v for v in val]
@@ -774,7 +793,7 @@ class Expander:
         for oname, ref, p in items:
             loc = src.loc(p)
             try:
-                e = self._resolve(ref, scope, loc, "outputs")
+                e = self._resolve(ref, scope, loc, oname, who=f"output '{oname}'")
             except _Poison:
                 raise
             into[oname] = e.refs[0]
@@ -831,6 +850,20 @@ def _refs_of(f) -> list[str]:
     if isinstance(f, dict):
         return [v for v in f.values() if isinstance(v, str)]
     return [v for v in f if isinstance(v, str)]
+
+
+def _str_choices(annotation) -> list[str]:
+    """The string literals a parameter type accepts ('zeros', 'reflect', ...)."""
+    import typing
+    out: list[str] = []
+    stack = [annotation]
+    while stack:
+        t = stack.pop()
+        if typing.get_origin(t) is typing.Literal:
+            out += [a for a in typing.get_args(t) if isinstance(a, str)]
+        else:
+            stack += list(typing.get_args(t))
+    return out
 
 
 def _looks_expr(s: str) -> bool:

@@ -21,7 +21,7 @@ def broadcast(a: TensorType, b: TensorType, ctx, op: str) -> tuple:
             out.append(x)
         else:
             axis = j - n
-            out.append(same_dim(x, y, ctx, f"{op}: the inputs differ in dim {j} ({a} vs {b})",
+            out.append(same_dim(x, y, ctx, f"the inputs differ in dim {j}: {a} vs {b}",
                                 _merge_hint(op, j, x, y, n)))
     return tuple(out)
 

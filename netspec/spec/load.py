@@ -78,7 +78,17 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
 
 
 def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]) -> Spec:
-    model = validate(src)
+    try:
+        model = validate(src)
+    except ErrorList as e:
+        # report unknown ops together with the validation errors (when all blocks are local, we know them all)
+        if not src.data.get("imports"):
+            local = Spec(file=src.file, source=src, model=None)
+            local.blocks = {b: None for b in (src.data.get("blocks") or {}) if isinstance(b, str)}
+            extra = list(_check_op_names(local))
+            if extra:
+                raise ErrorList(e.errors + extra) from None
+        raise
     spec = Spec(file=src.file, source=src, model=model)
     data = src.data
     # imports first, so that local blocks may shadow nothing and clashes are reported
@@ -112,6 +122,9 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
             raise SpecError(f"block name '{bname}' is the name of a built-in op", src.loc(path, key=True),
                             "choose another name for the block")
         spec.blocks[bname] = BlockRef(bname, data["blocks"][bname], src, path)
+    errors = list(_check_op_names(spec))
+    if errors:
+        raise ErrorList(errors)
     for sname, sdecl in (data.get("symbols") or {}).items():
         spec.symbols[sname] = int(sdecl.get("multiple_of", 1)) if isinstance(sdecl, dict) else 1
     if data.get("networks"):
@@ -198,8 +211,11 @@ def _errors(e: ValidationError, src: Source) -> list[NetspecError]:
     for err in e.errors(include_url=False):
         loc = err["loc"]
         path, extra = _data_path(src.data, loc)
-        by_path.setdefault(path + (("__missing__", str(loc[-1])) if err["type"] == "missing" else ())
-                           + ((("__extra__", str(loc[-1])),) if err["type"] == "extra_forbidden" else ()), []).append((err, extra))
+        if err["type"] == "missing":
+            path = path + (("__missing__", str(loc[-1])),)
+        elif err["type"] == "extra_forbidden":
+            path = path + (("__extra__", str(loc[-1])),)
+        by_path.setdefault(path, []).append((err, extra))
     out: list[NetspecError] = []
     for key, errs in by_path.items():
         out.append(_one_error(key, errs, src))
@@ -257,8 +273,9 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
     if key and isinstance(key[-1], tuple) and key[-1][0] == "__extra__":
         path = key[:-1]
         field_name = key[-1][1]
-        fields = _fields_for(src, path[:-1] if path and path[-1] == field_name else path)
-        where = _what(src, path[:-1])
+        container = path[:-1] if path and path[-1] == field_name else path
+        fields = _fields_for(src, container)
+        where = _what(src, container)
         hints = []
         dym = did_you_mean(field_name, fields)
         if dym:
@@ -281,6 +298,11 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
     ctx = _what(src, path)
     shown = _short(value)
     hints = []
+    if path == ("netspec",):
+        return SpecError(f"unsupported format version {shown}", src.loc(path),
+                         f"this netspec reads format {models.FORMAT_VERSION}: write 'netspec: {models.FORMAT_VERSION}'")
+    if not path:
+        return SpecError(msg, src.loc(path), hints)
     if chosen["type"] == "literal_error" and "expected" in chosen.get("ctx", {}):
         hints.append(f"expected {chosen['ctx']['expected']}")
         msg = f"invalid value {shown}"
@@ -331,3 +353,27 @@ def _what(src: Source, path: tuple) -> str:
             rest = ".".join(str(s) for s in path[k:])
             return f"'{rest}' of layer '{nm}' ({parent.get('op')})"
     return "'" + ".".join(str(s) for s in path) + "'"
+
+
+def _check_op_names(spec: Spec):
+    """Every 'op' names a built-in op, 'seq', or a block defined or imported here."""
+    from ..ops.base import lookup, unknown_op_hints
+    src = spec.source
+    data = src.data
+
+    def walk(layers, path):
+        for i, layer in enumerate(layers or []):
+            if not isinstance(layer, dict):
+                continue
+            op = layer.get("op")
+            lp = path + (i,)
+            if op == "seq":
+                yield from walk(layer.get("layers"), lp + ("layers",))
+            elif isinstance(op, str) and lookup(op) is None and op not in spec.blocks:
+                yield SpecError(f"unknown op '{op}'", src.loc(lp + ("op",)), unknown_op_hints(op, list(spec.blocks)))
+
+    yield from walk(data.get("layers"), ("layers",))
+    for bname, b in (data.get("blocks") or {}).items():
+        yield from walk(b.get("layers"), ("blocks", bname, "layers"))
+    for nname, n in (data.get("networks") or {}).items():
+        yield from walk(n.get("layers"), ("networks", nname, "layers"))

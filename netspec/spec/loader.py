@@ -238,7 +238,7 @@ class _Converter:
         self.src.locs.setdefault(path, loc)
         tag = node.tag
         if tag not in _STD_TAGS:
-            raise SpecError(f"the YAML tag '{tag}' is not allowed", loc,
+            raise SpecError(f"the YAML tag '{_tag(tag)}' is not allowed", loc,
                             "netspec reads plain YAML only: strings, numbers, booleans, null, lists and mappings")
         if isinstance(node, yaml.MappingNode):
             self.active.add(nid)
@@ -251,7 +251,7 @@ class _Converter:
                 if not isinstance(knode, yaml.ScalarNode):
                     raise SpecError("a mapping key must be a plain name, not a list or mapping", kloc)
                 if knode.tag not in _STD_TAGS:
-                    raise SpecError(f"the YAML tag '{knode.tag}' is not allowed", kloc)
+                    raise SpecError(f"the YAML tag '{_tag(knode.tag)}' is not allowed", kloc)
                 key = knode.value
                 if knode.tag != "tag:yaml.org,2002:str":
                     val = self._scalar(knode, kloc)
@@ -291,6 +291,10 @@ class _Converter:
         if isinstance(val, float) and (val != val or val in (float("inf"), float("-inf"))):
             raise SpecError(f"'{node.value}' is not a finite number", loc)
         return val
+
+
+def _tag(tag: str) -> str:
+    return "!!" + tag[len("tag:yaml.org,2002:"):] if tag.startswith("tag:yaml.org,2002:") else tag[:80]
 
 
 def _size(node, _limit=10**7) -> int:

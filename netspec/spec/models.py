@@ -219,19 +219,14 @@ def typed_spec_model() -> type[SpecFile]:
     LayerT = layer_union()
     SeqLayer.model_rebuild(_types_namespace={"Layer": LayerT})
 
-    class BlockDef_(BlockDef):
-        layers: list[LayerT]  # type: ignore
-
-    class NetworkDef_(NetworkDef):
-        layers: list[LayerT]  # type: ignore
-
-    class SpecFile_(SpecFile):
-        blocks: dict[Name, BlockDef_] = Field(default_factory=dict)  # type: ignore
-        layers: Optional[list[LayerT]] = None  # type: ignore
-        networks: Optional[dict[Name, NetworkDef_]] = None  # type: ignore
-
-    for cls, name in ((BlockDef_, "BlockDef"), (NetworkDef_, "NetworkDef"), (SpecFile_, "SpecFile")):
-        cls.__name__ = cls.__qualname__ = name
+    BlockDef_ = create_model("BlockDef", __base__=BlockDef, __doc__=BlockDef.__doc__,
+                             layers=(list[LayerT], ...))  # type: ignore
+    NetworkDef_ = create_model("NetworkDef", __base__=NetworkDef, __doc__=NetworkDef.__doc__,
+                               layers=(list[LayerT], ...))  # type: ignore
+    SpecFile_ = create_model("SpecFile", __base__=SpecFile, __doc__=SpecFile.__doc__,
+                             blocks=(dict[Name, BlockDef_], Field(default_factory=dict)),
+                             layers=(Optional[list[LayerT]], None),
+                             networks=(Optional[dict[Name, NetworkDef_]], None))  # type: ignore
     return SpecFile_
 
 

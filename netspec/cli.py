@@ -1,0 +1,220 @@
+"""The commands. Thin: parse arguments, call the API, print. Exit 0 ok, 1 the input is wrong, 2 usage."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+
+from .errors import NetspecError
+from .limits import LIMITS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="netspec: neural networks written as data. Check, draw, summarise and compile YAML/JSON specs.",
+                  pretty_exceptions_enable=False)
+
+_out = Console(highlight=False, soft_wrap=True)
+_err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class UserError(Exception):
+    """Raised inside commands to exit 1 after the messages were printed."""
+
+
+def _print_error(e: NetspecError) -> None:
+    for line in e.format().split("\n"):
+        if line.startswith("  hint:"):
+            _err.print(f"[cyan]{_esc(line)}[/cyan]")
+        elif ": warning:" in line:
+            _err.print(f"[yellow]{_esc(line)}[/yellow]")
+        else:
+            _err.print(f"[bold red]{_esc(line)}[/bold red]" if ": error:" in line else _esc(line))
+
+
+def _esc(s: str) -> str:
+    from rich.markup import escape
+    return escape(s)
+
+
+def _parse_kv(items: list[str] | None, what: str) -> dict:
+    out = {}
+    for item in items or []:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise typer.BadParameter(f"expected NAME=VALUE, got {part!r}", param_hint=what)
+            k, v = part.split("=", 1)
+            k, v = k.strip(), v.strip()
+            try:
+                out[k] = json.loads(v)
+            except ValueError:
+                out[k] = v
+    return out
+
+
+@app.callback()
+def _main(
+    limit: Optional[List[str]] = typer.Option(None, "--limit", metavar="NAME=VALUE",
+                                              help="override a safety limit, e.g. --limit max_nodes=500000 "
+                                                   "(names: " + ", ".join(LIMITS.names()) + ")"),
+) -> None:
+    for k, v in _parse_kv(limit, "--limit").items():
+        if k not in LIMITS.names():
+            raise typer.BadParameter(f"unknown limit {k!r}; limits: {', '.join(LIMITS.names())}", param_hint="--limit")
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise typer.BadParameter(f"limit {k} needs a positive integer, got {v!r}", param_hint="--limit")
+        LIMITS.set(k, v)
+
+
+@app.command()
+def check(
+    specs: List[Path] = typer.Argument(..., help="spec files (.yaml, .yml, .json)"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print errors only"),
+) -> None:
+    """Validate, expand and shape-check specs; print input/output shapes, or every error with its location."""
+    from .check import check as run_check
+    params = _parse_kv(param, "--param")
+    bindings = _parse_kv(bind, "--bind")
+    failed = 0
+    for path in specs:
+        res = run_check(path, params=params or None, bindings=bindings or None,
+                        search_path=[str(s) for s in search_path or []])
+        for w in res.warnings:
+            if not quiet:
+                _print_error(w)
+        if not res.ok:
+            failed += 1
+            for e in res.errors:
+                _print_error(e)
+            continue
+        if quiet:
+            continue
+        if not res.graphs:
+            _out.print(f"{path}: [green]OK[/green] (a library of blocks: no network)")
+        for name, g in res.graphs.items():
+            ins = ", ".join(f"{k} {t}" for k, t in g.input_types().items())
+            outs = ", ".join(f"{k} {t}" for k, t in g.output_types().items())
+            nparams = _count_params(g)
+            _out.print(f"{_esc(str(path))}: [green]OK[/green] {_esc(name)}: {len(g.nodes)} nodes, {nparams:,} parameters")
+            _out.print(f"  inputs:  {_esc(ins)}")
+            _out.print(f"  outputs: {_esc(outs)}")
+            if g.requirements:
+                _out.print("  requires: " + _esc(", ".join(r.text for r in g.requirements)))
+    if len(specs) > 1 and not quiet:
+        _out.print(f"{len(specs)} files checked: {len(specs) - failed} ok, {failed} with errors")
+    if failed:
+        raise UserError()
+
+
+def _count_params(g) -> int:
+    total = 0
+    for n in g.nodes.values():
+        if n.meta.get("shared_with"):
+            continue
+        for shape, kind in n.meta.get("weights", {}).values():
+            if kind == "param":
+                k = 1
+                for d in shape:
+                    k *= d
+                total += k
+    return total
+
+
+@app.command()
+def schema(
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+) -> None:
+    """Print the JSON Schema (draft 2020-12) of the spec language, for editors (YAML language server)."""
+    from .spec.models import json_schema
+    text = json.dumps(json_schema(), indent=2, sort_keys=False)
+    if output:
+        from .io import atomic_write_text
+        atomic_write_text(output, text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+def zoo_dir() -> Path:
+    here = Path(__file__).resolve().parent
+    for cand in (here.parent / "specs", here / "specs"):
+        if cand.is_dir():
+            return cand
+    return here.parent / "specs"
+
+
+@app.command()
+def zoo() -> None:
+    """List the bundled specs in specs/, one line each."""
+    d = zoo_dir()
+    for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.json")):
+        first = ""
+        for line in p.read_text(encoding="utf-8").splitlines():
+            if line.startswith("#"):
+                first = line.lstrip("# ").strip()
+                break
+        _out.print(f"{p.stem:<18} {_esc(first)}")
+
+
+@app.command()
+def ops() -> None:
+    """List the built-in ops by family, with what each becomes in PyTorch."""
+    from .ops.base import all_ops
+    fam: dict = {}
+    for name, op in all_ops().items():
+        fam.setdefault(op.family, []).append(op)
+    for f in sorted(fam):
+        _out.print(f"[bold]{f}[/bold]")
+        for op in sorted(fam[f], key=lambda o: o.name):
+            alias = f" (also {', '.join(op.aliases)})" if op.aliases else ""
+            doc = (op.__doc__ or op.doc or "").strip().split("\n")[0]
+            _out.print(f"  {op.name:<28}{_esc(doc)}{_esc(alias)}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `netspec` script and `python -m netspec`. Returns the exit code."""
+    try:
+        app(args=argv, standalone_mode=False, prog_name="netspec")
+        return 0
+    except UserError:
+        return 1
+    except NetspecError as e:
+        _print_error(e)
+        return 1
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        _err.print("aborted")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # click usage errors and internal bugs
+        try:
+            from typer import _click as click  # typer >= 0.20 vendors click
+        except ImportError:  # pragma: no cover
+            import click
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            return e.exit_code
+        if type(e).__name__ == "Exit" and hasattr(e, "exit_code"):
+            return e.exit_code
+        if os.environ.get("NETSPEC_DEBUG"):
+            raise
+        _err.print(f"netspec: internal error: {type(e).__name__}: {_esc(str(e))}")
+        _err.print("this is a bug in netspec; rerun with NETSPEC_DEBUG=1 for a traceback and report it")
+        return 3
+
+
+def _script() -> None:
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    _script()

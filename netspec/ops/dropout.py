@@ -1,0 +1,54 @@
+"""Dropout: elementwise, channel-wise (1d/2d/3d) and alpha dropout. Identity at evaluation; no weights."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from .base import Op, Params, register, need_float, need_rank, py
+
+
+class DropoutParams(Params):
+    p: float = Field(0.5, ge=0, lt=1, description="probability of zeroing an element (or a channel)")
+    inplace: bool = Field(False, description="overwrite the input (saves memory)")
+
+
+class _Dropout(Op):
+    family = "dropout"
+    Params = DropoutParams
+    torch_cls = "Dropout"
+    ranks: tuple = ()      # allowed input ranks (empty: any)
+    layout = ""
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        if cls.ranks:
+            need_rank(x, cls.ranks, cls.name, cls.layout)
+        return [x]
+
+    @classmethod
+    def module(cls, ins, p):
+        args = [f"p={py(p.p)}"] + (["inplace=True"] if p.inplace else [])
+        return f"nn.{cls.torch_cls}({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        return f"{cls.name.replace('_', ' ')} {p.p:g}"
+
+
+def _dropout(name: str, torch_cls: str, doc: str, ranks=(), layout="", aliases=()):
+    attrs = {"name": name, "torch_cls": torch_cls, "doc": doc, "__doc__": doc, "ranks": tuple(ranks),
+             "layout": layout, "aliases": tuple(aliases), "torch_ref": f"torch.nn.{torch_cls}"}
+    return register(type(torch_cls, (_Dropout,), attrs))
+
+
+_dropout("dropout", "Dropout", "Zero each element with probability p in training, scaling the rest by 1/(1-p).")
+# Channel-wise dropout needs the batched layout: torch reads a 3-D input to Dropout2d as (N, C, L) with a
+# deprecation warning, and warns for any other rank but 4 (Dropout3d: 5); Dropout1d refuses other ranks.
+_dropout("dropout1d", "Dropout1d", "Zero whole channels of (N, C, L) with probability p in training.",
+         (3,), "(N, C, L): a rank-3 input; use 'dropout' for other ranks")
+_dropout("dropout2d", "Dropout2d", "Zero whole channels of (N, C, H, W) with probability p in training.",
+         (4,), "(N, C, H, W): a rank-4 input; use 'dropout1d' for (N, C, L) and 'dropout' for other ranks")
+_dropout("dropout3d", "Dropout3d", "Zero whole channels of (N, C, D, H, W) with probability p in training.",
+         (5,), "(N, C, D, H, W): a rank-5 input; use 'dropout2d' for (N, C, H, W) and 'dropout' for other ranks")
+_dropout("alpha_dropout", "AlphaDropout", "Dropout that keeps zero mean and unit variance (with selu).")

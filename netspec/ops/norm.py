@@ -1,0 +1,364 @@
+"""Normalisation: batch, layer, group, instance, RMS and local response normalisation."""
+from __future__ import annotations
+
+from typing import Optional, Union
+
+from pydantic import Field, field_validator
+
+from .base import Op, OpError, Params, register, need_float, need_int, need_rank, py
+from ..shapes import mul_all
+
+LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
+
+
+def _channels(x, op: str) -> int:
+    return need_int(x.shape[1], "number of channels (dim 1)", op)
+
+
+def _stats(c: int, affine: bool, track: bool) -> dict:
+    """The state of torch's _NormBase: weight/bias when affine, running statistics when tracked."""
+    w = {}
+    if affine:
+        w["weight"] = ((c,), "param")
+        w["bias"] = ((c,), "param")
+    if track:
+        w["running_mean"] = ((c,), "buffer")
+        w["running_var"] = ((c,), "buffer")
+        w["num_batches_tracked"] = ((), "buffer")
+    return w
+
+
+def _kwargs(p, defaults: dict) -> list[str]:
+    """``name=value`` for each field of p that differs from torch's default (fields named as in torch)."""
+    return [f"{k}={py(getattr(p, k))}" for k, d in defaults.items() if getattr(p, k) != d]
+
+
+# -- batch norm and instance norm ------------------------------------------------------------------
+
+class BatchNormParams(Params):
+    eps: float = Field(1e-5, gt=0, description="added to the variance for numerical stability")
+    momentum: Optional[float] = Field(0.1, ge=0, le=1,
+                                      description="weight of the newest batch in the running statistics "
+                                                  "(null: a cumulative average)")
+    affine: bool = Field(True, description="learn a per-channel scale (weight) and shift (bias)")
+    track_running_stats: bool = Field(True, description="keep running mean/var for evaluation")
+
+
+class InstanceNormParams(BatchNormParams):
+    affine: bool = Field(False, description="learn a per-channel scale (weight) and shift (bias)")
+    track_running_stats: bool = Field(False, description="keep running mean/var for evaluation "
+                                                         "(default: use each instance's statistics)")
+
+
+class _StatNorm(Op):
+    """Per-channel normalisation with optional running statistics (BatchNorm/InstanceNorm)."""
+    family = "norm"
+    dims = 2
+    ranks: tuple = (4,)
+    torch_cls = "BatchNorm2d"
+    defaults = {"eps": 1e-5, "momentum": 0.1, "affine": True, "track_running_stats": True}
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        need_rank(x, cls.ranks, cls.name, "(N, C) or (N, C, L)" if cls.ranks == (2, 3) else LAYOUTS[cls.dims])
+        _channels(x, cls.name)
+        return [x]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return _stats(ins[0].shape[1], p.affine, p.track_running_stats)
+
+    @classmethod
+    def module(cls, ins, p):
+        return f"nn.{cls.torch_cls}({', '.join([py(ins[0].shape[1])] + _kwargs(p, cls.defaults))})"
+
+
+class _BatchNorm(_StatNorm):
+    Params = BatchNormParams
+
+    @classmethod
+    def label(cls, p):
+        return "bn"
+
+
+@register
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) features or (N, C, L) sequences."""
+    name = "batchnorm1d"
+    dims = 1
+    ranks = (2, 3)
+    torch_cls = "BatchNorm1d"
+    torch_ref = "torch.nn.BatchNorm1d"
+
+
+@register
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W): per-channel statistics over N, H, W."""
+    name = "batchnorm2d"
+    aliases = ("batchnorm", "batch_norm2d")
+    dims = 2
+    ranks = (4,)
+    torch_cls = "BatchNorm2d"
+    torch_ref = "torch.nn.BatchNorm2d"
+
+
+@register
+class BatchNorm3d(_BatchNorm):
+    """Batch normalisation of (N, C, D, H, W)."""
+    name = "batchnorm3d"
+    dims = 3
+    ranks = (5,)
+    torch_cls = "BatchNorm3d"
+    torch_ref = "torch.nn.BatchNorm3d"
+
+
+class _InstanceNorm(_StatNorm):
+    Params = InstanceNormParams
+    defaults = {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False}
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = super().infer(ins, p, ctx)[0]
+        n = mul_all(x.shape[2:])
+        if isinstance(n, int) and n == 1:
+            raise OpError(f"{cls.name} of {x}: each instance has one value per channel, so its variance is 0",
+                          "apply it before the spatial size is reduced to 1, or use batch/layer norm")
+        return [x]
+
+    @classmethod
+    def label(cls, p):
+        return "instnorm"
+
+
+@register
+class InstanceNorm1d(_InstanceNorm):
+    """Instance normalisation of (N, C, L): statistics per sample and channel."""
+    name = "instancenorm1d"
+    dims = 1
+    ranks = (3,)
+    torch_cls = "InstanceNorm1d"
+    torch_ref = "torch.nn.InstanceNorm1d"
+
+
+@register
+class InstanceNorm2d(_InstanceNorm):
+    """Instance normalisation of (N, C, H, W): statistics per sample and channel (style transfer)."""
+    name = "instancenorm2d"
+    aliases = ("instancenorm", "instance_norm2d")
+    dims = 2
+    ranks = (4,)
+    torch_cls = "InstanceNorm2d"
+    torch_ref = "torch.nn.InstanceNorm2d"
+
+
+@register
+class InstanceNorm3d(_InstanceNorm):
+    """Instance normalisation of (N, C, D, H, W)."""
+    name = "instancenorm3d"
+    dims = 3
+    ranks = (5,)
+    torch_cls = "InstanceNorm3d"
+    torch_ref = "torch.nn.InstanceNorm3d"
+
+
+# -- layer norm and RMS norm: over trailing dims ---------------------------------------------------
+
+SHAPE_DOC = ("what to normalise: the number of trailing dims (1: the last), or their sizes as a list "
+             "(checked against the input)")
+
+
+def _trailing(x, p, op: str) -> tuple:
+    """The normalized_shape: the input's last dims, which must be fixed sizes."""
+    if isinstance(p.shape, list):
+        k = len(p.shape)
+        if k > x.rank:
+            raise OpError(f"shape {p.shape} has more dims than the input {x}", param="shape")
+        got = tuple(need_int(d, f"size of dim {x.rank - k + j}", op, "shape") for j, d in enumerate(x.shape[-k:]))
+        if got != tuple(p.shape):
+            raise OpError(f"shape {p.shape} does not match the last {k} dims of the input {x}",
+                          f"use shape: {list(got)}, or shape: {k} to take them from the input", param="shape")
+        return got
+    if p.shape > x.rank:
+        raise OpError(f"cannot normalise the last {p.shape} dims of a rank-{x.rank} input {x}", param="shape")
+    k = p.shape
+    return tuple(need_int(d, f"size of dim {x.rank - k + j} (normalised)", op, "shape")
+                 for j, d in enumerate(x.shape[-k:]))
+
+
+def _check_shape(cls, v):
+    vals = v if isinstance(v, list) else [v]
+    if not vals or any(d < 1 for d in vals):
+        raise ValueError(f"shape must be a positive number of dims or a list of positive sizes, got {v}")
+    return v
+
+
+def _shape_lit(s: tuple) -> str:
+    return py(s[0]) if len(s) == 1 else py(s)
+
+
+class LayerNormParams(Params):
+    shape: Union[int, list[int]] = Field(1, description=SHAPE_DOC)
+    eps: float = Field(1e-5, gt=0, description="added to the variance for numerical stability")
+    elementwise_affine: bool = Field(True, description="learn a scale (weight) per normalised element")
+    bias: bool = Field(True, description="learn a shift too (with elementwise_affine)")
+
+    _shape = field_validator("shape")(_check_shape)
+
+
+class RMSNormParams(Params):
+    shape: Union[int, list[int]] = Field(1, description=SHAPE_DOC)
+    eps: Optional[float] = Field(None, gt=0, description="added to the mean square (null: the dtype's eps)")
+    elementwise_affine: bool = Field(True, description="learn a scale (weight) per normalised element")
+
+    _shape = field_validator("shape")(_check_shape)
+
+
+@register
+class LayerNorm(Op):
+    """Normalise over the last dims of each sample (Transformers); sizes taken from the input."""
+
+    name = "layernorm"
+    aliases = ("layer_norm",)
+    family = "norm"
+    Params = LayerNormParams
+    torch_ref = "torch.nn.LayerNorm"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        _trailing(ins[0], p, cls.name)
+        return [ins[0]]
+
+    @classmethod
+    def weights(cls, ins, p):
+        s = _trailing(ins[0], p, cls.name)
+        w = {}
+        if p.elementwise_affine:
+            w["weight"] = (s, "param")
+            if p.bias:
+                w["bias"] = (s, "param")
+        return w
+
+    @classmethod
+    def module(cls, ins, p):
+        args = [_shape_lit(_trailing(ins[0], p, cls.name))]
+        args += _kwargs(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True})
+        return f"nn.LayerNorm({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        return "ln"
+
+
+@register
+class RMSNorm(Op):
+    """Root-mean-square normalisation over the last dims (LLaMA); no mean subtraction, no bias."""
+
+    name = "rmsnorm"
+    aliases = ("rms_norm",)
+    family = "norm"
+    Params = RMSNormParams
+    torch_ref = "torch.nn.RMSNorm"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        _trailing(ins[0], p, cls.name)
+        return [ins[0]]
+
+    @classmethod
+    def weights(cls, ins, p):
+        s = _trailing(ins[0], p, cls.name)
+        return {"weight": (s, "param")} if p.elementwise_affine else {}
+
+    @classmethod
+    def module(cls, ins, p):
+        args = [_shape_lit(_trailing(ins[0], p, cls.name))]
+        args += _kwargs(p, {"eps": None, "elementwise_affine": True})
+        return f"nn.RMSNorm({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        return "rmsnorm"
+
+
+# -- group norm ------------------------------------------------------------------------------------
+
+@register
+class GroupNorm(Op):
+    """Normalise (N, C, ...) over groups of channels per sample (batch-size independent)."""
+
+    name = "groupnorm"
+    aliases = ("group_norm",)
+    family = "norm"
+    torch_ref = "torch.nn.GroupNorm"
+
+    class Params(Params):
+        groups: int = Field(gt=0, description="number of channel groups (must divide the channels)")
+        eps: float = Field(1e-5, gt=0, description="added to the variance for numerical stability")
+        affine: bool = Field(True, description="learn a per-channel scale (weight) and shift (bias)")
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        if x.rank < 2:
+            raise OpError(f"groupnorm needs an input (N, C, ...) of rank >= 2, got {x}")
+        c = _channels(x, cls.name)
+        if c % p.groups:
+            divisors = [g for g in range(1, c + 1) if c % g == 0]
+            near = min(divisors, key=lambda g: (abs(g - p.groups), -g))
+            raise OpError(f"the channels ({c}) of {x} are not divisible by groups ({p.groups})",
+                          f"use groups: {near} (a divisor of {c})", param="groups")
+        return [x]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return _stats(ins[0].shape[1], p.affine, False)
+
+    @classmethod
+    def module(cls, ins, p):
+        args = [py(p.groups), py(ins[0].shape[1])] + _kwargs(p, {"eps": 1e-5, "affine": True})
+        return f"nn.GroupNorm({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        return f"gn {p.groups}"
+
+
+# -- local response norm ---------------------------------------------------------------------------
+
+@register
+class LocalResponseNorm(Op):
+    """Normalise each value by the activity of its neighbouring channels (AlexNet, GoogLeNet)."""
+
+    name = "local_response_norm"
+    aliases = ("lrn",)
+    family = "norm"
+    torch_ref = "torch.nn.LocalResponseNorm"
+
+    class Params(Params):
+        size: int = Field(gt=0, description="number of neighbouring channels summed over")
+        alpha: float = Field(1e-4, description="scale of the sum of squares")
+        beta: float = Field(0.75, description="exponent")
+        k: float = Field(1.0, description="additive constant (AlexNet uses 2)")
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        if x.rank < 3:
+            raise OpError(f"local_response_norm needs an input (N, C, ...) of rank >= 3, got {x}",
+                          "it normalises across channels at each position: (N, C, L), (N, C, H, W), ...")
+        return [x]
+
+    @classmethod
+    def module(cls, ins, p):
+        args = [py(p.size)] + _kwargs(p, {"alpha": 1e-4, "beta": 0.75, "k": 1.0})
+        return f"nn.LocalResponseNorm({', '.join(args)})"
+
+    @classmethod
+    def label(cls, p):
+        return f"lrn {p.size}"
