@@ -175,7 +175,7 @@ def ops() -> None:
         for op in sorted(fam[f], key=lambda o: o.name):
             alias = f" (also {', '.join(op.aliases)})" if op.aliases else ""
             doc = (op.__doc__ or op.doc or "").strip().split("\n")[0]
-            _out.print(f"  {op.name:<28}{_esc(doc)}{_esc(alias)}")
+            _out.print(f"  {op.name:<30} {_esc(doc)}{_esc(alias)}")
 
 
 def main(argv: list[str] | None = None) -> int:

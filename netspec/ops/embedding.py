@@ -38,10 +38,10 @@ class Embedding(Op):
         x = ins[0]
         hint = "declare the input with dtype: int64 (e.g. inputs: {tokens: {shape: [N, T], dtype: int64}})"
         if x.dtype not in INT_DTYPES:
-            raise OpError(f"embedding needs integer token ids (int64), got {x.dtype} {x}", hint)
+            raise OpError(f"token ids must be int64, got {x.dtype} {x}", hint)
         if x.dtype not in ("int64", "int32"):
-            raise OpError(f"embedding token ids must be int64 (or int32), got {x.dtype} {x}: torch cannot index "
-                          f"a table with {x.dtype}", hint)
+            raise OpError(f"token ids must be int64 (or int32), got {x.dtype} {x}: torch cannot index a table "
+                          f"with {x.dtype}", hint)
         return [TensorType(tuple(x.shape) + (p.out,), "float32")]
 
     @classmethod

@@ -303,6 +303,9 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
                          f"this netspec reads format {models.FORMAT_VERSION}: write 'netspec: {models.FORMAT_VERSION}'")
     if not path:
         return SpecError(msg, src.loc(path), hints)
+    if len(path) >= 2 and path[-2] == "layers" and isinstance(path[-1], int) and not isinstance(value, dict):
+        return SpecError(f"a layer must be a mapping with an 'op', got {shown}", src.loc(path),
+                         "write it as {op: conv2d, out: 64, kernel: 3} or in block style")
     if chosen["type"] == "literal_error" and "expected" in chosen.get("ctx", {}):
         hints.append(f"expected {chosen['ctx']['expected']}")
         msg = f"invalid value {shown}"

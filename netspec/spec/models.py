@@ -107,10 +107,17 @@ class SeqLayer(LayerBase):
     layers: list["Layer"]
 
 
+def _block_layer_schema(schema: dict) -> None:
+    """In the JSON Schema, a block instance's op is any name that is not a built-in op (so oneOf stays exact)."""
+    from ..ops.base import all_names
+    schema["properties"]["op"] = {"type": "string", "description": "the name of a block",
+                                  "not": {"enum": sorted(all_names()) + ["seq"]}}
+
+
 class BlockLayer(LayerBase):
     """An instance of a block; its arguments are the block's params (extra keys)."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra=_block_layer_schema)
     op: str
 
 
