@@ -946,7 +946,7 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
         if m > 1 and spec.symbols.get(s, 1) < m:
             reqs.append(Requirement(f"{s} % {m} == 0", s, m))
     seen = set()
-    for r in found:
+    for r in g.requirements:     # conditions still open in the final round (after the divisibility assumptions)
         if not r.symbol and r.text not in seen:
             seen.add(r.text)
             reqs.append(r)

@@ -142,8 +142,8 @@ class Reshape(_ShapeOp):
         target = "[" + ", ".join([str(d) for d in lead] + [str(v) for v in p.shape]) + "]"
         hint = f"the sizes after the first {p.keep} dims must multiply to {rest}; write -1 for one size to infer it"
         if -1 not in p.shape:
-            same_dim(rest, known, ctx, f"reshape: the input {x} does not fit the shape {target} (elements after "
-                     f"the first {p.keep} dims)", hint)
+            same_dim(rest, known, ctx, f"reshape: the input {x} does not fit the shape {target}: {rest} vs {known} "
+                     f"elements after the first {p.keep} dims", hint)
             return [x.with_shape(lead + tuple(p.shape))]
         q = exact_div(rest, known, ctx.sym)
         if q is None:
@@ -151,8 +151,8 @@ class Reshape(_ShapeOp):
                 raise OpError(f"reshape: cannot infer -1 in the shape {target} for the input {x}: {rest} elements "
                               f"are not divisible by {known}", hint, param="shape")
             q = floordiv(rest, known, ctx.sym)
-            same_dim(rest, q * known, ctx, f"reshape: cannot infer -1 in the shape {target} for the input {x}",
-                     hint)
+            same_dim(rest, q * known, ctx, f"reshape: cannot infer -1 in the shape {target} for the input {x} "
+                     f"({rest} elements are never divisible by {known})", hint)
         return [x.with_shape(lead + tuple(q if v == -1 else v for v in p.shape))]
 
     @classmethod
@@ -398,7 +398,7 @@ class Split(_ShapeOp):
                                   f"the fixed sizes must add up to less than {size}", param="sizes")
                 sizes = [rest if v == -1 else v for v in p.sizes]
             else:
-                same_dim(size, fixed, ctx, f"split: the sizes {p.sizes} must add up to dim {d} of {x}",
+                same_dim(size, fixed, ctx, f"split: the sizes {p.sizes} must add up to dim {d} of {x}: {size} vs {fixed}",
                          f"make the sizes add up to {size}, or write -1 for the rest")
                 sizes = list(p.sizes)
         return [x.with_shape(x.shape[:d] + (s,) + x.shape[d + 1:]) for s in sizes]
@@ -568,12 +568,12 @@ class Upsample(_ShapeOp):
             vals = p.size if isinstance(p.size, list) else [p.size] * sp
             if len(vals) != sp:
                 raise OpError(f"upsample: size {p.size} has {len(vals)} values for {sp} spatial dims of {x}",
-                              param="size")
+                              "give one value, or one per spatial dim", param="size")
             return [x.with_shape(out + list(vals))]
         scales = p.scale if isinstance(p.scale, list) else [p.scale] * sp
         if len(scales) != sp:
             raise OpError(f"upsample: scale {p.scale} has {len(scales)} values for {sp} spatial dims of {x}",
-                          param="scale")
+                          "give one value, or one per spatial dim", param="scale")
         for size, f in zip(x.shape[2:], scales):
             if float(f).is_integer():
                 o = size * int(f)
@@ -641,7 +641,7 @@ class PixelShuffle(_ShapeOp):
         r = p.factor
         q = exact_div(c, r * r, ctx.sym)
         if q is None:
-            msg = f"pixel_shuffle: the {c} channels of {x} are not divisible by factor**2 = {r * r}"
+            msg = f"pixel_shuffle: the {c} channels of {x} are not divisible by factor**2 ({r * r})"
             if not is_sym(c):
                 raise OpError(msg, f"make the previous layer's 'out' a multiple of {r * r}", param="factor")
             q = floordiv(c, r * r, ctx.sym)

@@ -179,14 +179,46 @@ def _inside(p: Path, root: Path) -> bool:
 # -- validation --------------------------------------------------------------------------------------
 
 def validate(src: Source):
-    """Validate src.data against the typed spec model; raise ErrorList with every error located."""
-    model_cls = models.typed_spec_model()
+    """Validate src.data against the spec models; raise ErrorList with every error located.
+
+    The file's structure is validated first, then each layer with the model of its own op, so that only the
+    models of the ops a spec uses are ever built (the full union is built for ``netspec schema``).
+    """
+    errors: list[NetspecError] = []
+    model = None
     try:
-        return model_cls.model_validate(src.data)
+        model = models.SpecFile.model_validate(src.data)
     except ValidationError as e:
-        raise ErrorList(_errors(e, src)) from None
+        errors += _errors(e, src)
     except RecursionError:
         raise LimitError("the spec is nested too deeply to validate", src.loc(())) from None
+    data = src.data if isinstance(src.data, dict) else {}
+    lists = [(("layers",), data.get("layers"))]
+    for bname, b in (data.get("blocks") or {}).items() if isinstance(data.get("blocks"), dict) else []:
+        if isinstance(b, dict):
+            lists.append((("blocks", bname, "layers"), b.get("layers")))
+    for nname, n in (data.get("networks") or {}).items() if isinstance(data.get("networks"), dict) else []:
+        if isinstance(n, dict):
+            lists.append((("networks", nname, "layers"), n.get("layers")))
+    while lists:
+        path, layers = lists.pop(0)
+        if not isinstance(layers, list):
+            continue
+        for i, layer in enumerate(layers):
+            lp = path + (i,)
+            if not isinstance(layer, dict):
+                continue  # reported by the structural validation
+            try:
+                models.layer_model_for(layer).model_validate(layer)
+            except ValidationError as e:
+                errors += _errors(e, src, prefix=lp)
+            except RecursionError:
+                raise LimitError("the spec is nested too deeply to validate", src.loc(lp)) from None
+            if layer.get("op") == "seq" and isinstance(layer.get("layers"), list):
+                lists.append((lp + ("layers",), layer["layers"]))
+    if errors:
+        raise ErrorList(errors)
+    return model
 
 
 def _data_path(data: Any, loc: tuple) -> tuple[tuple, list]:
@@ -206,10 +238,10 @@ def _data_path(data: Any, loc: tuple) -> tuple[tuple, list]:
     return tuple(path), extra
 
 
-def _errors(e: ValidationError, src: Source) -> list[NetspecError]:
+def _errors(e: ValidationError, src: Source, prefix: tuple = ()) -> list[NetspecError]:
     by_path: dict[tuple, list] = {}
     for err in e.errors(include_url=False):
-        loc = err["loc"]
+        loc = tuple(prefix) + tuple(err["loc"])
         path, extra = _data_path(src.data, loc)
         if err["type"] == "missing":
             path = path + (("__missing__", str(loc[-1])),)

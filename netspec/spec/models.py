@@ -107,6 +107,23 @@ class SeqLayer(LayerBase):
     layers: list["Layer"]
 
 
+class SeqLayerShallow(LayerBase):
+    """SeqLayer with its inner layers left to be validated one by one."""
+
+    op: Literal["seq"]
+    layers: list[Any]
+
+
+def layer_model_for(layer: dict) -> type[BaseModel]:
+    """The model that validates one layer mapping (inner layers of a 'seq' are not descended into)."""
+    tag = _discriminate(layer)
+    if tag == "seq":
+        return SeqLayerShallow
+    if tag == "block":
+        return BlockLayer
+    return op_layer_model(tag)
+
+
 def _block_layer_schema(schema: dict) -> None:
     """In the JSON Schema, a block instance's op is any name that is not a built-in op (so oneOf stays exact)."""
     from ..ops.base import all_names

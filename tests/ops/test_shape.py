@@ -164,7 +164,7 @@ ERRORS = [
     ("upsample", {"size": [2, 2, 2]}, (N, 64, H, W), "float32", ["3 values for 2 spatial dims"], "size"),
     ("upsample", {"scale": 0.3}, (N, 64, H, W), "float32", ["floor(H*0.3)", "cannot follow"], "scale"),
     ("upsample", {"scale": 0.1}, (N, 64, 3, 3), "float32", ["shrinks the size 3", "to 0"], "scale"),
-    ("pixel_shuffle", {"factor": 2}, (N, 6, H, W), "float32", ["the 6 channels", "factor**2 = 4"], "factor"),
+    ("pixel_shuffle", {"factor": 2}, (N, 6, H, W), "float32", ["the 6 channels", "factor**2 (4)"], "factor"),
     ("pixel_shuffle", {"factor": 2}, (N, W), "float32", ["(C, H, W)"], None),
     ("pixel_unshuffle", {"factor": 2}, (N, 3, 7, 8), "float32", ["dim 2 of [N, 3, 7, 8] (7) is not divisible"],
      "factor"),
@@ -181,8 +181,9 @@ ERRORS = [
 def test_error(name, params, shape, dtype, parts, param):
     with pytest.raises(OpError) as e:
         infer(name, params, shape, dtype)
+    text = " | ".join([e.value.message] + e.value.hints)
     for s in parts:
-        assert s in e.value.message, (s, e.value.message)
+        assert s in text, (s, text)
     assert e.value.param == param
     assert e.value.hints or param is None or name in ("transpose", "mean"), "an error with a param should say how to fix it"
 
@@ -238,7 +239,7 @@ REQUIREMENTS = [
     ("channel_shuffle", {"groups": 3}, (N, C, T), ["C % 3 == 0"]),
     ("pixel_shuffle", {"factor": 2}, (N, C, H, W), ["C % 4 == 0"]),
     ("reshape", {"shape": [-1, 4]}, (N, 3, T), ["T % 4 == 0"]),
-    ("reshape", {"shape": [8, 64]}, (N, T, 64), ["T == 8"]),
+    ("reshape", {"shape": [8, 64]}, (N, T, 64), ["64*T == 512"]),
     ("split", {"sizes": [4, 4]}, (N, T), ["T == 8"]),
     ("slice", {"start": 2, "end": 10}, (N, T), ["T >= 10"]),
     ("slice", {"start": -4}, (N, T), ["T >= 4"]),

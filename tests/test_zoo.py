@@ -1,0 +1,290 @@
+"""Every bundled spec in specs/: it checks cleanly, has the expected input/output shapes and requirements, and the
+parameter count of the paper or of the reference implementation (torch.nn / torchvision modules built here on the
+meta device, so no weights are allocated). Timing is measured by tools/, never asserted here."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+
+import netspec
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.json"))
+
+
+class Net(NamedTuple):
+    inputs: dict[str, str]              # name -> type as printed by `netspec check`
+    outputs: dict[str, str]
+    requires: tuple[str, ...] = ()
+
+
+# file stem -> network name -> expected interface
+EXPECTED: dict[str, dict[str, Net]] = {
+    "autoencoder": {"autoencoder": Net({"x": "[N, 3, H, W]"},
+                                       {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
+    "gan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
+            "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
+    "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
+    "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
+    "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
+    "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
+    "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
+    "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
+}
+
+
+# -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
+
+def _conv(cin, cout, k, bias=True):
+    return cin * cout * k * k + (cout if bias else 0)
+
+
+def _double_conv(cin, cout):
+    return _conv(cin, cout, 3) + _conv(cout, cout, 3)
+
+
+# U-Net with padded convs, the paper's widths: 4 levels down, 4 up (up-conv 2x2 halving channels + two 3x3 convs)
+UNET_PARAMS = (_double_conv(1, 64) + _double_conv(64, 128) + _double_conv(128, 256) + _double_conv(256, 512)
+               + _double_conv(512, 1024)
+               + sum(_conv(c, c // 2, 2) + _double_conv(c, c // 2) for c in (1024, 512, 256, 128))
+               + _conv(64, 2, 1))
+
+# LeNet-5: C1 6@5x5, C3 16@5x5 (full table), C5 120@5x5, F6 84, output 10
+LENET5_PARAMS = _conv(1, 6, 5) + _conv(6, 16, 5) + _conv(16, 120, 5) + (120 * 84 + 84) + (84 * 10 + 10)
+
+# MLP 64 -> 128 -> 64 -> 10
+MLP_PARAMS = (64 * 128 + 128) + (128 * 64 + 64) + (64 * 10 + 10)
+
+# autoencoder: 3 x (conv 4x4 /2 no bias + BN), 2 x (conv-transpose 4x4 x2 no bias + BN), conv-transpose to 3 (bias)
+AE_PARAMS = (sum(_conv(a, b, 4, bias=False) + 2 * b for a, b in ((3, 32), (32, 64), (64, 128)))
+             + sum(_conv(a, b, 4, bias=False) + 2 * b for a, b in ((128, 64), (64, 32)))
+             + _conv(32, 3, 4))
+
+
+def _numel(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def _meta(make):
+    import torch
+    with torch.device("meta"):
+        return make()
+
+
+def _transformer_params() -> int:
+    from torch import nn
+    core = _meta(lambda: nn.Transformer(d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+                                        dim_feedforward=2048, dropout=0.1, batch_first=True))
+    embeddings = 2 * 10000 * 512
+    generator = 512 * 10000 + 10000
+    return _numel(core) + embeddings + generator
+
+
+def _lstm_params() -> int:
+    from torch import nn
+    return 10000 * 128 + _numel(_meta(lambda: nn.LSTM(128, 256, num_layers=2))) + (256 * 2 + 2)
+
+
+def _gru_params() -> int:
+    from torch import nn
+    return 10000 * 100 + _numel(_meta(lambda: nn.GRU(100, 128, num_layers=2, bidirectional=True))) + (256 * 17 + 17)
+
+
+def _dcgan(which: str) -> int:
+    """pytorch/examples dcgan/main.py, nz=100, ngf=ndf=64, nc=3."""
+    from torch import nn
+    nz, ngf, ndf, nc = 100, 64, 64, 3
+
+    def generator():
+        return nn.Sequential(
+            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
+            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
+
+    def discriminator():
+        return nn.Sequential(
+            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
+
+    return _numel(_meta(generator if which == "generator" else discriminator))
+
+
+# file stem -> network -> count (an int, or a function computing it from a reference module)
+PARAMS = {
+    "autoencoder": {"autoencoder": AE_PARAMS},
+    "gan": {"generator": lambda: _dcgan("generator"), "discriminator": lambda: _dcgan("discriminator")},
+    "gru": {"gru": _gru_params},
+    "lenet5": {"lenet5": LENET5_PARAMS},
+    "lstm": {"lstm": _lstm_params},
+    "mlp": {"mlp": MLP_PARAMS},
+    "resnet18": {"resnet18": 11_689_512},
+    "transformer": {"transformer": _transformer_params},
+    "unet": {"unet": UNET_PARAMS},
+}
+
+
+# -- helpers ---------------------------------------------------------------------------------------------------
+
+def _state(g) -> dict[str, tuple]:
+    """The state_dict the spec's module will have, from the check's annotations: {key: (shape, kind)}."""
+    out = {}
+    for n in g.nodes.values():
+        if n.meta.get("shared_with"):
+            continue
+        for wname, (shape, kind) in n.meta.get("weights", {}).items():
+            out[f"{n.id}.{wname}"] = (tuple(shape), kind)
+    return out
+
+
+def _param_count(g) -> int:
+    total = 0
+    for shape, kind in _state(g).values():
+        if kind == "param":
+            k = 1
+            for d in shape:
+                k *= d
+            total += k
+    return total
+
+
+def _reference_state(module, prefix: str = "") -> dict[str, tuple]:
+    return {prefix + k: tuple(v.shape) for k, v in module.state_dict().items()}
+
+
+_checked: dict[Path, netspec.CheckResult] = {}
+
+
+def checked(path: Path) -> netspec.CheckResult:
+    if path not in _checked:
+        _checked[path] = netspec.check(path)
+    return _checked[path]
+
+
+def _ids(paths):
+    return [p.stem for p in paths]
+
+
+# -- tests -----------------------------------------------------------------------------------------------------
+
+def test_every_spec_has_expectations():
+    stems = {p.stem for p in SPECS}
+    assert stems == set(EXPECTED), "add the new spec's shapes to EXPECTED (or drop a stale entry)"
+    assert stems == set(PARAMS), "add the new spec's parameter count to PARAMS (or drop a stale entry)"
+
+
+@pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
+def test_spec_checks_without_errors_or_warnings(path):
+    res = checked(path)
+    assert res.ok, "\n".join(e.format() for e in res.errors)
+    assert not res.warnings, "\n".join(w.format() for w in res.warnings)
+    assert set(res.graphs) == set(EXPECTED[path.stem])
+
+
+@pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
+def test_spec_header_says_what_it_reproduces(path):
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# ") and len(lines[0]) > 20, "start with a one-line comment saying what it is"
+    header = "\n".join(line for line in lines if line.startswith("#"))
+    assert "Reproduces" in header or "reproduce" in header.lower(), "say what it reproduces and from where"
+
+
+@pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
+def test_spec_shapes(path):
+    res = checked(path)
+    assert res.ok
+    for name, want in EXPECTED[path.stem].items():
+        g = res.graphs[name]
+        assert {k: str(t) for k, t in g.input_types().items()} == want.inputs
+        assert {k: str(t) for k, t in g.output_types().items()} == want.outputs
+        assert tuple(r.text for r in g.requirements) == want.requires
+
+
+@pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
+def test_spec_parameter_count(path):
+    res = checked(path)
+    assert res.ok
+    for name, want in PARAMS[path.stem].items():
+        expected = want() if callable(want) else want
+        assert _param_count(res.graphs[name]) == expected, name
+
+
+def test_unet_parameter_count_is_the_papers():
+    # the arithmetic written out in specs/unet.yaml's header
+    assert UNET_PARAMS == 31_030_658
+    assert "total 31,030,658" in (ROOT / "specs" / "unet.yaml").read_text(encoding="utf-8")
+
+
+def test_lenet5_and_dcgan_counts_match_their_headers():
+    assert LENET5_PARAMS == 61_706
+    gan = (ROOT / "specs" / "gan.yaml").read_text(encoding="utf-8")
+    assert f"generator {_dcgan('generator'):,}" in gan and f"discriminator {_dcgan('discriminator'):,}" in gan
+
+
+def test_resnet18_state_dict_matches_torchvision():
+    torchvision = pytest.importorskip("torchvision")
+    ref = _meta(lambda: torchvision.models.resnet18())
+    g = checked(ROOT / "specs" / "resnet18.yaml").graphs["resnet18"]
+    assert {k: s for k, (s, _) in _state(g).items()} == _reference_state(ref)
+
+
+def test_transformer_core_state_dict_matches_nn_transformer():
+    from torch import nn
+    core = _meta(lambda: nn.Transformer(d_model=512, nhead=8, num_encoder_layers=6, num_decoder_layers=6,
+                                        dim_feedforward=2048, dropout=0.1, batch_first=True))
+    g = checked(ROOT / "specs" / "transformer.yaml").graphs["transformer"]
+    state = {k: s for k, (s, _) in _state(g).items()}
+    mine = {k: s for k, s in state.items() if k.startswith(("encoder.", "decoder."))}
+    assert mine == _reference_state(core)
+    assert {k: s for k, s in state.items() if k not in mine} == {
+        "src_embed.tok.weight": (10000, 512), "tgt_embed.tok.weight": (10000, 512),
+        "generator.weight": (10000, 512), "generator.bias": (10000,)}
+
+
+def test_transformer_decoder_is_causal_over_encoder_memory():
+    g = checked(ROOT / "specs" / "transformer.yaml").graphs["transformer"]
+    for i in range(6):
+        n = g.nodes[f"decoder.layers.{i}"]
+        assert n.params.causal
+        assert n.inputs[1] == ("encoder.norm", 0)
+
+
+@pytest.mark.parametrize("stem,module,make", [
+    ("lstm", "lstm", lambda nn: nn.LSTM(128, 256, num_layers=2, batch_first=True, dropout=0.2)),
+    ("gru", "gru", lambda nn: nn.GRU(100, 128, num_layers=2, batch_first=True, dropout=0.5, bidirectional=True)),
+])
+def test_recurrent_names_mirror_torch(stem, module, make):
+    from torch import nn
+    ref = _meta(lambda: make(nn))
+    g = checked(ROOT / "specs" / f"{stem}.yaml").graphs[stem]
+    state = {k: s for k, (s, _) in _state(g).items() if k.startswith(module + ".")}
+    assert state == _reference_state(ref, module + ".")
+
+
+def test_mlp_hidden_sizes_are_params():
+    g = netspec.expand(netspec.load(ROOT / "specs" / "mlp.yaml"), params={"hidden": [32, 32, 16]})
+    assert [n.id for n in g.nodes.values() if n.op.name == "linear"] == [
+        "hidden.0.fc", "hidden.1.fc", "hidden.2.fc", "out"]
+    assert _param_count(g) == (64 * 32 + 32) + (32 * 32 + 32) + (32 * 16 + 16) + (16 * 10 + 10)
+
+
+def test_check_all_specs_on_the_command_line():
+    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NETSPEC_DEBUG")}
+    r = subprocess.run([sys.executable, "-m", "netspec", "check", *map(str, SPECS)], capture_output=True, text=True,
+                       timeout=120, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    for p in SPECS:
+        assert f"{p}: OK" in r.stdout
+    assert "requires: H % 16 == 0, W % 16 == 0" in r.stdout
+    assert f"{len(SPECS)} files checked: {len(SPECS)} ok, 0 with errors" in r.stdout
