@@ -10,3 +10,31 @@ from .errors import NetspecError, SpecError, GraphError, ShapeError, LimitError 
 from .spec.load import load, Spec  # noqa: F401
 from .graph.expand import expand, expand_all  # noqa: F401
 from .check import check, CheckResult  # noqa: F401
+from .summary import summary, Summary  # noqa: F401  (stdlib only; rich is imported when a table is printed)
+from .draw import draw  # noqa: F401  (graphviz is imported when drawing, not here)
+
+
+# -- compile: these import torch, so they are loaded on first use (``import netspec`` stays torch-free) ----------
+
+def build(spec_or_path, network=None, *, device=None, dtype=None, **params):
+    """Build the torch ``nn.Module`` a spec describes (see ``netspec.codegen.build.build``)."""
+    from .codegen.build import build as _build
+    return _build(spec_or_path, network, device=device, dtype=dtype, **params)
+
+
+def compile_source(spec_or_path, network=None, **params) -> str:
+    """Standalone PyTorch source for a spec (see ``netspec.codegen.build.compile_source``)."""
+    from .codegen.build import compile_source as _compile_source
+    return _compile_source(spec_or_path, network, **params)
+
+
+def load_weights(module, path, strict: bool = True):
+    """Load safetensors / torch.save weights into a module, reporting every mismatch (``netspec.weights``)."""
+    from .weights import load_weights as _load_weights
+    return _load_weights(module, path, strict=strict)
+
+
+def save_weights(module, path) -> None:
+    """Save a module's weights as safetensors, atomically (``netspec.weights``)."""
+    from .weights import save_weights as _save_weights
+    return _save_weights(module, path)

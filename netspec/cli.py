@@ -129,6 +129,105 @@ def _count_params(g) -> int:
 
 
 @app.command()
+def summary(
+    spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT",
+                                             help="fix symbols so shapes and MACs are numbers, e.g. --bind N=1,H=224,W=224"),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, json, csv or markdown"),
+    network: Optional[str] = typer.Option(None, "--network", help="only this network of a file with several"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+) -> None:
+    """Table of layers: structural name, op, output shape, parameters, MACs; totals. No weights, no forward pass."""
+    from .summary import FORMATS, summaries
+    fmt = fmt.lower()
+    if fmt not in FORMATS:
+        raise typer.BadParameter(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}", param_hint="--format")
+    res = summaries(spec, bind=_parse_kv(bind, "--bind") or None, network=network, params=_parse_kv(param, "--param") or None,
+                    search_path=[str(s) for s in search_path or []])
+    if fmt == "csv" and len(res) > 1:
+        _print_error(NetspecError(f"{spec} has {len(res)} networks ({', '.join(s.network for s in res)}); "
+                                  "a CSV table holds one", None, "choose one with --network NAME"))
+        raise UserError()
+    if fmt == "json":
+        data = res[0].to_dict() if len(res) == 1 else [s.to_dict() for s in res]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        return
+    for k, s in enumerate(res):
+        if k:
+            sys.stdout.write("\n")
+        if fmt == "table" and _out.is_terminal:
+            _out.print(s.to_text(rich=True))
+        else:
+            sys.stdout.write(s.render(fmt))
+    order = {"N": 0, "C": 1, "T": 2, "H": 3, "W": 4}
+    symbolic = sorted({str(x) for s in res if s.symbolic for x in s.totals.macs.free_symbols()},
+                      key=lambda x: (order.get(x, 5), x))
+    if fmt == "table" and symbolic:
+        example = ",".join(f"{x}={1 if x == 'N' else 224}" for x in symbolic)
+        _err.print(f"[cyan]  hint: MACs depend on {', '.join(symbolic)}; bind them for numbers, "
+                   f"e.g. --bind {example}[/cyan]")
+
+
+@app.command()
+def draw(
+    spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
+    output: Path = typer.Option(..., "--output", "-o", help="diagram file; the format comes from the suffix: "
+                                                            ".svg, .png, .pdf or .dot"),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0,
+                                        help="draw K levels of blocks as clusters, fold deeper ones into one node "
+                                             "(0 folds every block)"),
+    rankdir: str = typer.Option("TB", "--rankdir", help="TB (top to bottom) or LR (left to right)"),
+    network: Optional[str] = typer.Option(None, "--network", help="only this network (default: all, side by side)"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+    legend: bool = typer.Option(True, "--legend/--no-legend", help="title line and colour legend"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print errors only"),
+) -> None:
+    """Draw a network with Graphviz: shapes on the edges, blocks as clusters, op families in colour."""
+    from .draw import RANKDIRS, draw as run_draw
+    rankdir = rankdir.upper()
+    if rankdir not in RANKDIRS:
+        raise typer.BadParameter(f"unknown direction {rankdir!r}; use TB or LR (or BT, RL)", param_hint="--rankdir")
+    d = run_draw(spec, output, depth=depth, rankdir=rankdir, network=network, bind=_parse_kv(bind, "--bind") or None,
+                 params=_parse_kv(param, "--param") or None, legend=legend,
+                 search_path=[str(s) for s in search_path or []])
+    if not quiet:
+        folded = f", {len(d.folded)} folded blocks" if d.folded else ""
+        _out.print(f"wrote {_esc(str(output))}: {d.nodes} nodes, {d.clusters} clusters, {d.edges} edges{folded}")
+
+
+@app.command("compile")
+def compile_(
+    spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
+    output: Path = typer.Option(..., "--output", "-o", help="the Python file to write (e.g. model.py)"),
+    network: Optional[str] = typer.Option(None, "--network", help="which network of a file with several"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
+    class_name: Optional[str] = typer.Option(None, "--class-name", help="name of the network's class"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="print errors only"),
+) -> None:
+    """Write standalone, readable PyTorch source for a spec: one nn.Module class per block, importing only torch."""
+    from .codegen.build import top_class_name
+    from .codegen.source import count_params, generate
+    from .graph.expand import expand
+    from .graph.verify import verify
+    from .io import atomic_write_text
+    from .spec.load import load
+    s = load(spec, search_path=[str(x) for x in search_path or []])
+    g = expand(s, network, params=_parse_kv(param, "--param") or None, bindings=_parse_kv(bind, "--bind") or None)
+    verify(g)
+    if class_name is not None and not (class_name.isidentifier() and class_name.isascii()):
+        raise typer.BadParameter(f"{class_name!r} is not a Python identifier", param_hint="--class-name")
+    src = generate(g, class_name=class_name)
+    atomic_write_text(output, src)
+    if not quiet:
+        _out.print(f"wrote {_esc(str(output))}: class {top_class_name(src)}, {count_params(g):,} parameters")
+
+
+@app.command()
 def schema(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
 ) -> None:

@@ -4,6 +4,7 @@ meta device, so no weights are allocated). Timing is measured by tools/, never a
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -33,10 +34,18 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
+    "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
+    "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
 }
+
+# specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
+TORCHVISION = {"mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
+               "resnet50": "resnet50", "vgg16": "vgg16"}
 
 
 # -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
@@ -96,6 +105,11 @@ def _gru_params() -> int:
     return 10000 * 100 + _numel(_meta(lambda: nn.GRU(100, 128, num_layers=2, bidirectional=True))) + (256 * 17 + 17)
 
 
+def _torchvision(stem: str):
+    torchvision = pytest.importorskip("torchvision")
+    return _meta(getattr(torchvision.models, TORCHVISION[stem]))
+
+
 def _dcgan(which: str) -> int:
     """pytorch/examples dcgan/main.py, nz=100, ngf=ndf=64, nc=3."""
     from torch import nn
@@ -128,9 +142,14 @@ PARAMS = {
     "lenet5": {"lenet5": LENET5_PARAMS},
     "lstm": {"lstm": _lstm_params},
     "mlp": {"mlp": MLP_PARAMS},
-    "resnet18": {"resnet18": 11_689_512},
     "transformer": {"transformer": _transformer_params},
     "unet": {"unet": UNET_PARAMS},
+    # the torchvision models: the published counts, which the reference modules are checked against below
+    "mobilenet_v2": {"mobilenet_v2": 3_504_872},
+    "resnet18": {"resnet18": 11_689_512},
+    "resnet34": {"resnet34": 21_797_672},
+    "resnet50": {"resnet50": 25_557_032},
+    "vgg16": {"vgg16": 138_357_544},
 }
 
 
@@ -195,8 +214,8 @@ def test_spec_checks_without_errors_or_warnings(path):
 def test_spec_header_says_what_it_reproduces(path):
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# ") and len(lines[0]) > 20, "start with a one-line comment saying what it is"
-    header = "\n".join(line for line in lines if line.startswith("#"))
-    assert "Reproduces" in header or "reproduce" in header.lower(), "say what it reproduces and from where"
+    header = " ".join(line for line in lines if line.startswith("#"))
+    assert re.search(r"\b(19|20)\d\d\b", header), "cite the paper (authors, title, year) it reproduces"
 
 
 @pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
@@ -231,11 +250,13 @@ def test_lenet5_and_dcgan_counts_match_their_headers():
     assert f"generator {_dcgan('generator'):,}" in gan and f"discriminator {_dcgan('discriminator'):,}" in gan
 
 
-def test_resnet18_state_dict_matches_torchvision():
-    torchvision = pytest.importorskip("torchvision")
-    ref = _meta(lambda: torchvision.models.resnet18())
-    g = checked(ROOT / "specs" / "resnet18.yaml").graphs["resnet18"]
-    assert {k: s for k, (s, _) in _state(g).items()} == _reference_state(ref)
+@pytest.mark.parametrize("stem", sorted(TORCHVISION))
+def test_state_dict_matches_torchvision(stem):
+    ref = _torchvision(stem)
+    assert _numel(ref) == PARAMS[stem][stem]
+    res = checked(ROOT / "specs" / f"{stem}.yaml")
+    assert res.ok, "\n".join(e.format() for e in res.errors)
+    assert {k: s for k, (s, _) in _state(res.graphs[stem]).items()} == _reference_state(ref)
 
 
 def test_transformer_core_state_dict_matches_nn_transformer():

@@ -616,7 +616,9 @@ class Expander:
                                 [h for h in [did_you_mean(val, choices)] if h] + ["choose one of: " + ", ".join(choices)])
             return self._value(self._eval(val, lenv, loc), loc)
         if isinstance(val, list):
-            return [self._param_value(v, Any, lenv, loc) if isinstance(v, str) and _looks_expr(v) else v for v in val]
+            choices = _str_choices(annotation)
+            return [v if not isinstance(v, str) or v in choices else self._value(self._eval(v, lenv, loc), loc)
+                    for v in val]
         return val
 
     def _value(self, v, loc):

@@ -91,7 +91,7 @@ def _mha_macs(n, tq, tk, e, kdim, vdim):
     return n * (tq * e * e + tk * kdim * e + tk * vdim * e + 2 * tq * tk * e + tq * e * e)
 
 
-_CAUSAL_DOC = "True above the diagonal: position i attends to 0..i"
+_CAUSAL_DOC = "True above the diagonal: position i attends to positions 0..i only"
 
 
 # -- multi-head attention ----------------------------------------------------------------------------------
@@ -115,7 +115,7 @@ class MultiheadAttention(nn.MultiheadAttention):
         k = q if k is None else k  # (N, S, kdim)
         v = k if v is None else v  # (N, S, vdim)
         if self.causal:  # {_CAUSAL_DOC}
-            attn_mask = torch.ones(q.size(1), k.size(1), dtype=torch.bool, device=q.device).triu(1)
+            attn_mask = torch.ones(q.size(1), k.size(1), dtype=torch.bool, device=q.device).triu(1)  # (T, S)
         out, _ = super().forward(q, k, v, key_padding_mask=key_padding_mask, need_weights=False,
                                  attn_mask=attn_mask, is_causal=self.causal)
         return out  # (N, T, E)
@@ -219,8 +219,9 @@ class ScaledDotProductAttention(nn.Module):
         self.p, self.causal, self.scale = p, causal, scale
 
     def forward(self, q, k, v, attn_mask=None):  # (..., T, E), (..., S, E), (..., S, Ev)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=self.p if self.training else 0.0,
-                                              is_causal=self.causal, scale=self.scale)  # (..., T, Ev)
+        p = self.p if self.training else 0.0
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p, is_causal=self.causal,
+                                              scale=self.scale)  # (..., T, Ev)
 '''
 
 
@@ -446,7 +447,8 @@ class CausalTransformerEncoderLayer(nn.TransformerEncoderLayer):
     """nn.TransformerEncoderLayer whose self-attention masks future positions (GPT-style blocks)."""
 
     def forward(self, x, src_mask=None, src_key_padding_mask=None):  # (N, T, E)
-        mask = torch.ones(x.size(1), x.size(1), dtype=torch.bool, device=x.device).triu(1)  # {_CAUSAL_DOC}
+        # {_CAUSAL_DOC}
+        mask = torch.ones(x.size(1), x.size(1), dtype=torch.bool, device=x.device).triu(1)  # (T, T)
         return super().forward(x, mask, src_key_padding_mask, is_causal=True)
 '''
 
@@ -456,7 +458,8 @@ class CausalTransformerDecoderLayer(nn.TransformerDecoderLayer):
 
     def forward(self, x, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,
                 memory_key_padding_mask=None):  # (N, T, E), (N, S, E)
-        mask = torch.ones(x.size(1), x.size(1), dtype=torch.bool, device=x.device).triu(1)  # {_CAUSAL_DOC}
+        # {_CAUSAL_DOC}
+        mask = torch.ones(x.size(1), x.size(1), dtype=torch.bool, device=x.device).triu(1)  # (T, T)
         return super().forward(x, memory, mask, memory_mask, tgt_key_padding_mask, memory_key_padding_mask,
                                tgt_is_causal=True)
 '''

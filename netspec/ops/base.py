@@ -191,7 +191,7 @@ def same_dim(a, b, ctx: InferCtx, what: str, hint: str | None = None):
     if v.kind == "equal":
         return a
     if v.kind == "never":
-        raise OpError(what if ("{" in what or " vs " in what or "(" in what) else f"{what}: {a} vs {b}", hint)
+        raise OpError(what if (f"{a}" in what and f"{b}" in what) else f"{what}: {a} vs {b}", hint)
     r = v.requirement
     ctx.requirements.append(Requirement(r.text, r.symbol, r.multiple_of, ctx.node))
     return a

@@ -12,9 +12,9 @@ from ..shapes import INT_DTYPES, TensorType, is_sym
 class EmbeddingParams(Params):
     num: int = Field(gt=0, description="vocabulary size (number of rows in the table)")
     out: int = Field(gt=0, description="embedding dimension")
-    padding_idx: Optional[int] = Field(None, description="row that stays zero and gets no gradient (e.g. the pad token)")
+    padding_idx: Optional[int] = Field(None, description="row that gets no gradient (e.g. the pad token)")
     max_norm: Optional[float] = Field(None, gt=0, description="renormalise looked-up rows to at most this norm")
-    scale_grad_by_freq: bool = Field(False, description="scale gradients by the inverse frequency of the ids in the batch")
+    scale_grad_by_freq: bool = Field(False, description="scale gradients by inverse id frequency in the batch")
 
     @model_validator(mode="after")
     def _check(self):

@@ -33,6 +33,15 @@ def _kwargs(p, defaults: dict) -> list[str]:
     return [f"{k}={py(getattr(p, k))}" for k, d in defaults.items() if getattr(p, k) != d]
 
 
+class _NormOp(Op):
+    family = "norm"
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__doc__ and "doc" not in cls.__dict__:
+            cls.doc = cls.__doc__.strip().split("\n")[0]
+
+
 # -- batch norm and instance norm ------------------------------------------------------------------
 
 class BatchNormParams(Params):
@@ -50,9 +59,8 @@ class InstanceNormParams(BatchNormParams):
                                                          "(default: use each instance's statistics)")
 
 
-class _StatNorm(Op):
+class _StatNorm(_NormOp):
     """Per-channel normalisation with optional running statistics (BatchNorm/InstanceNorm)."""
-    family = "norm"
     dims = 2
     ranks: tuple = (4,)
     torch_cls = "BatchNorm2d"
@@ -97,7 +105,7 @@ class BatchNorm1d(_BatchNorm):
 class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W): per-channel statistics over N, H, W."""
     name = "batchnorm2d"
-    aliases = ("batchnorm", "batch_norm2d")
+    aliases = ("batchnorm",)
     dims = 2
     ranks = (4,)
     torch_cls = "BatchNorm2d"
@@ -146,7 +154,7 @@ class InstanceNorm1d(_InstanceNorm):
 class InstanceNorm2d(_InstanceNorm):
     """Instance normalisation of (N, C, H, W): statistics per sample and channel (style transfer)."""
     name = "instancenorm2d"
-    aliases = ("instancenorm", "instance_norm2d")
+    aliases = ("instancenorm",)
     dims = 2
     ranks = (4,)
     torch_cls = "InstanceNorm2d"
@@ -216,12 +224,11 @@ class RMSNormParams(Params):
 
 
 @register
-class LayerNorm(Op):
+class LayerNorm(_NormOp):
     """Normalise over the last dims of each sample (Transformers); sizes taken from the input."""
 
     name = "layernorm"
     aliases = ("layer_norm",)
-    family = "norm"
     Params = LayerNormParams
     torch_ref = "torch.nn.LayerNorm"
 
@@ -253,12 +260,11 @@ class LayerNorm(Op):
 
 
 @register
-class RMSNorm(Op):
+class RMSNorm(_NormOp):
     """Root-mean-square normalisation over the last dims (LLaMA); no mean subtraction, no bias."""
 
     name = "rmsnorm"
     aliases = ("rms_norm",)
-    family = "norm"
     Params = RMSNormParams
     torch_ref = "torch.nn.RMSNorm"
 
@@ -287,12 +293,11 @@ class RMSNorm(Op):
 # -- group norm ------------------------------------------------------------------------------------
 
 @register
-class GroupNorm(Op):
+class GroupNorm(_NormOp):
     """Normalise (N, C, ...) over groups of channels per sample (batch-size independent)."""
 
     name = "groupnorm"
     aliases = ("group_norm",)
-    family = "norm"
     torch_ref = "torch.nn.GroupNorm"
 
     class Params(Params):
@@ -331,12 +336,11 @@ class GroupNorm(Op):
 # -- local response norm ---------------------------------------------------------------------------
 
 @register
-class LocalResponseNorm(Op):
+class LocalResponseNorm(_NormOp):
     """Normalise each value by the activity of its neighbouring channels (AlexNet, GoogLeNet)."""
 
     name = "local_response_norm"
     aliases = ("lrn",)
-    family = "norm"
     torch_ref = "torch.nn.LocalResponseNorm"
 
     class Params(Params):

@@ -50,8 +50,16 @@ class AvgPoolParams(_PoolParams):
     count_include_pad: bool = Field(True, description="count the zero padding in the average's divisor")
 
 
-class _PoolNd(Op):
+class _PoolOp(Op):
     family = "pool"
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__doc__ and "doc" not in cls.__dict__:
+            cls.doc = cls.__doc__.strip().split("\n")[0]
+
+
+class _PoolNd(_PoolOp):
     dims = 2
     kind = "max"          # "max" or "avg"
 
@@ -138,8 +146,7 @@ class AdaptiveParams(Params):
         return self
 
 
-class _AdaptiveNd(Op):
-    family = "pool"
+class _AdaptiveNd(_PoolOp):
     dims = 2
     kind = "avg"
     Params = AdaptiveParams
@@ -156,6 +163,9 @@ class _AdaptiveNd(Op):
         need_float(x, cls.name)
         need_rank(x, (cls.dims + 2,), cls.name, LAYOUTS[cls.dims])
         out = cls._out(p)
+        if cls.dims == 1 and out[0] is None:
+            raise OpError(f"{cls.name} needs an output length: null (keep the size) leaves nothing to pool",
+                          "give out a number, or remove the layer", param="out")
         spatial = [size if o is None else o for o, size in zip(out, x.shape[2:])]
         return [x.with_shape(tuple(x.shape[:2]) + tuple(spatial))]
 
@@ -191,8 +201,7 @@ class GlobalParams(Params):
     flatten: bool = Field(False, description="drop the size-1 spatial dims: output (N, C) instead of (N, C, 1, 1)")
 
 
-class _Global(Op):
-    family = "pool"
+class _Global(_PoolOp):
     kind = "avg"
     Params = GlobalParams
 

@@ -29,12 +29,12 @@ class _ShapeOp(Op):
             cls.doc = cls.__doc__.strip().split("\n")[0]
 
 
-def _axis(d: int, rank: int, x: TensorType, op: str, param: str = "dim", extra: int = 0) -> int:
+def _axis(d: int, rank: int, x: TensorType, param: str = "dim", extra: int = 0) -> int:
     """Normalise a (possibly negative) axis of a rank-``rank`` input; ``extra=1`` for unsqueeze's new axis."""
     n = rank + extra
     if not -n <= d < n:
         rng = f"{-n}..{n - 1}" if n else "none"
-        raise OpError(f"{op}: {param} {d} is out of range for the rank-{rank} input {x}",
+        raise OpError(f"{param} {d} is out of range for the rank-{rank} input {x}",
                       f"valid values: {rng}", param=param)
     return d % n
 
@@ -44,7 +44,7 @@ def _split_even(size, parts: int, ctx, x: TensorType, d: int, op: str, param: st
     q = exact_div(size, parts, ctx.sym)
     if q is not None:
         return q
-    msg = f"{op}: dim {d} of {x} ({size}) is not divisible by {param} ({parts})"
+    msg = f"dim {d} of {x} ({size}) is not divisible by {param} ({parts})"
     if not is_sym(size):
         raise OpError(msg, _divisible_hint(op, size, parts), param=param)
     q = floordiv(size, parts, ctx.sym)
@@ -85,10 +85,10 @@ class Flatten(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        s = _axis(p.start, x.rank, x, "flatten", "start")
-        e = _axis(p.end, x.rank, x, "flatten", "end")
+        s = _axis(p.start, x.rank, x, "start")
+        e = _axis(p.end, x.rank, x, "end")
         if s > e:
-            raise OpError(f"flatten: start ({p.start}) comes after end ({p.end}) for the input {x}",
+            raise OpError(f"start ({p.start}) comes after end ({p.end}) for the input {x}",
                           "start must name the same dim as end or an earlier one", param="start")
         return [x.with_shape(x.shape[:s] + (mul_all(x.shape[s:e + 1]),) + x.shape[e + 1:])]
 
@@ -142,16 +142,16 @@ class Reshape(_ShapeOp):
         target = "[" + ", ".join([str(d) for d in lead] + [str(v) for v in p.shape]) + "]"
         hint = f"the sizes after the first {p.keep} dims must multiply to {rest}; write -1 for one size to infer it"
         if -1 not in p.shape:
-            same_dim(rest, known, ctx, f"reshape: the input {x} does not fit the shape {target}: {rest} vs {known} "
+            same_dim(rest, known, ctx, f"the input {x} does not fit the shape {target}: {rest} vs {known} "
                      f"elements after the first {p.keep} dims", hint)
             return [x.with_shape(lead + tuple(p.shape))]
         q = exact_div(rest, known, ctx.sym)
         if q is None:
             if not is_sym(rest):
-                raise OpError(f"reshape: cannot infer -1 in the shape {target} for the input {x}: {rest} elements "
+                raise OpError(f"cannot infer -1 in the shape {target} for the input {x}: {rest} elements "
                               f"are not divisible by {known}", hint, param="shape")
             q = floordiv(rest, known, ctx.sym)
-            same_dim(rest, q * known, ctx, f"reshape: cannot infer -1 in the shape {target} for the input {x} "
+            same_dim(rest, q * known, ctx, f"cannot infer -1 in the shape {target} for the input {x} "
                      f"({rest} elements are never divisible by {known})", hint)
         return [x.with_shape(lead + tuple(q if v == -1 else v for v in p.shape))]
 
@@ -186,11 +186,11 @@ class Permute(_ShapeOp):
     def infer(cls, ins, p, ctx):
         x = ins[0]
         if len(p.dims) != x.rank:
-            raise OpError(f"permute: dims {p.dims} has {len(p.dims)} entries, but the input {x} has {x.rank} dims",
+            raise OpError(f"dims {p.dims} has {len(p.dims)} entries, but the input {x} has {x.rank} dims",
                           f"list every dim once, e.g. {list(reversed(range(x.rank)))}", param="dims")
-        ds = [_axis(d, x.rank, x, "permute", "dims") for d in p.dims]
+        ds = [_axis(d, x.rank, x, "dims") for d in p.dims]
         if sorted(ds) != list(range(x.rank)):
-            raise OpError(f"permute: dims {p.dims} is not a permutation of 0..{x.rank - 1} (input {x})",
+            raise OpError(f"dims {p.dims} is not a permutation of 0..{x.rank - 1} (input {x})",
                           "list every dim exactly once", param="dims")
         return [x.with_shape(tuple(x.shape[d] for d in ds))]
 
@@ -217,8 +217,8 @@ class Transpose(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        a = _axis(p.dim0, x.rank, x, "transpose", "dim0")
-        b = _axis(p.dim1, x.rank, x, "transpose", "dim1")
+        a = _axis(p.dim0, x.rank, x, "dim0")
+        b = _axis(p.dim1, x.rank, x, "dim1")
         s = list(x.shape)
         s[a], s[b] = s[b], s[a]
         return [x.with_shape(s)]
@@ -245,14 +245,14 @@ class Squeeze(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        d = _axis(p.dim, x.rank, x, "squeeze", "dim")
+        d = _axis(p.dim, x.rank, x, "dim")
         size = x.shape[d]
         if is_sym(size):
-            raise OpError(f"squeeze: dim {d} of {x} is {size}, which depends on the input size, not 1",
+            raise OpError(f"dim {d} of {x} is {size}, which depends on the input size, not 1",
                           ["fix the symbol to 1 in 'inputs', or reduce the dim to 1 first (e.g. 'mean' with "
                            "keepdim, 'adaptive_avg_pool2d' with out 1)"], param="dim")
         if size != 1:
-            raise OpError(f"squeeze: dim {d} of {x} has size {size}, not 1",
+            raise OpError(f"dim {d} of {x} has size {size}, not 1",
                           "torch would silently leave it; pick the size-1 dim, or use 'flatten'/'reshape'",
                           param="dim")
         return [x.with_shape(x.shape[:d] + x.shape[d + 1:])]
@@ -279,7 +279,7 @@ class Unsqueeze(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        d = _axis(p.dim, x.rank, x, "unsqueeze", "dim", extra=1)
+        d = _axis(p.dim, x.rank, x, "dim", extra=1)
         return [x.with_shape(x.shape[:d] + (1,) + x.shape[d:])]
 
     @classmethod
@@ -323,7 +323,7 @@ class Slice(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        d = _axis(p.dim, x.rank, x, "slice", "dim")
+        d = _axis(p.dim, x.rank, x, "dim")
         size = x.shape[d]
         where = f"slice {cls._text(p)} of dim {d} of {x}"
         if not is_sym(size):
@@ -384,7 +384,7 @@ class Split(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        d = _axis(p.dim, x.rank, x, "split", "dim")
+        d = _axis(p.dim, x.rank, x, "dim")
         size = x.shape[d]
         if p.chunks is not None:
             q = _split_even(size, p.chunks, ctx, x, d, "split", "chunks")
@@ -394,11 +394,11 @@ class Split(_ShapeOp):
             if -1 in p.sizes:
                 rest = norm(size - fixed)
                 if isinstance(rest, int) and rest < 1:
-                    raise OpError(f"split: the sizes {p.sizes} leave nothing for -1: dim {d} of {x} is {size}",
+                    raise OpError(f"the sizes {p.sizes} leave nothing for -1: dim {d} of {x} is {size}",
                                   f"the fixed sizes must add up to less than {size}", param="sizes")
                 sizes = [rest if v == -1 else v for v in p.sizes]
             else:
-                same_dim(size, fixed, ctx, f"split: the sizes {p.sizes} must add up to dim {d} of {x}: {size} vs {fixed}",
+                same_dim(size, fixed, ctx, f"the sizes {p.sizes} must add up to dim {d} of {x}: {size} vs {fixed}",
                          f"make the sizes add up to {size}, or write -1 for the rest")
                 sizes = list(p.sizes)
         return [x.with_shape(x.shape[:d] + (s,) + x.shape[d + 1:]) for s in sizes]
@@ -434,7 +434,7 @@ class Chunk(_ShapeOp):
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
-        d = _axis(p.dim, x.rank, x, "chunk", "dim")
+        d = _axis(p.dim, x.rank, x, "dim")
         q = _split_even(x.shape[d], p.chunks, ctx, x, d, "chunk", "chunks")
         return [x.with_shape(x.shape[:d] + (q,) + x.shape[d + 1:])] * p.chunks
 
@@ -476,7 +476,7 @@ class Pad(_ShapeOp):
         x = ins[0]
         npad = len(p.padding) // 2
         if npad > x.rank:
-            raise OpError(f"pad: {len(p.padding)} values pad {npad} dims, but the input {x} has only {x.rank}",
+            raise OpError(f"{len(p.padding)} padding values pad {npad} dims, but the input {x} has only {x.rank}",
                           "give two values (before, after) per padded dim, last dim first", param="padding")
         if p.mode != "constant" and (npad > 3 or x.rank not in (npad + 1, npad + 2)):
             raise OpError(f"pad mode '{p.mode}' pads the last 1, 2 or 3 dims of an input with one or two more "
@@ -491,14 +491,14 @@ class Pad(_ShapeOp):
             big = max(before, after)
             if limit is not None and big > 0:
                 if not is_sym(size) and big > size - limit:
-                    raise OpError(f"pad: mode '{p.mode}' needs padding {'<' if limit else '<='} the size, but dim "
+                    raise OpError(f"mode '{p.mode}' needs padding {'<' if limit else '<='} the size, but dim "
                                   f"{ax} of {x} is {size} and its padding {big}",
                                   "pad less, or use mode 'replicate' or 'constant'", param="padding")
                 if is_sym(size) and big + limit > 1:
                     _require(ctx, f"{size} >= {big + limit}")
             new = norm(size + before + after)
             if isinstance(new, int) and new < 1:
-                raise OpError(f"pad: the padding ({before}, {after}) leaves nothing of dim {ax} of {x}",
+                raise OpError(f"the padding ({before}, {after}) leaves nothing of dim {ax} of {x}",
                               "negative padding crops; crop less", param="padding")
             shape[ax] = new
         return [x.with_shape(shape)]
@@ -509,7 +509,8 @@ class Pad(_ShapeOp):
         if p.mode != "constant":
             extra = f", mode={py(p.mode)}"
         elif p.value != 0:
-            extra = f", value={py(p.value)}"
+            v = py(p.value) if math.isfinite(p.value) else f"float({str(p.value)!r})"   # -inf before a max pool
+            extra = f", value={v}"
         return f"F.pad({args[0]}, {py(tuple(p.padding))}{extra})"
 
     @classmethod
@@ -534,7 +535,7 @@ class UpsampleParams(Params):
         for name in ("scale", "size"):
             v = getattr(self, name)
             vals = v if isinstance(v, list) else [v]
-            if v is not None and (not vals or any(s <= 0 for s in vals)):
+            if v is not None and (not vals or not all(s > 0 and math.isfinite(s) for s in vals)):
                 raise ValueError(f"{name} must be positive, got {v}")
         if self.align_corners is not None and self.mode not in _MODE_RANK:
             raise ValueError(f"align_corners only applies to the modes linear, bilinear, bicubic and trilinear, "
@@ -567,12 +568,12 @@ class Upsample(_ShapeOp):
         if p.size is not None:
             vals = p.size if isinstance(p.size, list) else [p.size] * sp
             if len(vals) != sp:
-                raise OpError(f"upsample: size {p.size} has {len(vals)} values for {sp} spatial dims of {x}",
+                raise OpError(f"size {p.size} has {len(vals)} values for {sp} spatial dims of {x}",
                               "give one value, or one per spatial dim", param="size")
             return [x.with_shape(out + list(vals))]
         scales = p.scale if isinstance(p.scale, list) else [p.scale] * sp
         if len(scales) != sp:
-            raise OpError(f"upsample: scale {p.scale} has {len(scales)} values for {sp} spatial dims of {x}",
+            raise OpError(f"scale {p.scale} has {len(scales)} values for {sp} spatial dims of {x}",
                           "give one value, or one per spatial dim", param="scale")
         for size, f in zip(x.shape[2:], scales):
             if float(f).is_integer():
@@ -582,13 +583,13 @@ class Upsample(_ShapeOp):
             else:
                 fr = Fraction(f)               # the float's exact value: 0.5, 1.5, 0.75 are exact
                 if fr.denominator > 64:
-                    raise OpError(f"upsample: scale {f} of the size {size} (input {x}) gives floor({size}*{f}), "
+                    raise OpError(f"scale {f} of the size {size} (input {x}) gives floor({size}*{f}), "
                                   "which netspec cannot follow for an unknown size",
                                   "use an integer scale or one like 0.5, 1.5, 0.75; give 'size'; or fix the symbol "
                                   "in 'inputs'", param="scale")
                 o = floordiv(size * fr.numerator, fr.denominator, ctx.sym)
             if isinstance(o, int) and o < 1:
-                raise OpError(f"upsample: scale {f} shrinks the size {size} of {x} to {o}",
+                raise OpError(f"scale {f} shrinks the size {size} of {x} to {o}",
                               "use a larger scale or a larger input", param="scale")
             out.append(o)
         return [x.with_shape(out)]
@@ -641,7 +642,7 @@ class PixelShuffle(_ShapeOp):
         r = p.factor
         q = exact_div(c, r * r, ctx.sym)
         if q is None:
-            msg = f"pixel_shuffle: the {c} channels of {x} are not divisible by factor**2 ({r * r})"
+            msg = f"the {c} channels of {x} are not divisible by factor**2 ({r * r})"
             if not is_sym(c):
                 raise OpError(msg, f"make the previous layer's 'out' a multiple of {r * r}", param="factor")
             q = floordiv(c, r * r, ctx.sym)
@@ -769,9 +770,9 @@ class _Reduce(_ShapeOp):
     def infer(cls, ins, p, ctx):
         x = ins[0]
         dims = p.dim if isinstance(p.dim, list) else [p.dim]
-        ds = [_axis(d, x.rank, x, cls.name, "dim") for d in dims]
+        ds = [_axis(d, x.rank, x, "dim") for d in dims]
         if len(set(ds)) != len(ds):
-            raise OpError(f"{cls.name}: dim {p.dim} names a dim of {x} twice", param="dim")
+            raise OpError(f"dim {p.dim} names a dim of {x} twice", "list each dim once", param="dim")
         if p.keepdim:
             shape = tuple(1 if j in ds else s for j, s in enumerate(x.shape))
         else:
@@ -825,7 +826,7 @@ class Scale(_ShapeOp):
     torch_ref = "x * factor"
 
     class Params(Params):
-        factor: float = Field(description="the constant")
+        factor: float = Field(allow_inf_nan=False, description="the constant")
 
     @classmethod
     def infer(cls, ins, p, ctx):

@@ -207,7 +207,9 @@ def validate(src: Source):
         for i, layer in enumerate(layers):
             lp = path + (i,)
             if not isinstance(layer, dict):
-                continue  # reported by the structural validation
+                errors.append(SpecError(f"a layer must be a mapping with an 'op', got {_short(layer)}", src.loc(lp),
+                                        "write it as {op: conv2d, out: 64, kernel: 3} or in block style"))
+                continue
             try:
                 models.layer_model_for(layer).model_validate(layer)
             except ValidationError as e:

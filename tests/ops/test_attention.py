@@ -11,7 +11,7 @@ from conftest import namespace, run_op, state_shapes
 from netspec.ops.base import OpError, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
-N, T, S, E, H = Dim.sym("N"), Dim.sym("T"), Dim.sym("S"), Dim.sym("E"), Dim.sym("H")
+N, T, S, E = Dim.sym("N"), Dim.sym("T"), Dim.sym("S"), Dim.sym("E")
 
 
 def tt(*shape, dtype="float32"):

@@ -118,3 +118,11 @@ def test_module_source_and_label(name, params, src, label):
     p = op.Params.model_validate(params)
     assert op.module([TensorType((N, 64, H, W))], p) == src
     assert op.label(p) == label
+
+
+@pytest.mark.parametrize("name", DROPOUT_OPS)
+def test_doc_and_schema(name):
+    op = lookup(name)
+    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith("torch.nn.")
+    for fname, f in op.Params.model_fields.items():
+        assert f.description, (name, fname)

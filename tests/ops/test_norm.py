@@ -201,3 +201,11 @@ def test_module_source(name, params, shape, src):
 def test_label(name, params, label):
     op = lookup(name)
     assert op.label(op.Params.model_validate(params)) == label
+
+
+@pytest.mark.parametrize("name", NORM_OPS)
+def test_doc_and_schema(name):
+    op = lookup(name)
+    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith("torch.nn.")
+    for fname, f in op.Params.model_fields.items():
+        assert f.description, (name, fname)

@@ -78,6 +78,8 @@ ERRORS = [
     ("maxpool2d", {"kernel": 2, "stride": [1, 1, 1]}, (N, 64, H, W), "float32", ["stride needs 2 values"], "stride"),
     ("adaptive_avg_pool2d", {"out": [7, 7, 7]}, (N, 64, H, W), "float32", ["out needs 2 values", "got 3"], "out"),
     ("adaptive_max_pool1d", {"out": 4}, (N, 64), "float32", ["rank-3", "(N, C, L)"], None),
+    ("adaptive_avg_pool1d", {"out": [None]}, (N, 64, T), "float32", ["needs an output length", "give out a number"],
+     "out"),
     ("global_avg_pool", {}, (N, 64), "float32", ["rank-3 or 4 or 5", "[N, 64]"], None),
     ("global_max_pool", {}, (N, 64, H, W), "int64", ["floating-point"], None),
 ]
@@ -214,3 +216,11 @@ def test_module_source_is_compact():
     op = lookup("global_avg_pool")
     p = op.Params.model_validate({"flatten": True})
     assert op.call(["x"], p, "self.pool") == "torch.flatten(self.pool(x), 1)"
+
+
+@pytest.mark.parametrize("name", POOL_OPS)
+def test_doc_and_schema(name):
+    op = lookup(name)
+    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith("torch.nn.")
+    for fname, f in op.Params.model_fields.items():
+        assert f.description, (name, fname)

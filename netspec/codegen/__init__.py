@@ -1,0 +1,1 @@
+"""Graph -> Python source (``source.generate``) -> nn.Module (``build.build``)."""

@@ -1,0 +1,476 @@
+"""Graph -> Graphviz diagram (SVG, PNG, PDF or DOT source).
+
+Reads what earlier stages annotated and computes nothing about tensors: node labels come from ``op.label(params)``,
+edge labels from ``meta["out"]``, a collapsed block's in/out shapes and parameter count from the summary helpers.
+
+Layout of a diagram:
+  * one node per layer (a box coloured by op family); merges (add, concat, multiply, ...) are round and orange;
+    graph inputs and outputs are grey ovals;
+  * each block instance (and each ``seq`` and ``repeat``) is a cluster labelled with its structural name, the block
+    type and its arguments; ``depth=K`` draws K levels of clusters and folds deeper ones into one double-bordered
+    node showing in/out shapes and parameter count;
+  * every edge carries the tensor shape of the value it moves (``N×64×H/4×W/4``);
+  * in SVG every node and cluster has a tooltip naming the spec line it came from;
+  * a legend of the op families in the picture, under a title with the parameter count.
+
+Graphviz is imported only when drawing; ``import netspec`` stays light.
+"""
+from __future__ import annotations
+
+import html
+import os
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import LimitError, NetspecError
+from .graph.ir import Graph
+from .io import OutputError, atomic_write_bytes, atomic_write_text
+from .summary import boundary, copies, members, node_counts, summarize, load_spec, pick_network, \
+    parse_bind, check_bindings, human, _count
+
+FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
+RANKDIRS = ("TB", "LR", "BT", "RL")
+MAX_DRAWN_NODES = 5000            # dot slows down sharply beyond this; fold blocks with depth=K instead
+INSTALL_HINT = ("install Graphviz's 'dot' (Debian/Ubuntu: apt install graphviz; macOS: brew install graphviz; "
+                "conda: conda install -c conda-forge graphviz), then run the command again")
+
+FONT = "Helvetica,Arial,sans-serif"
+
+# One fill colour per op family (ColorBrewer Pastel1/Set3 tones): light enough for black text, distinct side by side.
+FAMILY_COLOURS = {
+    "io": "#E0E0E0",
+    "conv": "#A6CEE3",
+    "linear": "#CAB2D6",
+    "norm": "#FFF2AE",
+    "activation": "#CCEBC5",
+    "pool": "#B3DE69",
+    "merge": "#FDB462",
+    "dropout": "#F0F0F0",
+    "shape": "#E5D8BD",
+    "embedding": "#8DD3C7",
+    "attention": "#FCCDE5",
+    "recurrent": "#BEBADA",
+    "misc": "#FFFFFF",
+}
+_SPARE_COLOURS = ("#FBB4AE", "#B3CDE3", "#DECBE4", "#FED9A6", "#FFFFCC", "#E5F5E0", "#FDDAEC", "#D9D9D9")
+BLOCK_COLOUR = "#EDEDED"          # a folded block
+MERGE_SHAPES = {1: "circle"}      # a one-character merge symbol (+, *) sits in a small circle; words in an ellipse
+
+
+class DrawError(NetspecError):
+    """A drawing option is wrong (depth, rankdir), or the diagram would be too large to lay out."""
+
+
+class GraphvizMissing(OutputError):
+    """Graphviz's ``dot`` program is not installed; the DOT source was written to ``dot_path`` instead."""
+
+    def __init__(self, message, loc=None, hints=None, dot_path: Path | None = None):
+        super().__init__(message, loc, hints)
+        self.dot_path = dot_path
+
+
+def family_colour(family: str) -> str:
+    """The fill colour of an op family; families without a fixed colour get a stable one from a spare palette."""
+    if family in FAMILY_COLOURS:
+        return FAMILY_COLOURS[family]
+    return _SPARE_COLOURS[zlib.crc32(family.encode()) % len(_SPARE_COLOURS)]
+
+
+def shape_text(t) -> str:
+    """A tensor type as an edge label: ``N×64×H/4×W/4`` (dtype appended when not float32)."""
+    s = "×".join(str(d) for d in t.shape) if t.shape else "scalar"
+    return s if t.dtype == "float32" else f"{s} {t.dtype}"
+
+
+# -- the drawing, as data -----------------------------------------------------------------------------
+
+@dataclass
+class Drawing:
+    """What was drawn: the DOT source, and counts that tests and the CLI report."""
+
+    source: str
+    nodes: int = 0
+    clusters: int = 0
+    edges: int = 0
+    folded: list = field(default_factory=list)      # container paths drawn as one node
+
+
+def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: str = "TB", legend: bool = True,
+           title: bool = True) -> Drawing:
+    """Lay a graph (or several networks side by side) out as a Graphviz digraph; returns its DOT source.
+
+    Args:
+        graphs: an expanded graph, or a list (several networks of one file), drawn side by side.
+        depth: draw this many levels of blocks as clusters and fold deeper blocks into one node
+            (0 folds every top-level block); None opens everything.
+        rankdir: "TB" (top to bottom) or "LR" (left to right); "BT" and "RL" also work.
+        legend: add the colour legend of the op families used.
+        title: add a title line (network name, parameters, MACs).
+    """
+    import graphviz
+
+    if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 0):
+        raise DrawError(f"depth must be a non-negative integer, got {depth!r}", None,
+                        "depth=0 folds every block into one node; leave it out to open every block")
+    if rankdir not in RANKDIRS:
+        raise DrawError(f"unknown rankdir {rankdir!r}", None, f"use one of {', '.join(RANKDIRS)}")
+    if isinstance(graphs, Graph):
+        graphs = [graphs]
+    dot = graphviz.Digraph(name=graphs[0].name if len(graphs) == 1 else "networks", engine="dot")
+    dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="11", nodesep="0.25", ranksep="0.3",
+             newrank="true", compound="false", bgcolor="white", pad="0.2", labeljust="l")
+    dot.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled", penwidth="1",
+             color="#555555", margin="0.12,0.04", height="0.3")
+    dot.attr("edge", fontname=FONT, fontsize="8", fontcolor="#333333", color="#666666", arrowsize="0.6",
+             penwidth="1")
+    out = Drawing(source="")
+    families: dict[str, None] = {}
+    titles = []
+    for g in graphs:
+        prefix = f"{g.name}/" if len(graphs) > 1 else ""
+        if prefix:
+            with dot.subgraph(name=f"cluster_{prefix}") as sub:
+                sub.attr(label=f"<<B>{_h(g.name)}</B>>", style="rounded", color="#333333", fontsize="12",
+                         tooltip=_tip(f"network {g.name}\n{g.file}"))
+                _draw_graph(sub, dot, g, prefix, depth, out, families)
+            out.clusters += 1
+        else:
+            _draw_graph(dot, dot, g, prefix, depth, out, families)
+        titles.append(_title_text(g))
+    if title or legend:
+        dot.attr("graph", label=_legend_label(titles if title else [], list(families) if legend else [],
+                                              bool(out.folded)), labelloc="t")
+    out.source = dot.source
+    return out
+
+
+def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, families: dict) -> None:
+    """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
+    inside = members(g)
+    n_visible = sum(1 for n in g.nodes.values() if depth is None or len(n.scope) <= depth) + \
+        len({n.scope[depth] for n in g.nodes.values() if depth is not None and len(n.scope) > depth})
+    if n_visible > MAX_DRAWN_NODES:
+        raise LimitError(f"network '{g.name}' would be drawn with {n_visible:,} nodes, over the limit of "
+                         f"{MAX_DRAWN_NODES:,} that Graphviz lays out in reasonable time", None,
+                         "fold blocks with --depth K (e.g. --depth 1), or draw with .dot and lay it out yourself")
+
+    # which drawn node stands for each graph node: itself, or the folded container around it
+    rep: dict[str, str] = {}
+    folded: dict[str, list[str]] = {}
+    for n in g.nodes.values():
+        if depth is not None and len(n.scope) > depth:
+            c = n.scope[depth]
+            rep[n.id] = prefix + c
+            folded.setdefault(c, []).append(n.id)
+        else:
+            rep[n.id] = prefix + n.id
+
+    # cluster tree: container path -> (child containers, drawn nodes directly inside)
+    children: dict[str | None, list[str]] = {}
+    direct: dict[str | None, list[tuple[str, str]]] = {}   # container -> [("node"|"folded", id)]
+    seen_folded: set = set()
+    for n in g.nodes.values():
+        scope = n.scope if depth is None else n.scope[:depth]
+        parent = None
+        for c in scope:
+            if c not in children:
+                children[c] = []
+                children.setdefault(parent, []).append(c)
+            parent = c
+        if depth is not None and len(n.scope) > depth:
+            c = n.scope[depth]
+            if c not in seen_folded:
+                seen_folded.add(c)
+                direct.setdefault(parent, []).append(("folded", c))
+        else:
+            direct.setdefault(parent, []).append(("node", n.id))
+
+    import graphviz
+
+    def fill(sub, container: str | None) -> None:
+        for kind, ident in direct.get(container, []):
+            if kind == "node":
+                _node(sub, g, g.nodes[ident], prefix, families)
+            else:
+                _folded_node(sub, g, ident, inside[ident], prefix)
+                out.folded.append(prefix + ident)
+            out.nodes += 1
+        for c in children.get(container, []):
+            if _redundant(g, c, inside):
+                fill(sub, c)                  # a repeat/seq wrapping exactly its parent's layers: no extra box
+                continue
+            cl = graphviz.Digraph(name=f"cluster_{prefix}{c}")
+            _cluster_attrs(cl, g, c, inside[c])
+            fill(cl, c)
+            sub.subgraph(cl)
+            out.clusters += 1
+
+    fill(where, None)
+
+    # edges: one per value crossing between drawn nodes (values inside a folded block are not drawn)
+    drawn: set = set()
+    for n in g.nodes.values():
+        head = rep[n.id]
+        for ref in n.inputs:
+            if ref is None:
+                continue
+            tail = rep[ref[0]]
+            if tail == head or (ref, head) in drawn:
+                continue
+            drawn.add((ref, head))
+            _edge(root, g, ref, tail, head)
+            out.edges += 1
+    for name, ref in g.outputs.items():
+        oid = f"{prefix}@out.{name}"
+        where.node(graphviz.nohtml(oid), label=f"<{_h(name)}>", shape="oval", fillcolor=FAMILY_COLOURS["io"],
+                   tooltip=_tip(f"output {name}: {g.type_of(ref)}" +
+                                (f"\n{g.output_locs[name]}" if name in g.output_locs else "")))
+        out.nodes += 1
+        _edge(root, g, ref, rep[ref[0]], oid)
+        out.edges += 1
+        families.setdefault("io", None)
+
+
+def _redundant(g: Graph, c: str, inside: dict) -> bool:
+    """A repeat/seq whose layers are exactly its parent's (a block that is one repeat) adds only a nested box."""
+    cont = g.containers.get(c)
+    if cont is None or cont.kind == "block" or cont.parent is None:
+        return False
+    return len(inside.get(c, ())) == len(inside.get(cont.parent, ()))
+
+
+def _node(where, g: Graph, n, prefix: str, families: dict) -> None:
+    import graphviz
+    fam = n.op.family
+    families.setdefault(fam, None)
+    label = n.op.label(n.params) if n.op.name != "input" else n.id
+    tip = [f"{n.id}: {n.op.name}", str(n.loc)]
+    p, b = node_counts(n)
+    if p:
+        tip.append(f"{_count(p)} parameters")
+    shared = n.meta.get("shared_with")
+    if shared:
+        tip.append(f"uses the weights of {shared}")
+    macs = n.meta.get("macs", 0)
+    if macs:
+        tip.append(f"{_count(macs)} MACs")
+    attrs: dict[str, Any] = {"fillcolor": family_colour(fam), "tooltip": _tip("\n".join(tip)), "id": prefix + n.id}
+    if fam == "merge":
+        attrs.update(shape=MERGE_SHAPES.get(len(label), "ellipse"), style="filled", penwidth="1.2",
+                     margin="0.02", fontsize="12" if len(label) == 1 else "10", width="0.3", height="0.3")
+        html_label = f"<<B>{_h(label)}</B>>"
+    elif n.op.name == "input":
+        attrs.update(shape="oval")
+        html_label = f"<{_h(label)}>"
+    else:
+        sub = n.local_name
+        if sub in (label, n.op.name, label.split(" ")[0]):
+            sub = ""                      # the name only repeats the op ("relu", "conv" under "conv 3x3, 64")
+        if shared:
+            sub = (sub + " " if sub else "") + f"(= {shared[len(n.scope[-1]) + 1:] if n.scope and shared.startswith(n.scope[-1] + '.') else shared})"
+        html_label = f"<{_h(label)}" + (f'<BR/><FONT POINT-SIZE="8" COLOR="#555555">{_h(sub)}</FONT>' if sub else "") + ">"
+        if shared:
+            attrs["style"] = "rounded,filled,dashed"
+    where.node(graphviz.nohtml(prefix + n.id), label=html_label, **attrs)
+
+
+def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str) -> None:
+    import graphviz
+    c = g.containers.get(path)
+    ins, outs = boundary(g, ids)
+    p: Any = 0
+    m: Any = 0
+    for nid in ids:
+        np_, _ = node_counts(g.nodes[nid])
+        p, m = p + np_, m + g.nodes[nid].meta.get("macs", 0)
+    rows = [f'<TR><TD ALIGN="LEFT"><B>{_h(path)}</B>  {_h(_kind_text(g, path, ids))}</TD></TR>']
+    for word, refs in (("in", ins), ("out", outs)):
+        if refs:
+            txt = ", ".join(shape_text(g.type_of(r)) for r in refs[:3]) + (" ..." if len(refs) > 3 else "")
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{word}: {_h(txt)}</FONT></TD></TR>')
+    rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(_params_short(p))} params, '
+                f'{len(ids)} layers</FONT></TD></TR>')
+    label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+    tip = [f"{path}: {_kind_text(g, path, ids)}", str(c.loc) if c else "", f"{_count(p)} parameters"]
+    if m:
+        tip.append(f"{_count(m)} MACs")
+    where.node(graphviz.nohtml(prefix + path), label=label, shape="box", style="rounded,filled,bold",
+               fillcolor=BLOCK_COLOUR, peripheries="2", tooltip=_tip("\n".join(t for t in tip if t)),
+               id=prefix + path)
+
+
+def _cluster_attrs(cl, g: Graph, path: str, ids: list[str]) -> None:
+    c = g.containers.get(path)
+    kind = c.kind if c else "seq"
+    label = f"<<B>{_h(path)}</B>"
+    if kind == "block" or kind == "repeat":
+        label += f"  {_h(_kind_text(g, path, ids))}"
+    label += ">"
+    style = {"block": ("rounded,filled", "#F6F8FB", "#7A8799"),
+             "repeat": ("rounded,dashed", "white", "#9A9A9A"),
+             "seq": ("rounded,dotted", "white", "#9A9A9A")}.get(kind, ("rounded", "white", "#9A9A9A"))
+    cl.attr(label=label, style=style[0], fillcolor=style[1], color=style[2], fontsize="10", fontcolor="#333333",
+            labeljust="l", margin="6", tooltip=_tip(f"{path}: {_kind_text(g, path, ids)}\n{c.loc if c else ''}"),
+            id=f"cluster_{path}")
+
+
+def _kind_text(g: Graph, path: str, ids: list[str]) -> str:
+    """'basic(planes=128, stride=2)', 'x2' (a repeat), 'seq'."""
+    c = g.containers.get(path)
+    if c is None:
+        return "seq"
+    if c.kind == "block":
+        args = ", ".join(f"{k}={_arg(v)}" for k, v in c.args.items())
+        text = f"{c.block}({args})" if args else str(c.block)
+        return text if len(text) <= 48 else text[:45] + "...)"
+    if c.kind == "repeat":
+        return f"×{copies(path, ids)}"
+    return "seq"
+
+
+def _arg(v) -> str:
+    s = repr(v) if isinstance(v, str) else str(v)
+    return s if len(s) <= 16 else s[:13] + "..."
+
+
+def _edge(root, g: Graph, ref, tail: str, head: str) -> None:
+    import graphviz
+    node = g.nodes[ref[0]]
+    t = node.out[ref[1]]
+    text = shape_text(t)
+    if len(node.out) > 1:
+        names = node.op.outputs if len(node.op.outputs) == len(node.out) else [f"out{i}" for i in range(len(node.out))]
+        text = f"{names[ref[1]]}: {text}"
+    root.edge(graphviz.nohtml(tail), graphviz.nohtml(head), label=f"<{_h(text)}>",
+              tooltip=_tip(f"{ref[0]} -> {head.split('/', 1)[-1]}: {t}"))
+
+
+def _params_short(p) -> str:
+    if isinstance(p, int) and p >= 10_000:
+        return human(p).replace(" ", "")
+    return _count(p)
+
+
+def _title_text(g: Graph) -> str:
+    s = summarize(g)
+    t = s.totals
+    ins = ", ".join(f"{k} {shape_text(v)}" for k, v in g.input_types().items())
+    parts = [f"<B>{_h(g.name)}</B>", _h(ins), f"{_h(_count(t.params))} params"]
+    if isinstance(t.macs, int) and t.macs:
+        parts.append(f"{_h(human(t.macs))}MACs")
+    return "   ".join(parts)
+
+
+def _legend_label(titles: list[str], families: list[str], folded: bool) -> str:
+    rows = []
+    for t in titles:
+        rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0"><FONT POINT-SIZE="12">{t}</FONT></TD></TR>')
+    cells = "".join(f'<TD BGCOLOR="{family_colour(f)}" BORDER="1" COLOR="#888888" STYLE="rounded">'
+                    f'<FONT POINT-SIZE="9">{_h(f)}</FONT></TD>' for f in families)
+    if folded:
+        cells += (f'<TD BGCOLOR="{BLOCK_COLOUR}" BORDER="1" COLOR="#888888" STYLE="rounded">'
+                  f'<FONT POINT-SIZE="9">folded block</FONT></TD>')
+    if cells:
+        rows.append('<TR><TD ALIGN="LEFT" BORDER="0"><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>'
+                    + cells + "</TR></TABLE></TD></TR>")
+    return '<<TABLE BORDER="0" CELLSPACING="0" CELLPADDING="2">' + "".join(rows) + "</TABLE>>"
+
+
+def _h(s) -> str:
+    """Escape text for a Graphviz HTML-like label."""
+    return html.escape(str(s), quote=True)
+
+
+def _tip(s: str) -> str:
+    """A tooltip (a DOT escString): backslashes doubled, newlines as \\n."""
+    return str(s).replace("\\", "\\\\").replace("\n", "\\n")
+
+
+# -- rendering and writing ----------------------------------------------------------------------------
+
+def render(drawing: Drawing | str, fmt: str) -> bytes:
+    """Run Graphviz's ``dot`` on the source and return the rendered bytes (``fmt`` = svg, png, pdf)."""
+    import graphviz
+    src = drawing.source if isinstance(drawing, Drawing) else drawing
+    return graphviz.pipe("dot", fmt, src.encode("utf-8"))
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """The format a path asks for, from its suffix; an OutputError for anything else."""
+    p = Path(path)
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        what = f"'{p.suffix}'" if p.suffix else "no suffix"
+        raise OutputError(f"cannot draw to '{p}': {what} is not a diagram format", None,
+                          "name the output .svg, .png, .pdf or .dot (the format comes from the suffix)")
+    folder = p.parent if str(p.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputError(f"cannot write '{p}': the folder '{folder}' does not exist", None,
+                          f"create it first (mkdir -p {folder})")
+    return fmt
+
+
+def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, rankdir: str = "TB",
+         network: str | None = None, bind: dict | str | None = None, params: dict | None = None,
+         legend: bool = True, search_path: list[str] | None = None) -> Drawing:
+    """Draw a network to a file; the format comes from the suffix (.svg, .png, .pdf, .dot).
+
+    Args:
+        spec_or_path: a spec file path, spec text, a loaded ``Spec``, or an expanded ``Graph``.
+        path: where to write; written atomically (a failed render leaves an existing file as it was).
+        depth: levels of blocks drawn as clusters; deeper blocks become one node with in/out shapes and
+            parameter count (0 folds every block). None opens everything.
+        rankdir: "TB" (top to bottom, the default) or "LR" (left to right).
+        network: which network of a file with several; by default all of them, side by side.
+        bind: values for symbols (``{"H": 224}`` or ``"H=224,W=224"``), so edges show numbers.
+        params: network parameters.
+        legend: add the title line and the colour legend.
+    Returns:
+        the :class:`Drawing` (DOT source and counts of nodes, clusters and edges).
+    Raises:
+        GraphvizMissing: ``dot`` is not installed; the DOT source was written next to ``path`` (``.dot``).
+    """
+    p = Path(path)
+    fmt = output_format(p)
+    graphs = _graphs(spec_or_path, network, bind, params, search_path)
+    drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend)
+    if fmt == "dot":
+        atomic_write_text(p, drawing.source)
+        return drawing
+    import graphviz
+    try:
+        data = render(drawing, fmt)
+    except graphviz.ExecutableNotFound:
+        dot_path = p.with_suffix(".dot")
+        atomic_write_text(dot_path, drawing.source)
+        raise GraphvizMissing(f"Graphviz's 'dot' program was not found, so '{p}' was not drawn; "
+                              f"wrote its source to '{dot_path}'", None, INSTALL_HINT, dot_path=dot_path) from None
+    except graphviz.CalledProcessError as e:
+        err = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        raise OutputError(f"Graphviz could not draw '{p}': {err[-1] if err else e}", None,
+                          "this is likely a bug in netspec's drawing; write a .dot file to inspect the source") \
+            from None
+    atomic_write_bytes(p, data)
+    return drawing
+
+
+def _graphs(spec_or_path, network, bind, params, search_path) -> list[Graph]:
+    from .graph.expand import expand
+    from .graph.verify import verify
+    if isinstance(spec_or_path, Graph):
+        if bind:
+            raise DrawError("cannot bind symbols of an already expanded graph", None,
+                            "pass the spec (or its path) instead")
+        return [spec_or_path]
+    spec = load_spec(spec_or_path, search_path)
+    names = [pick_network(spec, network)] if network is not None or len(spec.networks) <= 1 else list(spec.networks)
+    bindings = parse_bind(bind)
+    check_bindings(spec, names, bindings)
+    out = []
+    for name in names:
+        g = expand(spec, name, params=params, bindings=bindings or None)
+        verify(g)
+        out.append(g)
+    return out

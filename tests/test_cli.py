@@ -1,0 +1,182 @@
+"""The command line as users and scripts see it: `netspec` and `python -m netspec` run as subprocesses, with pipes
+(so output must be plain), exit codes 0 (ok), 1 (the user's input is wrong), 2 (wrong usage), never a traceback."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.json"))
+ANSI = re.compile(r"\x1b\[")
+
+# a colour-capable terminal type, so that only the pipe can be what turns colour off
+ENV = {**{k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "NO_COLOR", "NETSPEC_DEBUG", "COLUMNS")},
+       "TERM": "xterm-256color"}
+
+
+def _script() -> list[str]:
+    here = Path(sys.executable).with_name("netspec")
+    found = str(here) if here.exists() else shutil.which("netspec")
+    if found is None:
+        pytest.skip("the netspec script is not installed")
+    return [found]
+
+
+MODULE = [sys.executable, "-m", "netspec"]
+
+
+def run(*args: str, cmd: list[str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    """Run netspec with its output piped; whatever the command, piped output must be plain (no colour codes)."""
+    r = subprocess.run([*(cmd or MODULE), *map(str, args)], capture_output=True, text=True, timeout=120,
+                       cwd=cwd, env=ENV, stdin=subprocess.DEVNULL)
+    assert not ANSI.search(r.stdout), f"colour codes in piped stdout:\n{r.stdout}"
+    assert not ANSI.search(r.stderr), f"colour codes in piped stderr:\n{r.stderr}"
+    assert "Traceback" not in r.stdout + r.stderr
+    assert "internal error" not in r.stderr
+    return r
+
+
+def run_on_terminal(*args: str) -> str:
+    """Run netspec with stdout and stderr on a pseudo-terminal; returns what it wrote."""
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    try:
+        subprocess.run([*MODULE, *map(str, args)], stdout=slave, stderr=slave, stdin=subprocess.DEVNULL,
+                       cwd=ROOT, env=ENV, timeout=120)
+    finally:
+        os.close(slave)
+    out = b""
+    try:
+        while chunk := os.read(master, 65536):
+            out += chunk
+    except OSError:              # EIO once the terminal's other end is closed (Linux)
+        pass
+    finally:
+        os.close(master)
+    return out.decode("utf-8", "replace")
+
+
+BROKEN = """\
+netspec: 1
+inputs: {x: [N, 3, H, W]}
+layers:
+  - {name: conv1, op: conv2, out: 64, kernel: 3}
+"""
+
+
+# -- help --------------------------------------------------------------------------------------------------------
+
+def test_python_m_netspec_help():
+    r = run("--help")
+    assert r.returncode == 0, r.stderr
+    for command in ("check", "schema", "zoo"):
+        assert command in r.stdout
+
+
+def test_script_and_module_agree():
+    a, b = run("--help", cmd=_script()), run("--help")
+    assert a.returncode == b.returncode == 0
+    assert a.stdout == b.stdout
+
+
+@pytest.mark.parametrize("command", ["check", "schema", "zoo"])
+def test_command_help(command):
+    r = run(command, "--help")
+    assert r.returncode == 0, r.stderr
+    assert "Usage:" in r.stdout and command in r.stdout
+
+
+# -- usage errors: exit 2 ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("args", [
+    [],                                       # no command
+    ["nosuchcommand"],
+    ["check"],                                # missing spec
+    ["check", "--nosuchoption", "specs/mlp.yaml"],
+    ["--limit", "nosuchlimit=3", "zoo"],
+    ["--limit", "max_nodes=-1", "zoo"],
+])
+def test_usage_errors_exit_2(args):
+    r = run(*args)
+    assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
+    assert "Usage:" in r.stdout + r.stderr
+
+
+# -- user errors: exit 1 -----------------------------------------------------------------------------------------
+
+def test_broken_spec_exits_1_with_a_located_error(tmp_path):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(BROKEN, encoding="utf-8")
+    r = run("check", spec, cwd=tmp_path)
+    assert r.returncode == 1
+    assert f"{spec}:4:23: error: unknown op 'conv2'" in r.stderr
+    assert "did you mean" in r.stderr and "conv2d" in r.stderr
+
+
+def test_one_broken_file_among_good_ones_exits_1(tmp_path):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(BROKEN, encoding="utf-8")
+    r = run("check", ROOT / "specs" / "mlp.yaml", spec)
+    assert r.returncode == 1
+    assert "mlp.yaml: OK" in r.stdout
+    assert "2 files checked: 1 ok, 1 with errors" in r.stdout
+
+
+@pytest.mark.parametrize("text,where", [
+    ("", "1:1"),                                        # empty file
+    ("netspec: 1\nlayers: [\n", "3:1"),                 # not YAML: ends inside a list
+    ("netspec: 1\ninputs: {x: [N, 4]}\nlayers:\n  - {op: linear, out: 4}\n  - {op: linear, out: 4, out: 5}\n", "5:"),
+])
+def test_malformed_files_exit_1(tmp_path, text, where):
+    spec = tmp_path / "bad.yaml"
+    spec.write_text(text, encoding="utf-8")
+    r = run("check", spec)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert f"{spec}:{where}" in r.stderr
+
+
+def test_missing_file_exits_1(tmp_path):
+    r = run("check", tmp_path / "nope.yaml")
+    assert r.returncode == 1
+    assert "nope.yaml" in r.stderr
+
+
+# -- output ------------------------------------------------------------------------------------------------------
+
+def test_zoo_lists_every_spec():
+    r = run("zoo")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert len(lines) == len(SPECS)
+    for p, line in zip(SPECS, lines):
+        name, _, description = line.partition(" ")
+        assert name == p.stem
+        assert description.strip(), f"{p.name} has no one-line description"
+
+
+def test_check_prints_shapes():
+    r = run("check", ROOT / "specs" / "unet.yaml")
+    assert r.returncode == 0, r.stderr
+    assert "inputs:  x [N, 1, H, W]" in r.stdout
+    assert "outputs: out [N, 2, H, W]" in r.stdout
+    assert "requires: H % 16 == 0, W % 16 == 0" in r.stdout
+
+
+def test_output_is_coloured_on_a_terminal(tmp_path):
+    spec = tmp_path / "broken.yaml"
+    spec.write_text(BROKEN, encoding="utf-8")
+    out = run_on_terminal("check", spec)
+    assert "unknown op 'conv2'" in out
+    assert ANSI.search(out), "errors should be highlighted on a terminal"
+
+
+def test_quiet_check_prints_nothing_when_ok():
+    r = run("check", "--quiet", *SPECS)
+    assert r.returncode == 0
+    assert r.stdout == "" and r.stderr == ""

@@ -1,0 +1,296 @@
+"""Diagrams: every bundled spec drawn to SVG and read back as XML (clusters for blocks, shapes on edges, the right
+nodes at each depth, tooltips with spec lines), PNG/PDF/DOT written, errors for bad outputs, and a .dot file plus an
+install hint where Graphviz's `dot` is missing. How the pictures look is checked by eye (docs/*.png); how fast they
+are drawn is measured by hand, never asserted here."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import netspec
+from netspec.draw import DrawError, GraphvizMissing, draw, family_colour, shape_text, to_dot
+from netspec.io import OutputError
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.json"))
+SVG = "{http://www.w3.org/2000/svg}"
+XLINK = "{http://www.w3.org/1999/xlink}"
+
+pytestmark = pytest.mark.skipif(not __import__("shutil").which("dot"), reason="Graphviz's dot is not installed")
+
+
+def graphs_of(path: Path) -> list:
+    spec = netspec.load(path)
+    return [netspec.expand(spec, name) for name in spec.networks]
+
+
+def read_svg(path: Path) -> dict:
+    """Nodes, clusters and edges of a Graphviz SVG: {title: element}; edges as (tail, head) -> label texts."""
+    root = ET.parse(path).getroot()
+    out: dict = {"node": {}, "cluster": {}, "edge": [], "root": root}
+    for g in root.iter(f"{SVG}g"):
+        cls = g.get("class")
+        if cls not in ("node", "cluster", "edge"):
+            continue
+        title = g.find(f"{SVG}title").text
+        if cls == "edge":
+            tail, head = title.split("->")
+            texts = [t.text for t in g.iter(f"{SVG}text")]
+            out["edge"].append((tail, head, texts))
+        else:
+            out[cls][title] = g
+    return out
+
+
+def tooltip(el) -> str:
+    for a in el.iter(f"{SVG}a"):
+        if a.get(f"{XLINK}title"):
+            return a.get(f"{XLINK}title")
+    return ""
+
+
+def max_depth(g) -> int:
+    return max((len(n.scope) for n in g.nodes.values()), default=0)
+
+
+def expected(g, depth, prefix=""):
+    """What a drawing at this depth must contain, worked out from the graph (independently of netspec.draw)."""
+    def rep(nid):
+        n = g.nodes[nid]
+        return prefix + (n.scope[depth] if depth is not None and len(n.scope) > depth else nid)
+
+    nodes = {rep(nid) for nid in g.nodes} | {f"{prefix}@out.{k}" for k in g.outputs}
+    edges = set()
+    for n in g.nodes.values():
+        for ref in n.inputs:
+            if ref is not None and rep(ref[0]) != rep(n.id):
+                edges.add((rep(ref[0]), rep(n.id), tuple(ref)))
+    for k, ref in g.outputs.items():
+        edges.add((rep(ref[0]), f"{prefix}@out.{k}", tuple(ref)))
+    blocks = {p for p, c in g.containers.items() if c.kind == "block"
+              and (depth is None or _cdepth(g, p) <= depth) and any(p in n.scope for n in g.nodes.values())}
+    return nodes, edges, blocks
+
+
+def _cdepth(g, path) -> int:
+    d = 0
+    while path is not None:
+        d, path = d + 1, g.containers[path].parent
+    return d
+
+
+CASES = [(p, d) for p in SPECS for d in (None, 0, 1, 2)]
+
+
+@pytest.mark.parametrize("path,depth", CASES, ids=[f"{p.stem}-depth{d}" for p, d in CASES])
+def test_svg_of_every_spec(tmp_path, path, depth):
+    graphs = graphs_of(path)
+    if depth is not None and depth > max(max_depth(g) for g in graphs):
+        pytest.skip("no blocks that deep")
+    out = tmp_path / f"{path.stem}.svg"
+    d = draw(path, out, depth=depth)
+    svg = read_svg(out)
+    multi = len(graphs) > 1
+    want_nodes, want_edges, want_blocks = set(), [], set()
+    for g in graphs:
+        prefix = f"{g.name}/" if multi else ""
+        nodes, edges, blocks = expected(g, depth, prefix)
+        want_nodes |= nodes
+        want_blocks |= {prefix + b for b in blocks}
+        for tail, head, ref in edges:
+            node = g.nodes[ref[0]]
+            want_edges.append((tail, head, shape_text(node.out[ref[1]])))
+
+    # one drawn node per visible layer, per folded block and per graph output
+    assert set(svg["node"]) == want_nodes
+    assert d.nodes == len(want_nodes)
+
+    # every block instance that is open at this depth is a cluster labelled with its name
+    clusters = {t[len("cluster_"):] for t in svg["cluster"]}
+    assert want_blocks <= clusters
+    for b in want_blocks:
+        texts = " ".join(t.text or "" for t in svg["cluster"]["cluster_" + b].iter(f"{SVG}text"))
+        assert b.split("/", 1)[-1] in texts
+    if depth == 0:
+        assert clusters <= {f"{g.name}/" for g in graphs}      # only the per-network frames
+
+    # every edge carries the shape of the value it moves
+    got = sorted((t, h, texts[-1].split(": ")[-1]) for t, h, texts in svg["edge"])
+    assert got == sorted(want_edges)
+    for _, _, texts in svg["edge"]:
+        assert texts and texts[-1]
+
+
+@pytest.mark.parametrize("path", SPECS, ids=[p.stem for p in SPECS])
+def test_svg_tooltips_name_spec_lines(tmp_path, path):
+    graphs = graphs_of(path)
+    out = tmp_path / "x.svg"
+    draw(path, out)
+    svg = read_svg(out)
+    prefix_of = {g.name: (f"{g.name}/" if len(graphs) > 1 else "") for g in graphs}
+    for g in graphs:
+        for n in g.nodes.values():
+            tip = tooltip(svg["node"][prefix_of[g.name] + n.id])
+            assert str(n.loc) in tip, (n.id, tip)
+            assert n.id in tip
+
+
+def test_merges_look_different(tmp_path):
+    out = tmp_path / "r18.svg"
+    draw(ROOT / "specs" / "resnet18.yaml", out)
+    svg = read_svg(out)
+    add = svg["node"]["layer1.0.add"]
+    conv = svg["node"]["layer1.0.conv1"]
+    assert add.find(f".//{SVG}ellipse") is not None                     # round
+    assert conv.find(f".//{SVG}ellipse") is None                        # a (rounded) box
+    fills = lambda el: {e.get("fill") for e in el.iter() if e.get("fill") not in (None, "none")}
+    assert family_colour("merge").lower() in {f.lower() for f in fills(add)}
+    assert family_colour("conv").lower() in {f.lower() for f in fills(conv)}
+    # the shared relu is marked
+    assert "uses the weights of layer1.0.relu" in tooltip(svg["node"]["layer1.0.relu_out"])
+
+
+def test_legend_lists_the_families_drawn(tmp_path):
+    out = tmp_path / "r18.svg"
+    draw(ROOT / "specs" / "resnet18.yaml", out)
+    root = read_svg(out)["root"]
+    graph = next(g for g in root.iter(f"{SVG}g") if g.get("class") == "graph")
+    texts = [t.text for t in graph.findall(f"{SVG}text")]       # the graph label: title + legend, outside clusters
+    for fam in ("conv", "norm", "activation", "pool", "merge", "linear", "io"):
+        assert fam in texts
+    assert any("11,689,512 params" in t for t in texts)
+    out2 = tmp_path / "bare.svg"
+    draw(ROOT / "specs" / "resnet18.yaml", out2, legend=False)
+    graph = next(g for g in read_svg(out2)["root"].iter(f"{SVG}g") if g.get("class") == "graph")
+    assert "conv" not in [t.text for t in graph.findall(f"{SVG}text")]
+
+
+def test_folded_blocks_show_shapes_and_parameters(tmp_path):
+    out = tmp_path / "r18.svg"
+    d = draw(ROOT / "specs" / "resnet18.yaml", out, depth=1)
+    svg = read_svg(out)
+    assert "layer2.0" in d.folded
+    text = " ".join(t.text for t in svg["node"]["layer2.0"].iter(f"{SVG}text"))
+    assert "basic(planes=128, stride=2)" in text
+    assert "in: N×64×ceil(H/4)×ceil(W/4)" in text
+    assert "out: N×128×ceil(H/8)×ceil(W/8)" in text
+    assert "230.14k params" in text
+    assert "cluster_layer2" in svg["cluster"]
+    assert "cluster_layer2.0" not in svg["cluster"]
+
+
+def test_symbolic_and_bound_edge_labels(tmp_path):
+    src = "netspec: 1\ninputs: {x: [N, 3, H, W]}\nlayers:\n  - {op: conv2d, out: 64, kernel: 4, stride: 4}\n"
+    out = tmp_path / "a.svg"
+    draw(src, out)
+    labels = {texts[-1] for _, _, texts in read_svg(out)["edge"]}
+    assert labels == {"N×3×H×W", "N×64×H/4×W/4"} or labels == {"N×3×H×W", "N×64×H//4×W//4"}
+    draw(src, out, bind={"N": 1, "H": 64, "W": 32})
+    assert {texts[-1] for _, _, texts in read_svg(out)["edge"]} == {"1×3×64×32", "1×64×16×8"}
+
+
+def test_rankdir_and_depth_options():
+    g = graphs_of(ROOT / "specs" / "resnet18.yaml")[0]
+    assert "rankdir=LR" in to_dot(g, rankdir="LR").source
+    assert "rankdir=TB" in to_dot(g).source
+    with pytest.raises(DrawError):
+        to_dot(g, rankdir="sideways")
+    with pytest.raises(DrawError):
+        to_dot(g, depth=-1)
+
+
+@pytest.mark.parametrize("suffix,magic", [(".png", b"\x89PNG\r\n\x1a\n"), (".pdf", b"%PDF"), (".svg", b"<?xml"),
+                                          (".dot", b"digraph")])
+def test_formats_from_suffix(tmp_path, suffix, magic):
+    out = tmp_path / f"unet{suffix}"
+    draw(ROOT / "specs" / "unet.yaml", out)
+    data = out.read_bytes()
+    assert len(data) > 1000
+    assert data.startswith(magic)
+    assert not [p for p in tmp_path.iterdir() if p.name != out.name]     # no temporary files left behind
+
+
+def test_bad_suffix_and_missing_folder(tmp_path):
+    with pytest.raises(OutputError) as e:
+        draw(ROOT / "specs" / "mlp.yaml", tmp_path / "mlp.jpg")
+    assert ".svg, .png, .pdf or .dot" in e.value.format()
+    with pytest.raises(OutputError) as e:
+        draw(ROOT / "specs" / "mlp.yaml", tmp_path / "no" / "such" / "mlp.svg")
+    assert "does not exist" in e.value.message
+    assert not (tmp_path / "no").exists()
+
+
+def test_dot_missing_writes_dot_and_keeps_old_file(tmp_path, monkeypatch):
+    out = tmp_path / "mlp.png"
+    out.write_bytes(b"old picture")
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(GraphvizMissing) as e:
+        draw(ROOT / "specs" / "mlp.yaml", out)
+    assert e.value.dot_path == tmp_path / "mlp.dot"
+    assert (tmp_path / "mlp.dot").read_text().startswith("digraph")
+    assert out.read_bytes() == b"old picture"
+    assert len(e.value.hints) == 1 and "apt install graphviz" in e.value.hints[0]
+
+
+def _cli(*args, env=None, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "netspec", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, cwd=cwd, env=env or os.environ.copy(), stdin=subprocess.DEVNULL)
+
+
+def test_cli_draw(tmp_path):
+    r = _cli("draw", "specs/resnet18.yaml", "-o", tmp_path / "r18.svg")
+    assert r.returncode == 0, r.stderr
+    assert "71 nodes" in r.stdout
+    r = _cli("draw", "specs/resnet18.yaml", "-o", tmp_path / "r18.png", "--depth", "1", "--rankdir", "LR")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "r18.png").stat().st_size > 1000
+
+
+def test_cli_draw_errors(tmp_path):
+    r = _cli("draw", "specs/resnet18.yaml", "-o", tmp_path / "r18.gif")
+    assert r.returncode == 1
+    assert r.stderr.startswith("error: cannot draw to")
+    r = _cli("draw", "specs/resnet18.yaml", "-o", tmp_path / "none" / "r18.svg")
+    assert r.returncode == 1 and "does not exist" in r.stderr
+    r = _cli("draw", "specs/resnet18.yaml", "-o", tmp_path / "r18.svg", "--rankdir", "XY")
+    assert r.returncode == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("netspec: 1\ninputs: {x: [N, 3]}\nlayers:\n  - {op: conv2, out: 4}\n")
+    r = _cli("draw", bad, "-o", tmp_path / "bad.svg")
+    assert r.returncode == 1
+    assert f"{bad}:4:" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "bad.svg").exists()
+
+
+def test_cli_draw_without_graphviz(tmp_path):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    env = {**os.environ, "PATH": str(empty)}
+    r = _cli("draw", ROOT / "specs" / "mlp.yaml", "-o", tmp_path / "mlp.svg", env=env)
+    assert r.returncode == 1
+    assert (tmp_path / "mlp.dot").read_text().startswith("digraph")
+    assert not (tmp_path / "mlp.svg").exists()
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 2 and "wrote its source to" in lines[0] and "install Graphviz" in lines[1]
+
+
+def test_several_networks_side_by_side(tmp_path):
+    out = tmp_path / "gan.svg"
+    draw(ROOT / "specs" / "gan.yaml", out)
+    svg = read_svg(out)
+    assert {"cluster_generator/", "cluster_discriminator/"} <= set(svg["cluster"])
+    draw(ROOT / "specs" / "gan.yaml", out, network="discriminator")
+    assert all(not t.startswith("generator/") for t in read_svg(out)["node"])
+
+
+def test_draw_api_is_exported_without_graphviz_import():
+    code = "import sys, netspec; assert callable(netspec.draw) and callable(netspec.summary); " \
+           "assert 'graphviz' not in sys.modules and 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
