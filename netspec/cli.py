@@ -102,7 +102,7 @@ def check(
         for name, g in res.graphs.items():
             ins = ", ".join(f"{k} {t}" for k, t in g.input_types().items())
             outs = ", ".join(f"{k} {t}" for k, t in g.output_types().items())
-            nparams = _count_params(g)
+            nparams = g.num_params()
             _out.print(f"{_esc(str(path))}: [green]OK[/green] {_esc(name)}: {len(g.nodes)} nodes, {nparams:,} parameters")
             _out.print(f"  inputs:  {_esc(ins)}")
             _out.print(f"  outputs: {_esc(outs)}")
@@ -255,10 +255,17 @@ def zoo() -> None:
     d = zoo_dir()
     for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.json")):
         first = ""
-        for line in p.read_text(encoding="utf-8").splitlines():
-            if line.startswith("#"):
-                first = line.lstrip("# ").strip()
-                break
+        try:
+            from .spec.loader import load_file
+            doc = load_file(p).data.get("doc")
+            first = doc.strip().split("\n")[0] if isinstance(doc, str) else ""
+        except NetspecError:
+            pass
+        if not first:
+            for line in p.read_text(encoding="utf-8").splitlines():
+                if line.startswith("#"):
+                    first = line.lstrip("# ").strip()
+                    break
         _out.print(f"{p.stem:<18} {_esc(first)}")
 
 

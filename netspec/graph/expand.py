@@ -316,7 +316,7 @@ class Expander:
         prev_of: dict[int, int | None] = {}
         prev = None
         for i, raw in enumerate(layers):
-            refs = _refs_of(raw.get("from"))
+            refs = _refs_of(raw.get("from")) + _nested_refs(raw)
             implicit = raw.get("from") is None
             for r in refs:
                 base = r.split(".")[0]
@@ -482,7 +482,7 @@ class Expander:
             dym = did_you_mean(base, scope.all_names())
             if dym:
                 hints.append(dym)
-            if base in self.all_local_names:
+            if base in self.all_local_names and self.all_local_names[base] != base:
                 hints.append(f"'{base}' exists inside another block ({self.all_local_names[base]}); a layer can only "
                              "refer to names in its own block: its inputs and its sibling layers")
             elif base in scope.names_here:
@@ -842,6 +842,20 @@ def _param_decl(decl):
     if isinstance(decl, list):
         return "list", decl, False
     return "any", decl, False
+
+
+def _nested_refs(raw: dict) -> list[str]:
+    """Names a 'seq' layer's inner layers refer to that are not defined inside it (they come from around it)."""
+    if raw.get("op") != "seq" or not isinstance(raw.get("layers"), list):
+        return []
+    inner = {str(l.get("name", k)) for k, l in enumerate(raw["layers"]) if isinstance(l, dict)}
+    out = []
+    for l in raw["layers"]:
+        if isinstance(l, dict):
+            for r in _refs_of(l.get("from")) + _nested_refs(l) + sorted(_expr_names(l)):
+                if r.split(".")[0] not in inner:
+                    out.append(r)
+    return out
 
 
 def _refs_of(f) -> list[str]:

@@ -89,5 +89,19 @@ class Graph:
     def input_types(self) -> dict[str, TensorType]:
         return {k: self.nodes[v].out[0] for k, v in self.inputs.items()}
 
+    def num_params(self) -> int:
+        """Learned parameters (shared weights counted once); symbolic sizes never occur in weights."""
+        total = 0
+        for n in self.nodes.values():
+            if n.meta.get("shared_with"):
+                continue
+            for shape, kind in n.meta.get("weights", {}).values():
+                if kind == "param":
+                    k = 1
+                    for d in shape:
+                        k *= d
+                    total += k
+        return total
+
     def consumers(self, node_id: str) -> list[str]:
         return list(self.g.successors(node_id))

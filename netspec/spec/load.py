@@ -78,6 +78,12 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
 
 
 def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]) -> Spec:
+    from ..ops.base import lookup
+    blocks = src.data.get("blocks") if isinstance(src.data, dict) else None
+    for bname in (blocks if isinstance(blocks, dict) else {}):
+        if lookup(bname) is not None or bname == "seq":
+            raise SpecError(f"block name '{bname}' is the name of a built-in op", src.loc(("blocks", bname), key=True),
+                            "choose another name for the block")
     try:
         model = validate(src)
     except ErrorList as e:
@@ -128,7 +134,10 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
     for sname, sdecl in (data.get("symbols") or {}).items():
         spec.symbols[sname] = int(sdecl.get("multiple_of", 1)) if isinstance(sdecl, dict) else 1
     if data.get("networks"):
+        shared = data.get("params") or {}
         for nname, ndata in data["networks"].items():
+            if shared:   # file-level params are defaults shared by every network; a network's own win
+                ndata = dict(ndata, params={**shared, **(ndata.get("params") or {})})
             spec.networks[nname] = NetworkRef(nname, ndata, src, ("networks", nname))
     elif data.get("layers") is not None:
         nname = data.get("name") or (Path(src.file).stem if src.file != "<text>" else "net")
@@ -251,7 +260,11 @@ def _errors(e: ValidationError, src: Source, prefix: tuple = ()) -> list[Netspec
             path = path + (("__extra__", str(loc[-1])),)
         by_path.setdefault(path, []).append((err, extra))
     out: list[NetspecError] = []
+    plain = [k for k in by_path if not (k and isinstance(k[-1], tuple))]
     for key, errs in by_path.items():
+        # a union reports one error per member: where a more specific path also failed, that one says more
+        if key in plain and any(len(o) > len(key) and o[:len(key)] == key for o in plain):
+            continue
         out.append(_one_error(key, errs, src))
     # an error on a container hides nothing; but drop exact duplicates
     seen = set()
