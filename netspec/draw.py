@@ -324,7 +324,7 @@ def _kind_text(g: Graph, path: str, ids: list[str]) -> str:
     if c.kind == "block":
         args = ", ".join(f"{k}={_arg(v)}" for k, v in c.args.items())
         text = f"{c.block}({args})" if args else str(c.block)
-        return text if len(text) <= 48 else text[:45] + "...)"
+        return text if len(text) <= 64 else text[:61] + "...)"
     if c.kind == "repeat":
         return f"×{copies(path, ids)}"
     return "seq"

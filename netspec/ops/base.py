@@ -58,6 +58,11 @@ class Op:
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     torch_ref: ClassVar[str] = ""             # what it becomes, for docs: "torch.nn.Conv2d"
 
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if cls.__doc__ and "doc" not in cls.__dict__:
+            cls.doc = cls.__doc__.strip().split("\n")[0]
+
     # -- shape rule -------------------------------------------------------------------------
     @classmethod
     def infer(cls, ins: list, p, ctx: InferCtx) -> list[TensorType]:
