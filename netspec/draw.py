@@ -27,12 +27,14 @@ from typing import Any
 from .errors import LimitError, NetspecError
 from .graph.ir import Graph
 from .io import OutputError, atomic_write_bytes, atomic_write_text
-from .summary import boundary, copies, members, node_counts, summarize, load_spec, pick_network, \
+from .summary import boundary, copies, members, node_counts, positions, summarize, load_spec, pick_network, \
     parse_bind, check_bindings, human, _count
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("TB", "LR", "BT", "RL")
-MAX_DRAWN_NODES = 5000            # dot slows down sharply beyond this; fold blocks with depth=K instead
+MAX_DRAWN_NODES = 2000            # dot takes seconds beyond this (and nobody reads it); fold blocks with depth=K
+MAX_DRAWN_EDGES = 6000
+DOT_TIMEOUT_S = 60                # a layout that takes longer is stopped with an error
 INSTALL_HINT = ("install Graphviz's 'dot' (Debian/Ubuntu: apt install graphviz; macOS: brew install graphviz; "
                 "conda: conda install -c conda-forge graphviz), then run the command again")
 
@@ -149,23 +151,27 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
 def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, families: dict) -> None:
     """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
     inside = members(g)
-    n_visible = sum(1 for n in g.nodes.values() if depth is None or len(n.scope) <= depth) + \
-        len({n.scope[depth] for n in g.nodes.values() if depth is not None and len(n.scope) > depth})
-    if n_visible > MAX_DRAWN_NODES:
-        raise LimitError(f"network '{g.name}' would be drawn with {n_visible:,} nodes, over the limit of "
-                         f"{MAX_DRAWN_NODES:,} that Graphviz lays out in reasonable time", None,
-                         "fold blocks with --depth K (e.g. --depth 1), or draw with .dot and lay it out yourself")
+    pos = positions(g)
 
     # which drawn node stands for each graph node: itself, or the folded container around it
     rep: dict[str, str] = {}
-    folded: dict[str, list[str]] = {}
     for n in g.nodes.values():
-        if depth is not None and len(n.scope) > depth:
-            c = n.scope[depth]
-            rep[n.id] = prefix + c
-            folded.setdefault(c, []).append(n.id)
-        else:
-            rep[n.id] = prefix + n.id
+        rep[n.id] = prefix + (n.scope[depth] if depth is not None and len(n.scope) > depth else n.id)
+    # one edge per value crossing between drawn nodes (values inside a folded block are not drawn)
+    edges: dict = {}
+    for n in g.nodes.values():
+        head = rep[n.id]
+        for ref in n.inputs:
+            if ref is not None and rep[ref[0]] != head:
+                edges.setdefault((tuple(ref), head), rep[ref[0]])
+    n_nodes = len(set(rep.values())) + len(g.outputs)
+    if n_nodes > MAX_DRAWN_NODES or len(edges) > MAX_DRAWN_EDGES:
+        what = f"{n_nodes:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{len(edges):,} edges"
+        limit = f"{MAX_DRAWN_NODES:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{MAX_DRAWN_EDGES:,} edges"
+        raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} that Graphviz "
+                         "lays out in reasonable time", None,
+                         "fold blocks with --depth K (e.g. --depth 1), or write .dot and lay it out yourself"
+                         if depth != 0 else "a picture this large is not readable; use 'netspec summary' instead")
 
     # cluster tree: container path -> (child containers, drawn nodes directly inside)
     children: dict[str | None, list[str]] = {}
@@ -194,7 +200,7 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, familie
             if kind == "node":
                 _node(sub, g, g.nodes[ident], prefix, families)
             else:
-                _folded_node(sub, g, ident, inside[ident], prefix)
+                _folded_node(sub, g, ident, inside[ident], prefix, pos)
                 out.folded.append(prefix + ident)
             out.nodes += 1
         for c in children.get(container, []):
@@ -209,19 +215,9 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, familie
 
     fill(where, None)
 
-    # edges: one per value crossing between drawn nodes (values inside a folded block are not drawn)
-    drawn: set = set()
-    for n in g.nodes.values():
-        head = rep[n.id]
-        for ref in n.inputs:
-            if ref is None:
-                continue
-            tail = rep[ref[0]]
-            if tail == head or (ref, head) in drawn:
-                continue
-            drawn.add((ref, head))
-            _edge(root, g, ref, tail, head)
-            out.edges += 1
+    for (ref, head), tail in edges.items():
+        _edge(root, g, ref, tail, head)
+        out.edges += 1
     for name, ref in g.outputs.items():
         oid = f"{prefix}@out.{name}"
         where.node(graphviz.nohtml(oid), label=f"<{_h(name)}>", shape="oval", fillcolor=FAMILY_COLOURS["io"],
@@ -276,10 +272,10 @@ def _node(where, g: Graph, n, prefix: str, families: dict) -> None:
     where.node(graphviz.nohtml(prefix + n.id), label=html_label, **attrs)
 
 
-def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str) -> None:
+def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: dict) -> None:
     import graphviz
     c = g.containers.get(path)
-    ins, outs = boundary(g, ids)
+    ins, outs = boundary(g, ids, pos)
     p: Any = 0
     m: Any = 0
     for nid in ids:
@@ -390,11 +386,33 @@ def _tip(s: str) -> str:
 
 # -- rendering and writing ----------------------------------------------------------------------------
 
-def render(drawing: Drawing | str, fmt: str) -> bytes:
-    """Run Graphviz's ``dot`` on the source and return the rendered bytes (``fmt`` = svg, png, pdf)."""
-    import graphviz
+class _NoDot(Exception):
+    pass
+
+
+def render(drawing: Drawing | str, fmt: str, timeout: float = DOT_TIMEOUT_S) -> bytes:
+    """Run Graphviz's ``dot`` on the source and return the rendered bytes (``fmt`` = svg, png, pdf).
+
+    Runs ``dot`` directly (not ``graphviz.pipe``) so that a layout can be stopped after ``timeout`` seconds.
+    """
+    import shutil
+    import subprocess
     src = drawing.source if isinstance(drawing, Drawing) else drawing
-    return graphviz.pipe("dot", fmt, src.encode("utf-8"))
+    exe = shutil.which("dot")
+    if exe is None:
+        raise _NoDot()
+    try:
+        proc = subprocess.run([exe, f"-T{fmt}"], input=src.encode("utf-8"), capture_output=True, timeout=timeout)
+    except FileNotFoundError:
+        raise _NoDot() from None
+    except subprocess.TimeoutExpired:
+        raise DrawError(f"Graphviz did not finish the layout within {timeout:g} s", None,
+                        "fold blocks with --depth K (e.g. --depth 1) to draw fewer nodes") from None
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise OutputError(f"Graphviz could not draw the diagram: {err[-1] if err else 'exit ' + str(proc.returncode)}",
+                          None, "this is likely a bug in netspec's drawing; write a .dot file to inspect the source")
+    return proc.stdout
 
 
 def output_format(path: str | os.PathLike) -> str:
@@ -439,19 +457,13 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
     if fmt == "dot":
         atomic_write_text(p, drawing.source)
         return drawing
-    import graphviz
     try:
         data = render(drawing, fmt)
-    except graphviz.ExecutableNotFound:
+    except _NoDot:
         dot_path = p.with_suffix(".dot")
         atomic_write_text(dot_path, drawing.source)
         raise GraphvizMissing(f"Graphviz's 'dot' program was not found, so '{p}' was not drawn; "
                               f"wrote its source to '{dot_path}'", None, INSTALL_HINT, dot_path=dot_path) from None
-    except graphviz.CalledProcessError as e:
-        err = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        raise OutputError(f"Graphviz could not draw '{p}': {err[-1] if err else e}", None,
-                          "this is likely a bug in netspec's drawing; write a .dot file to inspect the source") \
-            from None
     atomic_write_bytes(p, data)
     return drawing
 

@@ -167,10 +167,11 @@ def members(graph: Graph) -> dict[str, list[str]]:
     return out
 
 
-def boundary(graph: Graph, ids: Iterable[str]) -> tuple[list, list]:
+def boundary(graph: Graph, ids: Iterable[str], pos: dict | None = None) -> tuple[list, list]:
     """The values entering and leaving a set of nodes: (input refs, output refs), each in graph order, no repeats.
 
-    A value leaves when a node outside the set consumes it or it is a graph output.
+    A value leaves when a node outside the set consumes it or it is a graph output. ``pos`` (node id -> index in
+    graph order, from :func:`positions`) saves recomputing it when called for many sets.
     """
     inside = set(ids)
     ins: dict = {}
@@ -191,12 +192,12 @@ def boundary(graph: Graph, ids: Iterable[str]) -> tuple[list, list]:
         for k in range(len(n.out)):
             if (nid, k) in graph_outs:
                 outs.setdefault((nid, k), None)
-    return list(ins), sorted(outs, key=_order_key(graph))
+    pos = pos if pos is not None else positions(graph)
+    return list(ins), sorted(outs, key=lambda ref: (pos.get(ref[0], 0), ref[1]))
 
 
-def _order_key(graph: Graph):
-    pos = {nid: i for i, nid in enumerate(graph.nodes)}
-    return lambda ref: (pos.get(ref[0], 0), ref[1])
+def positions(graph: Graph) -> dict[str, int]:
+    return {nid: i for i, nid in enumerate(graph.nodes)}
 
 
 def copies(path: str, ids: Iterable[str]) -> int:
@@ -232,6 +233,7 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
     """Summary of an expanded graph (the pass behind ``netspec summary``)."""
     rows: list[Row] = []
     inside = members(graph)
+    pos = positions(graph)
     opened: set = set()
     tot_p: Any = 0
     tot_b: Any = 0
@@ -242,7 +244,7 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
             if path in opened:
                 continue
             opened.add(path)
-            rows.append(_container_row(graph, path, i, inside[path]))
+            rows.append(_container_row(graph, path, i, inside[path], pos))
         p, b = node_counts(n)
         macs = n.meta.get("macs", 0)
         is_input = n.op.name == "input"
@@ -263,7 +265,7 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
         requirements=[r.text for r in graph.requirements])
 
 
-def _container_row(graph: Graph, path: str, depth: int, ids: list[str]) -> Row:
+def _container_row(graph: Graph, path: str, depth: int, ids: list[str], pos: dict) -> Row:
     c = graph.containers.get(path)
     p: Any = 0
     b: Any = 0
@@ -272,7 +274,7 @@ def _container_row(graph: Graph, path: str, depth: int, ids: list[str]) -> Row:
         n = graph.nodes[nid]
         np_, nb = node_counts(n)
         p, b, m = p + np_, b + nb, m + n.meta.get("macs", 0)
-    _, outs = boundary(graph, ids)
+    _, outs = boundary(graph, ids, pos)
     kind = c.kind if c else "seq"
     if kind == "block":
         op, label = c.block or "block", c.block or "block"
