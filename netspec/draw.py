@@ -6,9 +6,10 @@ edge labels from ``meta["out"]``, a collapsed block's in/out shapes and paramete
 Layout of a diagram:
   * one node per layer (a box coloured by op family); merges (add, concat, multiply, ...) are round and orange;
     graph inputs and outputs are grey ovals;
-  * each block instance (and each ``seq`` and ``repeat``) is a cluster labelled with its structural name, the block
-    type and its arguments; ``depth=K`` draws K levels of clusters and folds deeper ones into one double-bordered
-    node showing in/out shapes and parameter count;
+  * each block instance is a cluster labelled with its structural name and block type (a ``seq`` is a dotted
+    cluster; a ``repeat`` is a dashed one where it holds layers or folded blocks, and no box where its copies are
+    boxes already); ``depth=K`` draws K levels of containers and folds deeper ones into one double-bordered node
+    showing the block's arguments, in/out shapes and parameter count;
   * every edge carries the tensor shape of the value it moves (``N×64×H/4×W/4``);
   * in SVG every node and cluster has a tooltip naming the spec line it came from;
   * a legend of the op families in the picture, under a title with the parameter count.
@@ -32,6 +33,7 @@ from .summary import boundary, copies, members, node_counts, positions, summariz
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("TB", "LR", "BT", "RL")
+HEAD_PORTS = {"TB": "n", "LR": "w", "BT": "s", "RL": "e"}   # edges enter a node from the side facing its inputs
 MAX_DRAWN_NODES = 2000            # dot takes seconds beyond this (and nobody reads it); fold blocks with depth=K
 MAX_DRAWN_EDGES = 6000
 DOT_TIMEOUT_S = 60                # a layout that takes longer is stopped with an error
@@ -121,7 +123,7 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
     if isinstance(graphs, Graph):
         graphs = [graphs]
     dot = graphviz.Digraph(name=graphs[0].name if len(graphs) == 1 else "networks", engine="dot")
-    dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="11", nodesep="0.25", ranksep="0.3",
+    dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="11", nodesep="0.3", ranksep="0.3",
              newrank="true", compound="false", bgcolor="white", pad="0.2", labeljust="l")
     dot.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled", penwidth="1",
              color="#555555", margin="0.12,0.04", height="0.3")
@@ -136,10 +138,10 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
             with dot.subgraph(name=f"cluster_{prefix}") as sub:
                 sub.attr(label=f"<<B>{_h(g.name)}</B>>", style="rounded", color="#333333", fontsize="12",
                          tooltip=_tip(f"network {g.name}\n{g.file}"))
-                _draw_graph(sub, dot, g, prefix, depth, out, families)
+                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families)
             out.clusters += 1
         else:
-            _draw_graph(dot, dot, g, prefix, depth, out, families)
+            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families)
         titles.append(_title_text(g))
     if title or legend:
         dot.attr("graph", label=_legend_label(titles if title else [], list(families) if legend else [],
@@ -148,7 +150,7 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
     return out
 
 
-def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, families: dict) -> None:
+def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Drawing, families: dict) -> None:
     """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
     inside = members(g)
     pos = positions(g)
@@ -168,10 +170,10 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, familie
     if n_nodes > MAX_DRAWN_NODES or len(edges) > MAX_DRAWN_EDGES:
         what = f"{n_nodes:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{len(edges):,} edges"
         limit = f"{MAX_DRAWN_NODES:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{MAX_DRAWN_EDGES:,} edges"
+        hint = ("fold blocks with --depth K (e.g. --depth 1)" if depth != 0 else
+                "a picture this large is not readable; 'netspec summary' lists every layer")
         raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} that Graphviz "
-                         "lays out in reasonable time", None,
-                         "fold blocks with --depth K (e.g. --depth 1), or write .dot and lay it out yourself"
-                         if depth != 0 else "a picture this large is not readable; use 'netspec summary' instead")
+                         "lays out in reasonable time", None, hint)
 
     # cluster tree: container path -> (child containers, drawn nodes directly inside)
     children: dict[str | None, list[str]] = {}
@@ -195,7 +197,8 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, familie
 
     import graphviz
 
-    def fill(sub, container: str | None) -> None:
+    def fill(sub, container: str | None, box: str | None) -> None:
+        """Add what is directly inside ``container`` to ``sub``; ``box`` is the innermost container drawn as a box."""
         for kind, ident in direct.get(container, []):
             if kind == "node":
                 _node(sub, g, g.nodes[ident], prefix, families)
@@ -204,19 +207,23 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, familie
                 out.folded.append(prefix + ident)
             out.nodes += 1
         for c in children.get(container, []):
-            if _redundant(g, c, inside):
-                fill(sub, c)                  # a repeat/seq wrapping exactly its parent's layers: no extra box
+            if _redundant(g, c, inside, direct):
+                fill(sub, c, box)             # no box of its own: its contents go in the enclosing one
                 continue
             cl = graphviz.Digraph(name=f"cluster_{prefix}{c}")
-            _cluster_attrs(cl, g, c, inside[c])
-            fill(cl, c)
+            _cluster_attrs(cl, g, c, inside[c], box, prefix)
+            fill(cl, c, c)
             sub.subgraph(cl)
             out.clusters += 1
 
-    fill(where, None)
+    fill(where, None, None)
 
+    port = HEAD_PORTS[rankdir]
+    merges = {rep[n.id] for n in g.nodes.values() if n.op.family == "merge"}
     for (ref, head), tail in edges.items():
-        _edge(root, g, ref, tail, head)
+        # a layer takes its input straight from the side facing its inputs (so edges entering a cluster miss the
+        # cluster's label); merges are left free so their inputs can arrive side by side
+        _edge(root, g, ref, tail, head, port=None if head in merges else port)
         out.edges += 1
     for name, ref in g.outputs.items():
         oid = f"{prefix}@out.{name}"
@@ -224,15 +231,25 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, out: Drawing, familie
                    tooltip=_tip(f"output {name}: {g.type_of(ref)}" +
                                 (f"\n{g.output_locs[name]}" if name in g.output_locs else "")))
         out.nodes += 1
-        _edge(root, g, ref, rep[ref[0]], oid)
+        _edge(root, g, ref, rep[ref[0]], oid, port=port)
         out.edges += 1
         families.setdefault("io", None)
 
 
-def _redundant(g: Graph, c: str, inside: dict) -> bool:
-    """A repeat/seq whose layers are exactly its parent's (a block that is one repeat) adds only a nested box."""
+def _redundant(g: Graph, c: str, inside: dict, direct: dict) -> bool:
+    """Containers drawn without a box of their own (their contents go in the parent's):
+
+    * a repeat whose copies are all open clusters: the copies' names (layer1.0, layer1.1) already say it, and
+      the extra border only crowds the edges that pass between the copies;
+    * a repeat/seq holding exactly its parent's layers (a block that is one repeat).
+    A repeat whose copies are layers or folded blocks keeps its box (``encoder.layers ×6``).
+    """
     cont = g.containers.get(c)
-    if cont is None or cont.kind == "block" or cont.parent is None:
+    if cont is None or cont.kind == "block":
+        return False
+    if cont.kind == "repeat" and not direct.get(c):
+        return True
+    if cont.parent is None:
         return False
     return len(inside.get(c, ())) == len(inside.get(cont.parent, ()))
 
@@ -265,8 +282,10 @@ def _node(where, g: Graph, n, prefix: str, families: dict) -> None:
         if sub in (label, n.op.name, label.split(" ")[0]):
             sub = ""                      # the name only repeats the op ("relu", "conv" under "conv 3x3, 64")
         if shared:
-            sub = (sub + " " if sub else "") + f"(= {shared[len(n.scope[-1]) + 1:] if n.scope and shared.startswith(n.scope[-1] + '.') else shared})"
-        html_label = f"<{_h(label)}" + (f'<BR/><FONT POINT-SIZE="8" COLOR="#555555">{_h(sub)}</FONT>' if sub else "") + ">"
+            owner = shared[len(n.scope[-1]) + 1:] if n.scope and shared.startswith(n.scope[-1] + ".") else shared
+            sub = (sub + " " if sub else "") + f"(= {owner})"
+        small = f'<BR/><FONT POINT-SIZE="8" COLOR="#555555">{_h(sub)}</FONT>' if sub else ""
+        html_label = f"<{_h(label)}{small}>"
         if shared:
             attrs["style"] = "rounded,filled,dashed"
     where.node(graphviz.nohtml(prefix + n.id), label=html_label, **attrs)
@@ -297,19 +316,25 @@ def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: d
                id=prefix + path)
 
 
-def _cluster_attrs(cl, g: Graph, path: str, ids: list[str]) -> None:
+def _cluster_attrs(cl, g: Graph, path: str, ids: list[str], box: str | None, prefix: str) -> None:
     c = g.containers.get(path)
     kind = c.kind if c else "seq"
-    label = f"<<B>{_h(path)}</B>"
-    if kind == "block" or kind == "repeat":
-        label += f"  {_h(_kind_text(g, path, ids))}"
-    label += ">"
+    # Short labels in the top-right corner: dot routes edges through cluster labels, and edges enter a cluster
+    # on the left, where it puts the main chain. A block shows its full name over its type (the arguments are in
+    # the tooltip and in folded nodes); a seq or repeat inside a box shows its name relative to that box.
+    name = path[len(box) + 1:] if box and kind != "block" and path.startswith(box + ".") else path
+    label = f"<<B>{_h(name)}</B>"
+    if kind == "block":
+        label += f'<BR ALIGN="RIGHT"/><FONT POINT-SIZE="9" COLOR="#555555">{_h(c.block)}</FONT>'
+    elif kind == "repeat":
+        label += f'<BR ALIGN="RIGHT"/><FONT POINT-SIZE="9" COLOR="#555555">{_h(_kind_text(g, path, ids))}</FONT>'
+    label += '<BR ALIGN="RIGHT"/>>'
     style = {"block": ("rounded,filled", "#F6F8FB", "#7A8799"),
              "repeat": ("rounded,dashed", "white", "#9A9A9A"),
              "seq": ("rounded,dotted", "white", "#9A9A9A")}.get(kind, ("rounded", "white", "#9A9A9A"))
     cl.attr(label=label, style=style[0], fillcolor=style[1], color=style[2], fontsize="10", fontcolor="#333333",
-            labeljust="l", margin="6", tooltip=_tip(f"{path}: {_kind_text(g, path, ids)}\n{c.loc if c else ''}"),
-            id=f"cluster_{path}")
+            labeljust="r", margin="16", tooltip=_tip(f"{path}: {_kind_text(g, path, ids)}\n{c.loc if c else ''}"),
+            id=f"cluster_{prefix}{path}")
 
 
 def _kind_text(g: Graph, path: str, ids: list[str]) -> str:
@@ -331,7 +356,8 @@ def _arg(v) -> str:
     return s if len(s) <= 16 else s[:13] + "..."
 
 
-def _edge(root, g: Graph, ref, tail: str, head: str) -> None:
+def _edge(root, g: Graph, ref, tail: str, head: str, port: str | None = None) -> None:
+    """An edge carrying a value, labelled with its shape (and the output's name for multi-output ops)."""
     import graphviz
     node = g.nodes[ref[0]]
     t = node.out[ref[1]]
@@ -339,8 +365,11 @@ def _edge(root, g: Graph, ref, tail: str, head: str) -> None:
     if len(node.out) > 1:
         names = node.op.outputs if len(node.op.outputs) == len(node.out) else [f"out{i}" for i in range(len(node.out))]
         text = f"{names[ref[1]]}: {text}"
-    root.edge(graphviz.nohtml(tail), graphviz.nohtml(head), label=f"<{_h(text)}>",
-              tooltip=_tip(f"{ref[0]} -> {head.split('/', 1)[-1]}: {t}"))
+    attrs = {"label": f"<{_h(text)}&nbsp;&nbsp;>",            # the spaces keep the text off cluster borders
+             "tooltip": _tip(f"{ref[0]} -> {head.split('/', 1)[-1]}: {text}")}
+    if port:
+        attrs["headport"] = port
+    root.edge(graphviz.nohtml(tail), graphviz.nohtml(head), **attrs)
 
 
 def _params_short(p) -> str:
@@ -352,11 +381,11 @@ def _params_short(p) -> str:
 def _title_text(g: Graph) -> str:
     s = summarize(g)
     t = s.totals
-    ins = ", ".join(f"{k} {shape_text(v)}" for k, v in g.input_types().items())
+    ins = ", ".join(f"{k}: {shape_text(v)}" for k, v in g.input_types().items())
     parts = [f"<B>{_h(g.name)}</B>", _h(ins), f"{_h(_count(t.params))} params"]
     if isinstance(t.macs, int) and t.macs:
         parts.append(f"{_h(human(t.macs))}MACs")
-    return "   ".join(parts)
+    return "  ·  ".join(parts)
 
 
 def _legend_label(titles: list[str], families: list[str], folded: bool) -> str:

@@ -17,10 +17,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
-from .errors import Loc, NetspecError, SpecError, did_you_mean
+from .errors import Loc, SpecError, did_you_mean
 from .graph.ir import Graph, Node
 from .limits import LIMITS
-from .shapes import Dim, TensorType
+from .shapes import Dim
 
 FORMATS = ("table", "json", "csv", "markdown")
 
@@ -148,15 +148,6 @@ CONTAINER_KINDS = ("block", "seq", "repeat")
 
 
 # -- container helpers (shared with the drawer) ------------------------------------------------------
-
-def container_depth(graph: Graph, path: str) -> int:
-    """1 for a top-level container, 2 for one inside it, ..."""
-    d = 0
-    while path is not None:
-        d += 1
-        path = graph.containers[path].parent if path in graph.containers else None
-    return d
-
 
 def members(graph: Graph) -> dict[str, list[str]]:
     """Container path -> ids of the nodes inside it (at any depth), in graph order."""

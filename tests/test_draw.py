@@ -39,8 +39,9 @@ def read_svg(path: Path) -> dict:
             continue
         title = g.find(f"{SVG}title").text
         if cls == "edge":
-            tail, head = title.split("->")
-            texts = [t.text for t in g.iter(f"{SVG}text")]
+            tail, head = (end.rsplit(":", 1)[0] if end.endswith((":n", ":w", ":s", ":e")) else end
+                          for end in title.split("->"))     # drop the compass port edges enter by
+            texts = [(t.text or "").replace("\xa0", " ").strip() for t in g.iter(f"{SVG}text")]
             out["edge"].append((tail, head, texts))
         else:
             out[cls][title] = g
@@ -294,3 +295,13 @@ def test_draw_api_is_exported_without_graphviz_import():
     code = "import sys, netspec; assert callable(netspec.draw) and callable(netspec.summary); " \
            "assert 'graphviz' not in sys.modules and 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_too_many_nodes_is_refused_not_hung():
+    src = ("netspec: 1\ninputs: {x: [N, 8]}\nblocks:\n  b:\n    layers:\n      - {op: linear, out: 8}\n"
+           "      - {op: relu}\nlayers:\n  - {name: body, op: b, repeat: 1100}\n")
+    g = netspec.expand(netspec.load(src))
+    with pytest.raises(netspec.LimitError) as e:
+        to_dot(g)
+    assert "--depth" in e.value.format()
+    assert to_dot(g, depth=0).nodes == 3                 # x, the folded repeat, the output

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import io
 import keyword
 import math
@@ -105,9 +106,15 @@ def fmt_type(t: TensorType, dims: list | None = None) -> str:
 
 
 def where(loc) -> str:
+    """'resnet18.yaml:15': the spec line a statement comes from (the file's base name, so the text is portable)."""
     if loc is None:
         return ""
-    return f"{PurePath(str(loc.file)).name}:{loc.line}"
+    return f"{_basename(str(loc.file))}:{loc.line}"
+
+
+@functools.lru_cache(maxsize=256)
+def _basename(file: str) -> str:
+    return PurePath(file).name
 
 
 # -- structure -----------------------------------------------------------------------------------------
@@ -149,6 +156,8 @@ class Generator:
         self.helpers: dict[str, str] = {}
         self.needs_ordered_dict = False
         self.marks: list = []         # (ValueRef, loc) per '#@k' placeholder of the class being written
+        self.local_cache: dict = {}   # see local_types
+        self._iface: dict = {}
         self._index()
 
     # -- indexing ----------------------------------------------------------------------------------
@@ -218,6 +227,11 @@ class Generator:
 
     def iface(self, path: str) -> tuple[list, list]:
         """(values entering, values leaving) a container: declared for blocks, computed for seq/repeat."""
+        if path not in self._iface:
+            self._iface[path] = self._compute_iface(path)
+        return self._iface[path]
+
+    def _compute_iface(self, path: str) -> tuple[list, list]:
         c = self.g.containers[path]
         if c.kind == "block":
             return [tuple(r) for r in c.inputs], [tuple(r) for r in c.outputs]
@@ -393,8 +407,8 @@ class Generator:
                                 access, stmts)
 
     def forward(self, scope_path: str | None, in_refs: list, in_names: list, out_refs: list, out_names: list,
-                types: dict, dict_out: bool) -> tuple[list, list]:
-        """(forward lines as (code, types, loc), argument names) of a class whose members are under scope_path."""
+                dict_out: bool) -> tuple[list, list]:
+        """(forward lines as (code, ValueRefs assigned, loc), argument names) of the class at scope_path."""
         access: dict = {}
         raw: list = []
         self.statements(scope_path, self.children.get(scope_path, []), "self", "", False, access, raw)
@@ -454,8 +468,7 @@ class Generator:
                 lhs = vs[0] + ","
             for r, v in zip(s.outs, vs):
                 var[tuple(r)] = v
-            ts = [types.get(tuple(r)) for r in s.outs]
-            lines.append((f"{lhs} = {code}", ts, s.loc))
+            lines.append((f"{lhs} = {code}", [tuple(r) for r in s.outs], s.loc))
         for r in out_refs:
             if tuple(r) not in var:
                 raise CodegenError(f"the output value {r} is not computed in this class")
@@ -518,46 +531,100 @@ def _toposort(stmts: list[Stmt], defined: set) -> list[Stmt]:
 _SYM_ORDER = {"N": 0, "C": 1, "T": 2, "H": 3, "W": 4}
 
 
-def local_types(gen: Generator, path: str) -> dict | None:
-    """Shapes inside a block instance with its inputs' symbolic sizes renamed to fresh local symbols.
+def local_types(gen: Generator, path: str, names: list | None = None,
+                free: dict | None = None) -> tuple[dict, list] | None:
+    """Shapes inside a block instance, with its inputs' symbolic sizes renamed to local symbols.
 
     A block that gets (N, 64, ceil(H/4), ceil(W/4)) is described as getting (N, 64, H, W), so that every instance
-    of the block reads the same. Returns None when re-inferring fails or disagrees with the graph (the caller then
-    uses the global shapes).
+    reads the same; an input size that is an exact multiple of another (a U-Net skip at twice the resolution) is
+    written in terms of it (2*H). ``names`` forces the names of the local symbols, in order of creation (so that
+    instances of one class agree). ``free`` maps (input index, dim) to a symbol name for fixed sizes that differ
+    between instances (a 28x28 and a 14x14 input both read as H x W). Returns (types by ValueRef, the local symbols'
+    names), or None when re-inferring fails or disagrees with the graph (the caller then uses the global shapes).
     """
+    g = gen.g
+    c = g.containers[path]
+    in_types = [g.type_of(r) for r in c.inputs]
+    same = tuple(c.inputs.index(r) for r in c.inputs)
+    key = (c.block, repr(c.args), tuple(in_types), same, tuple(names) if names is not None else None,
+           tuple(sorted(free.items())) if free else None)
+    if key not in gen.local_cache:   # a block instance's body depends only on these (block scopes are closed)
+        gen.local_cache[key] = _local_types(gen, path, in_types, names, free)
+    return gen.local_cache[key]
+
+
+def _local_types(gen: Generator, path: str, in_types: list, names, free) -> tuple[dict, list] | None:
     g = gen.g
     c = g.containers[path]
     sym = SymCtx()
     mapping: dict = {}
-    used: set = set()
-    in_types = [g.type_of(r) for r in c.inputs]
-    dims = [d for t in in_types for d in t.shape if is_sym(d)]
-    plain = [d for d in dims if str(d).isidentifier()]
-    for d in plain + [d for d in dims if not str(d).isidentifier()]:
-        if d in mapping:
+    dims: list = []
+    for t in in_types:
+        for d in t.shape:
+            if is_sym(d) and d not in dims:
+                dims.append(d)
+    probe = {s: g.sym.multiple(s) * 64 for d in dims for s in d.free_symbols()}
+    try:                        # smallest first: a larger size that is an exact multiple is written as n * it
+        by_size = sorted(dims, key=lambda d: d.evaluate(probe))
+    except Exception:  # noqa: BLE001
+        by_size = list(dims)
+    bases: list = []
+    multiple: dict = {}
+    for d in by_size:
+        for b in bases:
+            n = _int_ratio(d, b, probe)
+            if n and b * n == d:
+                multiple[d] = (b, n)
+                break
+        else:
+            bases.append(d)
+    created: list = []
+    for d in dims:              # local symbols in order of appearance, so that instances agree
+        if d in multiple:
             continue
-        if str(d).isidentifier():
-            base = str(d)
+        if names is not None:
+            if len(created) >= len(names):
+                return None
+            name = names[len(created)]
+        elif str(d).isidentifier():
+            name = str(d)
         else:
             syms = sorted(d.free_symbols(), key=lambda s: (_SYM_ORDER.get(s, 9), s))
-            base = syms[0] if syms else "S"
-        name, k = base, 1
-        while name in used:
+            name = syms[0] if syms else "S"
+        base, k = name, 1
+        while name in created:
             k += 1
             name = f"{base}{k}"
-        used.add(name)
+        created.append(name)
         mapping[d] = Dim.sym(name)
         m = _local_multiple(d, g.sym)
         if m > 1:
             sym.multiple_of[name] = m
-    types: dict = {}
-    for r, t in zip(c.inputs, in_types):
-        types[tuple(r)] = TensorType(tuple(mapping.get(d, d) if is_sym(d) else d for d in t.shape), t.dtype)
+    for d, (b, n) in multiple.items():
+        mapping[d] = mapping[b] * n
+    env: dict = {}              # free symbol -> this instance's size
+    types: dict = {}            # keyed by rel_key(): the same for every instance
+    for j, (r, t) in enumerate(zip(c.inputs, in_types)):
+        shape = []
+        for k, d in enumerate(t.shape):
+            if is_sym(d):
+                shape.append(mapping[d])
+            elif free and (j, k) in free:
+                name = free[(j, k)]
+                if name in created or (name in env and env[name] != d):
+                    return None
+                env[name] = d
+                shape.append(Dim.sym(name))
+            else:
+                shape.append(d)
+        k = rel_key(path, c.inputs, r)
+        if k not in types:
+            types[k] = TensorType(tuple(shape), t.dtype)
     ctx = InferCtx(sym=sym)
     for nid in gen.subtree[path]:
         n = g.nodes[nid]
         try:
-            ins = [types[tuple(r)] if r is not None else None for r in n.inputs]
+            ins = [types[rel_key(path, c.inputs, r)] if r is not None else None for r in n.inputs]
             ctx.node = nid
             outs = n.op.infer(ins, n.params, ctx)
         except Exception:  # noqa: BLE001 - any failure just means: describe with global shapes
@@ -568,10 +635,34 @@ def local_types(gen: Generator, path: str) -> dict | None:
             if lo.rank != go.rank or lo.dtype != go.dtype:
                 return None
             for a, b in zip(lo.shape, go.shape):
-                if not is_sym(b) and a != b:
+                if is_sym(b):
+                    continue
+                if is_sym(a):
+                    if not a.free_symbols() <= set(env) or a.evaluate(env) != b:
+                        return None
+                elif a != b:
                     return None
-            types[(nid, k)] = lo
-    return types
+            types[(nid[len(path) + 1:], k)] = lo
+    return types, created
+
+
+def rel_key(path: str, inputs: list, ref) -> tuple:
+    """A value inside block instance ``path`` keyed the same way in every instance: relative node id, or input."""
+    nid = ref[0]
+    if nid.startswith(path + "."):
+        return (nid[len(path) + 1:], ref[1])
+    return ("\x00in", inputs.index(ref) if ref in inputs else repr(ref))
+
+
+def _int_ratio(d, b, env) -> int | None:
+    """n >= 2 if d looks like n * b at a probe point (the caller checks it exactly)."""
+    try:
+        vd, vb = d.evaluate(env), b.evaluate(env)
+    except Exception:  # noqa: BLE001
+        return None
+    if vb <= 0 or vd % vb or vd // vb < 2:
+        return None
+    return vd // vb
 
 
 def _local_multiple(d, ctx: SymCtx) -> int:
@@ -604,10 +695,18 @@ class Draft:
 
     path: str
     init: list            # __init__ lines
-    fwd: list             # (code, types | None, loc) per forward statement, the return last
+    fwd: list             # (code, ValueRefs assigned | None, loc) per forward statement, the return last
     args: list            # forward argument names
-    in_types: list        # the types of the forward arguments (local)
+    ins: list             # the ValueRefs of the forward arguments
+    types: dict           # ValueRef -> TensorType, local to the block (see local_types)
+    symbols: list | None  # the local symbols' names, or None when the types are the global ones
+    marks: list = field(default_factory=list)    # (ValueRef, loc) per '#@k' placeholder
     values: list = field(default_factory=list)   # its slot values (number literals, as written)
+
+    def shapes(self, refs) -> list | None:
+        if refs is None:
+            return None
+        return [self.types.get(rel_key(self.path, self.ins, tuple(r))) for r in refs]
 
 
 @dataclass
@@ -628,8 +727,15 @@ class ClassGroup:
         return [d.values[k] for d in self.drafts]
 
 
-def _template(lines: list[str]) -> tuple[list[str], list[str]]:
+def _template(lines: list[str], cache: dict) -> tuple[list[str], list[str]]:
     """Replace every number literal in ``lines`` by a slot marker; returns (template lines, literals)."""
+    key = tuple(lines)
+    if key not in cache:
+        cache[key] = _tokenize_numbers(lines)
+    return cache[key]
+
+
+def _tokenize_numbers(lines: list[str]) -> tuple[list[str], list[str]]:
     text = "\n".join(lines) + "\n"
     try:
         found = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.NUMBER]
@@ -651,15 +757,16 @@ def _num(s: str):
     return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
-def _local_or_global_types(gen: Generator, path: str) -> dict:
+def _local_or_global_types(gen: Generator, path: str) -> tuple[dict, list | None]:
     lt = local_types(gen, path)
     if lt is not None:
         return lt
     g = gen.g
-    types = {(nid, k): t for nid in gen.subtree[path] for k, t in enumerate(g.nodes[nid].out)}
-    for r in g.containers[path].inputs:
-        types[tuple(r)] = g.type_of(r)
-    return types
+    ins = [tuple(r) for r in g.containers[path].inputs]
+    types = {(nid[len(path) + 1:], k): t for nid in gen.subtree[path] for k, t in enumerate(g.nodes[nid].out)}
+    for r in ins:
+        types.setdefault(rel_key(path, ins, r), g.type_of(r))
+    return types, None
 
 
 def generate(graph: Graph, *, class_name: str | None = None) -> str:
@@ -671,6 +778,55 @@ def generate(graph: Graph, *, class_name: str | None = None) -> str:
     Returns:
         the text of a Python module defining the network's ``nn.Module`` classes; deterministic.
     """
+    return generate_all([graph], class_names=[class_name])
+
+
+def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str:
+    """Standalone PyTorch source for several networks (a GAN's generator and discriminator) in one module.
+
+    Class names stay unique across the networks; helper classes are written once.
+    """
+    helper_names: set = set()
+    for g in graphs:
+        for n in g.nodes.values():
+            helper_names |= set(n.op.helpers())
+    taken: set = set()
+    parts = [_generate_parts(g, (class_names or [None] * len(graphs))[k], taken, helper_names)
+             for k, g in enumerate(graphs)]
+    helpers: dict = {}
+    for pt in parts:
+        for k, v in pt.helpers.items():
+            if k in helpers and helpers[k] != v:
+                raise CodegenError(f"two ops define the helper class '{k}' differently")
+            helpers.setdefault(k, v)
+    tops = [pt.top for pt in parts]
+    files = sorted({PurePath(str(g.file)).name for g in graphs})
+    nets = ", ".join(f"'{g.name}'" for g in graphs)
+    head = [docstring(f"{', '.join(tops)}: PyTorch source generated by netspec from {', '.join(files)} "
+                      f"(network{'s' if len(graphs) > 1 else ''} {nets}). "
+                      "Edit the spec and regenerate it with 'netspec compile', not this file."),
+            "import math"]
+    texts = [t for pt in parts for t in pt.classes + [pt.top_text]]
+    if any(pt.ordered_dict for pt in parts):
+        head += ["from collections import OrderedDict"]
+    head += ["", "import torch", "import torch.nn as nn", "import torch.nn.functional as F"]
+    if "torchvision." in "\n".join(texts + list(helpers.values())):
+        head.append("import torchvision.ops")
+    out = ["\n".join(head)] + [h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts]
+    return "\n\n\n".join(out) + "\n"
+
+
+@dataclass
+class _Parts:
+    top: str
+    top_text: str
+    classes: list
+    helpers: dict
+    ordered_dict: bool
+
+
+def _generate_parts(graph: Graph, class_name: str | None, taken: set, helper_names: set) -> _Parts:
+    """The classes of one network; ``taken`` holds the class names already used (and receives this one's)."""
     gen = Generator(graph, class_name)
     g = graph
     # block instances, innermost first, so that a parent's text can construct its children
@@ -678,13 +834,14 @@ def generate(graph: Graph, *, class_name: str | None = None) -> str:
     nanc = {p: len(_ancestors(g, p)) for p in blocks}
     blocks.sort(key=lambda p: -nanc[p])
     refs: dict = {}             # block path -> its construction in a parent's text (placeholder form)
+    template_cache: dict = {}
     groups: dict = {}           # grouping key -> ClassGroup
     by_index: list = []
     group_of: dict = {}
     for p in blocks:
         c = g.containers[p]
         gen.marks = []
-        types = _local_or_global_types(gen, p)
+        types, symbols = _local_or_global_types(gen, p)
         sequential = gen.plain_chain(p) and [m.local for m in gen.children[p]] == \
             [str(k) for k in range(len(gen.children[p]))]
         if sequential:   # a plain chain: an nn.Sequential subclass, like torchvision's Conv2dNormActivation
@@ -692,12 +849,12 @@ def generate(graph: Graph, *, class_name: str | None = None) -> str:
             fwd, args = [], [ident(c.input_names[0], set(), "x")]
         else:
             init = ["super().__init__()"] + gen.init_lines("self", gen.children.get(p, []), refs)
-            fwd, args = gen.forward(p, c.inputs, c.input_names, c.outputs, c.output_names, types, False)
-        d = Draft(p, init, fwd, args, [types.get(tuple(r)) for r in c.inputs])
-        d.marks = [([types.get(tuple(ref))], loc) for ref, loc in gen.marks]
-        tmpl, d.values = _template(init + [code for code, _, _ in fwd])
+            fwd, args = gen.forward(p, c.inputs, c.input_names, c.outputs, c.output_names, False)
+        d = Draft(p, init, fwd, args, [tuple(r) for r in c.inputs], types, symbols, list(gen.marks))
+        tmpl, d.values = _template(init + [code for code, _, _ in fwd], template_cache)
         shape_key = tuple((tuple((t.rank, t.dtype) if t is not None else None for t in ts) if ts else None, where(loc))
-                          for ts, loc in [(ts, loc) for _, ts, loc in fwd] + d.marks)
+                          for ts, loc in [(d.shapes(refs), loc) for _, refs, loc in fwd] +
+                          [(d.shapes([ref]), loc) for ref, loc in d.marks])
         key = (c.block, tuple(tmpl), len(init), shape_key, tuple(args), sequential)
         grp = groups.get(key)
         if grp is None:
@@ -710,13 +867,20 @@ def generate(graph: Graph, *, class_name: str | None = None) -> str:
     for grp in by_index:
         grp.drafts.sort(key=lambda d: gen.order.get(gen.subtree[d.path][0], 0) if gen.subtree[d.path] else 0)
         d0 = grp.drafts[0]
+        for d in grp.drafts[1:]:      # the same local symbol names in every instance (S and T both read as S)
+            if d0.symbols is not None and d.symbols is not None and d.symbols != d0.symbols:
+                lt = local_types(gen, d.path, names=d0.symbols)
+                if lt is not None:
+                    d.types, d.symbols = lt
         grp.order = gen.order.get(gen.subtree[d0.path][0], 0) if gen.subtree[d0.path] else 0
     # names: the network, then per block its variants in order of first use (Basic, Basic2, ...)
-    reserved = set(gen.helpers) | _RESERVED
+    reserved = set(gen.helpers) | helper_names | _RESERVED | taken
     top = class_name if class_name and is_attr_name(class_name) else camel(g.name, "Network")
     if top in reserved:
         top += "Net"
-    taken = {top} | reserved
+    while top in reserved:
+        top += "_"
+    taken |= {top} | reserved
     variants: dict = {}
     for grp in sorted(by_index, key=lambda x: (x.order, x.index)):
         variants.setdefault(grp.block, []).append(grp)
@@ -733,24 +897,12 @@ def generate(graph: Graph, *, class_name: str | None = None) -> str:
     class_names = {grp.name for grp in by_index} | {top}
     for grp in by_index:
         _parameterise(g, grp, class_names)
+        _free_sizes(gen, grp)
     # text
     classes = [_class_text(grp, by_index) for grp in sorted(by_index, key=lambda x: _depth_rank(x, nanc))]
     top_text = _top_text(gen, top, refs, by_index)
-    file = PurePath(str(g.file)).name
-    head = [docstring(f"{top}: PyTorch source generated by netspec from {file} (network '{g.name}'). "
-                      "Edit the spec and regenerate it with 'netspec compile', not this file."),
-            "import math"]
-    body = "\n".join(classes + [top_text] + list(gen.helpers.values()))
-    if gen.needs_ordered_dict:
-        head += ["from collections import OrderedDict"]
-    head += ["", "import torch", "import torch.nn as nn", "import torch.nn.functional as F"]
-    if "torchvision." in body:
-        head.append("import torchvision.ops")
-    parts = ["\n".join(head)]
-    for h in gen.helpers.values():
-        parts.append(h.strip("\n"))
-    parts += [c.strip("\n") for c in classes] + [top_text.strip("\n")]
-    return "\n\n\n".join(parts) + "\n"
+    taken |= {grp.name for grp in by_index}
+    return _Parts(top, top_text, classes, dict(gen.helpers), gen.needs_ordered_dict)
 
 
 def _depth_rank(grp: ClassGroup, nanc: dict) -> tuple:
@@ -815,6 +967,44 @@ def _parameterise(g: Graph, grp: ClassGroup, class_names: set) -> None:
     grp.arg_vecs = {tuple(v): a for a, v, _ in grp.args}
 
 
+_FREE_NAMES = {3: {1: "T", 2: "L"}, 4: {2: "H", 3: "W"}, 5: {2: "D", 3: "H", 4: "W"}}
+
+
+def _free_sizes(gen: Generator, grp: ClassGroup) -> None:
+    """Describe fixed input sizes that differ between a class's instances with local symbols, where possible."""
+    if len(grp.drafts) < 2:
+        return
+    g = gen.g
+    d0 = grp.drafts[0]
+    free: dict = {}
+    used: set = set(d0.symbols or [])
+    for j in range(len(d0.ins)):
+        ts = [g.type_of(g.containers[d.path].inputs[j]) for d in grp.drafts]
+        for k in range(ts[0].rank):
+            vals = [t.shape[k] if k < t.rank else None for t in ts]
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals) or len(set(vals)) == 1:
+                continue
+            if tuple(str(v) for v in vals) in grp.arg_vecs:
+                continue           # a channel count the class takes as an argument: ops need it fixed
+            base = _FREE_NAMES.get(ts[0].rank, {}).get(k, "S")
+            name, n = base, 1
+            while name in used:
+                n += 1
+                name = f"{base}{n}"
+            used.add(name)
+            free[(j, k)] = name
+    if not free:
+        return
+    new = []
+    for d in grp.drafts:
+        lt = local_types(gen, d.path, names=d0.symbols, free=free)
+        if lt is None:
+            return
+        new.append(lt)
+    for d, (types, symbols) in zip(grp.drafts, new):
+        d.types, d.symbols = types, symbols
+
+
 def _keyword_before(template: list[str], k: int) -> str | None:
     """The keyword a slot fills where it first appears: 'padding' in ``padding=(<k>, <k>)``."""
     mark = f"\x00{k}\x00"
@@ -873,13 +1063,13 @@ def _class_text(grp: ClassGroup, by_index: list) -> str:
     d0 = grp.drafts[0]
 
     def mark(k):
-        ts0, loc = d0.marks[k]
-        parts = [_render_dims(grp, [d.marks[k][0] for d in grp.drafts])] if ts0 and ts0[0] is not None else []
-        return "  ".join([x for x in parts if x] + ([where(loc)] if loc is not None else []))
+        loc = d0.marks[k][1]
+        s = _render_dims(grp, [d.shapes([d.marks[k][0]]) for d in grp.drafts])
+        return "  ".join(([s] if s else []) + ([where(loc)] if loc is not None else []))
 
     used = f" It is used {len(grp.drafts)} times." if len(grp.drafts) > 1 else ""
     base = "nn.Sequential" if grp.sequential else "nn.Module"
-    ins = [_render_dims(grp, [[d.in_types[j]] for d in grp.drafts]) for j in range(len(d0.args))]
+    ins = [_render_dims(grp, [d.shapes([d.ins[j]]) for d in grp.drafts]) for j in range(len(d0.args))]
     sig_comment = "  # " + comment(", ".join(f"{a}: {s}" for a, s in zip(d0.args, ins))) if d0.args and all(ins) else ""
     out = [f"class {grp.name}({base}):",
            INDENT + docstring(f"The '{grp.block}' block.{used}"),
@@ -890,10 +1080,10 @@ def _class_text(grp: ClassGroup, by_index: list) -> str:
         return "\n".join(out) + "\n"
     out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d0.args)}):{sig_comment}"]
     for k, code in enumerate(fwd):
-        _, ts0, loc = d0.fwd[k]
+        _, refs0, loc = d0.fwd[k]
         cm = []
-        if ts0 is not None:
-            s = _render_dims(grp, [d.fwd[k][1] for d in grp.drafts])
+        if refs0 is not None:
+            s = _render_dims(grp, [d.shapes(d.fwd[k][1]) for d in grp.drafts])
             if s:
                 cm.append(s)
         if loc is not None:
@@ -918,7 +1108,7 @@ def _top_text(gen: Generator, name: str, refs: dict, by_index: list) -> str:
     in_refs = [(g.inputs[k], 0) for k in in_names]
     out_names = list(g.outputs)
     out_refs = [tuple(g.outputs[k]) for k in out_names]
-    fwd, args = gen.forward(None, in_refs, in_names, out_refs, out_names, types, len(out_refs) > 1)
+    fwd, args = gen.forward(None, in_refs, in_names, out_refs, out_names, len(out_refs) > 1)
     out = [f"class {name}(nn.Module):", INDENT + docstring(g.doc or f"The network '{g.name}'."), "",
            f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
     out += [INDENT * 2 + _fill_marks(line, mark) for line in init]
@@ -926,7 +1116,8 @@ def _top_text(gen: Generator, name: str, refs: dict, by_index: list) -> str:
     if args:
         sig += "  # " + comment(", ".join(f"{a}: {fmt_type(types[r])}" for a, r in zip(args, in_refs)))
     out += ["", sig]
-    for code, ts, loc in fwd:
+    for code, refs, loc in fwd:
+        ts = [types.get(r) for r in refs] if refs is not None else None
         cm = []
         if ts is not None and all(t is not None for t in ts):
             cm.append(", ".join(fmt_type(t) for t in ts))

@@ -335,14 +335,12 @@ class Expander:
             if not self._is_source(raw):
                 prev = i
         try:
+            order = list(nx.lexicographical_topological_sort(deps))
+        except nx.NetworkXUnfeasible:     # a cycle: find it only now (find_cycle is slow on long bodies)
             cyc = nx.find_cycle(deps)
-        except nx.NetworkXNoCycle:
-            cyc = None
-        if cyc:
             chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]
             raise GraphError(f"the layers form a cycle: {chain}", src.loc(lpath + (cyc[0][1],)),
-                             "a network is a DAG: one of these layers must take its input from an earlier one")
-        order = list(nx.lexicographical_topological_sort(deps))
+                             "a network is a DAG: one of these layers must take its input from an earlier one") from None
         last_entry = first
         results: dict[int, Entry] = {}
         for i in order:
@@ -418,6 +416,7 @@ class Expander:
         idx = raw.get("index", "i")
         cur = ins
         ent = None
+        before = len(self.graph.nodes)
         for k in range(n):
             kenv = dict(env)
             kenv[idx] = k
@@ -425,6 +424,12 @@ class Expander:
             ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
             if ent.poisoned:
                 raise _Poison()
+            if k == 0:   # refuse now what the limit would refuse after building most of it
+                each = len(self.graph.nodes) - before
+                if before + each * n > LIMITS.max_nodes:
+                    raise LimitError(f"repeating '{name}' {n:,} times would make about {before + each * n:,} nodes, "
+                                     f"over the limit of {LIMITS.max_nodes:,}", src.loc(path + ("repeat",)),
+                                     f"one copy has {each:,} nodes; raise the limit with --limit max_nodes=N if you mean it")
             cur = [ent] + list(cur[1:]) if cur else [ent]
         return ent
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import os
 from pathlib import Path
 from typing import Any
+import unicodedata
 
 from pydantic import ValidationError
 
@@ -15,6 +16,7 @@ from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_yo
 from ..limits import LIMITS
 from .loader import Source, load_file, parse_text
 from . import models
+from .names import identifier_problem
 
 
 @dataclass
@@ -74,7 +76,7 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         src = load_file(p, str(path_or_text))
         root = p.resolve().parent
     roots = [root] + [Path(s).resolve() for s in (search_path or [])]
-    return _build(src, roots, stack=[], counter=[0])
+    return _build(src, roots, stack=[src.path] if src.path else [], counter=[0])
 
 
 def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]) -> Spec:
@@ -95,13 +97,16 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
             if extra:
                 raise ErrorList(e.errors + extra) from None
         raise
+    name_errors = list(_check_names(src))
+    if name_errors:
+        raise ErrorList(name_errors)
     spec = Spec(file=src.file, source=src, model=model)
     data = src.data
     # imports first, so that local blocks may shadow nothing and clashes are reported
     for i, imp in enumerate(data.get("imports", []) or []):
         loc = src.loc(("imports", i))
         target = _resolve_import(imp, src, roots, loc)
-        if target in stack or (src.path is not None and target == src.path):
+        if target in stack:     # stack: the files being read, from the one given on the command line to this one
             chain = " -> ".join(p.name for p in stack + [target])
             raise GraphError(f"import loop: {chain}", loc, "two files may not import each other")
         counter[0] += 1
@@ -112,7 +117,7 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
             sub_src = load_file(target, shown)
         except NetspecError:
             raise
-        sub = _build(sub_src, roots, stack + ([src.path] if src.path else []) + [target], counter)
+        sub = _build(sub_src, roots, stack + [target], counter)
         for bname, bref in sub.blocks.items():
             if bname in spec.blocks:
                 raise SpecError(f"block '{bname}' is imported twice (from {spec.blocks[bname].src.file} and {sub_src.file})",
@@ -157,21 +162,22 @@ def _resolve_import(imp: str, src: Source, roots: list[Path], loc: Loc) -> Path:
         raise SpecError("an import must be a file path", loc)
     base = src.path.parent if src.path else roots[0]
     p = Path(imp)
-    if p.is_absolute():
-        raise SpecError(f"import '{imp}' is an absolute path", loc,
-                        "imports are relative to the importing file; use --search-path to allow other folders")
-    target = (base / p)
     try:
-        real = target.resolve(strict=True)
-    except (OSError, RuntimeError):
-        hint = None
-        if base.is_dir():
-            cands = [q.name for q in base.iterdir() if q.suffix in (".yaml", ".yml", ".json")]
-            hint = did_you_mean(p.name, cands)
-        raise SpecError(f"imported file '{imp}' does not exist", loc, hint) from None
+        real = (base / p).resolve()
+    except (OSError, RuntimeError):          # a loop of symbolic links
+        raise SpecError(f"import '{imp}' cannot be resolved (a loop of symbolic links?)", loc) from None
+    # where a path leads is checked before whether it exists: nothing is said about files outside the allowed folders
     if not any(_inside(real, r) for r in roots):
-        raise SpecError(f"import '{imp}' leaves the spec's folder ({real})", loc,
-                        "imports may only read files under the spec's folder; allow another folder with --search-path")
+        what = "is an absolute path outside" if p.is_absolute() else "leaves"
+        raise SpecError(f"import '{imp}' {what} the spec's folder ({real})", loc,
+                        "imports are relative to the importing file and stay in its folder; "
+                        "allow another folder with --search-path")
+    if not real.exists():
+        hint = None
+        if real.parent.is_dir():
+            cands = [q.name for q in real.parent.iterdir() if q.suffix in (".yaml", ".yml", ".json")]
+            hint = did_you_mean(p.name, cands)
+        raise SpecError(f"imported file '{imp}' does not exist", loc, hint)
     if not real.is_file():
         raise SpecError(f"import '{imp}' is not a file", loc)
     return real
@@ -258,12 +264,20 @@ def _errors(e: ValidationError, src: Source, prefix: tuple = ()) -> list[Netspec
             path = path + (("__missing__", str(loc[-1])),)
         elif err["type"] == "extra_forbidden":
             path = path + (("__extra__", str(loc[-1])),)
+        elif "[key]" in extra and path:
+            path = path + (("__key__", path[-1]),)
         by_path.setdefault(path, []).append((err, extra))
     out: list[NetspecError] = []
     plain = [k for k in by_path if not (k and isinstance(k[-1], tuple))]
+    # a misspelt required field ('layer' for 'layers') is one mistake: report the unknown field with its hint only
+    unknown = {(k[:-2] if len(k) > 1 and k[-2] == k[-1][1] else k[:-1], k[-1][1])
+               for k in by_path if k and isinstance(k[-1], tuple) and k[-1][0] == "__extra__"}
     for key, errs in by_path.items():
         # a union reports one error per member: where a more specific path also failed, that one says more
         if key in plain and any(len(o) > len(key) and o[:len(key)] == key for o in plain):
+            continue
+        if key and isinstance(key[-1], tuple) and key[-1][0] == "__missing__" and any(
+                where == key[:-1] and did_you_mean(name, [key[-1][1]]) for where, name in unknown):
             continue
         out.append(_one_error(key, errs, src))
     # an error on a container hides nothing; but drop exact duplicates
@@ -317,6 +331,11 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         where = _what(src, path)
         return SpecError(f"{where} is missing the required field '{field_name}'", src.loc(path),
                          _missing_hint(field_name))
+    if key and isinstance(key[-1], tuple) and key[-1][0] == "__key__":
+        path, name = key[:-1], key[-1][1]
+        container = _what(src, path[:-1])
+        return SpecError(f"{container}: invalid name {_short(name)}: {_name_trouble(str(name))}",
+                         src.loc(path, key=True), "names are ASCII letters, digits and '_', not starting with a digit")
     if key and isinstance(key[-1], tuple) and key[-1][0] == "__extra__":
         path = key[:-1]
         field_name = key[-1][1]
@@ -350,6 +369,9 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
                          f"this netspec reads format {models.FORMAT_VERSION}: write 'netspec: {models.FORMAT_VERSION}'")
     if not path:
         return SpecError(msg, src.loc(path), hints)
+    if chosen["type"] == "list_type" and path[-1] == "layers" and isinstance(value, dict):
+        return SpecError("'layers' must be a list, one '- ' entry per layer; got a mapping", src.loc(path),
+                         "start each layer on its own line with '- ', e.g. '  - {op: linear, out: 10}'")
     if len(path) >= 2 and path[-2] == "layers" and isinstance(path[-1], int) and not isinstance(value, dict):
         return SpecError(f"a layer must be a mapping with an 'op', got {shown}", src.loc(path),
                          "write it as {op: conv2d, out: 64, kernel: 3} or in block style")
@@ -357,11 +379,33 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         hints.append(f"expected {chosen['ctx']['expected']}")
         msg = f"invalid value {shown}"
     elif chosen["type"] == "string_pattern_mismatch":
-        msg = f"invalid name {shown}"
-        hints.append("names are letters, digits and '_', not starting with a digit (references may add '.output')")
+        ref = "\\." in str(chosen.get("ctx", {}).get("pattern", ""))   # a reference: name or name.output
+        parts = str(value).split(".", 1) if ref else [str(value)]
+        why = next((_name_trouble(part) for part in parts if _name_trouble(part)), None) if isinstance(value, str) else None
+        msg = f"invalid name {shown}" + (f": {why}" if why else "")
+        hints.append("names are ASCII letters, digits and '_', not starting with a digit"
+                     + (" (references may add '.output')" if ref else ""))
     elif chosen["type"].endswith("_type") or chosen["type"].endswith("_parsing"):
         msg = f"{msg.lower().rstrip('.')}, got {shown}"
+        if chosen["type"] == "string_type" and isinstance(value, bool):
+            hints.append("YAML reads unquoted yes, no, on, off, true and false as booleans: put the text in quotes")
     return SpecError(f"{ctx}: {msg}", src.loc(path), hints)
+
+
+def _name_trouble(name: str) -> str | None:
+    """What keeps ``name`` from being a name, said plainly (look-alike letters named), or None."""
+    if not name:
+        return "a name cannot be empty"
+    if name[0].isdigit():
+        return "a name cannot start with a digit"
+    for i, ch in enumerate(name):
+        if ch.isascii() and (ch.isalnum() or ch == "_"):
+            continue
+        if not ch.isascii():
+            return (f"character {i + 1}, '{ch}', is U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}, "
+                    "not an ASCII letter or digit")
+        return "a space is not allowed in a name" if ch == " " else f"'{ch}' is not allowed in a name"
+    return None
 
 
 def _missing_hint(field_name: str) -> str | None:
@@ -403,6 +447,49 @@ def _what(src: Source, path: tuple) -> str:
             rest = ".".join(str(s) for s in path[k:])
             return f"'{rest}' of layer '{nm}' ({parent.get('op')})"
     return "'" + ".".join(str(s) for s in path) + "'"
+
+
+def _check_names(src: Source):
+    """Declared names that generated code or expressions could not use, each located.
+
+    They become Python identifiers in generated code (classes, arguments, variables) and variables in expressions,
+    but no module attribute. Layer and network input names, which do, are checked in expansion (``name_problem``).
+    """
+    data = src.data
+
+    def bad(name, path, what, key=True):
+        prob = identifier_problem(name) if isinstance(name, str) else None
+        if prob:
+            yield SpecError(f"{prob}: it cannot name {what}", src.loc(path, key=key), f"rename the {what.split()[-1]}")
+
+    def scope(path, d):
+        for pname in d.get("params") or {}:
+            yield from bad(pname, path + ("params", pname), "a parameter")
+        outs = d.get("outputs")
+        for oname in outs if isinstance(outs, dict) else ():
+            yield from bad(oname, path + ("outputs", oname), "an output")
+        yield from layers(path + ("layers",), d.get("layers"))
+
+    def layers(path, items):
+        for i, layer in enumerate(items if isinstance(items, list) else ()):
+            if isinstance(layer, dict):
+                yield from bad(layer.get("index"), path + (i, "index"), "a loop index", key=False)
+                if layer.get("op") == "seq":
+                    yield from layers(path + (i, "layers"), layer.get("layers"))
+
+    for sname in data.get("symbols") or {}:
+        yield from bad(sname, ("symbols", sname), "a symbol")
+    yield from scope((), data)
+    for bname, b in (data.get("blocks") or {}).items():
+        yield from bad(bname, ("blocks", bname), "a block")
+        ins = b.get("inputs")
+        for j, iname in enumerate(ins or ()):
+            path = ("blocks", bname, "inputs") + ((iname,) if isinstance(ins, dict) else (j,))
+            yield from bad(iname, path, "a block input", key=isinstance(ins, dict))
+        yield from scope(("blocks", bname), b)
+    for nname, n in (data.get("networks") or {}).items():
+        yield from bad(nname, ("networks", nname), "a network")
+        yield from scope(("networks", nname), n)
 
 
 def _check_op_names(spec: Spec):

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor, ConstructorError
+from yaml.resolver import Resolver
 
 from ..errors import Loc, SpecError, LimitError
 from ..limits import LIMITS
@@ -29,6 +30,22 @@ _STD_TAGS = {
     "tag:yaml.org,2002:null",
     "tag:yaml.org,2002:seq",
     "tag:yaml.org,2002:map",
+}
+
+# libyaml parses about 20x faster than the pure-Python parser; the pure-Python one is the fallback, and it
+# re-reads small files that fail, because its messages name the offending character.
+_FAST_PARSER = getattr(yaml, "CSafeLoader", None)
+_PY_MESSAGES_MAX_CHARS = 64 * 1024
+
+
+class _Resolver(Resolver):
+    """YAML 1.1's implicit types without dates and '=': those stay strings, as in JSON and YAML 1.2."""
+
+
+_Resolver.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in rules
+            if tag not in ("tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value")]
+    for first, rules in Resolver.yaml_implicit_resolvers.items()
 }
 
 
@@ -72,7 +89,7 @@ def read_text(path: Path, shown: str) -> str:
         raise LimitError(
             f"the file is {size:,} bytes, over the limit of {LIMITS.max_file_bytes:,}",
             Loc(shown, 1, 1),
-            "spec files are small; raise the limit with --max-file-bytes if this one is really meant to be this large",
+            "spec files are small; raise the limit with --limit max_file_bytes=N if this one is really meant to be this large",
         )
     try:
         with open(path, "rb") as f:
@@ -117,7 +134,7 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
         except ValueError as e:
             raise SpecError(f"invalid JSON: {e}", Loc(file, 1, 1)) from None
         except RecursionError:
-            raise LimitError("the JSON is nested too deeply", Loc(file, 1, 1)) from None
+            pass   # nested too deeply for the json module: the YAML reader below says where
     if "\t" in text and not json_mode:
         # YAML forbids tabs in indentation; PyYAML's message for that is obscure, so say it plainly.
         for i, line in enumerate(text.split("\n")):
@@ -125,29 +142,10 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
             if stripped.startswith("\t"):
                 raise SpecError("a tab character is used for indentation; YAML allows only spaces",
                                 Loc(file, i + 1, len(line) - len(stripped) + 1), "replace the tab with spaces")
-    _check_depth(text, file)
-    try:
-        docs = yaml.compose_all(text, Loader=yaml.SafeLoader)
-        root = next(docs, None)
-        if root is not None:
-            second = next(docs, None)
-            if second is not None:
-                raise SpecError("the file holds several YAML documents; a spec is one document",
-                                _loc(file, second.start_mark), "remove the '---' separator, or split the file")
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        msg = (e.problem or e.context or "invalid YAML").strip()
-        if e.context and e.problem:
-            msg = f"{e.problem} ({e.context})"
-        hint = _yaml_hint(msg)
-        raise SpecError(f"invalid YAML: {msg}", _loc(file, mark) if mark else Loc(file, 1, 1), hint) from None
-    except yaml.YAMLError as e:
-        raise SpecError(f"invalid YAML: {e}", Loc(file, 1, 1)) from None
-    except RecursionError:
-        raise LimitError("the YAML is nested too deeply", Loc(file, 1, 1),
-                         f"the limit is {LIMITS.max_depth} levels") from None
+    root = _compose(text, file)
     if root is None:
-        raise SpecError("the file is empty", Loc(file, 1, 1),
+        what = "the file is empty" if not text.strip() else "the file holds no YAML value (only comments)"
+        raise SpecError(what, Loc(file, 1, 1),
                         "a spec needs at least 'netspec: 1', 'inputs' and 'layers' (see docs/spec-language.md)")
     src = Source(file=file, path=path, data=None, text=text)
     conv = _Converter(src)
@@ -175,34 +173,122 @@ def _yaml_hint(msg: str) -> str | None:
     return None
 
 
-def _check_depth(text: str, file: str) -> None:
-    """Refuse pathologically nested flow collections before PyYAML recurses into them."""
-    depth = 0
-    limit = LIMITS.max_depth
-    line, col = 1, 0
-    in_quote = None
-    for ch in text:
-        col += 1
-        if ch == "\n":
-            line += 1
-            col = 0
-            in_quote = None if in_quote == "#" else in_quote
-            continue
-        if in_quote:
-            if ch == in_quote and in_quote != "#":
-                in_quote = None
-            continue
-        if ch in "\"'":
-            in_quote = ch
-        elif ch == "#" and (col == 1 or True):
-            in_quote = "#"
-        elif ch in "[{":
-            depth += 1
-            if depth > limit:
-                raise LimitError(f"the text is nested more than {limit} levels deep", Loc(file, line, col),
-                                 "a spec never needs this; raise --max-depth if it really does")
-        elif ch in "]}":
-            depth = max(0, depth - 1)
+def _compose(text: str, file: str):
+    """The node tree of the one YAML document in ``text`` (None when there is none).
+
+    Built from the parser's events without recursion, so the nesting depth and the number of values are checked
+    as they are read: a hostile file stops after at most ``max_yaml_nodes`` values and ``max_depth`` levels.
+    """
+    parser = (_FAST_PARSER or yaml.SafeLoader)(text)
+    try:
+        return _compose_events(parser, file)
+    except yaml.MarkedYAMLError as e:
+        err = e
+    except yaml.reader.ReaderError as e:
+        off = e.position
+        raise SpecError(f"the file contains the control character U+{e.character:04X}, which YAML does not allow",
+                        _offset_loc(text[:off].encode("utf-8"), len(text[:off].encode("utf-8")), file),
+                        "remove it, or write it as an escape inside a double-quoted string") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"invalid YAML: {e}", Loc(file, 1, 1)) from None
+    finally:
+        parser.dispose()
+    if _FAST_PARSER is not None and len(text) <= _PY_MESSAGES_MAX_CHARS:
+        try:
+            slow = yaml.SafeLoader(text)
+            while slow.check_event():
+                slow.get_event()
+        except yaml.MarkedYAMLError as e:
+            err = e
+    raise _yaml_error(err, file)
+
+
+def _yaml_error(e: yaml.MarkedYAMLError, file: str) -> SpecError:
+    mark = e.problem_mark or e.context_mark
+    msg = (e.problem or e.context or "invalid YAML").strip()
+    if e.context and e.problem:
+        msg = f"{e.problem} ({e.context})"
+    if "exceeded maximum nesting depth" in msg:      # libyaml's own bound (1000) met before ours was seen
+        return LimitError(f"the spec is nested more than {LIMITS.max_depth} levels deep", _loc(file, mark),
+                          "a spec never needs this; raise it with --limit max_depth=N if it really does")
+    start = e.context_mark
+    if ("could not find expected ':'" in msg and start is not None and mark is not None and mark.line == start.line
+            and mark.column - start.column > 1000):
+        return LimitError("a key is longer than 1024 characters, which YAML does not allow", _loc(file, start),
+                          "keys name fields and layers; a key this long is not a spec")
+    return SpecError(f"invalid YAML: {msg}", _loc(file, mark) if mark else Loc(file, 1, 1), _yaml_hint(msg))
+
+
+def _compose_events(parser, file: str):
+    resolver = _Resolver()
+    max_depth, max_values = LIMITS.max_depth, LIMITS.max_yaml_nodes
+    parser.get_event()                                   # stream start
+    if parser.check_event(yaml.StreamEndEvent):
+        return None
+    parser.get_event()                                   # document start
+    anchors: dict = {}
+    stack: list = []        # open collections, each [node, key waiting for its value (mappings)]
+    values = 0
+    while True:
+        ev = parser.get_event()
+        if isinstance(ev, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            node = stack.pop()[0]
+            node.end_mark = ev.end_mark
+        else:
+            values += 1
+            if values > max_values:
+                raise LimitError(f"the spec has more than {max_values:,} YAML values", _loc(file, ev.start_mark),
+                                 "raise it with --limit max_yaml_nodes=N if this is intended")
+            if isinstance(ev, yaml.AliasEvent):
+                node = anchors.get(ev.anchor)
+                if node is None:
+                    raise SpecError(f"the alias '*{ev.anchor}' refers to no anchor", _loc(file, ev.start_mark),
+                                    "define the anchor (&name) before using the alias (*name)")
+                if any(open_[0] is node for open_ in stack):
+                    raise SpecError("a YAML alias refers to itself (recursive anchor)", _loc(file, ev.start_mark),
+                                    "aliases cannot contain themselves")
+            else:
+                if isinstance(ev, yaml.ScalarEvent):
+                    kind, value = yaml.ScalarNode, ev.value
+                elif isinstance(ev, yaml.SequenceStartEvent):
+                    kind, value = yaml.SequenceNode, None
+                else:
+                    kind, value = yaml.MappingNode, None
+                tag = ev.tag
+                if tag is None or tag == "!":
+                    tag = resolver.resolve(kind, value, ev.implicit)
+                if kind is yaml.ScalarNode:
+                    node = yaml.ScalarNode(tag, value, ev.start_mark, ev.end_mark, style=ev.style)
+                else:
+                    node = kind(tag, [], ev.start_mark, None, flow_style=ev.flow_style)
+                if ev.anchor is not None:
+                    if ev.anchor in anchors:
+                        first = anchors[ev.anchor].start_mark.line + 1
+                        raise SpecError(f"the anchor '&{ev.anchor}' is defined twice (first at line {first})",
+                                        _loc(file, ev.start_mark), "give each anchor its own name")
+                    anchors[ev.anchor] = node
+                if kind is not yaml.ScalarNode:
+                    if len(stack) >= max_depth:
+                        raise LimitError(f"the spec is nested more than {max_depth} levels deep",
+                                         _loc(file, ev.start_mark),
+                                         "a spec never needs this; raise it with --limit max_depth=N if it really does")
+                    stack.append([node, None])
+                    continue
+        if not stack:
+            break
+        parent = stack[-1]
+        if isinstance(parent[0], yaml.SequenceNode):
+            parent[0].value.append(node)
+        elif parent[1] is None:
+            parent[1] = node
+        else:
+            parent[0].value.append((parent[1], node))
+            parent[1] = None
+    parser.get_event()                                   # document end
+    if not parser.check_event(yaml.StreamEndEvent):
+        raise SpecError("the file holds several YAML documents; a spec is one document",
+                        _loc(file, parser.peek_event().start_mark), "remove the '---' separator, or split the file")
+    return node
 
 
 class _Converter:
@@ -211,21 +297,13 @@ class _Converter:
         self.file = src.file
         self.constructor = SafeConstructor()
         self.alias_budget = LIMITS.max_alias_nodes
-        self.active: set[int] = set()   # node ids on the current path (recursive aliases)
         self.seen: dict[int, int] = {}  # node id -> times converted (aliases convert again)
-        self.nodes = 0
 
     def convert(self, node, path: tuple, depth: int):
         if depth > LIMITS.max_depth:
-            raise LimitError(f"the spec is nested more than {LIMITS.max_depth} levels deep", _loc(self.file, node.start_mark))
-        self.nodes += 1
-        if self.nodes > LIMITS.max_yaml_nodes:
-            raise LimitError(f"the spec has more than {LIMITS.max_yaml_nodes:,} YAML values",
-                             _loc(self.file, node.start_mark), "raise --max-yaml-nodes if this is intended")
+            raise LimitError(f"the spec is nested more than {LIMITS.max_depth} levels deep", _loc(self.file, node.start_mark),
+                             "a spec never needs this; raise it with --limit max_depth=N if it really does")
         nid = id(node)
-        if nid in self.active:
-            raise SpecError("a YAML alias refers to itself (recursive anchor)", _loc(self.file, node.start_mark),
-                            "aliases cannot contain themselves")
         if nid in self.seen:
             # an alias: the same node once more; count it against the expansion budget
             self.alias_budget -= _size(node)
@@ -241,7 +319,6 @@ class _Converter:
             raise SpecError(f"the YAML tag '{_tag(tag)}' is not allowed", loc,
                             "netspec reads plain YAML only: strings, numbers, booleans, null, lists and mappings")
         if isinstance(node, yaml.MappingNode):
-            self.active.add(nid)
             out: dict[str, Any] = {}
             for knode, vnode in node.value:
                 kloc = _loc(self.file, knode.start_mark)
@@ -267,13 +344,9 @@ class _Converter:
                                     "YAML would silently keep only the last one; rename or remove one of them")
                 self.src.key_locs[path + (key,)] = kloc
                 out[key] = self.convert(vnode, path + (key,), depth + 1)
-            self.active.discard(nid)
             return out
         if isinstance(node, yaml.SequenceNode):
-            self.active.add(nid)
-            items = [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
-            self.active.discard(nid)
-            return items
+            return [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
         return self._scalar(node, loc)
 
     def _scalar(self, node, loc):
@@ -282,6 +355,14 @@ class _Converter:
                 raise LimitError(f"a string of {len(node.value):,} characters is over the limit of "
                                  f"{LIMITS.max_string_chars:,}", loc)
             return node.value
+        text = node.value.replace("_", "")
+        if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in text:
+            raise SpecError(f"'{node.value[:40]}' is a base-60 number in YAML 1.1 (1:30 is 90)", loc,
+                            "quote it if it is text, or write the number in decimal")
+        if node.tag == "tag:yaml.org,2002:int" and len(text.lstrip("+-")) > 1 and text.lstrip("+-").startswith("0") \
+                and text.lstrip("+-")[1:].isdigit():
+            raise SpecError(f"'{node.value[:40]}' has a leading zero: YAML 1.1 reads it as octal, YAML 1.2 as decimal",
+                            loc, "write it without the leading zero")
         try:
             val = self.constructor.construct_object(node, deep=True)
         except (ConstructorError, ValueError, OverflowError) as e:

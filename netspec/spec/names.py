@@ -20,14 +20,28 @@ share_memory state_dict to to_empty train training type xpu zero_grad
 CODEGEN_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super", "None", "True", "False"})
 
 
+EXPR_CONSTANTS = frozenset({"true", "false", "null", "none"})   # the constants of spec expressions
+
+
 def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a layer, or None if it can."""
+    """Why ``name`` cannot name a layer (or input, output, block), or None if it can."""
+    prob = identifier_problem(name)
+    if prob is None and name in MODULE_ATTRS:
+        return f"'{name}' is an attribute of torch.nn.Module (a layer with this name would replace it)"
+    return prob
+
+
+def identifier_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a parameter, loop index, symbol or network, or None if it can.
+
+    These become Python identifiers in generated code and variables in expressions, but no module attribute.
+    """
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) and name in ("match", "case", "type", "_"):
         return f"'{name}' is a Python keyword"
     if name in CODEGEN_NAMES:
         return f"'{name}' is reserved in generated code"
-    if name in MODULE_ATTRS:
-        return f"'{name}' is an attribute of torch.nn.Module (a layer with this name would replace it)"
+    if name in EXPR_CONSTANTS:
+        return f"'{name}' is a constant in expressions ({name} means {name.capitalize() if name != 'null' else 'None'})"
     if name.startswith("_"):
         return f"'{name}' starts with '_' (reserved for internals)"
     return None
