@@ -211,22 +211,42 @@ def compile_(
     search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print errors only"),
 ) -> None:
-    """Write standalone, readable PyTorch source for a spec: one nn.Module class per block, importing only torch."""
-    from .codegen.build import top_class_name
-    from .codegen.source import count_params, generate
-    from .graph.expand import expand
+    """Write standalone, readable PyTorch source for a spec: one nn.Module class per block, importing only torch.
+
+    A file with several networks (a GAN) gives one module with a class for each, unless --network picks one.
+    """
+    from .codegen.build import to_graphs
+    from .codegen.source import count_params, generate_all
     from .graph.verify import verify
     from .io import atomic_write_text
     from .spec.load import load
-    s = load(spec, search_path=[str(x) for x in search_path or []])
-    g = expand(s, network, params=_parse_kv(param, "--param") or None, bindings=_parse_kv(bind, "--bind") or None)
-    verify(g)
     if class_name is not None and not (class_name.isidentifier() and class_name.isascii()):
         raise typer.BadParameter(f"{class_name!r} is not a Python identifier", param_hint="--class-name")
-    src = generate(g, class_name=class_name)
+    s = load(spec, search_path=[str(x) for x in search_path or []])
+    graphs = to_graphs(s, network, params=_parse_kv(param, "--param") or None,
+                       bindings=_parse_kv(bind, "--bind") or None)
+    for g in graphs:
+        verify(g)
+    if class_name is not None and len(graphs) > 1:
+        raise typer.BadParameter(f"the file has {len(graphs)} networks; --class-name needs --network",
+                                 param_hint="--class-name")
+    src = generate_all(graphs, class_names=[class_name] * len(graphs))
     atomic_write_text(output, src)
     if not quiet:
-        _out.print(f"wrote {_esc(str(output))}: class {top_class_name(src)}, {count_params(g):,} parameters")
+        import re
+        tops = re.findall(r"^class (\w+)\(", src, flags=re.M)
+        names = [t for t in tops if t in _top_classes(src, len(graphs))]
+        if len(graphs) == 1:
+            _out.print(f"wrote {_esc(str(output))}: class {names[0]}, {count_params(graphs[0]):,} parameters")
+        else:
+            each = ", ".join(f"{n} ({count_params(g):,} parameters)" for n, g in zip(names, graphs))
+            _out.print(f"wrote {_esc(str(output))}: classes {_esc(each)}")
+
+
+def _top_classes(src: str, n: int) -> list[str]:
+    """The network classes of generated source: each network's class follows its blocks' classes."""
+    from .codegen.source import network_classes
+    return network_classes(src)[-n:] if n else []
 
 
 @app.command()

@@ -16,7 +16,7 @@ from typing import Any
 from ..graph.expand import expand
 from ..graph.ir import Graph
 from ..spec.load import Spec, load
-from .source import generate
+from .source import generate, generate_all
 
 
 def to_graph(spec_or_path: Any, network: str | None = None, *, params: dict | None = None,
@@ -34,13 +34,24 @@ def compile_source(spec_or_path: Any, network: str | None = None, *, class_name:
 
     Args:
         spec_or_path: a path, spec text, a loaded ``Spec``, or an expanded ``Graph``.
-        network: which network of the file (default: the first).
+        network: which network of the file (default: all of them, in one module).
         class_name: the top class's name (default: the network's name in CamelCase).
         **params: the network's parameters (``num_classes=10``).
     Returns:
         the source of a Python module that imports only torch.
     """
-    return generate(to_graph(spec_or_path, network, params=params, bindings=bindings), class_name=class_name)
+    graphs = to_graphs(spec_or_path, network, params=params, bindings=bindings)
+    return generate_all(graphs, class_names=[class_name] * len(graphs) if len(graphs) == 1 else None)
+
+
+def to_graphs(spec_or_path: Any, network: str | None = None, *, params: dict | None = None,
+              bindings: dict | None = None) -> list[Graph]:
+    """The graphs to compile: the chosen network, or every network of the file when none is chosen."""
+    if isinstance(spec_or_path, Graph):
+        return [spec_or_path]
+    spec = spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
+    names = [network] if network is not None or len(spec.networks) <= 1 else list(spec.networks)
+    return [expand(spec, n, params=params or None, bindings=bindings or None) for n in names]
 
 
 def exec_source(src: str, name: str) -> dict:
