@@ -216,7 +216,7 @@ def compile_(
     A file with several networks (a GAN) gives one module with a class for each, unless --network picks one.
     """
     from .codegen.build import to_graphs
-    from .codegen.source import count_params, generate_all
+    from .codegen.source import count_params, generate_module
     from .graph.verify import verify
     from .io import atomic_write_text
     from .spec.load import load
@@ -230,23 +230,15 @@ def compile_(
     if class_name is not None and len(graphs) > 1:
         raise typer.BadParameter(f"the file has {len(graphs)} networks; --class-name needs --network",
                                  param_hint="--class-name")
-    src = generate_all(graphs, class_names=[class_name] * len(graphs))
+    src, tops = generate_module(graphs, class_names=[class_name] * len(graphs))
     atomic_write_text(output, src)
-    if not quiet:
-        import re
-        tops = re.findall(r"^class (\w+)\(", src, flags=re.M)
-        names = [t for t in tops if t in _top_classes(src, len(graphs))]
-        if len(graphs) == 1:
-            _out.print(f"wrote {_esc(str(output))}: class {names[0]}, {count_params(graphs[0]):,} parameters")
-        else:
-            each = ", ".join(f"{n} ({count_params(g):,} parameters)" for n, g in zip(names, graphs))
-            _out.print(f"wrote {_esc(str(output))}: classes {_esc(each)}")
-
-
-def _top_classes(src: str, n: int) -> list[str]:
-    """The network classes of generated source: each network's class follows its blocks' classes."""
-    from .codegen.source import network_classes
-    return network_classes(src)[-n:] if n else []
+    if quiet:
+        return
+    if len(graphs) == 1:
+        _out.print(f"wrote {_esc(str(output))}: class {tops[0]}, {count_params(graphs[0]):,} parameters")
+    else:
+        each = ", ".join(f"{t} ({count_params(g):,} parameters)" for t, g in zip(tops, graphs))
+        _out.print(f"wrote {_esc(str(output))}: classes {_esc(each)}")
 
 
 @app.command()

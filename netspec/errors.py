@@ -68,6 +68,10 @@ class WeightsError(NetspecError):
     """A weight file does not match the module, or is unsafe to load."""
 
 
+class OutputError(NetspecError):
+    """An output (source, diagram, weights) could not be written."""
+
+
 class Warning_(NetspecError):
     kind = "warning"
 

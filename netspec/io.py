@@ -5,11 +5,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import Loc, NetspecError
-
-
-class OutputError(NetspecError):
-    """An output could not be written."""
+from .errors import Loc, NetspecError, OutputError  # noqa: F401  (OutputError re-exported)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -26,6 +22,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=folder)
+        try:
+            mode = os.stat(p).st_mode & 0o7777          # keep the mode of the file we replace
+        except OSError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask                       # a new file: as open() would create it
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             fd = None
             f.write(data)

@@ -10,7 +10,6 @@ import pickle
 import subprocess
 import sys
 import traceback
-from pathlib import Path
 
 import pytest
 import torch
@@ -94,6 +93,55 @@ layers:
   - {name: lstm, op: lstm, from: emb, hidden: 12}
   - {name: gru, op: gru, from: lstm.out, hidden: 6}
 outputs: {img: deep, seq: gru.out, h: lstm.h, left: twin.left}
+"""
+
+# a block passing an input through, blocks whose only layer is switched off by 'if'
+PASSTHROUGH = """
+netspec: 1
+name: pass
+inputs: {x: [N, 4, H, W]}
+blocks:
+  both:
+    inputs: [a, b]
+    layers:
+      - {name: c, op: conv2d, from: a, out: 4, kernel: 1}
+    outputs: {y: c, same: b}
+  maybe:
+    params: {enabled: false}
+    layers:
+      - {name: c, op: conv2d, out: 4, kernel: 1, if: enabled}
+layers:
+  - {name: pre, op: conv2d, out: 4, kernel: 1}
+  - {name: blk, op: both, from: [pre, x]}
+  - {name: post, op: add, from: [blk.y, blk.same, x]}
+  - {name: skip1, op: maybe}
+  - {name: kept, op: maybe, enabled: true}
+  - {name: skip2, op: maybe, from: x}
+  - {name: fin, op: add, from: [skip1, kept, skip2]}
+"""
+
+# two networks in one file, each with a block called 'up' of a different body
+TWO = """
+netspec: 1
+name: pair
+blocks:
+  up:
+    params: {out: int}
+    layers:
+      - {name: conv, op: conv2d, out: out, kernel: 3, padding: 1}
+      - {name: act, op: relu}
+networks:
+  gen:
+    inputs: {z: [N, 4, H, W]}
+    layers:
+      - {name: a, op: up, out: 8}
+      - {name: b, op: up, out: 3}
+  disc:
+    inputs: {img: [N, 3, H, W]}
+    layers:
+      - {name: a, op: up, out: 8}
+      - {name: pool, op: global_avg_pool, flatten: true}
+      - {name: fc, op: linear, out: 1}
 """
 
 
@@ -387,3 +435,52 @@ def test_exec_source_registers_lines_for_tracebacks():
     import linecache
     fn = ns["Tiny"].forward.__code__.co_filename
     assert fn.startswith("<netspec:tiny:") and linecache.getline(fn, 1).startswith('"""Tiny')
+
+
+@pytest.mark.parametrize("text", [TINY, EDGES, PASSTHROUGH], ids=["tiny", "edges", "passthrough"])
+def test_inline_specs_build_and_match_their_file(text, tmp_path):
+    g = _graph(text)
+    model = build(g).eval()
+    f = tmp_path / "m.py"
+    f.write_text(generate(g))
+    cls = getattr(import_file(f, "netspec_test_inline"), top_class_name(f.read_text()))
+    other = cls().eval()
+    other.load_state_dict(model.state_dict(), strict=True)
+    with torch.no_grad():
+        a, b = outputs(_run(model, g, seed=2)), outputs(_run(other, g, seed=2))
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+def test_passthrough_blocks_compute_what_the_spec_says():
+    g = _graph(PASSTHROUGH)
+    m = build(g).eval()
+    x = torch.randn(1, 4, 5, 5)
+    with torch.no_grad():
+        post = m.pre(x)
+        post = m.blk.c(post) + x + x
+        want = post + m.kept.c(post) + x
+        assert torch.allclose(m(x), want)
+    src = generate(g)
+    assert "post = blk_y + x + x" in src and "skip1 = self.skip1(post)" in src
+
+
+def test_several_networks_compile_into_one_module(tmp_path, capsys):
+    src = compile_source(TWO)
+    ns = exec_source(src, "pair")
+    assert {"Gen", "Disc", "Up", "Up2"} <= set(ns)       # class names unique across the networks
+    gen, disc = ns["Gen"](), ns["Disc"]()
+    img = gen(torch.randn(2, 4, 8, 8))
+    assert tuple(disc(img).shape) == (2, 1)
+    assert compile_source(TWO, "disc").count("class ") == 2
+    from netspec.cli import main
+    out = tmp_path / "pair.py"
+    assert main(["compile", str(_write(tmp_path, TWO)), "-o", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == \
+        f"wrote {out}: classes Gen (515 parameters), Disc (233 parameters)"
+    assert main(["compile", str(_write(tmp_path, TWO)), "-o", str(out), "--class-name", "X"]) == 2
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "spec.yaml"
+    p.write_text(text)
+    return p

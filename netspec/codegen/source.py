@@ -26,8 +26,8 @@ import tokenize
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
-from ..errors import GraphError, NetspecError
-from ..graph.ir import Container, Graph, Node
+from ..errors import NetspecError
+from ..graph.ir import Graph, Node
 from ..ops.io import InputOp
 from ..shapes import InferCtx, SymCtx, TensorType, Dim, is_sym
 from ..spec.names import MODULE_ATTRS
@@ -131,11 +131,11 @@ class Member:
 
 @dataclass
 class Stmt:
-    """One forward statement: assigns ``outs`` from the code ``expr``; ``types`` for the shape comment."""
+    """One forward statement: assigns ``outs`` from a node's call or a submodule call."""
 
     outs: list           # ValueRefs assigned
     names: list          # variable base names, aligned with outs
-    expr: object         # callable(vars) -> str
+    expr: tuple          # ("node", node, module expression | None) or ("call", module expression, input refs)
     ins: list            # ValueRefs read
     order: float
     loc: object = None
@@ -158,6 +158,7 @@ class Generator:
         self.marks: list = []         # (ValueRef, loc) per '#@k' placeholder of the class being written
         self.local_cache: dict = {}   # see local_types
         self._iface: dict = {}
+        self._has_modules: dict = {}
         self._index()
 
     # -- indexing ----------------------------------------------------------------------------------
@@ -222,8 +223,11 @@ class Generator:
         return self.has_modules(m.key)
 
     def has_modules(self, path: str) -> bool:
-        return any(self.module_src(self.node(n)) is not None for n in self.subtree[path]) or \
-            self.g.containers[path].kind == "block"
+        """A block always is a module; a seq or repeat only if a layer inside it has one."""
+        if path not in self._has_modules:
+            self._has_modules[path] = self.g.containers[path].kind == "block" or \
+                any(self.module_src(self.node(n)) is not None for n in self.subtree[path])
+        return self._has_modules[path]
 
     def iface(self, path: str) -> tuple[list, list]:
         """(values entering, values leaving) a container: declared for blocks, computed for seq/repeat."""
@@ -467,7 +471,7 @@ class Generator:
             if s.tuple_out and len(vs) == 1:
                 lhs = vs[0] + ","
             for r, v in zip(s.outs, vs):
-                var[tuple(r)] = v
+                var.setdefault(tuple(r), v)      # a passed-through input keeps its first name
             lines.append((f"{lhs} = {code}", [tuple(r) for r in s.outs], s.loc))
         for r in out_refs:
             if tuple(r) not in var:
@@ -494,7 +498,9 @@ def _toposort(stmts: list[Stmt], defined: set) -> list[Stmt]:
     produced = {}
     for i, s in enumerate(stmts):
         for r in s.outs:
-            produced.setdefault(tuple(r), i)
+            # a block that passes one of its inputs through does not produce it
+            if tuple(r) not in defined and tuple(r) not in s.ins:
+                produced.setdefault(tuple(r), i)
     deps = []
     for i, s in enumerate(stmts):
         d = set()
@@ -786,6 +792,11 @@ def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str
 
     Class names stay unique across the networks; helper classes are written once.
     """
+    return generate_module(graphs, class_names=class_names)[0]
+
+
+def generate_module(graphs: list[Graph], *, class_names: list | None = None) -> tuple[str, list[str]]:
+    """(source, the network classes' names in the order of ``graphs``); see ``generate_all``."""
     helper_names: set = set()
     for g in graphs:
         for n in g.nodes.values():
@@ -813,7 +824,7 @@ def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str
     if "torchvision." in "\n".join(texts + list(helpers.values())):
         head.append("import torchvision.ops")
     out = ["\n".join(head)] + [h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts]
-    return "\n\n\n".join(out) + "\n"
+    return "\n\n\n".join(out) + "\n", tops
 
 
 @dataclass
@@ -837,7 +848,6 @@ def _generate_parts(graph: Graph, class_name: str | None, taken: set, helper_nam
     template_cache: dict = {}
     groups: dict = {}           # grouping key -> ClassGroup
     by_index: list = []
-    group_of: dict = {}
     for p in blocks:
         c = g.containers[p]
         gen.marks = []
@@ -862,7 +872,6 @@ def _generate_parts(graph: Graph, class_name: str | None, taken: set, helper_nam
             grp.sequential = sequential
             by_index.append(grp)
         grp.drafts.append(d)
-        group_of[p] = grp
         refs[p] = f"__CLS{grp.index}__({', '.join(d.values)})"
     for grp in by_index:
         grp.drafts.sort(key=lambda d: gen.order.get(gen.subtree[d.path][0], 0) if gen.subtree[d.path] else 0)
@@ -885,13 +894,13 @@ def _generate_parts(graph: Graph, class_name: str | None, taken: set, helper_nam
     for grp in sorted(by_index, key=lambda x: (x.order, x.index)):
         variants.setdefault(grp.block, []).append(grp)
     for block, grps in variants.items():
-        base = camel(block, "Block")
-        if base in taken:
-            base += "Block"
-        for k, grp in enumerate(grps):
-            name = base if k == 0 else f"{base}{k + 1}"
+        base, k = camel(block, "Block"), 1
+        for grp in grps:
+            name = base if k == 1 else f"{base}{k}"
             while name in taken:
-                name += "_"
+                k += 1
+                name = f"{base}{k}"
+            k += 1
             taken.add(name)
             grp.name = name
     class_names = {grp.name for grp in by_index} | {top}

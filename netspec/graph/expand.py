@@ -581,10 +581,25 @@ class Expander:
         if share is not None:
             target = scope.get(share)
             sloc = src.loc(path + ("share",))
+            if share == raw.get("name"):
+                raise GraphError(f"layer '{share}' shares its own module", sloc,
+                                 "name an earlier layer of the same op whose weights this one should use")
+            if target is None and share in scope.names_here:
+                raise GraphError(f"'share: {share}' names a later layer", sloc,
+                                 "a layer can only share the module of a layer above it")
+            if target is not None and target.disabled:
+                raise GraphError(f"'share: {share}' names a layer dropped by its 'if'", sloc,
+                                 "make its condition true, or share another layer")
             if target is None or not target.refs:
                 raise GraphError(f"'share: {share}' names no layer in this block", sloc,
                                  [h for h in [did_you_mean(share, scope.all_names())] if h])
             tnode = self.graph.nodes.get(target.refs[0][0])
+            if tnode is not None and tnode.local_name != share:   # its value comes from inside a group of layers
+                kind = next((c.kind for c in map(self.graph.containers.get, tnode.scope)
+                             if c is not None and c.path.rsplit(".", 1)[-1] == share), "group")
+                what = {"block": "a block instance", "seq": "a 'seq' group", "repeat": "a repeated layer"}.get(kind, "a group")
+                raise GraphError(f"'share: {share}' names {what}, not a single layer", sloc,
+                                 "share one layer of the same op (a layer inside a block can share only within it)")
             if tnode is None or tnode.op is not op:
                 raise GraphError(f"'{node_id}' can only share the module of another '{op.name}' layer", sloc)
             tw = tnode.meta["weights"]
@@ -797,8 +812,14 @@ class Expander:
                  [(k, r, opath + (k,)) for k, r in spec_out.items()])
         if isinstance(spec_out, str):
             items = [("out", spec_out, opath)]
+        if not items:
+            raise GraphError("'outputs' is empty: the network would compute nothing", src.loc(opath),
+                             "name at least one layer, e.g. outputs: [fc], or leave 'outputs' out to use the last layer")
         for oname, ref, p in items:
             loc = src.loc(p)
+            if oname in into:
+                raise GraphError(f"the output '{oname}' is listed twice (first at {locs[oname].line}:{locs[oname].col})", loc,
+                                 "each output needs its own name; write outputs as a mapping, e.g. {a: fc, b: fc}")
             try:
                 e = self._resolve(ref, scope, loc, oname, who=f"output '{oname}'")
             except _Poison:
@@ -943,6 +964,7 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
         raise SpecError(f"no network named '{network}'", Loc(spec.file, 1, 1),
                         [h for h in [did_you_mean(network, list(spec.networks))] if h] +
                         [f"networks: {', '.join(spec.networks)}"])
+    bindings = _check_bindings(spec, spec.networks[network], bindings)
     sym = SymCtx()
     sym.multiple_of.update(spec.symbols)
     found: list = []
@@ -973,6 +995,34 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
             reqs.append(r)
     g.requirements = reqs
     return g
+
+
+def _check_bindings(spec: Spec, net: NetworkRef, bindings: dict | None) -> dict | None:
+    """Symbols bound to values (--bind H=224) must exist in the network's inputs and be positive sizes."""
+    if not bindings:
+        return bindings
+    symbols: list[str] = []
+    params = net.raw.get("params") or {}
+    for decl in (net.raw.get("inputs") or {}).values():
+        shape = decl.get("shape", []) if isinstance(decl, dict) else decl
+        for d in shape or []:
+            if isinstance(d, str) and d.strip().isidentifier() and d.strip() not in params:
+                symbols.append(d.strip())
+    out = {}
+    for k, v in bindings.items():
+        if k not in symbols:
+            raise SpecError(f"cannot bind '{k}': network '{net.name}' has no symbol of that name", net.loc("inputs"),
+                            [h for h in [did_you_mean(k, symbols)] if h] +
+                            [f"its symbols: {', '.join(dict.fromkeys(symbols)) or '(none)'}"])
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise SpecError(f"cannot bind '{k}' to {v!r}: a size must be a positive integer", net.loc("inputs"))
+        if v > LIMITS.max_dim:
+            raise LimitError(f"cannot bind '{k}' to {v:,}: over the limit of {LIMITS.max_dim:,}", net.loc("inputs"))
+        m = spec.symbols.get(k, 1)
+        if v % m:
+            raise SpecError(f"cannot bind '{k}' to {v}: the spec declares it a multiple of {m}", net.loc("inputs"))
+        out[k] = v
+    return out
 
 
 def expand_all(spec: Spec, **kw) -> dict[str, Graph]:

@@ -66,7 +66,7 @@ def _require(ctx, text: str) -> None:
 
 
 def _fmt_num(v: float) -> str:
-    return str(int(v)) if float(v).is_integer() else str(v)
+    return str(int(v)) if float(v).is_integer() else f"{v:.4g}"
 
 
 # -- flatten / reshape -------------------------------------------------------------------------------------------

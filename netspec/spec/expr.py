@@ -37,6 +37,7 @@ import ast
 import difflib
 import math
 import operator
+import unicodedata
 import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
@@ -525,6 +526,11 @@ class _Validator:
     def check_name(self, node: ast.Name) -> None:
         if node.id.startswith("_"):
             self.fail(node, f"names starting with '_' are not allowed ('{node.id}')")
+        written = self.src.text[self.col(node):self.end(node)]
+        if not written.isascii():   # Python folds look-alikes (NFKC): 'ｍａｘ' would silently be 'max'
+            i, ch = next((i, c) for i, c in enumerate(written) if not c.isascii())
+            self.fail(node, f"the name '{written}' contains '{ch}' (U+{ord(ch):04X} "
+                            f"{unicodedata.name(ch, 'UNNAMED')}); names are ASCII", col=self.col(node) + i)
 
     def visit(self, node: ast.AST) -> None:
         t = type(node)

@@ -486,6 +486,9 @@ def _check_names(src: Source):
         for j, iname in enumerate(ins or ()):
             path = ("blocks", bname, "inputs") + ((iname,) if isinstance(ins, dict) else (j,))
             yield from bad(iname, path, "a block input", key=isinstance(ins, dict))
+            if isinstance(ins, list) and iname in ins[:j]:
+                yield SpecError(f"block '{bname}' lists the input '{iname}' twice", src.loc(path),
+                                "each input of a block needs its own name")
         yield from scope(("blocks", bname), b)
     for nname, n in (data.get("networks") or {}).items():
         yield from bad(nname, ("networks", nname), "a network")
