@@ -242,6 +242,24 @@ def compile_(
 
 
 @app.command()
+def export(
+    spec: Path = typer.Argument(..., help="spec file"),
+    output: Path = typer.Option(..., "--output", "-o", help="the .onnx file to write"),
+    network: Optional[str] = typer.Option(None, "--network", help="which network of the file (default: the first)"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224"),
+    opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset version"),
+) -> None:
+    """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed."""
+    from .export import export_onnx
+    rep = export_onnx(str(spec), output, network, bindings=_parse_kv(bind, "--bind") or None, opset=opset,
+                      **_parse_kv(param, "--param"))
+    dyn = f", dynamic: {', '.join(rep.dynamic)}" if rep.dynamic else ""
+    cmp = f", max |onnxruntime - torch| = {rep.max_abs_diff:.2e}" if rep.max_abs_diff is not None else ""
+    _out.print(_esc(f"wrote {rep.path}: opset {rep.opset}, {rep.nbytes:,} bytes{dyn}{cmp}"))
+
+
+@app.command()
 def schema(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
 ) -> None:

@@ -484,3 +484,19 @@ def _write(tmp_path, text):
     p = tmp_path / "spec.yaml"
     p.write_text(text)
     return p
+
+
+def test_inputs_keep_their_names_as_keyword_arguments():
+    text = """
+netspec: 1
+name: kw
+inputs: {input: [N, 3, H, W], sum: [N, 3, H, W]}
+layers:
+  - {name: len, op: add, from: [input, sum]}
+  - {name: conv, op: conv2d, out: 2, kernel: 1}
+"""
+    src = compile_source(text)
+    assert "def forward(self, input, sum):" in src and "len_ = input + sum" in src
+    m = build(text)
+    y = m(input=torch.randn(1, 3, 4, 4), sum=torch.randn(1, 3, 4, 4))
+    assert tuple(y.shape) == (1, 2, 4, 4)

@@ -51,16 +51,22 @@ def is_attr_name(name: str) -> bool:
             and not name.startswith("_") and name not in MODULE_ATTRS)
 
 
-def ident(name: str, taken: set, fallback: str = "h") -> str:
+# names no argument may take, whatever the code uses
+_HARD = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
+    "self", "torch", "nn", "F", "math", "torchvision", "OrderedDict", "super", "getattr", "None", "True", "False"}
+_BUILTINS = frozenset(dir(builtins))
+
+
+def ident(name: str, taken: set, fallback: str = "h", reserved: frozenset | set = _RESERVED) -> str:
     """A fresh, valid, non-reserved identifier derived from ``name``; records it in ``taken``."""
     s = re.sub(r"[^0-9A-Za-z_]", "_", str(name)) if not (str(name).isidentifier() and str(name).isascii()) else str(name)
     s = s.strip("_") or fallback
     if s[0].isdigit():
         s = fallback + s
-    if s in _RESERVED or keyword.iskeyword(s) or keyword.issoftkeyword(s):
+    if s in reserved or s in _HARD:
         s = s + "_"
     base, k = s, 1
-    while s in taken or s in _RESERVED:
+    while s in taken or s in reserved or s in _HARD:
         k += 1
         s = f"{base}_{k}"
     taken.add(s)
@@ -143,9 +149,8 @@ class Stmt:
 
 
 class Generator:
-    def __init__(self, graph: Graph, class_name: str | None = None):
+    def __init__(self, graph: Graph):
         self.g = graph
-        self.class_name = class_name
         self.order = {nid: i for i, nid in enumerate(graph.nodes)}
         self.children: dict = {}
         self.subtree: dict[str, list[str]] = {p: [] for p in graph.containers}
@@ -393,8 +398,8 @@ class Generator:
         return f"getattr({parent}, {name!r})"
 
     # -- forward ------------------------------------------------------------------------------------
-    def statements(self, scope_path: str | None, members: list[Member], parent_expr: str, prefix: str,
-                   in_list: bool, access: dict, stmts: list):
+    def statements(self, members: list[Member], parent_expr: str, prefix: str, in_list: bool, access: dict,
+                   stmts: list):
         """Collect the forward statements of a class: members, with holders written inline."""
         for m in members:
             rel = prefix + m.local
@@ -407,20 +412,34 @@ class Generator:
             elif self.is_callable(m.key):
                 stmts.append(("call", m.key, rel, acc))
             else:
-                self.statements(m.key, self.children.get(m.key, []), acc, rel + ".", self.holder_is_list(m.key),
-                                access, stmts)
+                self.statements(self.children.get(m.key, []), acc, rel + ".", self.holder_is_list(m.key), access,
+                                stmts)
+
+    def _builtins_used(self, raw: list, access: dict) -> set:
+        names: set = set()
+        for item in raw:
+            if item[0] == "node":
+                n = item[1]
+                code = n.op.call([f"__a{k}" for k in range(len(n.inputs))], n.params, access.get(n.id, "__m"))
+            else:
+                code = item[3]
+            names |= set(re.findall(r"[A-Za-z_]\w*", code))
+        return names & _BUILTINS
 
     def forward(self, scope_path: str | None, in_refs: list, in_names: list, out_refs: list, out_names: list,
                 dict_out: bool) -> tuple[list, list]:
         """(forward lines as (code, ValueRefs assigned, loc), argument names) of the class at scope_path."""
         access: dict = {}
         raw: list = []
-        self.statements(scope_path, self.children.get(scope_path, []), "self", "", False, access, raw)
+        self.statements(self.children.get(scope_path, []), "self", "", False, access, raw)
         taken: set = set(self.helpers)
         var: dict = {}
         args = []
+        # the spec's input names stay the argument names (callers pass them by keyword), unless one is a builtin
+        # that this class's code calls
+        avoid = self._builtins_used(raw, access)
         for r, nm in zip(in_refs, in_names):
-            a = ident(nm, taken, "x")
+            a = ident(nm, taken, "x", reserved=avoid)
             args.append(a)
             var.setdefault(tuple(r), a)
         stmts: list[Stmt] = []
@@ -838,7 +857,7 @@ class _Parts:
 
 def _generate_parts(graph: Graph, class_name: str | None, taken: set, helper_names: set) -> _Parts:
     """The classes of one network; ``taken`` holds the class names already used (and receives this one's)."""
-    gen = Generator(graph, class_name)
+    gen = Generator(graph)
     g = graph
     # block instances, innermost first, so that a parent's text can construct its children
     blocks = [p for p, c in g.containers.items() if c.kind == "block"]

@@ -539,6 +539,10 @@ class Expander:
             ploc = src.loc(path + (key,))
             param_locs[fname] = ploc
             values[key] = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
+            if isinstance(values[key], bool) and fname in fields and _bool_as_number(fields[fname].annotation):
+                # pydantic would read true as 1: 'out: true' or 'out: "a < b"' would silently make a size of 1
+                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {values[key]}", ploc,
+                                "true and false (and comparisons like 'a < b') are not numbers")
         try:
             params = op.Params.model_validate(values)
         except ValidationError as e:
@@ -906,6 +910,19 @@ def _str_choices(annotation) -> list[str]:
         else:
             stack += list(typing.get_args(t))
     return out
+
+
+def _bool_as_number(annotation) -> bool:
+    """Whether pydantic would turn a boolean into a number for this parameter type (int or float, but no bool)."""
+    import typing
+    found: set = set()
+    stack = [annotation]
+    while stack:
+        t = stack.pop()
+        found.add(t)
+        if typing.get_origin(t) not in (typing.Literal, list, tuple, dict):
+            stack += list(typing.get_args(t))
+    return bool(found & {int, float}) and not found & {bool, Any}
 
 
 def _looks_expr(s: str) -> bool:

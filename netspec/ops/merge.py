@@ -17,7 +17,7 @@ def broadcast(a: TensorType, b: TensorType, ctx, op: str) -> tuple:
     for j, (x, y) in enumerate(zip(sa, sb)):
         if x == 1:
             out.append(y)
-        elif y == 1:
+        elif y == 1 or x == y:
             out.append(x)
         else:
             axis = j - n

@@ -102,6 +102,11 @@ def read_text(path: Path, shown: str) -> str:
 def decode(raw: bytes, shown: str) -> str:
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]
+    for bom, encoding in ((b"\xff\xfe\x00\x00", "UTF-32"), (b"\x00\x00\xfe\xff", "UTF-32"),
+                          (b"\xff\xfe", "UTF-16"), (b"\xfe\xff", "UTF-16")):
+        if raw.startswith(bom):
+            raise SpecError(f"the file is {encoding} text (it starts with a {encoding} byte order mark)",
+                            Loc(shown, 1, 1), "save the file as UTF-8")
     if b"\x00" in raw:
         off = raw.index(b"\x00")
         raise SpecError("the file contains NUL bytes: this is binary data, not a spec", _offset_loc(raw, off, shown),
@@ -115,10 +120,10 @@ def decode(raw: bytes, shown: str) -> str:
 
 
 def _offset_loc(raw: bytes, off: int, shown: str) -> Loc:
+    """The line and column (in characters, as editors count) of byte offset ``off``."""
     before = raw[:off]
-    line = before.count(b"\n") + 1
-    col = off - (before.rfind(b"\n") + 1) + 1
-    return Loc(shown, line, col)
+    line_start = before.rfind(b"\n") + 1
+    return Loc(shown, before.count(b"\n") + 1, len(before[line_start:].decode("utf-8", "replace")) + 1)
 
 
 def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | None = None) -> Source:
@@ -185,9 +190,10 @@ def _compose(text: str, file: str):
     except yaml.MarkedYAMLError as e:
         err = e
     except yaml.reader.ReaderError as e:
-        off = e.position
+        # libyaml counts the offset in UTF-8 bytes, the pure-Python reader in characters
+        before = text.encode("utf-8")[:e.position] if _FAST_PARSER else text[:e.position].encode("utf-8")
         raise SpecError(f"the file contains the control character U+{e.character:04X}, which YAML does not allow",
-                        _offset_loc(text[:off].encode("utf-8"), len(text[:off].encode("utf-8")), file),
+                        _offset_loc(before, len(before), file),
                         "remove it, or write it as an escape inside a double-quoted string") from None
     except yaml.YAMLError as e:
         raise SpecError(f"invalid YAML: {e}", Loc(file, 1, 1)) from None

@@ -1,0 +1,137 @@
+"""Spec -> ONNX through torch.onnx (the optional 'export' extra: onnx, onnxscript; onnxruntime to compare outputs).
+
+Symbolic dimensions of the spec's inputs stay dynamic in the exported graph where the exporter can keep them
+(``torch.export.Dim.AUTO``); ``bindings`` fix them. The file is checked with ``onnx.checker`` and, when onnxruntime is
+installed, run on the example inputs and compared with the PyTorch module.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Loc, NetspecError, OutputError
+from .io import atomic_write_bytes
+from .shapes_dim import is_sym
+
+# sizes given to symbols for the example inputs (a multiple of whatever the spec requires)
+EXAMPLE_SIZES = {"N": 2, "T": 8, "S": 8, "L": 16}
+DEFAULT_SIZE = 64
+
+
+class ExportError(NetspecError):
+    """The network could not be exported."""
+
+
+@dataclass
+class ExportReport:
+    path: str
+    opset: int
+    inputs: dict            # name -> example shape used
+    dynamic: list           # symbols left dynamic
+    max_abs_diff: float | None    # vs onnxruntime, None if onnxruntime is not installed
+    nbytes: int
+
+
+def _example_value(sym: str, multiple: int) -> int:
+    v = EXAMPLE_SIZES.get(sym, DEFAULT_SIZE)
+    return max(multiple, (v + multiple - 1) // multiple * multiple)
+
+
+def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None = None, *,
+                bindings: dict | None = None, opset: int | None = None, check_runtime: bool = True,
+                **params) -> ExportReport:
+    """Export a spec's network to ONNX, written atomically to ``path``.
+
+    Args:
+        spec_or_path: a path, spec text, a loaded Spec or an expanded Graph.
+        path: the .onnx file to write.
+        bindings: fixed values for symbols (the rest stay dynamic where the exporter allows).
+        opset: ONNX opset (default: the exporter's).
+    Returns:
+        an ExportReport; raises ExportError/OutputError with a hint on failure.
+    """
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise ExportError("ONNX export needs the 'onnx' and 'onnxscript' packages", None,
+                          "install them: pip install 'netspec[export]' (or pip install onnx onnxscript)") from None
+    import torch
+
+    from .codegen.build import build, to_graph
+
+    out = Path(path)
+    if out.suffix.lower() != ".onnx":
+        raise ExportError(f"the output '{out}' must end in .onnx", Loc(str(out), 1, 1))
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise OutputError(f"cannot write '{out}': the folder '{out.parent}' does not exist", Loc(str(out), 1, 1),
+                          "create the folder first")
+    g = to_graph(spec_or_path, network, params=params, bindings=bindings)
+    model = build(g).eval()
+    gen = torch.Generator().manual_seed(0)
+    args, names, shapes, dyn_shapes, dynamic = [], [], {}, [], set()
+    for name, t in g.input_types().items():
+        dims, dyn = [], {}
+        for k, d in enumerate(t.shape):
+            if is_sym(d):
+                syms = sorted(d.free_symbols())
+                env = {s: _example_value(s, g.sym.multiple_of.get(s, 1)) for s in syms}
+                dims.append(d.evaluate(env))
+                dyn[k] = torch.export.Dim.AUTO
+                dynamic.update(syms)
+            else:
+                dims.append(int(d))
+        if t.is_float:
+            x = torch.randn(*dims, generator=gen, dtype=getattr(torch, t.dtype))
+        elif t.dtype == "bool":
+            x = torch.zeros(*dims, dtype=torch.bool)
+        else:
+            x = torch.randint(0, 2, dims, generator=gen, dtype=getattr(torch, t.dtype))
+        args.append(x)
+        names.append(name)
+        shapes[name] = tuple(dims)
+        dyn_shapes.append(dyn or None)
+    with torch.no_grad():
+        ref = model(*args)
+    refs = list(ref.values()) if isinstance(ref, dict) else [ref]
+    out_names = list(g.outputs)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_file = Path(tmp) / "model.onnx"
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                kw = {"opset_version": opset} if opset else {}
+                torch.onnx.export(model, tuple(args), str(tmp_file), input_names=names, output_names=out_names,
+                                  dynamic_shapes=tuple(dyn_shapes), dynamo=True, external_data=False, **kw)
+        except Exception as e:  # the exporter's failures are many and varied; report the first line
+            first = str(e).strip().split("\n")[0][:300]
+            raise ExportError(f"torch.onnx could not export '{g.name}': {type(e).__name__}: {first}",
+                              Loc(g.file, 1, 1), "try fixing the symbols with --bind, or report the op that fails") from None
+        data = tmp_file.read_bytes()
+        import onnx
+        model_proto = onnx.load_from_string(data)
+        try:
+            onnx.checker.check_model(model_proto)
+        except Exception as e:
+            raise ExportError(f"the exported model fails onnx.checker: {e}", Loc(g.file, 1, 1)) from None
+        diff = None
+        if check_runtime:
+            try:
+                import onnxruntime as ort
+            except ImportError:
+                ort = None
+            if ort is not None:
+                sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+                feeds = {n: a.numpy() for n, a in zip(names, args)}
+                outs = sess.run(None, feeds)
+                diff = max(float(abs(torch.from_numpy(o) - r.float()).max()) for o, r in zip(outs, refs))
+    atomic_write_bytes(out, data)
+    op_set = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), 0)
+    return ExportReport(str(out), op_set, shapes, sorted(dynamic), diff, len(data))
