@@ -289,13 +289,30 @@ class Expander:
 
     # -- bodies ---------------------------------------------------------------------------------
     def _body(self, layers: list, src: Source, lpath: tuple, scope: _Scope, prefix: str, env: dict,
-              first: Entry | None, container: str | None) -> Entry | None:
-        """Expand a list of layers into the graph. Returns the entry of the last layer (the body's result)."""
+              first: Entry | None, container: str | None, counter: list | None = None,
+              flat_of: str | None = None) -> Entry | None:
+        """Expand a list of layers into the graph. Returns the entry of the last layer (the body's result).
+
+        Unnamed layers are numbered by their position among the layers that are present (as in nn.Sequential):
+        ``counter`` holds the next number, shared with 'flat' layers that number their contents in this list.
+        ``flat_of`` names the block whose body is being spliced into the enclosing list (its layers must be unnamed).
+        """
+        counter = counter if counter is not None else [0]
         names: list[str] = []
+        auto: set[int] = set()
         seen: dict[str, int] = {}
         for i, raw in enumerate(layers):
             nm = raw.get("name")
-            nm = str(i) if nm is None else str(nm)
+            if nm is None:
+                auto.add(i)
+                names.append(f"#{i}")          # a placeholder: unnamed layers cannot be referred to
+                continue
+            nm = str(nm)
+            if flat_of is not None:
+                raise GraphError(f"layer '{nm}' of block '{flat_of}' has a name, but the block is used with 'flat: true'",
+                                 src.loc(lpath + (i, "name")),
+                                 "a flat block's layers are numbered in the enclosing list: remove their names, "
+                                 "or use the block without 'flat'")
             prob = name_problem(nm) if not nm.isdigit() else None
             if prob:
                 raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
@@ -352,7 +369,8 @@ class Expander:
             else:
                 chain_in = None
             try:
-                ent = self._layer(raw, src, path, scope, prefix, names[i], env, chain_in, container)
+                ent = self._layer(raw, src, path, scope, prefix, None if i in auto else names[i], env, chain_in,
+                                  container, counter)
             except _Poison:
                 ent = Entry([], [], src.loc(path), poisoned=True)
             except NetspecError as e:
@@ -374,11 +392,12 @@ class Expander:
         return op is not None and len(op.inputs) == 0
 
     # -- one layer ------------------------------------------------------------------------------
-    def _layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str, env: dict,
-               chain_in: Entry | None, container: str | None) -> Entry:
+    def _layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str | None, env: dict,
+               chain_in: Entry | None, container: str | None, counter: list) -> Entry:
         loc = src.loc(path)
         opname = raw.get("op")
-        ins, in_locs, slot_names = self._inputs(raw, src, path, scope, chain_in, name)
+        shown = name if name is not None else f"{prefix}#{path[-1]}"
+        ins, in_locs, slot_names = self._inputs(raw, src, path, scope, chain_in, shown)
         lenv = self._layer_env(env, scope, ins)
         # condition
         if raw.get("if") is not None:
@@ -405,14 +424,30 @@ class Expander:
                 raise LimitError(f"repeat count {rv:,} is over the limit of {LIMITS.max_repeat:,}",
                                  src.loc(path + ("repeat",)), "raise it with --limit max_repeat=N if you mean it")
             n = rv
+        flat = raw.get("flat") or False       # True: splice contents; "copies": number a repeat's copies only
+        splice = flat is True and (opname == "seq" or opname in self.spec.blocks)
         if n is None:
-            return self._instance(raw, src, path, scope, prefix + name, opname, ins, slot_names, lenv, env, container)
+            if splice:
+                return self._instance(raw, src, path, scope, prefix, opname, ins, slot_names, lenv, env, container,
+                                      flat_counter=counter)
+            if name is None:
+                name = str(counter[0])
+            ent = self._instance(raw, src, path, scope, prefix + name, opname, ins, slot_names, lenv, env, container)
+            counter[0] += 1
+            return ent
         if n == 0:
             if ins and ins[0] is not None:
                 return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
             return Entry([], [], loc, disabled=True)
-        rpath = prefix + name
-        self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container)
+        if flat:
+            rpath = None         # the copies are numbered in the enclosing list: no container of their own
+        else:
+            if name is None:
+                name = str(counter[0])
+            counter[0] += 1
+            rpath = prefix + name
+            self._claim(rpath, loc)
+            self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container)
         idx = raw.get("index", "i")
         cur = ins
         ent = None
@@ -421,17 +456,33 @@ class Expander:
             kenv = dict(env)
             kenv[idx] = k
             klenv = self._layer_env(kenv, scope, cur)
-            ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
+            if rpath is not None:
+                ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
+            elif splice:                                              # flat: each copy's layers spliced
+                ent = self._instance(raw, src, path, scope, prefix, opname, cur, slot_names, klenv, kenv, container,
+                                     flat_counter=counter)
+            else:
+                ent = self._instance(raw, src, path, scope, f"{prefix}{counter[0]}", opname, cur, slot_names, klenv,
+                                     kenv, container)
+                counter[0] += 1
             if ent.poisoned:
                 raise _Poison()
             if k == 0:   # refuse now what the limit would refuse after building most of it
                 each = len(self.graph.nodes) - before
                 if before + each * n > LIMITS.max_nodes:
-                    raise LimitError(f"repeating '{name}' {n:,} times would make about {before + each * n:,} nodes, "
+                    raise LimitError(f"repeating '{shown}' {n:,} times would make about {before + each * n:,} nodes, "
                                      f"over the limit of {LIMITS.max_nodes:,}", src.loc(path + ("repeat",)),
                                      f"one copy has {each:,} nodes; raise the limit with --limit max_nodes=N if you mean it")
             cur = [ent] + list(cur[1:]) if cur else [ent]
         return ent
+
+    def _claim(self, node_id: str, loc: Loc) -> None:
+        """Refuse a second node or container with the same structural name (one module path, one module)."""
+        if node_id in self.graph.nodes or node_id in self.graph.containers:
+            first = self.graph.nodes[node_id].loc if node_id in self.graph.nodes else self.graph.containers[node_id].loc
+            raise GraphError(f"two layers would both be named '{node_id}' (the other is at line {first.line})", loc,
+                             "name the layers explicitly; unnamed layers are numbered by their position among the "
+                             "layers present, and 'flat' layers number their contents in the enclosing list")
 
     def _layer_env(self, env: dict, scope: _Scope, ins: list) -> _Env:
         def lookup_tensor(name):
@@ -509,7 +560,10 @@ class Expander:
         return e
 
     # -- instances: op, seq or block ----------------------------------------------------------------
-    def _instance(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container) -> Entry:
+    def _instance(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
+                  flat_counter: list | None = None) -> Entry:
+        """One op node, seq or block instance at ``node_id``; with ``flat_counter``, a seq or block whose layers are
+        spliced into the enclosing list (``node_id`` is then the enclosing prefix)."""
         loc = src.loc(path)
         if node_id.count(".") > 4 * LIMITS.max_block_depth:
             raise LimitError("blocks are nested too deeply", loc)
@@ -517,12 +571,13 @@ class Expander:
             raise LimitError(f"the network has more than {LIMITS.max_nodes:,} nodes", loc,
                              "raise it with --limit max_nodes=N if you mean it")
         if opname == "seq":
-            return self._seq(raw, src, path, scope, node_id, ins, env, container)
+            return self._seq(raw, src, path, scope, node_id, ins, env, container, flat_counter)
         op = lookup(opname)
         if op is not None:
             return self._op(raw, src, path, scope, node_id, op, ins, slot_names, lenv, container)
         if opname in self.spec.blocks:
-            return self._block(raw, src, path, node_id, self.spec.blocks[opname], ins, slot_names, lenv, container)
+            return self._block(raw, src, path, node_id, self.spec.blocks[opname], ins, slot_names, lenv, container,
+                               flat_counter)
         raise SpecError(f"unknown op '{opname}'", src.loc(path + ("op",)),
                         unknown_op_hints(opname, list(self.spec.blocks)))
 
@@ -619,6 +674,7 @@ class Expander:
                                  loc, f"'{node_id}' alone needs {nbytes / 2**30:,.2f} GiB; raise the limit with "
                                       "--limit max_param_bytes=N if you mean it")
         scopes = self._scopes(container)
+        self._claim(node_id, loc)
         node = Node(node_id, op, params, in_refs, loc, scopes, param_locs,
                     meta={"in": in_types, "out": outs, "weights": weights, "macs": macs})
         if shared_with:
@@ -709,10 +765,18 @@ class Expander:
             c = self.graph.containers[c].parent
         return tuple(reversed(out))
 
-    def _seq(self, raw, src, path, scope, node_id, ins, env, container) -> Entry:
+    def _seq(self, raw, src, path, scope, node_id, ins, env, container, flat_counter=None) -> Entry:
         loc = src.loc(path)
         if len(ins) > 1:
             raise GraphError(f"'{node_id}' (seq) takes one input, got {len(ins)}", src.loc(path + ("from",)))
+        if flat_counter is not None:
+            inner = _Scope({}, parent=scope)
+            last = self._body(raw.get("layers") or [], src, path + ("layers",), inner, node_id, env,
+                              ins[0] if ins else None, container, flat_counter, flat_of="seq")
+            if last is None or last.poisoned:
+                raise _Poison()
+            return Entry(last.refs, last.names, loc)
+        self._claim(node_id, loc)
         self.graph.containers[node_id] = Container(node_id, "seq", None, loc, parent=container,
                                                    inputs=[e.refs[0] for e in ins], input_names=["x"])
         inner = _Scope({}, parent=scope)
@@ -725,7 +789,8 @@ class Expander:
         c.output_names = ["out"]
         return Entry(last.refs, last.names, loc)
 
-    def _block(self, raw, src, path, node_id, bref: BlockRef, ins, slot_names, lenv, container) -> Entry:
+    def _block(self, raw, src, path, node_id, bref: BlockRef, ins, slot_names, lenv, container,
+               flat_counter=None) -> Entry:
         loc = src.loc(path)
         if bref.name in self.block_stack:
             chain = " -> ".join(self.block_stack[self.block_stack.index(bref.name):] + [bref.name])
@@ -781,22 +846,28 @@ class Expander:
                                  f"write from: {{{bn}: <layer>}} or list all inputs in order")
             e = mapping[bn]
             bscope.entries[bn] = Entry(e.refs[:1], ["out"], e.loc)
-        self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv), parent=container,
-                                                   inputs=[mapping[b].refs[0] for b in bin_names], input_names=bin_names)
+        flat = flat_counter is not None
+        if not flat:
+            self._claim(node_id, loc)
+            self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv),
+                                                       parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
+                                                       input_names=bin_names)
         self.block_stack.append(bref.name)
         try:
             first = bscope.entries[bin_names[0]] if bin_names else None
-            last = self._body(bdef.get("layers") or [], bref.src, bref.path + ("layers",), bscope, node_id + ".", benv,
-                              first, node_id)
+            last = self._body(bdef.get("layers") or [], bref.src, bref.path + ("layers",), bscope,
+                              node_id if flat else node_id + ".", benv, first, container if flat else node_id,
+                              flat_counter, flat_of=bref.name if flat else None)
             outs: dict = {}
             olocs: dict = {}
             self._outputs(bdef.get("outputs"), bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
                           loc_default=bref.loc("layers"))
         finally:
             self.block_stack.pop()
-        c = self.graph.containers[node_id]
-        c.outputs = list(outs.values())
-        c.output_names = list(outs)
+        if not flat:
+            c = self.graph.containers[node_id]
+            c.outputs = list(outs.values())
+            c.output_names = list(outs)
         return Entry(list(outs.values()), list(outs), loc)
 
     def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -136,8 +137,8 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
         except json.JSONDecodeError as e:
             raise SpecError(f"invalid JSON: {e.msg}", Loc(file, e.lineno, e.colno),
                             "JSON allows no trailing commas, comments or single quotes") from None
-        except ValueError as e:
-            raise SpecError(f"invalid JSON: {e}", Loc(file, 1, 1)) from None
+        except ValueError as e:     # NaN or Infinity, which the json module reads but JSON does not allow
+            raise SpecError(f"invalid JSON: {e}", _json_constant_loc(text, file)) from None
         except RecursionError:
             pass   # nested too deeply for the json module: the YAML reader below says where
     if "\t" in text and not json_mode:
@@ -164,6 +165,14 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
 
 def _reject_constant(name):
     raise ValueError(f"{name} is not valid JSON")
+
+
+def _json_constant_loc(text: str, file: str) -> Loc:
+    """Where the first NaN/Infinity outside a string is (the json module does not say)."""
+    blanked = re.sub(r'"(?:[^"\\]|\\.)*"', lambda m: " " * len(m.group()), text)
+    m = re.search(r"NaN|-?Infinity", blanked)
+    off = m.start() if m else 0
+    return Loc(file, text.count("\n", 0, off) + 1, off - (text.rfind("\n", 0, off) + 1) + 1)
 
 
 def _yaml_hint(msg: str) -> str | None:
@@ -346,7 +355,8 @@ class _Converter:
                     raise LimitError(f"a key of {len(key):,} characters is over the limit of {LIMITS.max_key_chars}", kloc)
                 if key in out:
                     first = self.src.key_locs[path + (key,)]
-                    raise SpecError(f"duplicate key '{key}' (first defined at line {first.line})", kloc,
+                    where = f"column {first.col}" if first.line == kloc.line else f"line {first.line}"
+                    raise SpecError(f"duplicate key '{key}' (first defined at {where})", kloc,
                                     "YAML would silently keep only the last one; rename or remove one of them")
                 self.src.key_locs[path + (key,)] = kloc
                 out[key] = self.convert(vnode, path + (key,), depth + 1)

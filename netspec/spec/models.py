@@ -20,7 +20,7 @@ from .expr import ExprError, parse as parse_expr
 FORMAT_VERSION = 1
 
 # keys every layer may carry, whatever its op
-LAYER_KEYS = ("op", "name", "from", "if", "repeat", "index", "share", "doc")
+LAYER_KEYS = ("op", "name", "from", "if", "repeat", "index", "share", "flat", "doc")
 
 
 def _check_expr(s: str) -> str:
@@ -49,6 +49,10 @@ class LayerBase(Model):
     repeat: Optional[Union[int, Expr]] = Field(None, description="instantiate n times in a chain, named name.0 .. name.{n-1}")
     index: Name = Field("i", description="the loop variable of 'repeat'")
     share: Optional[Name] = Field(None, description="reuse the module (weights) of another layer in this scope")
+    flat: Union[bool, Literal["copies"]] = Field(
+        False, description="add no level to the module tree (torchvision's features.N): true numbers a block's or "
+                           "seq's layers, and a repeat's copies, in the enclosing list; 'copies' numbers only a "
+                           "repeat's copies there, each staying one module")
     doc: Optional[str] = None
 
 
