@@ -115,20 +115,6 @@ def check(
         raise UserError()
 
 
-def _count_params(g) -> int:
-    total = 0
-    for n in g.nodes.values():
-        if n.meta.get("shared_with"):
-            continue
-        for shape, kind in n.meta.get("weights", {}).values():
-            if kind == "param":
-                k = 1
-                for d in shape:
-                    k *= d
-                total += k
-    return total
-
-
 @app.command()
 def summary(
     spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
