@@ -166,6 +166,40 @@ class Generator:
         self._has_modules: dict = {}
         self._index()
 
+    # ops whose backward needs only their input, so their output may be overwritten (as torchvision's
+    # `out += identity` overwrites a batch norm's output)
+    OUTPUT_FREE_BACKWARD = ("batchnorm1d", "batchnorm2d", "batchnorm3d", "conv1d", "conv2d", "conv3d", "linear",
+                            "groupnorm", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+
+    def add_in_place(self, n) -> bool:
+        """Whether an 'add' may accumulate into its first input, as hand-written residual blocks do: the first
+        input comes from an op whose backward does not need its output, nothing else reads it, and the sum has its
+        shape and dtype (no broadcasting into it)."""
+        if n.op.name != "add" or not n.inputs or n.inputs[0] is None:
+            return False
+        r0 = tuple(n.inputs[0])
+        src = self.g.nodes[r0[0]]
+        if src.op.name not in self.OUTPUT_FREE_BACKWARD or r0 in self.graph_out:
+            return False
+        if self.uses.get(r0, []) != [n.id] or any(tuple(r) == r0 for r in n.inputs[1:] if r is not None):
+            return False
+        return src.out[r0[1]] == n.out[0]
+
+    @staticmethod
+    def _reusable(s, i: int, var: dict, last_use: dict) -> str | None:
+        """The variable of this statement's first input if that value is read for the last time here and no other
+        live value shares the variable; else None."""
+        if len(s.outs) != 1 or s.tuple_out or not s.ins or s.ins[0] is None:
+            return None
+        r0 = tuple(s.ins[0])
+        v0 = var.get(r0)
+        if v0 is None or last_use.get(r0) != i or tuple(s.outs[0]) in var:
+            return None
+        for r, v in var.items():
+            if v == v0 and r != r0 and last_use.get(r, -1) > i:
+                return None
+        return v0
+
     # -- indexing ----------------------------------------------------------------------------------
     def _index(self):
         g = self.g
@@ -475,22 +509,41 @@ class Generator:
                     max([self.order.get(r[0], -1) for r in ins] or [-1]) + 0.5
                 stmts.append(Stmt(outs, names, ("call", acc, ins), ins, first, c.loc, tuple_out=tuple_out))
         stmts = _toposort(stmts, set(var))
+        # liveness: a value's last reader; the returned values live to the end
+        last_use: dict = {}
+        for i, st in enumerate(stmts):
+            for r in st.ins:
+                if r is not None:
+                    last_use[tuple(r)] = i
+        for r in out_refs:
+            last_use[tuple(r)] = len(stmts)
         lines = []
-        for s in stmts:
+        for i, s in enumerate(stmts):
             fallback = s.expr[1].op.name if s.expr[0] == "node" else "out"
-            vs = [ident(nm.replace(".", "_"), taken, fallback) for nm in s.names]
             kind = s.expr[0]
+            reuse = self._reusable(s, i, var, last_use)
+            if reuse is not None:
+                # the input dies here: its variable takes the result, so the tensor is freed at once (as in
+                # hand-written `x = self.bn1(x)`), which keeps the working set of a forward pass small
+                vs = [reuse]
+            else:
+                vs = [ident(nm.replace(".", "_"), taken, fallback) for nm in s.names]
             if kind == "node":
                 n, mod = s.expr[1], s.expr[2]
                 a = [var[tuple(r)] if r is not None else "None" for r in n.inputs]
                 code = n.op.call(a, n.params, mod)
+                if self.add_in_place(n):
+                    code = a[0] + "".join(f".add_({x})" for x in a[1:])
             else:
                 code = f"{s.expr[1]}({', '.join(var[r] for r in s.expr[2])})"
             lhs = ", ".join(vs) if s.tuple_out or len(vs) > 1 else vs[0]
             if s.tuple_out and len(vs) == 1:
                 lhs = vs[0] + ","
             for r, v in zip(s.outs, vs):
-                var.setdefault(tuple(r), v)      # a passed-through input keeps its first name
+                if reuse is not None:
+                    var[tuple(r)] = v
+                else:
+                    var.setdefault(tuple(r), v)      # a passed-through input keeps its first name
             lines.append((f"{lhs} = {code}", [tuple(r) for r in s.outs], s.loc))
         for r in out_refs:
             if tuple(r) not in var:
@@ -502,7 +555,53 @@ class Generator:
         else:
             ret = "return " + ", ".join(var[tuple(r)] for r in out_refs)
         lines.append((ret, None, None))
-        return lines, args
+        return _rename_rebound(lines, args), args
+
+
+def _rename_rebound(lines: list, args: list) -> list:
+    """Variables bound more than once (a chain that reuses its input's variable) are called ``out``, ``out2``, ...
+    as in hand-written modules, so that no name claims to be one layer's output while holding another's.
+    Arguments keep their names (``x = self.downsample(x)`` reads as it does in torchvision)."""
+    import io
+    import tokenize
+
+    counts: dict = {}
+    for code, _, _ in lines:
+        lhs = code.split(" = ", 1)[0] if " = " in code else ""
+        if lhs.isidentifier():
+            counts[lhs] = counts.get(lhs, 0) + 1
+    rebound = [v for v, c in counts.items() if c > 1 and v not in args]
+    if not rebound:
+        return lines
+    used = set(counts) | set(args)
+    mapping: dict = {}
+    for v in rebound:
+        k, new = 1, "out"
+        while new in used or new in mapping.values():
+            k += 1
+            new = f"out{k}"
+        mapping[v] = new
+    out = []
+    for code, refs, loc in lines:
+        toks = list(tokenize.generate_tokens(io.StringIO(code).readline))
+        out.append((_retext(code, toks, mapping), refs, loc))
+    return out
+
+
+def _retext(code: str, toks: list, mapping: dict) -> str:
+    """``code`` with the NAME tokens in mapping replaced (attributes after '.' untouched), spacing kept."""
+    import tokenize
+    res, last, prev = [], 0, None
+    for t in toks:
+        if t.type == tokenize.NAME and t.string in mapping and not (prev is not None and prev.string == "."):
+            start = t.start[1]
+            res.append(code[last:start])
+            res.append(mapping[t.string])
+            last = t.end[1]
+        if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+            prev = t
+    res.append(code[last:])
+    return "".join(res)
 
 
 def _wrap(head: str, lines: list[str], tail: str) -> list[str]:

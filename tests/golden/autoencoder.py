@@ -17,10 +17,10 @@ class Down(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, H/2, W/2)  autoencoder.yaml:21
-        bn = self.bn(conv)  # (N, out, H/2, W/2)  autoencoder.yaml:22
-        relu = self.relu(bn)  # (N, out, H/2, W/2)  autoencoder.yaml:23
-        return relu
+        x = self.conv(x)  # (N, out, H/2, W/2)  autoencoder.yaml:21
+        x = self.bn(x)  # (N, out, H/2, W/2)  autoencoder.yaml:22
+        x = self.relu(x)  # (N, out, H/2, W/2)  autoencoder.yaml:23
+        return x
 
 
 class Up(nn.Module):
@@ -33,10 +33,10 @@ class Up(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, 2*H, 2*W)  autoencoder.yaml:27
-        bn = self.bn(conv)  # (N, out, 2*H, 2*W)  autoencoder.yaml:28
-        relu = self.relu(bn)  # (N, out, 2*H, 2*W)  autoencoder.yaml:29
-        return relu
+        x = self.conv(x)  # (N, out, 2*H, 2*W)  autoencoder.yaml:27
+        x = self.bn(x)  # (N, out, 2*H, 2*W)  autoencoder.yaml:28
+        x = self.relu(x)  # (N, out, 2*H, 2*W)  autoencoder.yaml:29
+        return x
 
 
 class Autoencoder(nn.Module):
@@ -61,6 +61,6 @@ class Autoencoder(nn.Module):
         ]))
 
     def forward(self, x):  # x: (N, 3, H, W)
-        encoder = self.encoder(x)  # (N, 128, H/8, W/8)  autoencoder.yaml:32
-        decoder = self.decoder(encoder)  # (N, 3, H, W)  autoencoder.yaml:36
-        return {'recon': decoder, 'code': encoder}
+        x = self.encoder(x)  # (N, 128, H/8, W/8)  autoencoder.yaml:32
+        decoder = self.decoder(x)  # (N, 3, H, W)  autoencoder.yaml:36
+        return {'recon': decoder, 'code': x}

@@ -15,9 +15,9 @@ class Down(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
     def forward(self, x):  # x: (N, 3, 64, 64)
-        conv = self.conv(x)  # (N, 64, 32, 32)  gan.yaml:21
-        lrelu = self.lrelu(conv)  # (N, 64, 32, 32)  gan.yaml:23
-        return lrelu
+        x = self.conv(x)  # (N, 64, 32, 32)  gan.yaml:21
+        x = self.lrelu(x)  # (N, 64, 32, 32)  gan.yaml:23
+        return x
 
 
 class Down2(nn.Module):
@@ -30,10 +30,10 @@ class Down2(nn.Module):
         self.lrelu = nn.LeakyReLU(negative_slope=0.2, inplace=True)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, H//2, W//2)  gan.yaml:21
-        bn = self.bn(conv)  # (N, out, H//2, W//2)  gan.yaml:22
-        lrelu = self.lrelu(bn)  # (N, out, H//2, W//2)  gan.yaml:23
-        return lrelu
+        x = self.conv(x)  # (N, out, H//2, W//2)  gan.yaml:21
+        x = self.bn(x)  # (N, out, H//2, W//2)  gan.yaml:22
+        x = self.lrelu(x)  # (N, out, H//2, W//2)  gan.yaml:23
+        return x
 
 
 class Discriminator(nn.Module):
@@ -52,8 +52,8 @@ class Discriminator(nn.Module):
         self.flatten = nn.Flatten(0, -1)
 
     def forward(self, image):  # image: (N, 3, 64, 64)
-        down = self.down(image)  # (N, 512, 4, 4)  gan.yaml:41
-        score = self.score(down)  # (N, 1, 1, 1)  gan.yaml:42
-        sigmoid = self.sigmoid(score)  # (N, 1, 1, 1)  gan.yaml:43
-        flatten = self.flatten(sigmoid)  # (N,)  gan.yaml:44
-        return flatten
+        image = self.down(image)  # (N, 512, 4, 4)  gan.yaml:41
+        image = self.score(image)  # (N, 1, 1, 1)  gan.yaml:42
+        image = self.sigmoid(image)  # (N, 1, 1, 1)  gan.yaml:43
+        image = self.flatten(image)  # (N,)  gan.yaml:44
+        return image

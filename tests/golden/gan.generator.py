@@ -16,10 +16,10 @@ class Up(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, *, *)  gan.yaml:15
-        bn = self.bn(conv)  # (N, out, *, *)  gan.yaml:16
-        relu = self.relu(bn)  # (N, out, *, *)  gan.yaml:17
-        return relu
+        x = self.conv(x)  # (N, out, *, *)  gan.yaml:15
+        x = self.bn(x)  # (N, out, *, *)  gan.yaml:16
+        x = self.relu(x)  # (N, out, *, *)  gan.yaml:17
+        return x
 
 
 class Generator(nn.Module):
@@ -37,8 +37,8 @@ class Generator(nn.Module):
         self.tanh = nn.Tanh()
 
     def forward(self, z):  # z: (N, 100, 1, 1)
-        project = self.project(z)  # (N, 512, 4, 4)  gan.yaml:31
-        up = self.up(project)  # (N, 64, 32, 32)  gan.yaml:32
-        to_image = self.to_image(up)  # (N, 3, 64, 64)  gan.yaml:33
-        tanh = self.tanh(to_image)  # (N, 3, 64, 64)  gan.yaml:34
-        return tanh
+        z = self.project(z)  # (N, 512, 4, 4)  gan.yaml:31
+        z = self.up(z)  # (N, 64, 32, 32)  gan.yaml:32
+        z = self.to_image(z)  # (N, 3, 64, 64)  gan.yaml:33
+        z = self.tanh(z)  # (N, 3, 64, 64)  gan.yaml:34
+        return z

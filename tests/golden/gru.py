@@ -17,8 +17,8 @@ class Gru(nn.Module):
         self.tagger = nn.Linear(256, 17, bias=True)
 
     def forward(self, tokens):  # tokens: (N, T) int64
-        embedding = self.embedding(tokens)  # (N, T, 100)  gru.yaml:21
-        drop = self.drop(embedding)  # (N, T, 100)  gru.yaml:22
-        gru_out, gru_h = self.gru(drop)  # (N, T, 256), (4, N, 128)  gru.yaml:23
-        tagger = self.tagger(gru_out)  # (N, T, 17)  gru.yaml:24
-        return tagger
+        tokens = self.embedding(tokens)  # (N, T, 100)  gru.yaml:21
+        tokens = self.drop(tokens)  # (N, T, 100)  gru.yaml:22
+        gru_out, gru_h = self.gru(tokens)  # (N, T, 256), (4, N, 128)  gru.yaml:23
+        gru_out = self.tagger(gru_out)  # (N, T, 17)  gru.yaml:24
+        return gru_out

@@ -15,9 +15,9 @@ class ConvTanh(nn.Module):
         self.tanh = nn.Tanh()
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, H-4, W-4)  lenet5.yaml:18
-        tanh = self.tanh(conv)  # (N, out, H-4, W-4)  lenet5.yaml:19
-        return tanh
+        x = self.conv(x)  # (N, out, H-4, W-4)  lenet5.yaml:18
+        x = self.tanh(x)  # (N, out, H-4, W-4)  lenet5.yaml:19
+        return x
 
 
 class Subsample(nn.Module):
@@ -29,9 +29,9 @@ class Subsample(nn.Module):
         self.s = nn.AvgPool2d(kernel_size=2)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        c = self.c(x)  # (N, out, H-4, W-4)  lenet5.yaml:23
-        s = self.s(c)  # (N, out, (H-4)//2, (W-4)//2)  lenet5.yaml:24
-        return s
+        x = self.c(x)  # (N, out, H-4, W-4)  lenet5.yaml:23
+        x = self.s(x)  # (N, out, (H-4)//2, (W-4)//2)  lenet5.yaml:24
+        return x
 
 
 class Lenet5(nn.Module):
@@ -48,11 +48,11 @@ class Lenet5(nn.Module):
         self.output = nn.Linear(84, 10, bias=True)
 
     def forward(self, x):  # x: (N, 1, 32, 32)
-        c1s2 = self.c1s2(x)  # (N, 6, 14, 14)  lenet5.yaml:27
-        c3s4 = self.c3s4(c1s2)  # (N, 16, 5, 5)  lenet5.yaml:28
-        c5 = self.c5(c3s4)  # (N, 120, 1, 1)  lenet5.yaml:29
-        flatten = self.flatten(c5)  # (N, 120)  lenet5.yaml:30
-        f6 = self.f6(flatten)  # (N, 84)  lenet5.yaml:31
-        tanh = self.tanh(f6)  # (N, 84)  lenet5.yaml:32
-        output = self.output(tanh)  # (N, 10)  lenet5.yaml:33
-        return output
+        x = self.c1s2(x)  # (N, 6, 14, 14)  lenet5.yaml:27
+        x = self.c3s4(x)  # (N, 16, 5, 5)  lenet5.yaml:28
+        x = self.c5(x)  # (N, 120, 1, 1)  lenet5.yaml:29
+        x = self.flatten(x)  # (N, 120)  lenet5.yaml:30
+        x = self.f6(x)  # (N, 84)  lenet5.yaml:31
+        x = self.tanh(x)  # (N, 84)  lenet5.yaml:32
+        x = self.output(x)  # (N, 10)  lenet5.yaml:33
+        return x

@@ -24,9 +24,9 @@ class Lstm(nn.Module):
         self.fc = nn.Linear(256, 2, bias=True)
 
     def forward(self, tokens):  # tokens: (N, T) int64
-        embedding = self.embedding(tokens)  # (N, T, 128)  lstm.yaml:20
-        lstm_out, lstm_h, lstm_c = self.lstm(embedding)  # (N, T, 256), (2, N, 256), (2, N, 256)  lstm.yaml:21
-        last = lstm_out[:, -1:]  # (N, 1, 256)  lstm.yaml:22
-        squeeze = last.squeeze(1)  # (N, 256)  lstm.yaml:23
-        fc = self.fc(squeeze)  # (N, 2)  lstm.yaml:24
-        return fc
+        tokens = self.embedding(tokens)  # (N, T, 128)  lstm.yaml:20
+        out, lstm_h, lstm_c = self.lstm(tokens)  # (N, T, 256), (2, N, 256), (2, N, 256)  lstm.yaml:21
+        out = out[:, -1:]  # (N, 1, 256)  lstm.yaml:22
+        out = out.squeeze(1)  # (N, 256)  lstm.yaml:23
+        out = self.fc(out)  # (N, 2)  lstm.yaml:24
+        return out

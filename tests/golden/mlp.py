@@ -15,9 +15,9 @@ class FcRelu(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):  # x: (N, in_channels)
-        fc = self.fc(x)  # (N, out)  mlp.yaml:18
-        relu = self.relu(fc)  # (N, out)  mlp.yaml:19
-        return relu
+        x = self.fc(x)  # (N, out)  mlp.yaml:18
+        x = self.relu(x)  # (N, out)  mlp.yaml:19
+        return x
 
 
 class Mlp(nn.Module):
@@ -32,6 +32,6 @@ class Mlp(nn.Module):
         self.out = nn.Linear(64, 10, bias=True)
 
     def forward(self, x):  # x: (N, 64)
-        hidden = self.hidden(x)  # (N, 64)  mlp.yaml:22
-        out = self.out(hidden)  # (N, 10)  mlp.yaml:23
-        return out
+        x = self.hidden(x)  # (N, 64)  mlp.yaml:22
+        x = self.out(x)  # (N, 10)  mlp.yaml:23
+        return x

@@ -40,8 +40,8 @@ class InvertedResidual(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 32, H, W)
-        conv = self.conv(x)  # (N, 16, H, W)  mobilenet_v2.yaml:25
-        return conv
+        x = self.conv(x)  # (N, 16, H, W)  mobilenet_v2.yaml:25
+        return x
 
 
 class InvertedResidual2(nn.Module):
@@ -57,8 +57,8 @@ class InvertedResidual2(nn.Module):
         )
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, *, *)  mobilenet_v2.yaml:25
-        return conv
+        x = self.conv(x)  # (N, out, *, *)  mobilenet_v2.yaml:25
+        return x
 
 
 class InvertedResidual3(nn.Module):
@@ -74,9 +74,9 @@ class InvertedResidual3(nn.Module):
         )
 
     def forward(self, x):  # x: (N, out, H, W)
-        conv = self.conv(x)  # (N, out, H, W)  mobilenet_v2.yaml:25
-        add = conv + x  # (N, out, H, W)  mobilenet_v2.yaml:32
-        return add
+        out = self.conv(x)  # (N, out, H, W)  mobilenet_v2.yaml:25
+        out = out.add_(x)  # (N, out, H, W)  mobilenet_v2.yaml:32
+        return out
 
 
 class MobilenetV2(nn.Module):
@@ -113,8 +113,8 @@ class MobilenetV2(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        features = self.features(x)  # (N, 1280, ceil(H/32), ceil(W/32))  mobilenet_v2.yaml:40
-        avgpool = self.avgpool(features)  # (N, 1280, 1, 1)  mobilenet_v2.yaml:48
-        flatten = self.flatten(avgpool)  # (N, 1280)  mobilenet_v2.yaml:49
-        classifier = self.classifier(flatten)  # (N, 1000)  mobilenet_v2.yaml:50
-        return classifier
+        x = self.features(x)  # (N, 1280, ceil(H/32), ceil(W/32))  mobilenet_v2.yaml:40
+        x = self.avgpool(x)  # (N, 1280, 1, 1)  mobilenet_v2.yaml:48
+        x = self.flatten(x)  # (N, 1280)  mobilenet_v2.yaml:49
+        x = self.classifier(x)  # (N, 1000)  mobilenet_v2.yaml:50
+        return x

@@ -18,14 +18,14 @@ class Basic(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
 
     def forward(self, x):  # x: (N, planes, H, W)
-        conv1 = self.conv1(x)  # (N, planes, H, W)  resnet18.yaml:15
-        bn1 = self.bn1(conv1)  # (N, planes, H, W)  resnet18.yaml:16
-        relu = self.relu(bn1)  # (N, planes, H, W)  resnet18.yaml:17
-        conv2 = self.conv2(relu)  # (N, planes, H, W)  resnet18.yaml:18
-        bn2 = self.bn2(conv2)  # (N, planes, H, W)  resnet18.yaml:19
-        add = bn2 + x  # (N, planes, H, W)  resnet18.yaml:27
-        relu_out = self.relu(add)  # (N, planes, H, W)  resnet18.yaml:28
-        return relu_out
+        out = self.conv1(x)  # (N, planes, H, W)  resnet18.yaml:15
+        out = self.bn1(out)  # (N, planes, H, W)  resnet18.yaml:16
+        out = self.relu(out)  # (N, planes, H, W)  resnet18.yaml:17
+        out = self.conv2(out)  # (N, planes, H, W)  resnet18.yaml:18
+        out = self.bn2(out)  # (N, planes, H, W)  resnet18.yaml:19
+        out = out.add_(x)  # (N, planes, H, W)  resnet18.yaml:27
+        out = self.relu(out)  # (N, planes, H, W)  resnet18.yaml:28
+        return out
 
 
 class Basic2(nn.Module):
@@ -44,15 +44,15 @@ class Basic2(nn.Module):
         )
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv1 = self.conv1(x)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:15
-        bn1 = self.bn1(conv1)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:16
-        relu = self.relu(bn1)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:17
-        conv2 = self.conv2(relu)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:18
-        bn2 = self.bn2(conv2)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:19
-        downsample = self.downsample(x)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:20
-        add = bn2 + downsample  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:27
-        relu_out = self.relu(add)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:28
-        return relu_out
+        out = self.conv1(x)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:15
+        out = self.bn1(out)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:16
+        out = self.relu(out)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:17
+        out = self.conv2(out)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:18
+        out = self.bn2(out)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:19
+        x = self.downsample(x)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:20
+        out = out.add_(x)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:27
+        out = self.relu(out)  # (N, planes, ceil(H/2), ceil(W/2))  resnet18.yaml:28
+        return out
 
 
 class Resnet18(nn.Module):
@@ -85,15 +85,15 @@ class Resnet18(nn.Module):
         self.fc = nn.Linear(512, 1000, bias=True)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        conv1 = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:31
-        bn1 = self.bn1(conv1)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:32
-        relu = self.relu(bn1)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:33
-        maxpool = self.maxpool(relu)  # (N, 64, ceil(H/4), ceil(W/4))  resnet18.yaml:34
-        layer1 = self.layer1(maxpool)  # (N, 64, ceil(H/4), ceil(W/4))  resnet18.yaml:35
-        layer2 = self.layer2(layer1)  # (N, 128, ceil(H/8), ceil(W/8))  resnet18.yaml:36
-        layer3 = self.layer3(layer2)  # (N, 256, ceil(H/16), ceil(W/16))  resnet18.yaml:37
-        layer4 = self.layer4(layer3)  # (N, 512, ceil(H/32), ceil(W/32))  resnet18.yaml:38
-        avgpool = self.avgpool(layer4)  # (N, 512, 1, 1)  resnet18.yaml:39
-        flatten = self.flatten(avgpool)  # (N, 512)  resnet18.yaml:40
-        fc = self.fc(flatten)  # (N, 1000)  resnet18.yaml:41
-        return fc
+        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:31
+        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:32
+        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:33
+        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet18.yaml:34
+        x = self.layer1(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet18.yaml:35
+        x = self.layer2(x)  # (N, 128, ceil(H/8), ceil(W/8))  resnet18.yaml:36
+        x = self.layer3(x)  # (N, 256, ceil(H/16), ceil(W/16))  resnet18.yaml:37
+        x = self.layer4(x)  # (N, 512, ceil(H/32), ceil(W/32))  resnet18.yaml:38
+        x = self.avgpool(x)  # (N, 512, 1, 1)  resnet18.yaml:39
+        x = self.flatten(x)  # (N, 512)  resnet18.yaml:40
+        x = self.fc(x)  # (N, 1000)  resnet18.yaml:41
+        return x

@@ -24,18 +24,18 @@ class Bottleneck(nn.Module):
         )
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv1 = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
-        bn1 = self.bn1(conv1)  # (N, planes, H, W)  resnet50.yaml:18
-        relu = self.relu(bn1)  # (N, planes, H, W)  resnet50.yaml:19
-        conv2 = self.conv2(relu)  # (N, planes, *, *)  resnet50.yaml:20
-        bn2 = self.bn2(conv2)  # (N, planes, *, *)  resnet50.yaml:21
-        relu2 = self.relu(bn2)  # (N, planes, *, *)  resnet50.yaml:22
-        conv3 = self.conv3(relu2)  # (N, arg3, *, *)  resnet50.yaml:23
-        bn3 = self.bn3(conv3)  # (N, arg3, *, *)  resnet50.yaml:24
-        downsample = self.downsample(x)  # (N, arg3, *, *)  resnet50.yaml:25
-        add = bn3 + downsample  # (N, arg3, *, *)  resnet50.yaml:32
-        relu_out = self.relu(add)  # (N, arg3, *, *)  resnet50.yaml:33
-        return relu_out
+        out = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
+        out = self.bn1(out)  # (N, planes, H, W)  resnet50.yaml:18
+        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:19
+        out = self.conv2(out)  # (N, planes, *, *)  resnet50.yaml:20
+        out = self.bn2(out)  # (N, planes, *, *)  resnet50.yaml:21
+        out = self.relu(out)  # (N, planes, *, *)  resnet50.yaml:22
+        out = self.conv3(out)  # (N, arg3, *, *)  resnet50.yaml:23
+        out = self.bn3(out)  # (N, arg3, *, *)  resnet50.yaml:24
+        x = self.downsample(x)  # (N, arg3, *, *)  resnet50.yaml:25
+        out = out.add_(x)  # (N, arg3, *, *)  resnet50.yaml:32
+        out = self.relu(out)  # (N, arg3, *, *)  resnet50.yaml:33
+        return out
 
 
 class Bottleneck2(nn.Module):
@@ -52,17 +52,17 @@ class Bottleneck2(nn.Module):
         self.bn3 = nn.BatchNorm2d(in_channels)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv1 = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
-        bn1 = self.bn1(conv1)  # (N, planes, H, W)  resnet50.yaml:18
-        relu = self.relu(bn1)  # (N, planes, H, W)  resnet50.yaml:19
-        conv2 = self.conv2(relu)  # (N, planes, H, W)  resnet50.yaml:20
-        bn2 = self.bn2(conv2)  # (N, planes, H, W)  resnet50.yaml:21
-        relu2 = self.relu(bn2)  # (N, planes, H, W)  resnet50.yaml:22
-        conv3 = self.conv3(relu2)  # (N, in_channels, H, W)  resnet50.yaml:23
-        bn3 = self.bn3(conv3)  # (N, in_channels, H, W)  resnet50.yaml:24
-        add = bn3 + x  # (N, in_channels, H, W)  resnet50.yaml:32
-        relu_out = self.relu(add)  # (N, in_channels, H, W)  resnet50.yaml:33
-        return relu_out
+        out = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
+        out = self.bn1(out)  # (N, planes, H, W)  resnet50.yaml:18
+        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:19
+        out = self.conv2(out)  # (N, planes, H, W)  resnet50.yaml:20
+        out = self.bn2(out)  # (N, planes, H, W)  resnet50.yaml:21
+        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:22
+        out = self.conv3(out)  # (N, in_channels, H, W)  resnet50.yaml:23
+        out = self.bn3(out)  # (N, in_channels, H, W)  resnet50.yaml:24
+        out = out.add_(x)  # (N, in_channels, H, W)  resnet50.yaml:32
+        out = self.relu(out)  # (N, in_channels, H, W)  resnet50.yaml:33
+        return out
 
 
 class Resnet50(nn.Module):
@@ -103,15 +103,15 @@ class Resnet50(nn.Module):
         self.fc = nn.Linear(2048, 1000, bias=True)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        conv1 = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:36
-        bn1 = self.bn1(conv1)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:37
-        relu = self.relu(bn1)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:38
-        maxpool = self.maxpool(relu)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:39
-        layer1 = self.layer1(maxpool)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
-        layer2 = self.layer2(layer1)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
-        layer3 = self.layer3(layer2)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-        layer4 = self.layer4(layer3)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
-        avgpool = self.avgpool(layer4)  # (N, 2048, 1, 1)  resnet50.yaml:44
-        flatten = self.flatten(avgpool)  # (N, 2048)  resnet50.yaml:45
-        fc = self.fc(flatten)  # (N, 1000)  resnet50.yaml:46
-        return fc
+        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:36
+        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:37
+        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:38
+        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:39
+        x = self.layer1(x)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
+        x = self.layer2(x)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
+        x = self.layer3(x)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
+        x = self.layer4(x)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
+        x = self.avgpool(x)  # (N, 2048, 1, 1)  resnet50.yaml:44
+        x = self.flatten(x)  # (N, 2048)  resnet50.yaml:45
+        x = self.fc(x)  # (N, 1000)  resnet50.yaml:46
+        return x

@@ -53,10 +53,10 @@ class Tokens(nn.Module):
         self.pos = PositionalEncoding(512, max_len=5000, p=0.1)
 
     def forward(self, x):  # x: (N, S) int64
-        tok = self.tok(x)  # (N, S, 512)  transformer.yaml:29
-        scale = tok * 22.627416997969522  # (N, S, 512)  transformer.yaml:30
-        pos = self.pos(scale)  # (N, S, 512)  transformer.yaml:31
-        return pos
+        x = self.tok(x)  # (N, S, 512)  transformer.yaml:29
+        x = x * 22.627416997969522  # (N, S, 512)  transformer.yaml:30
+        x = self.pos(x)  # (N, S, 512)  transformer.yaml:31
+        return x
 
 
 class Transformer(nn.Module):
@@ -90,15 +90,15 @@ class Transformer(nn.Module):
         self.generator = nn.Linear(512, 10000, bias=True)
 
     def forward(self, src, tgt):  # src: (N, S) int64, tgt: (N, T) int64
-        src_embed = self.src_embed(src)  # (N, S, 512)  transformer.yaml:34
-        encoder = self.encoder(src_embed)  # (N, S, 512)  transformer.yaml:35
-        tgt_embed = self.tgt_embed(tgt)  # (N, T, 512)  transformer.yaml:40
-        decoder_layers_0 = self.decoder.layers[0](tgt_embed, encoder)  # (N, T, 512)  transformer.yaml:44
-        decoder_layers_1 = self.decoder.layers[1](decoder_layers_0, encoder)  # (N, T, 512)  transformer.yaml:44
-        decoder_layers_2 = self.decoder.layers[2](decoder_layers_1, encoder)  # (N, T, 512)  transformer.yaml:44
-        decoder_layers_3 = self.decoder.layers[3](decoder_layers_2, encoder)  # (N, T, 512)  transformer.yaml:44
-        decoder_layers_4 = self.decoder.layers[4](decoder_layers_3, encoder)  # (N, T, 512)  transformer.yaml:44
-        decoder_layers_5 = self.decoder.layers[5](decoder_layers_4, encoder)  # (N, T, 512)  transformer.yaml:44
-        decoder_norm = self.decoder.norm(decoder_layers_5)  # (N, T, 512)  transformer.yaml:46
-        generator = self.generator(decoder_norm)  # (N, T, 10000)  transformer.yaml:47
-        return generator
+        src = self.src_embed(src)  # (N, S, 512)  transformer.yaml:34
+        src = self.encoder(src)  # (N, S, 512)  transformer.yaml:35
+        tgt = self.tgt_embed(tgt)  # (N, T, 512)  transformer.yaml:40
+        tgt = self.decoder.layers[0](tgt, src)  # (N, T, 512)  transformer.yaml:44
+        tgt = self.decoder.layers[1](tgt, src)  # (N, T, 512)  transformer.yaml:44
+        tgt = self.decoder.layers[2](tgt, src)  # (N, T, 512)  transformer.yaml:44
+        tgt = self.decoder.layers[3](tgt, src)  # (N, T, 512)  transformer.yaml:44
+        tgt = self.decoder.layers[4](tgt, src)  # (N, T, 512)  transformer.yaml:44
+        tgt = self.decoder.layers[5](tgt, src)  # (N, T, 512)  transformer.yaml:44
+        tgt = self.decoder.norm(tgt)  # (N, T, 512)  transformer.yaml:46
+        tgt = self.generator(tgt)  # (N, T, 10000)  transformer.yaml:47
+        return tgt

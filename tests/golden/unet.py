@@ -24,8 +24,8 @@ class DoubleConv(nn.Module):
         )
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        conv = self.conv(x)  # (N, out, H, W)  unet.yaml:27
-        return conv
+        x = self.conv(x)  # (N, out, H, W)  unet.yaml:27
+        return x
 
 
 class Down(nn.Module):
@@ -37,9 +37,9 @@ class Down(nn.Module):
         self.conv = DoubleConv(out=out, in_channels=in_channels)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        pool = self.pool(x)  # (N, in_channels, H/2, W/2)  unet.yaml:36
-        conv = self.conv(pool)  # (N, out, H/2, W/2)  unet.yaml:37
-        return conv
+        x = self.pool(x)  # (N, in_channels, H/2, W/2)  unet.yaml:36
+        x = self.conv(x)  # (N, out, H/2, W/2)  unet.yaml:37
+        return x
 
 
 class Up(nn.Module):
@@ -51,10 +51,10 @@ class Up(nn.Module):
         self.conv = DoubleConv(out=out, in_channels=x_channels)
 
     def forward(self, x, skip):  # x: (N, x_channels, H, W), skip: (N, out, 2*H, 2*W)
-        up = self.up(x)  # (N, out, 2*H, 2*W)  unet.yaml:42
-        cat = torch.cat([skip, up], dim=1)  # (N, x_channels, 2*H, 2*W)  unet.yaml:43
-        conv = self.conv(cat)  # (N, out, 2*H, 2*W)  unet.yaml:44
-        return conv
+        x = self.up(x)  # (N, out, 2*H, 2*W)  unet.yaml:42
+        skip = torch.cat([skip, x], dim=1)  # (N, x_channels, 2*H, 2*W)  unet.yaml:43
+        skip = self.conv(skip)  # (N, out, 2*H, 2*W)  unet.yaml:44
+        return skip
 
 
 class Unet(nn.Module):
@@ -74,14 +74,14 @@ class Unet(nn.Module):
         self.outc = nn.Conv2d(64, 2, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0))
 
     def forward(self, x):  # x: (N, 1, H, W)
-        inc = self.inc(x)  # (N, 64, H, W)  unet.yaml:47
-        down1 = self.down1(inc)  # (N, 128, H/2, W/2)  unet.yaml:48
+        x = self.inc(x)  # (N, 64, H, W)  unet.yaml:47
+        down1 = self.down1(x)  # (N, 128, H/2, W/2)  unet.yaml:48
         down2 = self.down2(down1)  # (N, 256, H/4, W/4)  unet.yaml:49
         down3 = self.down3(down2)  # (N, 512, H/8, W/8)  unet.yaml:50
-        down4 = self.down4(down3)  # (N, 1024, H/16, W/16)  unet.yaml:51
-        up1 = self.up1(down4, down3)  # (N, 512, H/8, W/8)  unet.yaml:52
-        up2 = self.up2(up1, down2)  # (N, 256, H/4, W/4)  unet.yaml:53
-        up3 = self.up3(up2, down1)  # (N, 128, H/2, W/2)  unet.yaml:54
-        up4 = self.up4(up3, inc)  # (N, 64, H, W)  unet.yaml:55
-        outc = self.outc(up4)  # (N, 2, H, W)  unet.yaml:56
-        return outc
+        out = self.down4(down3)  # (N, 1024, H/16, W/16)  unet.yaml:51
+        out = self.up1(out, down3)  # (N, 512, H/8, W/8)  unet.yaml:52
+        out = self.up2(out, down2)  # (N, 256, H/4, W/4)  unet.yaml:53
+        out = self.up3(out, down1)  # (N, 128, H/2, W/2)  unet.yaml:54
+        out = self.up4(out, x)  # (N, 64, H, W)  unet.yaml:55
+        out = self.outc(out)  # (N, 2, H, W)  unet.yaml:56
+        return out

@@ -57,8 +57,8 @@ class Vgg16(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        features = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:33
-        avgpool = self.avgpool(features)  # (N, 512, 7, 7)  vgg16.yaml:37
-        flatten = self.flatten(avgpool)  # (N, 25088)  vgg16.yaml:38
-        classifier = self.classifier(flatten)  # (N, 1000)  vgg16.yaml:39
-        return classifier
+        x = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:33
+        x = self.avgpool(x)  # (N, 512, 7, 7)  vgg16.yaml:37
+        x = self.flatten(x)  # (N, 25088)  vgg16.yaml:38
+        x = self.classifier(x)  # (N, 1000)  vgg16.yaml:39
+        return x
