@@ -11,22 +11,36 @@ from typing import List, Optional
 import typer
 from rich.console import Console
 
-from .errors import NetspecError
+from .errors import ErrorList, NetspecError
 from .limits import LIMITS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
                   help="netspec: neural networks written as data. Check, draw, summarise and compile YAML/JSON specs.",
                   pretty_exceptions_enable=False)
 
-_out = Console(highlight=False, soft_wrap=True)
-_err = Console(stderr=True, highlight=False, soft_wrap=True)
+# emoji=False: rich would print 'net.yaml:100:5' as 'net.yaml💯5' (':100:' is an emoji code)
+_out = Console(highlight=False, soft_wrap=True, emoji=False)
+_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class UserError(Exception):
     """Raised inside commands to exit 1 after the messages were printed."""
 
 
+MAX_SHOWN = 50   # errors (and warnings) printed per file: the first ones are the ones to fix, and rich is slow
+
+
+def _print_errors(errors: list) -> None:
+    for e in errors[:MAX_SHOWN]:
+        _print_error(e)
+    if len(errors) > MAX_SHOWN:
+        kind = errors[MAX_SHOWN].kind
+        _err.print(f"... and {len(errors) - MAX_SHOWN:,} more {kind}s, not shown")
+
+
 def _print_error(e: NetspecError) -> None:
+    if isinstance(e, ErrorList):
+        return _print_errors(e.errors)
     for line in e.format().split("\n"):
         if line.startswith("  hint:"):
             _err.print(f"[cyan]{_esc(line)}[/cyan]")
@@ -88,13 +102,11 @@ def check(
     for path in specs:
         res = run_check(path, params=params or None, bindings=bindings or None,
                         search_path=[str(s) for s in search_path or []])
-        for w in res.warnings:
-            if not quiet:
-                _print_error(w)
+        if not quiet:
+            _print_errors(res.warnings)
         if not res.ok:
             failed += 1
-            for e in res.errors:
-                _print_error(e)
+            _print_errors(res.errors)
             continue
         if quiet:
             continue

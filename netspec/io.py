@@ -8,12 +8,24 @@ from pathlib import Path
 from .errors import Loc, NetspecError, OutputError  # noqa: F401  (OutputError re-exported)
 
 
+_INPUTS: set[str] = set()     # real paths of the spec files this process has read
+
+
+def mark_input(path: str | os.PathLike) -> None:
+    """Record that ``path`` is an input (a spec or an import): no output of this process may replace it."""
+    _INPUTS.add(os.path.realpath(path))
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over ``path``.
 
-    A full disk or a kill mid-write leaves the previous file intact.
+    A full disk or a kill mid-write leaves the previous file intact. A spec file read by this process is never
+    replaced (``netspec compile net.yaml -o net.yaml`` would lose the spec).
     """
     p = Path(path)
+    if os.path.realpath(p) in _INPUTS:
+        raise OutputError(f"cannot write '{p}': it is a spec file this command reads", Loc(str(p), 1, 1),
+                          "choose another output path, e.g. with the suffix the output needs (.py, .svg, ...)")
     folder = p.parent if str(p.parent) else Path(".")
     if not folder.is_dir():
         raise OutputError(f"cannot write '{p}': the folder '{folder}' does not exist", Loc(str(p), 1, 1),

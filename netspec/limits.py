@@ -1,4 +1,5 @@
-"""Named limits that bound the work a spec can cause. Overridable from the command line (``--limit NAME=VALUE``)."""
+"""Named limits that bound the work a spec can cause (documented in docs/safety.md). Overridable from the command line
+(``netspec --limit NAME=VALUE``) or by setting them on ``LIMITS``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields

@@ -234,7 +234,8 @@ class Expander:
             if isinstance(d, int):
                 if d < 1 or d > LIMITS.max_dim:
                     raise SpecError(f"dimension {d} is not a positive size", loc) if d < 1 else \
-                        LimitError(f"dimension {d} is over the limit of {LIMITS.max_dim}", loc)
+                        LimitError(f"dimension {d:,} is over the limit of {LIMITS.max_dim:,}", loc,
+                                   "raise the limit with --limit max_dim=N if you mean it")
                 dims.append(d)
                 continue
             s = str(d).strip()
@@ -566,7 +567,8 @@ class Expander:
         spliced into the enclosing list (``node_id`` is then the enclosing prefix)."""
         loc = src.loc(path)
         if node_id.count(".") > 4 * LIMITS.max_block_depth:
-            raise LimitError("blocks are nested too deeply", loc)
+            raise LimitError("blocks are nested too deeply", loc,
+                             "raise the limit with --limit max_block_depth=N if you mean it")
         if len(self.graph.nodes) >= LIMITS.max_nodes:
             raise LimitError(f"the network has more than {LIMITS.max_nodes:,} nodes", loc,
                              "raise it with --limit max_nodes=N if you mean it")
@@ -797,7 +799,8 @@ class Expander:
             raise GraphError(f"block '{bref.name}' contains itself: {chain}", loc,
                              "blocks cannot be recursive; use 'repeat' for a chain of copies")
         if len(self.block_stack) >= LIMITS.max_block_depth:
-            raise LimitError(f"blocks are nested more than {LIMITS.max_block_depth} deep", loc)
+            raise LimitError(f"blocks are nested more than {LIMITS.max_block_depth} deep", loc,
+                             "raise the limit with --limit max_block_depth=N if you mean it")
         bdef = bref.raw
         # arguments
         decls = bdef.get("params") or {}

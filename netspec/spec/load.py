@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
+import re
 from pathlib import Path
 from typing import Any
 import unicodedata
@@ -92,7 +93,7 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
         # report unknown ops together with the validation errors (when all blocks are local, we know them all)
         if not src.data.get("imports"):
             local = Spec(file=src.file, source=src, model=None)
-            local.blocks = {b: None for b in (src.data.get("blocks") or {}) if isinstance(b, str)}
+            local.blocks = {b: None for b in _mapping(src.data.get("blocks"))}
             extra = list(_check_op_names(local))
             if extra:
                 raise ErrorList(e.errors + extra) from None
@@ -111,7 +112,8 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
             raise GraphError(f"import loop: {chain}", loc, "two files may not import each other")
         counter[0] += 1
         if counter[0] > LIMITS.max_imports:
-            raise LimitError(f"more than {LIMITS.max_imports} imported files", loc)
+            raise LimitError(f"more than {LIMITS.max_imports} imported files", loc,
+                             "raise the limit with --limit max_imports=N if you mean it")
         shown = _shown(target)
         try:
             sub_src = load_file(target, shown)
@@ -119,8 +121,11 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
             raise
         sub = _build(sub_src, roots, stack + [target], counter)
         for bname, bref in sub.blocks.items():
-            if bname in spec.blocks:
-                raise SpecError(f"block '{bname}' is imported twice (from {spec.blocks[bname].src.file} and {sub_src.file})",
+            have = spec.blocks.get(bname)
+            if have is not None and (have.src.path, have.path) == (bref.src.path, bref.path):
+                continue        # the same block reached by two imports (a imports b and c, both import d)
+            if have is not None:
+                raise SpecError(f"block '{bname}' is imported twice (from {have.src.file} and {bref.src.file})",
                                 loc, "rename one of the blocks")
             spec.blocks[bname] = bref
     for bname in (data.get("blocks") or {}):
@@ -269,15 +274,18 @@ def _errors(e: ValidationError, src: Source, prefix: tuple = ()) -> list[Netspec
         by_path.setdefault(path, []).append((err, extra))
     out: list[NetspecError] = []
     plain = [k for k in by_path if not (k and isinstance(k[-1], tuple))]
+    above = {k[:i] for k in plain for i in range(len(k))}     # paths with a more specific error below them
     # a misspelt required field ('layer' for 'layers') is one mistake: report the unknown field with its hint only
-    unknown = {(k[:-2] if len(k) > 1 and k[-2] == k[-1][1] else k[:-1], k[-1][1])
-               for k in by_path if k and isinstance(k[-1], tuple) and k[-1][0] == "__extra__"}
+    unknown: dict[tuple, list] = {}
+    for k in by_path:
+        if k and isinstance(k[-1], tuple) and k[-1][0] == "__extra__":
+            unknown.setdefault(k[:-2] if len(k) > 1 and k[-2] == k[-1][1] else k[:-1], []).append(k[-1][1])
     for key, errs in by_path.items():
         # a union reports one error per member: where a more specific path also failed, that one says more
-        if key in plain and any(len(o) > len(key) and o[:len(key)] == key for o in plain):
+        if key in above and not (key and isinstance(key[-1], tuple)):
             continue
         if key and isinstance(key[-1], tuple) and key[-1][0] == "__missing__" and any(
-                where == key[:-1] and did_you_mean(name, [key[-1][1]]) for where, name in unknown):
+                did_you_mean(name, [key[-1][1]]) for name in unknown.get(key[:-1], ())):
             continue
         out.append(_one_error(key, errs, src))
     # an error on a container hides nothing; but drop exact duplicates
@@ -386,9 +394,13 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         hints.append("names are ASCII letters, digits and '_', not starting with a digit"
                      + (" (references may add '.output')" if ref else ""))
     elif chosen["type"].endswith("_type") or chosen["type"].endswith("_parsing"):
+        msg = re.sub(r" or instance of \w+", "", msg)     # pydantic's class names mean nothing to a user
         msg = f"{msg.lower().rstrip('.')}, got {shown}"
         if chosen["type"] == "string_type" and isinstance(value, bool):
             hints.append("YAML reads unquoted yes, no, on, off, true and false as booleans: put the text in quotes")
+        if len(path) == 2 and path[0] in ("blocks", "networks") and not isinstance(value, dict):
+            hints.append(f"under '{path[0]}:' each entry is a name with its definition indented below it, "
+                         f"as in '{path[0]}: {{unit: {{layers: [...]}}}}'")
     return SpecError(f"{ctx}: {msg}", src.loc(path), hints)
 
 
@@ -502,7 +514,7 @@ def _check_op_names(spec: Spec):
     data = src.data
 
     def walk(layers, path):
-        for i, layer in enumerate(layers or []):
+        for i, layer in enumerate(layers if isinstance(layers, list) else []):
             if not isinstance(layer, dict):
                 continue
             op = layer.get("op")
@@ -512,8 +524,12 @@ def _check_op_names(spec: Spec):
             elif isinstance(op, str) and lookup(op) is None and op not in spec.blocks:
                 yield SpecError(f"unknown op '{op}'", src.loc(lp + ("op",)), unknown_op_hints(op, list(spec.blocks)))
 
+    # this also runs on data that failed validation (to report unknown ops with the other errors): trust no type
     yield from walk(data.get("layers"), ("layers",))
-    for bname, b in (data.get("blocks") or {}).items():
-        yield from walk(b.get("layers"), ("blocks", bname, "layers"))
-    for nname, n in (data.get("networks") or {}).items():
-        yield from walk(n.get("layers"), ("networks", nname, "layers"))
+    for key in ("blocks", "networks"):
+        for name, body in _mapping(data.get(key)).items():
+            yield from walk(_mapping(body).get("layers"), (key, name, "layers"))
+
+
+def _mapping(x) -> dict:
+    return x if isinstance(x, dict) else {}

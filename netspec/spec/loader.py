@@ -19,6 +19,7 @@ from yaml.constructor import SafeConstructor, ConstructorError
 from yaml.resolver import Resolver
 
 from ..errors import Loc, SpecError, LimitError
+from ..io import mark_input
 from ..limits import LIMITS
 
 Path_ = tuple  # a path into the data: ('layers', 3, 'kernel')
@@ -130,7 +131,8 @@ def _offset_loc(raw: bytes, off: int, shown: str) -> Loc:
 def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | None = None) -> Source:
     """Parse YAML (or JSON) text into a Source. Raises SpecError with a location."""
     if len(text.encode("utf-8", "surrogatepass")) > LIMITS.max_file_bytes:
-        raise LimitError(f"the text is over the limit of {LIMITS.max_file_bytes:,} bytes", Loc(file, 1, 1))
+        raise LimitError(f"the text is over the limit of {LIMITS.max_file_bytes:,} bytes", Loc(file, 1, 1),
+                         "raise the limit with --limit max_file_bytes=N if it is really meant to be this large")
     if json_mode:
         try:
             json.loads(text, parse_constant=_reject_constant)
@@ -141,6 +143,9 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
             raise SpecError(f"invalid JSON: {e}", _json_constant_loc(text, file)) from None
         except RecursionError:
             pass   # nested too deeply for the json module: the YAML reader below says where
+        # JSON writes a character beyond U+FFFF as a pair of escapes ("\ud83d\ude00"), which YAML does not read:
+        # give YAML its 8-digit escape instead (later columns on that line move 2 to the left)
+        text = _JSON_SURROGATES.sub(_yaml_escape, text)
     if "\t" in text and not json_mode:
         # YAML forbids tabs in indentation; PyYAML's message for that is obscure, so say it plainly.
         for i, line in enumerate(text.split("\n")):
@@ -161,6 +166,16 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
         raise SpecError(f"the top level of a spec must be a mapping, not {kind}", src.locs[()],
                         "start with 'netspec: 1' followed by 'inputs:' and 'layers:'")
     return src
+
+
+_JSON_SURROGATES = re.compile(r"\\\\|\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def _yaml_escape(m: re.Match) -> str:
+    if m.group(1) is None:          # an escaped backslash, kept as it is
+        return m.group(0)
+    hi, lo = int(m.group(1), 16), int(m.group(2), 16)
+    return f"\\U{0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00):08x}"
 
 
 def _reject_constant(name):
@@ -321,11 +336,12 @@ class _Converter:
         nid = id(node)
         if nid in self.seen:
             # an alias: the same node once more; count it against the expansion budget
-            self.alias_budget -= _size(node)
+            self.alias_budget -= _size(node, self.alias_budget + 1)   # walks no further than the budget
             if self.alias_budget < 0:
                 raise LimitError(f"YAML aliases expand to more than {LIMITS.max_alias_nodes:,} values",
                                  _loc(self.file, node.start_mark),
-                                 "this looks like a 'billion laughs' document; write the values out or use a block")
+                                 ["this looks like a 'billion laughs' document; write the values out or use a block",
+                                  "raise the limit with --limit max_alias_nodes=N if you mean it"])
         self.seen[nid] = self.seen.get(nid, 0) + 1
         loc = _loc(self.file, node.start_mark)
         self.src.locs.setdefault(path, loc)
@@ -352,7 +368,8 @@ class _Converter:
                     else:
                         key = str(val)
                 if len(key) > LIMITS.max_key_chars:
-                    raise LimitError(f"a key of {len(key):,} characters is over the limit of {LIMITS.max_key_chars}", kloc)
+                    raise LimitError(f"a key of {len(key):,} characters is over the limit of {LIMITS.max_key_chars}", kloc,
+                                     "raise the limit with --limit max_key_chars=N if you mean it")
                 if key in out:
                     first = self.src.key_locs[path + (key,)]
                     where = f"column {first.col}" if first.line == kloc.line else f"line {first.line}"
@@ -369,7 +386,8 @@ class _Converter:
         if node.tag == "tag:yaml.org,2002:str":
             if len(node.value) > LIMITS.max_string_chars:
                 raise LimitError(f"a string of {len(node.value):,} characters is over the limit of "
-                                 f"{LIMITS.max_string_chars:,}", loc)
+                                 f"{LIMITS.max_string_chars:,}", loc,
+                                 "raise the limit with --limit max_string_chars=N if you mean it")
             return node.value
         text = node.value.replace("_", "")
         if node.tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float") and ":" in text:
@@ -413,4 +431,5 @@ def load_file(path: str | os.PathLike, shown: str | None = None) -> Source:
     p = Path(path)
     shown = shown or str(path)
     text = read_text(p, shown)
+    mark_input(p)             # outputs of this process may not replace it
     return parse_text(text, shown, json_mode=p.suffix.lower() == ".json", path=p.resolve())

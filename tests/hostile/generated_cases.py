@@ -86,6 +86,12 @@ def yaml_many_values(folder: Path) -> str:
     return _write(folder, "many.yaml", HEAD + "doc: [" + ", ".join(["0"] * 150_000) + "]\n")
 
 
+def wrong_type_many_errors(folder: Path) -> str:
+    """Ten thousand mistakes: reported in linear time, the first 50 printed."""
+    return _write(folder, "many.yaml", "netspec: 1\ninputs:\n" + "".join(f"  x{i}: 5\n" for i in range(10_000))
+                  + "layers:\n  - {op: relu}\n")
+
+
 def path_import_symlink_dir(folder: Path) -> str:
     """A link inside the spec's folder that points outside it."""
     (folder / "shared").symlink_to("/etc", target_is_directory=True)
@@ -129,7 +135,8 @@ GENERATED: dict[str, Callable[[Path], str]] = {
     f.__name__: f for f in [
         text_50mb, text_binary, text_invalid_utf8, text_utf16, text_bom_then_error, text_crlf_then_error,
         text_control_character, text_json_deep_1e5, yaml_deep_flow_1e5, yaml_deep_block_1e5, yaml_long_plain_key,
-        yaml_long_string, yaml_many_values, path_import_symlink_dir, path_import_symlink_file, path_import_dev_zero,
-        path_import_fifo, path_spec_fifo, path_spec_missing, path_spec_directory,
+        yaml_long_string, yaml_many_values, wrong_type_many_errors, path_import_symlink_dir,
+        path_import_symlink_file, path_import_dev_zero, path_import_fifo, path_spec_fifo, path_spec_missing,
+        path_spec_directory,
     ]
 }
