@@ -93,6 +93,7 @@ def check(
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
     search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print errors only"),
+    strict: bool = typer.Option(False, "--strict", help="treat warnings (unused layers or inputs) as errors"),
 ) -> None:
     """Validate, expand and shape-check specs; print input/output shapes, or every error with its location."""
     from .check import check as run_check
@@ -102,6 +103,10 @@ def check(
     for path in specs:
         res = run_check(path, params=params or None, bindings=bindings or None,
                         search_path=[str(s) for s in search_path or []])
+        if strict and res.warnings:
+            from .errors import GraphError
+            res.errors = [GraphError(w.message, w.loc, w.hints) for w in res.warnings] + res.errors
+            res.warnings = []
         if not quiet:
             _print_errors(res.warnings)
         if not res.ok:

@@ -56,6 +56,15 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
     Returns:
         an ExportReport; raises ExportError/OutputError with a hint on failure.
     """
+    from .codegen.build import to_graph
+
+    g = to_graph(spec_or_path, network, params=params, bindings=bindings)   # the spec is checked before torch loads
+    out = Path(path)
+    if out.suffix.lower() != ".onnx":
+        raise ExportError(f"the output '{out}' must end in .onnx", Loc(str(out), 1, 1))
+    if not (out.parent if str(out.parent) else Path(".")).is_dir():
+        raise OutputError(f"cannot write '{out}': the folder '{out.parent}' does not exist", Loc(str(out), 1, 1),
+                          "create the folder first")
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -64,15 +73,8 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
                           "install them: pip install 'netspec[export]' (or pip install onnx onnxscript)") from None
     import torch
 
-    from .codegen.build import build, to_graph
+    from .codegen.build import build
 
-    out = Path(path)
-    if out.suffix.lower() != ".onnx":
-        raise ExportError(f"the output '{out}' must end in .onnx", Loc(str(out), 1, 1))
-    if not (out.parent if str(out.parent) else Path(".")).is_dir():
-        raise OutputError(f"cannot write '{out}': the folder '{out.parent}' does not exist", Loc(str(out), 1, 1),
-                          "create the folder first")
-    g = to_graph(spec_or_path, network, params=params, bindings=bindings)
     model = build(g).eval()
     gen = torch.Generator().manual_seed(0)
     args, names, shapes, dyn_shapes, dynamic = [], [], {}, [], set()

@@ -257,13 +257,11 @@ def test_output_path(name, cli_pool, tmp_path):
     assert (tmp_path / "net.yaml").read_text() == GOOD_SPEC
 
 
-# -- export: it imports torch and onnx before it reads the spec -------------------------------------------------
+# -- export: the spec is read and checked before torch and onnx are imported ---------------------------------------
 
 EXPORT_SAMPLE = ["yaml_billion_laughs", "dup_key_layers", "graph_cycle", "size_linear_terabytes", "expr_dunder_import"]
 
 
-@pytest.mark.xfail(reason="netspec export imports torch/onnx (~600 MB) before it reads the spec; "
-                          "it should load and check the spec first", strict=False)
 @pytest.mark.parametrize("name", EXPORT_SAMPLE)
 def test_export_sample(name, cli_pool, tmp_path):
     from netspec.cli import app
