@@ -267,6 +267,39 @@ class Squeeze(_ShapeOp):
 
 
 @register
+class Select(_ShapeOp):
+    """Pick one index along a dim, removing it (the last step of a sequence: dim 1, index -1)."""
+
+    name = "select"
+    torch_ref = "torch.Tensor.select"
+
+    class Params(Params):
+        dim: int = Field(description="the dim to index")
+        index: int = Field(description="the position along it; negative counts from the end")
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        d = _axis(p.dim, x.rank, x, "dim")
+        size = x.shape[d]
+        if is_sym(size):
+            if p.index >= 0:
+                ctx.requirements.append(Requirement(f"{size} > {p.index}", None, None, ctx.node))
+        elif not -size <= p.index < size:
+            raise OpError(f"index {p.index} is out of range for dim {d} of {x} (size {size})",
+                          f"valid values: {-size}..{size - 1}", param="index")
+        return [x.with_shape(x.shape[:d] + x.shape[d + 1:])]
+
+    @classmethod
+    def call(cls, args, p, mod):
+        return f"{args[0]}.select({py(p.dim)}, {py(p.index)})"
+
+    @classmethod
+    def label(cls, p):
+        return f"select {p.dim}[{p.index}]"
+
+
+@register
 class Unsqueeze(_ShapeOp):
     """Insert a dim of size 1 at 'dim'."""
 

@@ -286,6 +286,7 @@ RUN = [
     ("permute", {"dims": [0, 2, 1]}, (2, 4, 3), lambda x: x.permute(0, 2, 1)),
     ("transpose", {"dim0": -1, "dim1": 1}, (2, 4, 3, 5), lambda x: x.transpose(-1, 1)),
     ("squeeze", {"dim": 2}, (2, 4, 1), lambda x: x.squeeze(2)),
+    ("select", {"dim": 1, "index": -1}, (2, 5, 3), lambda x: x.select(1, -1)),
     ("unsqueeze", {"dim": -1}, (2, 4), lambda x: x.unsqueeze(-1)),
     ("slice", {"end": -1}, (2, 7, 3), lambda x: x[:, :-1]),
     ("slice", {"dim": -1, "start": 1, "end": 9, "step": 3}, (2, 3, 10), lambda x: x[..., 1:9:3]),
