@@ -32,7 +32,6 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
     res = CheckResult(file)
     try:
         spec = path_or_spec if isinstance(path_or_spec, Spec) else load(path_or_spec, search_path=search_path)
-        from .errors import SpecError, Loc
         if not spec.networks:
             # a library of blocks: nothing to expand, but it loaded and validated
             return res

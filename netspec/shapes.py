@@ -13,13 +13,6 @@ FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 INT_DTYPES = ("int64", "int32", "uint8", "int8", "int16")
 DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
-DimLike = "int | Dim"
-
-
-def fmt_dim(d) -> str:
-    return str(d)
-
-
 @dataclass(frozen=True, slots=True)
 class TensorType:
     """The static type of a tensor value: shape (ints and symbolic Dims) and dtype."""
@@ -32,7 +25,7 @@ class TensorType:
         return len(self.shape)
 
     def __str__(self) -> str:
-        s = "[" + ", ".join(fmt_dim(d) for d in self.shape) + "]"
+        s = "[" + ", ".join(str(d) for d in self.shape) + "]"
         return s if self.dtype == "float32" else f"{s} {self.dtype}"
 
     def with_shape(self, shape: Sequence) -> "TensorType":

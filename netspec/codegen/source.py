@@ -166,11 +166,6 @@ class Generator:
         self._has_modules: dict = {}
         self._index()
 
-    # ops whose backward needs only their input, so their output may be overwritten (as torchvision's
-    # `out += identity` overwrites a batch norm's output)
-    OUTPUT_FREE_BACKWARD = ("batchnorm1d", "batchnorm2d", "batchnorm3d", "conv1d", "conv2d", "conv3d", "linear",
-                            "groupnorm", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
-
     def add_in_place(self, n) -> bool:
         """Whether an 'add' may accumulate into its first input, as hand-written residual blocks do: the first
         input comes from an op whose backward does not need its output, nothing else reads it, and the sum has its
@@ -179,7 +174,7 @@ class Generator:
             return False
         r0 = tuple(n.inputs[0])
         src = self.g.nodes[r0[0]]
-        if src.op.name not in self.OUTPUT_FREE_BACKWARD or r0 in self.graph_out:
+        if src.op.backward_needs_output or r0 in self.graph_out:
             return False
         if self.uses.get(r0, []) != [n.id] or any(tuple(r) == r0 for r in n.inputs[1:] if r is not None):
             return False

@@ -10,6 +10,7 @@ in the ops, this pass only calls them in order and records the results.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 import functools
 from typing import Any
 
@@ -21,7 +22,7 @@ from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, Shap
 from ..limits import LIMITS
 from ..ops.base import In, OpError, lookup, unknown_op_hints
 from ..ops.io import InputOp
-from ..shapes import InferCtx, SymCtx, TensorType, Dim, is_sym, norm
+from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
 from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.loader import Source
@@ -261,7 +262,7 @@ class Expander:
         except ExprError as e:
             hints = [e.hint] if e.hint else []
             hints = [h for h in hints if h not in e.message]
-            raise SpecError(f"in expression '{_clip(text)}': {e.message}", _expr_loc(loc, text, e.col), hints) from None
+            raise SpecError(f"in expression '{_clip(text)}': {e.message}", loc, hints) from None
         except _Poison:
             raise
         except RecursionError:
@@ -999,10 +1000,6 @@ def _bool_as_number(annotation) -> bool:
     return bool(found & {int, float}) and not found & {bool, Any}
 
 
-def _looks_expr(s: str) -> bool:
-    return True
-
-
 def _expr_names(raw: dict) -> set:
     out = set()
     for k, v in raw.items():
@@ -1019,11 +1016,6 @@ def _expr_names(raw: dict) -> set:
 
 def _clip(s: str, n: int = 60) -> str:
     return s if len(s) <= n else s[: n - 3] + "..."
-
-
-def _expr_loc(loc: Loc, text: str, col: int) -> Loc:
-    # the value's location points at its first character (or the opening quote); add the column inside
-    return loc
 
 
 def _param_hint(op, err) -> list[str]:
@@ -1058,24 +1050,20 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     bindings = _check_bindings(spec, spec.networks[network], bindings)
     sym = SymCtx()
     sym.multiple_of.update(spec.symbols)
-    found: list = []
     for _ in range(max_rounds):
         g = Expander(spec, spec.networks[network], params, bindings, sym.copy()).run()
         new = False
         for r in g.requirements:
             if r.symbol and r.multiple_of:
                 m = sym.multiple_of.get(r.symbol, 1)
-                import math
                 lcm = m * r.multiple_of // math.gcd(m, r.multiple_of)
                 if lcm != m:
                     sym.multiple_of[r.symbol] = lcm
                     new = True
-            found.append(r)
         if not new:
             break
     # requirements: the final divisibility of each symbol plus any non-divisibility condition
     reqs = []
-    from ..shapes import Requirement
     for s, m in sym.multiple_of.items():
         if m > 1 and spec.symbols.get(s, 1) < m:
             reqs.append(Requirement(f"{s} % {m} == 0", s, m))

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from ..errors import did_you_mean, choices_hint
+from ..errors import did_you_mean
 from ..shapes import TensorType, InferCtx, Requirement, compare, norm, is_sym, mul_all
 
 
@@ -57,6 +57,9 @@ class Op:
     inputs: ClassVar[tuple[In, ...]] = (In("x"),)
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     torch_ref: ClassVar[str] = ""             # what it becomes, for docs: "torch.nn.Conv2d"
+    # whether the op's backward reads its own output; if not, generated code may accumulate into that output in place
+    # (a residual `out.add_(identity)` after a conv or batch norm, as torchvision writes it)
+    backward_needs_output: ClassVar[bool] = True
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

@@ -42,6 +42,7 @@ class ConvParams(Params):
 
 class _ConvNd(Op):
     family = "conv"
+    backward_needs_output = False
     dims = 2
     Params = ConvParams
     layout = "(N, C, H, W)"

@@ -13,6 +13,7 @@ class Linear(Op):
 
     name = "linear"
     family = "linear"
+    backward_needs_output = False
     aliases = ("dense", "fc")
     torch_ref = "torch.nn.Linear"
 

@@ -84,6 +84,7 @@ class _StatNorm(_NormOp):
 
 
 class _BatchNorm(_StatNorm):
+    backward_needs_output = False
     Params = BatchNormParams
 
     @classmethod
@@ -296,6 +297,7 @@ class RMSNorm(_NormOp):
 class GroupNorm(_NormOp):
     """Normalise (N, C, ...) over groups of channels per sample (batch-size independent)."""
 
+    backward_needs_output = False
     name = "groupnorm"
     aliases = ("group_norm",)
     torch_ref = "torch.nn.GroupNorm"

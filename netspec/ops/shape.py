@@ -23,11 +23,6 @@ PIECES = tuple(f"out{i}" for i in range(MAX_PIECES))
 class _ShapeOp(Op):
     family = "shape"
 
-    def __init_subclass__(cls, **kw):
-        super().__init_subclass__(**kw)
-        if cls.__doc__ and "doc" not in cls.__dict__:
-            cls.doc = cls.__doc__.strip().split("\n")[0]
-
 
 def _axis(d: int, rank: int, x: TensorType, param: str = "dim", extra: int = 0) -> int:
     """Normalise a (possibly negative) axis of a rank-``rank`` input; ``extra=1`` for unsqueeze's new axis."""

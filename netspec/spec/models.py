@@ -56,21 +56,6 @@ class LayerBase(Model):
     doc: Optional[str] = None
 
 
-def _expr_or(tp):
-    """The spec-level type of a parameter: its concrete type, or an expression string."""
-    origin = typing.get_origin(tp)
-    if tp is str:
-        return tp
-    if origin is Literal and all(isinstance(a, str) for a in typing.get_args(tp)):
-        return Union[tp, Expr]
-    return Union[tp, Expr]
-
-
-def _field_type(f) -> Any:
-    tp = f.annotation
-    return _lift(tp)
-
-
 def _lift(tp):
     """Allow expressions in place of numbers/booleans, also inside lists."""
     origin = typing.get_origin(tp)
