@@ -356,10 +356,10 @@ def test_too_many_nodes():
     ],
 )
 def test_deep_nesting(text):
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExprError, match="nested too deeply|too complex"):
         evaluate(text, ENV)
-    assert time.perf_counter() - start < 1.0
+    assert time.process_time() - start < 2.0
 
 
 def test_deep_parens_column():
@@ -373,18 +373,18 @@ def test_brackets_inside_strings_do_not_count():
 
 
 def test_huge_power_is_instant():
-    start = time.perf_counter()
+    start = time.process_time()
     for text in ["10**10**10", "9**9**9**9", "2.0 ** 10 ** 9", "(2**62) ** 2", "lcm(2**62, 2**62 - 1)"]:
         with pytest.raises(ExprError, match="number too large"):
             evaluate(text, {})
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 2.0
 
 
 def test_big_list_comparison_is_bounded():
-    start = time.perf_counter()
+    start = time.process_time()
     with pytest.raises(ExprError):
         evaluate("[[[1] * 1000] * 1000] * 1000 == [[[1] * 1000] * 1000] * 1000", {})
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 2.0
 
 
 def test_non_string_input():
@@ -428,13 +428,13 @@ SMALL_ENV = {"x": 3, "planes": 64, "a": [1, 2, 3], "s": "ab", "f": 0.5, "h": Dim
 
 
 def _parse_and_eval(text: str) -> None:
-    start = time.perf_counter()
+    start = time.process_time()
     try:
         evaluate(text, SMALL_ENV, {"channels": channels})
     except ExprError as e:
         assert isinstance(e.message, str) and e.message
         assert isinstance(e.col, int) and 0 <= e.col <= len(text)
-    assert time.perf_counter() - start < 0.5
+    assert time.process_time() - start < 2.0
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
