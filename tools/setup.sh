@@ -32,5 +32,6 @@ if [[ ! -f "$STAMP" ]]; then
   .venv/bin/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
   # a test stamp implies the runtime one
   touch "$STAMP"
-  [[ "$LOCK" == requirements-test.lock ]] && touch "${STAMP%-requirements-test}-requirements"
+  if [[ "$LOCK" == requirements-test.lock ]]; then touch "${STAMP%-requirements-test}-requirements"; fi
 fi
+exit 0
