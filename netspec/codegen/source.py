@@ -1,49 +1,62 @@
-"""Graph -> standalone, readable PyTorch source.
+"""Graph -> standalone, readable PyTorch source, through the code IR.
 
-Contract: ``generate(graph)`` returns the text of a Python module that imports only torch (plus ``math``, and
-``torchvision.ops`` or ``collections.OrderedDict`` where the network needs them) and defines one ``nn.Module``
-class per distinct block body and a top class for the network. Module attributes follow the graph's structural
-names, so ``state_dict()`` keys equal the node ids (``layer1.0.conv1.weight``). ``forward`` is straight-line code,
-one statement per node (or per ``nn.Sequential`` / block call), each with a shape comment and the spec line it
-comes from. The text is a pure function of the graph: deterministic, and no spec text reaches it except as a
-sanitised identifier or a ``repr()``'d literal.
+Contract: ``generate(graph)`` returns the text of a Python module that imports only torch (plus ``math`` and
+``torchvision.ops`` where the network needs them) and defines one ``nn.Module`` class per distinct block body and a
+top class for the network. Module attributes follow the graph's structural names, so ``state_dict()`` keys equal
+the node ids (``layer1.0.conv1.weight``). The text is a pure function of the graph.
 
-Block classes are shared between instances: instances whose classes differ only in numbers (channel counts,
-strides) become one class whose constructor takes the differing numbers as arguments, named after the block's
-parameters where the values match (``Basic(planes=128)``); a structurally different instance (one with the
-conditional projection) becomes a second class (``Basic2``).
+How it works:
+1. Every block instance (and every group of layers that is not a plain chain) is *drafted*: its members'
+   constructors and its forward statements are rendered from the ops' code IR with each literal replaced by a
+   numbered slot. Instances whose drafts read the same are one class.
+2. Each slot of a class is then written once for all its instances, by the first rule that holds in every
+   instance: the spec's own expression for the value (``planes * expansion``, ``math.sqrt(d_model)``) over the
+   class's constructor parameters (the block's parameters and its input sizes), a constant, a parameter with the
+   same values, or else a new constructor argument. The value of every written expression is checked against the
+   graph, so the text never changes a number. A value used in ``forward`` is read from ``self``.
+3. A chain of modules becomes ``nn.Sequential``; a repeat of identical copies a comprehension; a repeat whose copies
+   take extra inputs an ``nn.ModuleList`` and a ``for`` loop; a layer that a condition drops in some instances is
+   ``None`` there and called under ``if``.
 """
 from __future__ import annotations
 
-import ast
 import builtins
 import functools
-import io
 import keyword
-import math
 import re
-import tokenize
+import subprocess
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from ..errors import NetspecError
 from ..graph.ir import Graph, Node
 from ..ops.io import InputOp
-from ..shapes import InferCtx, SymCtx, TensorType, Dim, is_sym
+from ..shapes import TensorType, is_sym
+from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.names import MODULE_ATTRS
+from . import ir
+from .printer import Context, literal, literal_prec, render
+from .pyexpr import to_python
 
 INDENT = "    "
-
-# names the generated code itself uses; a spec name equal to one of these is mangled (``F`` -> ``F_``)
-_RESERVED = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | frozenset(dir(builtins)) | {
-    "self", "torch", "nn", "F", "math", "torchvision", "OrderedDict", "super"}
+# methods of the containers the code builds (nn.Sequential, nn.ModuleList): a member may not take these names there
+CONTAINER_ATTRS = frozenset({"append", "extend", "insert", "pop", "keys", "items", "values", "update", "clear",
+                             "index", "count"}) | MODULE_ATTRS
+_HARD = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
+    "self", "torch", "nn", "F", "math", "torchvision", "OrderedDict", "super", "make_divisible", "None", "True",
+    "False"}
+_BUILTINS = frozenset(dir(builtins))
+_RESERVED = _HARD | _BUILTINS
+# parameter fields whose value is a size (a conv's 'out'): where an input size is traced back to
+_SIZE_FIELDS = ("out", "features", "hidden", "dim", "channels", "embed", "size", "d_model", "units")
 
 
 class CodegenError(NetspecError):
     """The graph cannot be written as PyTorch source (a bug in netspec or an op; the message says which)."""
 
 
-# -- identifiers and literals --------------------------------------------------------------------------
+# -- identifiers and text -------------------------------------------------------------------------------------
 
 def is_attr_name(name: str) -> bool:
     """True if ``name`` can be written as ``self.name`` (and assigned as a submodule attribute)."""
@@ -51,15 +64,11 @@ def is_attr_name(name: str) -> bool:
             and not name.startswith("_") and name not in MODULE_ATTRS)
 
 
-# names no argument may take, whatever the code uses
-_HARD = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
-    "self", "torch", "nn", "F", "math", "torchvision", "OrderedDict", "super", "getattr", "None", "True", "False"}
-_BUILTINS = frozenset(dir(builtins))
-
-
-def ident(name: str, taken: set, fallback: str = "h", reserved: frozenset | set = _RESERVED) -> str:
+def ident(name: str, taken: set, fallback: str = "h", reserved=_RESERVED) -> str:
     """A fresh, valid, non-reserved identifier derived from ``name``; records it in ``taken``."""
-    s = re.sub(r"[^0-9A-Za-z_]", "_", str(name)) if not (str(name).isidentifier() and str(name).isascii()) else str(name)
+    s = str(name)
+    if not (s.isidentifier() and s.isascii()):
+        s = re.sub(r"[^0-9A-Za-z_]", "_", s)
     s = s.strip("_") or fallback
     if s[0].isdigit():
         s = fallback + s
@@ -85,24 +94,22 @@ def camel(name: str, fallback: str) -> str:
 
 
 def clean_text(text: str, limit: int = 300) -> str:
-    """One line of printable text for a comment or docstring (no newlines, no control characters)."""
+    """One line of printable ASCII for a comment or docstring (no newlines, no control characters)."""
     s = "".join(c if c.isprintable() else " " for c in str(text).strip())
     if len(s) > limit:
         s = s[: limit - 3] + "..."
-    return s
-
-
-def docstring(text: str) -> str:
-    """A docstring literal for ``text``: triple-quoted when that is plainly safe, else ``repr()``."""
-    s = clean_text(" ".join(str(text).split()))
-    if s and '"' not in s and "\\" not in s:
-        return f'"""{s}"""'
-    return repr(s)
-
-
-def comment(text: str) -> str:
-    s = clean_text(text, 400)
     return s.encode("ascii", "backslashreplace").decode("ascii")
+
+
+def docstring(text: str, indent: str = "") -> str:
+    """A docstring literal, wrapped to fit in 100 columns at ``indent``."""
+    s = clean_text(" ".join(str(text).split()), 600)
+    if not s or '"' in s or "\\" in s or s.endswith("'"):
+        return literal(s)
+    if len(indent) + len(s) + 6 <= 100:
+        return f'"""{s}"""'
+    lines = textwrap.wrap(s, 96 - len(indent))
+    return '"""' + lines[0] + "\n" + "".join(f"{indent}{ln}\n" for ln in lines[1:]) + indent + '"""'
 
 
 def fmt_type(t: TensorType, dims: list | None = None) -> str:
@@ -111,109 +118,50 @@ def fmt_type(t: TensorType, dims: list | None = None) -> str:
     return s if t.dtype == "float32" else f"{s} {t.dtype}"
 
 
-def where(loc) -> str:
-    """'resnet18.yaml:15': the spec line a statement comes from (the file's base name, so the text is portable)."""
-    if loc is None:
-        return ""
-    return f"{_basename(str(loc.file))}:{loc.line}"
-
-
 @functools.lru_cache(maxsize=256)
 def _basename(file: str) -> str:
     return PurePath(file).name
 
 
-# -- structure -----------------------------------------------------------------------------------------
+def where(loc) -> str:
+    """'resnet18.yaml:15': the spec line a statement comes from."""
+    if loc is None:
+        return ""
+    return f"{_basename(str(loc.file))}:{loc.line}"
+
+
+# -- structure of a graph -----------------------------------------------------------------------------------
 
 @dataclass
 class Member:
-    """A direct child of the root or of a container: a node or a container, with its attribute name."""
-
     kind: str            # "node" | "container"
     key: str             # node id or container path
     local: str           # attribute name in the parent
-    order: float         # position in creation order
-
-
-@dataclass
-class Stmt:
-    """One forward statement: assigns ``outs`` from a node's call or a submodule call."""
-
-    outs: list           # ValueRefs assigned
-    names: list          # variable base names, aligned with outs
-    expr: tuple          # ("node", node, module expression | None) or ("call", module expression, input refs)
-    ins: list            # ValueRefs read
     order: float
-    loc: object = None
-    tuple_out: bool = False
 
 
-class Generator:
-    def __init__(self, graph: Graph):
-        self.g = graph
-        self.order = {nid: i for i, nid in enumerate(graph.nodes)}
-        self.children: dict = {}
-        self.subtree: dict[str, list[str]] = {p: [] for p in graph.containers}
-        self.uses: dict = {}          # ValueRef -> list of consumer node ids
-        self.graph_out = set(graph.outputs.values())
-        self._module_src: dict[str, str | None] = {}
-        self._callable: dict[str, bool] = {}
-        self.helpers: dict[str, str] = {}
-        self.needs_ordered_dict = False
-        self.marks: list = []         # (ValueRef, loc) per '#@k' placeholder of the class being written
-        self.local_cache: dict = {}   # see local_types
-        self._iface: dict = {}
-        self._has_modules: dict = {}
-        self._index()
+class Index:
+    """Facts about a graph that every class needs: members per container, uses, interfaces."""
 
-    def add_in_place(self, n) -> bool:
-        """Whether an 'add' may accumulate into its first input, as hand-written residual blocks do: the first
-        input comes from an op whose backward does not need its output, nothing else reads it, and the sum has its
-        shape and dtype (no broadcasting into it)."""
-        if n.op.name != "add" or not n.inputs or n.inputs[0] is None:
-            return False
-        r0 = tuple(n.inputs[0])
-        src = self.g.nodes[r0[0]]
-        if src.op.backward_needs_output or r0 in self.graph_out:
-            return False
-        if self.uses.get(r0, []) != [n.id] or any(tuple(r) == r0 for r in n.inputs[1:] if r is not None):
-            return False
-        return src.out[r0[1]] == n.out[0]
-
-    @staticmethod
-    def _reusable(s, i: int, var: dict, last_use: dict) -> str | None:
-        """The variable of this statement's first input if that value is read for the last time here and no other
-        live value shares the variable; else None."""
-        if len(s.outs) != 1 or s.tuple_out or not s.ins or s.ins[0] is None:
-            return None
-        r0 = tuple(s.ins[0])
-        v0 = var.get(r0)
-        if v0 is None or last_use.get(r0) != i or tuple(s.outs[0]) in var:
-            return None
-        for r, v in var.items():
-            if v == v0 and r != r0 and last_use.get(r, -1) > i:
-                return None
-        return v0
-
-    # -- indexing ----------------------------------------------------------------------------------
-    def _index(self):
-        g = self.g
+    def __init__(self, g: Graph):
+        self.g = g
+        self.order = {nid: i for i, nid in enumerate(g.nodes)}
+        self.uses: dict = {}
+        self.subtree: dict = {p: [] for p in g.containers}
+        self.graph_out = {tuple(r) for r in g.outputs.values()}
         for n in g.nodes.values():
             for r in n.inputs:
                 if r is not None:
                     self.uses.setdefault(tuple(r), []).append(n.id)
-            if n.op is InputOp:
-                continue
-            for c in n.scope:
-                self.subtree[c].append(n.id)
+            if n.op is not InputOp:
+                for c in n.scope:
+                    self.subtree[c].append(n.id)
         first: dict = {}
-        for p in g.containers:
+        for p, c in g.containers.items():
             nodes = self.subtree[p]
-            if nodes:
-                first[p] = self.order[nodes[0]]
-            else:  # an empty container (all layers passed through): just after its inputs
-                c = g.containers[p]
-                first[p] = max([self.order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
+            first[p] = self.order[nodes[0]] if nodes else \
+                max([self.order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
+        self.first = first
         members: dict = {}
         for n in g.nodes.values():
             if n.op is InputOp:
@@ -221,31 +169,160 @@ class Generator:
             parent = n.scope[-1] if n.scope else None
             members.setdefault(parent, []).append(Member("node", n.id, n.local_name, self.order[n.id]))
         for p, c in g.containers.items():
-            parent = c.parent
-            local = p[len(parent) + 1:] if parent else p
-            members.setdefault(parent, []).append(Member("container", p, local, first[p]))
-        for k, ms in members.items():
+            local = p[len(c.parent) + 1:] if c.parent else p
+            members.setdefault(c.parent, []).append(Member("container", p, local, first[p]))
+        for ms in members.values():
             ms.sort(key=lambda m: m.order)
         self.children = members
+        self._iface: dict = {}
+        self.in_subtree: dict = {}
+        for p, nodes in self.subtree.items():
+            self.in_subtree[p] = set(nodes)
 
-    def node(self, nid: str) -> Node:
-        return self.g.nodes[nid]
+    def iface(self, path: str) -> tuple[list, list]:
+        """(values entering, values leaving) a container: declared for blocks, computed for the others."""
+        if path in self._iface:
+            return self._iface[path]
+        c = self.g.containers[path]
+        inside = self.in_subtree[path]
+        ins = [tuple(r) for r in c.inputs]
+        for nid in self.subtree[path]:
+            for r in self.g.nodes[nid].inputs:
+                if r is not None and r[0] not in inside and tuple(r) not in ins:
+                    ins.append(tuple(r))
+        if c.kind == "block":
+            outs = [tuple(r) for r in c.outputs]
+        else:
+            outs = []
+            for nid in self.subtree[path]:
+                for k in range(len(self.g.nodes[nid].out)):
+                    r = (nid, k)
+                    if r in self.graph_out or any(u not in inside for u in self.uses.get(r, [])):
+                        outs.append(r)
+            if not outs and c.outputs:
+                outs = [tuple(r) for r in c.outputs]
+            if not outs and self.subtree[path]:
+                outs = [(self.subtree[path][-1], 0)]
+        self._iface[path] = (ins, outs)
+        return ins, outs
 
-    def module_src(self, n: Node) -> str | None:
-        """The constructor source of a node's own module (None: functional, shared, or an error in the op)."""
-        if n.id not in self._module_src:
-            if n.meta.get("shared_with"):
-                src = None
-            else:
-                src = n.op.module(list(n.meta.get("in", [])), n.params)
-                if src is not None and not isinstance(src, str):
-                    raise CodegenError(f"op '{n.op.name}' returned a {type(src).__name__} as module source", n.loc)
-            self._module_src[n.id] = src
+
+# -- drafts: one class instance rendered with numbered slots -------------------------------------------------
+
+@dataclass
+class Slot:
+    lit: ir.Lit
+    node: Node | None = None          # the node whose op wrote the literal (its exprs and inputs)
+    cont: object = None               # the block instance whose construction holds the literal
+    fwd: bool = False                 # used in forward (read from self)
+    env_extra: dict = field(default_factory=dict)   # loop index values
+    kw: tuple | None = None           # a keyword argument: (name, the default's text or None)
+    copies: list | None = None        # in a comprehension: the slot in every copy (where their values differ)
+    loop_index: str | None = None
+    loop_var: str | None = None       # the comprehension's variable the slot's expression may read
+
+
+@dataclass
+class Draft:
+    scope: str | None                 # container path (None: the network)
+    init: list                        # lines (str, with slot marks) of __init__ after super().__init__()
+    fwd: list                         # (line, refs assigned or None, loc)
+    args: list                        # forward argument names
+    in_refs: list
+    slots: list                       # Slot per mark
+    base: str = "nn.Module"           # or "nn.Sequential" / "nn.ModuleList"
+    seq_members: list | None = None   # for an nn.Sequential subclass: the member lines
+    # layers with an 'if': name -> Optional (present in this instance) or None (dropped by its condition)
+    optional: dict = field(default_factory=dict)
+    avoid: frozenset = frozenset()    # builtin names the class calls (no variable may take them)
+    opt_ok: bool = True               # every present optional layer rebinds its input's variable
+
+
+@dataclass
+class Optional_:
+    """A layer with a condition, present in this instance: its constructor, its statement and their slots."""
+
+    init: str                         # the constructor expression
+    fwd: tuple | None                 # (code, refs, loc)
+    slots: list
+    cond: str | None
+    n_init: int = 0                   # slots of the constructor (the statement's follow)
+
+
+_MARK = "\x00"
+
+
+def mark(k: int) -> str:
+    return f"{_MARK}{k}{_MARK}"
+
+
+_MARK_RE = re.compile(_MARK + r"(\d+)" + _MARK)
+_OPT = "\x02"
+_STRIP = "\x06"      # in front of a call's argument list: drop the ', ' that follows
+
+
+def finish_text(text: str) -> str:
+    return text.replace(_STRIP + ", ", "").replace(_STRIP, "")
+
+
+def opt_mark(name: str) -> str:
+    return f"{_OPT}{name}{_OPT}"
+
+
+class ClassGroup:
+    def __init__(self, block: str, key):
+        self.block = block
+        self.key = key
+        self.drafts: list[Draft] = []
+        self.name = ""
+        self.params: list = []           # (name, default or _NODEFAULT, kind) in signature order
+        self.values: dict = {}           # param name -> per-instance values
+        self.slot_text: list = []
+        self.self_attrs: dict = {}       # param name -> attribute name on self (used in forward)
+        self.opt_text: dict = {}         # optional layer -> (init, forward, slot shapes) where present
+        self.opt_final: dict = {}        # optional layer -> (init line, forward code, condition text or None)
+        self.out_exprs: dict = {}        # (output, axis) -> its size as an expression of the parameters
+        self.derived: dict = {}          # (input, axis) -> the parameter holding that input size
+        self.order = 0
+        self.uses_make_divisible = False
+        self.uses_math = False
+
+
+_NODEFAULT = object()
+
+
+class Writer:
+    """Writes the classes of one network."""
+
+    def __init__(self, g: Graph, class_name: str | None, taken: set, helpers: dict):
+        self.g = g
+        self.ix = Index(g)
+        self.taken = taken
+        self.helpers = helpers
+        self.class_name = class_name
+        self.groups: dict = {}           # key -> [ClassGroup]
+        self.by_path: dict = {}          # container path -> (ClassGroup, instance index)
+        self.modes: dict = {}            # container path -> "class" | "seq" | "loop"
+        self.ordered_dict = False
+        self.needs = set()
+        self._ctor_cache: dict = {}
+        self._fwd_cache: dict = {}
+
+    # -- per-node IR --------------------------------------------------------------------------------------------
+    def ctor(self, n: Node):
+        if n.id not in self._ctor_cache:
+            c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
+            self._ctor_cache[n.id] = c
             for k, v in n.op.helpers().items():
                 if k in self.helpers and self.helpers[k] != v:
-                    raise CodegenError(f"two ops define the helper class '{k}' differently", n.loc)
-                self.helpers.setdefault(k, v)
-        return self._module_src[n.id]
+                    raise CodegenError(f"two ops define the helper '{k}' differently")
+                self.helpers[k] = v
+        return self._ctor_cache[n.id]
+
+    def fwd_ir(self, n: Node):
+        if n.id not in self._fwd_cache:
+            self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
+        return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:
         w = n.meta.get("weights", {}).get("")
@@ -253,1012 +330,1399 @@ class Generator:
 
     def owns_module(self, m: Member) -> bool:
         if m.kind == "node":
-            return self.module_src(self.node(m.key)) is not None
-        return self.has_modules(m.key)
+            return self.ctor(self.g.nodes[m.key]) is not None
+        return any(self.ctor(self.g.nodes[nid]) is not None for nid in self.ix.subtree[m.key])
 
-    def has_modules(self, path: str) -> bool:
-        """A block always is a module; a seq or repeat only if a layer inside it has one."""
-        if path not in self._has_modules:
-            self._has_modules[path] = self.g.containers[path].kind == "block" or \
-                any(self.module_src(self.node(n)) is not None for n in self.subtree[path])
-        return self._has_modules[path]
+    def add_in_place(self, n: Node) -> bool:
+        """A residual 'add' may accumulate into its first input, as hand-written blocks do (``out += identity``)."""
+        if n.op.name != "add" or len(n.inputs) < 2 or n.inputs[0] is None:
+            return False
+        r0 = tuple(n.inputs[0])
+        src = self.g.nodes[r0[0]]
+        if src.op.backward_needs_output or r0 in self.ix.graph_out or src.op is InputOp:
+            return False
+        if self.ix.uses.get(r0, []) != [n.id] or any(tuple(r) == r0 for r in n.inputs[1:] if r is not None):
+            return False
+        return src.out[r0[1]] == n.out[0]
 
-    def iface(self, path: str) -> tuple[list, list]:
-        """(values entering, values leaving) a container: declared for blocks, computed for seq/repeat."""
-        if path not in self._iface:
-            self._iface[path] = self._compute_iface(path)
-        return self._iface[path]
+    def plain_call(self, n: Node) -> bool:
+        """The node is ``module(x)``: one input, one output, its own module."""
+        if self.ctor(n) is None or len(n.out) != 1 or len([r for r in n.inputs if r is not None]) != 1:
+            return False
+        if self.weight_kind(n) is not None or self.add_in_place(n):
+            return False
+        return self.fwd_ir(n) == ir.Call(ir.Module(), (ir.Operand(0),), ())
 
-    def _compute_iface(self, path: str) -> tuple[list, list]:
+    # -- how each container is written ------------------------------------------------------------------------
+    def mode(self, path: str) -> str:
+        """'class' (its own class), 'seq' (an nn.Sequential of its members) or 'loop' (a ModuleList and a for)."""
+        if path in self.modes:
+            return self.modes[path]
         c = self.g.containers[path]
-        if c.kind == "block":
-            return [tuple(r) for r in c.inputs], [tuple(r) for r in c.outputs]
-        inside = set(self.subtree[path])
-        ins, outs = [], []
-        for nid in self.subtree[path]:
-            for r in self.node(nid).inputs:
-                if r is not None and r[0] not in inside and tuple(r) not in ins:
-                    ins.append(tuple(r))
-            for k in range(len(self.node(nid).out)):
-                ref = (nid, k)
-                if ref in self.graph_out or any(u not in inside for u in self.uses.get(ref, [])):
-                    outs.append(ref)
-        return ins, outs
+        members = self.ix.children.get(path, [])
+        m = "class"
+        if c.kind != "block" and members:
+            if self._chain(path, members):
+                m = "seq"
+            elif c.kind == "repeat" and self._loopable(path, members):
+                m = "loop"
+        self.modes[path] = m
+        return m
 
-    # -- sequential chains ---------------------------------------------------------------------------
-    def is_callable(self, path: str) -> bool:
-        """A block (a class), or a seq/repeat whose members form a plain chain (an nn.Sequential)."""
-        if path not in self._callable:
-            c = self.g.containers[path]
-            self._callable[path] = c.kind == "block" or self.plain_chain(path)
-        return self._callable[path]
-
-    def plain_chain(self, path: str) -> bool:
-        members = self.children.get(path, [])
-        if not members:
-            return False
-        ins, outs = self.iface(path)
-        if len(ins) != 1:
-            return False
-        prev = ins[0]
-        for j, m in enumerate(members):
-            if m.kind == "node":
-                n = self.node(m.key)
-                if (self.module_src(n) is None or self.weight_kind(n) or len(n.out) != 1 or len(n.op.outputs) != 1
-                        or [tuple(r) if r is not None else None for r in n.inputs] != [prev]
-                        or n.op.call(["__x__"], n.params, "__m__") != "__m__(__x__)"):
-                    return False
-                out = (n.id, 0)
-                inside = {n.id}
-            else:
-                if not self.is_callable(m.key):
-                    return False
-                mins, mouts = self.iface(m.key)
-                if mins != [prev] or len(mouts) != 1:
-                    return False
-                out = mouts[0]
-                inside = set(self.subtree[m.key])
-            if j < len(members) - 1:
-                nxt = members[j + 1]
-                nxt_nodes = {nxt.key} if nxt.kind == "node" else set(self.subtree[nxt.key])
-                if out in self.graph_out or not set(self.uses.get(out, [])) <= nxt_nodes:
-                    return False
-            prev = out
-        return all(o == prev for o in outs)
-
-    # -- constructors (__init__) -------------------------------------------------------------------
-    def ctor(self, m: Member, refs: dict) -> list[str]:
-        """Source lines of an expression constructing member ``m``; continuation lines are indented.
-
-        ``refs`` maps a block instance's path to the expression constructing it (its class and arguments).
-        """
+    def callable_member(self, m: Member) -> bool:
         if m.kind == "node":
-            return self.module_src(self.node(m.key)).split("\n")
-        c = self.g.containers[m.key]
-        if c.kind == "block":
-            return [refs[m.key]]
-        return self.sequential(m.key, "nn.Sequential", refs)
+            return self.plain_call(self.g.nodes[m.key])
+        ins, outs = self.ix.iface(m.key)
+        return len(outs) == 1 and len(ins) == 1
 
-    def sequential(self, path: str, head: str, refs: dict) -> list[str]:
-        """``head(member, member, ...)`` over the members of a plain chain, one per line with a shape mark."""
-        members = self.children[path]
-        contiguous = [x.local for x in members] == [str(k) for k in range(len(members))]
-        if not contiguous:
-            self.needs_ordered_dict = True
-        lines = [f"{head}(" if contiguous else f"{head}(OrderedDict(["]
-        for x in members:
-            p = self.ctor(x, refs)
-            if not contiguous:
-                p = [f"({x.local!r}, {p[0]}"] + p[1:]
-                p[-1] += ")"
-            p[-1] += ","
-            if len(p) == 1:
-                p[0] += self.mark(x)
-            lines += [INDENT + q for q in p]
-        lines.append(")" if contiguous else "]))")
-        return lines
+    def _chain(self, path: str, members: list) -> bool:
+        ins, outs = self.ix.iface(path)
+        if len(ins) != 1 or len(outs) != 1:
+            return False
+        names = [m.local for m in members]
+        if names != [str(k) for k in range(len(names))]:      # named layers: a class of their own reads better
+            return False
+        return self._is_chain(members, ins[0], outs[0])
 
-    def mark(self, m: Member) -> str:
-        """A comment placeholder ``#@k`` for the shape of a Sequential member (filled in per class)."""
+    def _is_chain(self, members: list, first, last) -> bool:
+        """Each member a plain call on the previous one's output, which nothing else reads."""
+        prev = first
+        for k, m in enumerate(members):
+            if not self.callable_member(m):
+                return False
+            mins, mouts = self._member_iface(m)
+            if mins != [prev]:
+                return False
+            if k + 1 < len(members):
+                nxt = members[k + 1]
+                inside = {nxt.key} if nxt.kind == "node" else self.ix.in_subtree[nxt.key]
+                if mouts[0] in self.ix.graph_out or any(u not in inside for u in self.ix.uses.get(mouts[0], [])):
+                    return False
+            prev = mouts[0]
+        return prev == last
+
+    def _member_iface(self, m: Member):
         if m.kind == "node":
-            ref, loc = (m.key, 0), self.node(m.key).loc
-        else:
-            outs = self.iface(m.key)[1]
-            if len(outs) != 1:
-                return ""
-            ref, loc = outs[0], self.g.containers[m.key].loc
-        self.marks.append((ref, loc))
-        return f"  #@{len(self.marks) - 1}"
+            n = self.g.nodes[m.key]
+            return [tuple(r) for r in n.inputs if r is not None], [(n.id, k) for k in range(len(n.out))]
+        return self.ix.iface(m.key)
 
-    def init_lines(self, parent_expr: str, members: list[Member], refs: dict) -> list[str]:
-        """Statements creating ``members`` as attributes of ``parent_expr`` (``self`` or a holder)."""
-        out: list[str] = []
+    def _loopable(self, path: str, members: list) -> bool:
+        """Copies called one after the other with the same extra inputs: ``for layer in self.layers``."""
+        if not all(m.local == str(k) for k, m in enumerate(members)):
+            return False
+        prev = None
+        rest = None
         for m in members:
-            if not self.owns_module(m):
-                continue
             if m.kind == "node":
-                n = self.node(m.key)
-                src = self.module_src(n).split("\n")
-                kind = self.weight_kind(n)
-                if kind == "buffer":
-                    out += _wrap(f"{parent_expr}.register_buffer({m.local!r}, ", src, ")")
-                elif kind == "param" and not is_attr_name(m.local):
-                    out += _wrap(f"{parent_expr}.register_parameter({m.local!r}, ", src, ")")
-                else:
-                    out += self._assign(parent_expr, m.local, src)
-            elif self.is_callable(m.key):
-                out += self._assign(parent_expr, m.local, self.ctor(m, refs))
-            elif self.holder_is_list(m.key):
-                # a repeat (or seq) whose forward is written inline: its modules in a list
-                lines = ["nn.ModuleList(["]
-                for x in self.children.get(m.key, []):
-                    if self.owns_module(x):
-                        p = self.ctor(x, refs)
-                        p[-1] += ","
-                        lines += [INDENT + q for q in p]
-                lines.append("])")
-                out += self._assign(parent_expr, m.local, lines)
-            else:
-                # a holder for a seq whose forward is written inline
-                out += self._assign(parent_expr, m.local, ["nn.Module()"])
-                out += self.init_lines(self.access(parent_expr, m.local, False), self.children.get(m.key, []), refs)
-        return out
+                n = self.g.nodes[m.key]
+                k = len(n.inputs)
+                if self.ctor(n) is None or len(n.out) != 1 or any(r is None for r in n.inputs) or \
+                        self.fwd_ir(n) != ir.Call(ir.Module(), tuple(ir.Operand(j) for j in range(k)), ()):
+                    return False
+            elif self.mode(m.key) != "class":
+                return False
+            ins, outs = self._member_iface(m)
+            if len(outs) != 1 or not ins:
+                return False
+            if prev is not None and ins[0] != prev:
+                return False
+            if len(ins) < 2:
+                return False
+            if rest is not None and ins[1:] != rest:
+                return False
+            rest = ins[1:]
+            prev = outs[0]
+        return True
 
-    def _assign(self, parent: str, name: str, lines: list[str]) -> list[str]:
-        if is_attr_name(name):
-            return _wrap(f"{parent}.{name} = ", lines, "")
-        if name in MODULE_ATTRS or not name or "." in name:
-            raise CodegenError(f"'{name}' cannot name a module attribute (a bug: the spec loader should refuse it)")
-        return _wrap(f"{parent}.add_module({name!r}, ", lines, ")")
+    # -- drafting ------------------------------------------------------------------------------------------------
+    def write(self) -> Draft:
+        """Draft and resolve every class, innermost first; returns the network's own draft.
 
-    def holder_is_list(self, path: str) -> bool:
-        """A holder whose modules are all plain submodules named 0..k-1 becomes an nn.ModuleList."""
-        own = [x for x in self.children.get(path, []) if self.owns_module(x)]
-        simple = all(self.is_callable(x.key) if x.kind == "container" else not self.weight_kind(self.node(x.key))
-                     for x in own)
-        return bool(own) and simple and [x.local for x in own] == [str(k) for k in range(len(own))]
+        Containers are taken by height (the depth of nesting below them): instances of one class have the same
+        body, hence the same height, so a class has all its instances before any class that constructs it.
+        """
+        g = self.g
+        # the level of a container: above all the containers inside it, and the same for every instance of a
+        # block (an instance whose optional layer is dropped is as high as one that has it)
+        height: dict = {p: 0 for p in g.containers}
+        order = sorted(g.containers, key=lambda q: -q.count("."))
+        by_name: dict = {}
+        for p in g.containers:
+            c = g.containers[p]
+            by_name.setdefault((c.kind, c.block or p.rsplit(".", 1)[-1]), []).append(p)
+        changed = True
+        while changed:
+            changed = False
+            for p in order:
+                parent = g.containers[p].parent
+                if parent is not None and height[parent] < height[p] + 1:
+                    height[parent] = height[p] + 1
+                    changed = True
+            for ps in by_name.values():
+                top = max(height[p] for p in ps)
+                for p in ps:
+                    if height[p] != top:
+                        height[p] = top
+                        changed = True
+        levels: dict = {}
+        for p in g.containers:
+            levels.setdefault(height[p], []).append(p)
+        for h in sorted(levels):
+            new = []
+            for p in sorted(levels[h], key=lambda q: self.ix.first[q]):
+                if self.mode(p) != "class":
+                    continue
+                d = self.draft(p)
+                c = g.containers[p]
+                block = c.block or c.path.rsplit(".", 1)[-1]
+                key = (c.kind, block, d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
+                       tuple(d.seq_members or ()), self._shape_key(d))
+                if not d.opt_ok:    # optional layers that cannot be written under an 'if': a class of their own
+                    key += (tuple((k, None if o is None else (o.init, o.fwd[0] if o.fwd else None))
+                                  for k, o in d.optional.items()),)
+                grp = next((x for x in self.groups.get(key, []) if self._compatible(x, d)), None)
+                if grp is None:
+                    grp = ClassGroup(block, key)
+                    self.groups.setdefault(key, []).append(grp)
+                    grp.kind = c.kind
+                    grp.order = self.ix.first[p]
+                    self._name_group(grp)
+                    new.append(grp)
+                grp.drafts.append(d)
+                for k, o in d.optional.items():
+                    if o is not None:
+                        grp.opt_text.setdefault(k, (o.init, o.fwd[0] if o.fwd else None, self._opt_shape(o)))
+                self.by_path[p] = (grp, len(grp.drafts) - 1)
+            for grp in new:
+                self.resolve(grp)
+        return self.draft(None)
+
+    def _compatible(self, grp: ClassGroup, d: Draft) -> bool:
+        """An instance joins a class when its optional layers read the same as the class's where both have them."""
+        for k, o in d.optional.items():
+            if o is not None and k in grp.opt_text and grp.opt_text[k] != (o.init, o.fwd[0] if o.fwd else None,
+                                                                          self._opt_shape(o)):
+                return False
+        return True
 
     @staticmethod
-    def access(parent: str, name: str, in_list: bool) -> str:
-        if in_list and name.isdigit():
-            return f"{parent}[{int(name)}]"
-        if is_attr_name(name):
-            return f"{parent}.{name}"
-        return f"getattr({parent}, {name!r})"
+    def _opt_shape(o: Optional_):
+        return tuple((s.lit.src, s.fwd, type(s.lit.value).__name__) for s in o.slots)
 
-    # -- forward ------------------------------------------------------------------------------------
-    def statements(self, members: list[Member], parent_expr: str, prefix: str, in_list: bool, access: dict,
-                   stmts: list):
-        """Collect the forward statements of a class: members, with holders written inline."""
-        for m in members:
-            rel = prefix + m.local
-            acc = self.access(parent_expr, m.local, in_list)
-            if m.kind == "node":
-                n = self.node(m.key)
-                if self.module_src(n) is not None:
-                    access[n.id] = acc
-                stmts.append(("node", n, rel))
-            elif self.is_callable(m.key):
-                stmts.append(("call", m.key, rel, acc))
-            else:
-                self.statements(self.children.get(m.key, []), acc, rel + ".", self.holder_is_list(m.key), access,
-                                stmts)
+    def _shape_key(self, d: Draft):
+        return tuple((s.lit.src, s.fwd, type(s.lit.value).__name__ if not isinstance(s.lit.value, (int, float)) or
+                      isinstance(s.lit.value, bool) else "num") for s in d.slots)
 
-    def _builtins_used(self, raw: list, access: dict) -> set:
-        names: set = set()
-        for item in raw:
-            if item[0] == "node":
-                n = item[1]
-                code = n.op.call([f"__a{k}" for k in range(len(n.inputs))], n.params, access.get(n.id, "__m"))
-            else:
-                code = item[3]
-            names |= set(re.findall(r"[A-Za-z_]\w*", code))
-        return names & _BUILTINS
+    def _name_group(self, grp: ClassGroup):
+        if grp.name:
+            return
+        base = camel(grp.block, "Block")
+        name, k = base, 1
+        while name in self.taken or name in _RESERVED or name in self.helpers or name == camel(self.g.name, ""):
+            k += 1
+            name = f"{base}{k}"
+        self.taken.add(name)
+        grp.name = name
 
-    def forward(self, scope_path: str | None, in_refs: list, in_names: list, out_refs: list, out_names: list,
-                dict_out: bool) -> tuple[list, list]:
-        """(forward lines as (code, ValueRefs assigned, loc), argument names) of the class at scope_path."""
+    def draft(self, scope: str | None) -> Draft:
+        """A class body with a slot for every literal."""
+        g = self.g
+        slots: list = []
+        members = self.ix.children.get(scope, [])
+        if scope is None:
+            in_refs = [(g.inputs[k], 0) for k in g.inputs]
+            in_names = list(g.inputs)
+            out_refs = [tuple(r) for r in g.outputs.values()]
+            out_names = list(g.outputs)
+        else:
+            in_refs, out_refs = self.ix.iface(scope)
+            c = g.containers[scope]
+            in_names = list(c.input_names) if c.kind == "block" else []
+            while len(in_names) < len(in_refs):
+                in_names.append("x" if not in_names else f"x{len(in_names)}")
+            out_names = list(c.output_names) if c.kind == "block" else [f"out{k}" for k in range(len(out_refs))]
+        # nn.Sequential subclass: a block whose layers are an unnamed chain (torchvision's Conv2dNormActivation)
+        if scope is not None and g.containers[scope].kind == "block" and members and \
+                [m.local for m in members] == [str(k) for k in range(len(members))] and \
+                self._chain_block(scope, members, in_refs, out_refs):
+            lines = []
+            for m in members:
+                lines.append(self.member_expr(m, slots, scope) + ",")
+            d = Draft(scope, [], [], [ident(in_names[0], set(), "x")], in_refs, slots, base="nn.Sequential",
+                      seq_members=lines)
+            return d
+        init: list = []
         access: dict = {}
-        raw: list = []
-        self.statements(self.children.get(scope_path, []), "self", "", False, access, raw)
+        optional: dict = {}
+        is_block = scope is not None and g.containers[scope].kind == "block"
+        dropped = sorted(g.dropped.get(scope, []), key=lambda e: e[3]) if is_block else []
+        for m in members:
+            while dropped and dropped[0][3] <= m.order:
+                e = dropped.pop(0)
+                optional[e[0]] = None
+                init.append(opt_mark(e[0]))
+            cond = g.conds.get((scope, m.local)) if is_block else None
+            if cond is not None and not (m.kind == "node" and self.weight_kind(g.nodes[m.key])) and \
+                    self.owns_module(m):
+                oslots: list = []
+                expr = self.member_expr(m, oslots, scope)
+                access[m.key] = _access("self", m.local)
+                optional[m.local] = Optional_(expr, None, oslots, cond, len(oslots))
+                init.append(opt_mark(m.local))
+            else:
+                init += self.init_member(m, slots, access, scope)
+        for e in dropped:
+            optional[e[0]] = None
+            init.append(opt_mark(e[0]))
+        n0 = len(slots)
+        d = Draft(scope, init, [], [], in_refs, slots, optional=optional)
+        d.fwd, d.args = self.forward(scope, members, in_refs, in_names, out_refs, out_names, access, slots, d)
+        # a variable may be named like a builtin (an input called 'sum') unless the class calls that builtin
+        text = "\n".join(x[0] for x in d.fwd) + "".join(o.fwd[0] for o in optional.values() if o and o.fwd)
+        clash = {v for v in _BUILTINS if v + "(" in text and re.search(rf"(?<![.\w]){v}\(", text)}
+        if clash:
+            del slots[n0:]
+            for o in optional.values():
+                if o is not None:
+                    o.fwd = None
+                    del o.slots[o.n_init:]
+            d.avoid = frozenset(clash)
+            d.opt_ok = True
+            d.fwd, d.args = self.forward(scope, members, in_refs, in_names, out_refs, out_names, access, slots, d)
+        return d
+
+    def _chain_block(self, scope, members, in_refs, out_refs) -> bool:
+        if len(in_refs) != 1 or len(out_refs) != 1:
+            return False
+        return self._is_chain(members, in_refs[0], out_refs[0])
+
+    def leaf_ctx(self, slots: list, node=None, cont=None, fwd=False, env_extra=None):
+        def leaf(lit: ir.Lit):
+            slots.append(Slot(lit, node, cont, fwd, dict(env_extra or {})))
+            return mark(len(slots) - 1), _PREC_SLOT
+        return leaf
+
+    def member_expr(self, m: Member, slots: list, scope, env_extra=None) -> str:
+        """An expression constructing member ``m`` (a module, a class instance, an nn.Sequential)."""
+        g = self.g
+        if m.kind == "node":
+            n = g.nodes[m.key]
+            c = self.ctor(n)
+            return render(c, Context(leaf=self.leaf_ctx(slots, node=n, env_extra=env_extra)))
+        mode = self.mode(m.key)
+        if mode == "class":
+            return self.instance_expr(m.key, slots, env_extra)
+        kids = self.ix.children.get(m.key, [])
+        c = g.containers[m.key]
+        head = "nn.Sequential" if mode == "seq" else "nn.ModuleList"
+        if c.kind == "repeat" and kids:
+            comp = self._comprehension(m.key, kids, slots, env_extra, scope)
+            if comp is not None:
+                return f"{head}(*{comp})" if mode == "seq" else f"{head}({comp})"
+        parts = []
+        for k in kids:
+            parts.append(self.member_expr(k, slots, scope, env_extra))
+        named = not all(k.local.isdigit() for k in kids)
+        if named:
+            self.ordered_dict = True
+            items = ", ".join(f"({literal(k.local)}, {p})" for k, p in zip(kids, parts))
+            return f"{head}(OrderedDict([{items}]))"
+        if mode == "seq":
+            return f"{head}({', '.join(parts)})"
+        return f"{head}([{', '.join(parts)}])"
+
+    def _comprehension(self, path, kids, slots, env_extra, scope):
+        """``[Block(...) for _ in range(n)]`` when every copy reads the same, values that differ between copies
+        being the spec's expressions of the loop index."""
+        c = self.g.containers[path]
+        if len(kids) < 2:
+            return None
+        idx = c.index
+        trial_texts = []
+        trial_slots = []
+        for k, m in enumerate(kids):
+            s: list = []
+            env = dict(env_extra or {})
+            env[idx] = k
+            trial_texts.append(self.member_expr(m, s, scope, env))
+            trial_slots.append(s)
+        if len(set(trial_texts)) != 1:
+            return None
+        # slots: one per position, with every copy's value; a position whose values differ must be written
+        # through the loop index (checked when the slot is resolved)
+        base = len(slots)
+        text = trial_texts[0]
+        per_pos = list(zip(*trial_slots))
+        new = []
+        for pos in per_pos:
+            first = pos[0]
+            vals = [s.lit.value for s in pos]
+            same = all(v == vals[0] and type(v) is type(vals[0]) for v in vals)
+            if not same and not self._index_expr(pos, self.scope_env(scope), idx):
+                return None
+            sl = Slot(first.lit, first.node, first.cont, first.fwd, dict(first.env_extra), first.kw)
+            sl.copies = None if same else list(pos)
+            sl.loop_index = idx
+            new.append(sl)
+        slots.extend(new)
+        text = _MARK_RE.sub(lambda mm: mark(int(mm.group(1)) + base), text)
+        uses_index = any(slots[base + j].copies for j in range(len(per_pos)))
+        var = idx if uses_index else "_"
+        if uses_index:
+            for j in range(len(per_pos)):
+                slots[base + j].loop_var = idx
+        slots.append(Slot(ir.Lit(c.count, ("count",)), None, c, False, dict(env_extra or {})))
+        return f"[{text} for {var} in range({mark(len(slots) - 1)})]"
+
+    def _index_expr(self, pos, scope_env, idx) -> bool:
+        """Whether every copy's value at this position is its spec expression over the scope and the loop index."""
+        texts = {self._expr_text(s) for s in pos}
+        if len(texts) != 1 or None in texts:
+            return False
+        text = texts.pop()
+        try:
+            ex = parse_expr(text)
+        except ExprError:
+            return False
+        if ex.functions & {"channels", "features", "dim", "shape", "rank"}:
+            return False
+        if not ex.names <= set(scope_env) | {idx}:
+            return False
+        for s in pos:
+            env = dict(scope_env)
+            env.update(s.env_extra)
+            try:
+                got = ex.eval(env)
+            except Exception:  # noqa: BLE001
+                return False
+            if not _same_value(tuple(got) if isinstance(got, list) else got, s.lit.value):
+                return False
+        return True
+
+
+    def scope_env(self, scope) -> dict:
+        """The values an expression in this class may name: the enclosing block's arguments, or the network's
+        parameters (a group of layers reads the names around it)."""
+        b = self.enclosing_block(scope)
+        return dict(self.g.params) if b is None else dict(self.g.containers[b].args)
+
+    def instance_expr(self, path: str, slots: list, env_extra=None) -> str:
+        """``Bottleneck(64, planes=64)``: a block instance constructed with its arguments (as slots)."""
+        grp, i = self.by_path[path]
+        c = self.g.containers[path]
+        parts = []
+        for name, default, kind in grp.params:
+            v = grp.values[name][i]
+            if kind == "derived":
+                src = ("in",) + next(key for key, v in grp.derived.items() if v == name)
+            else:
+                src = ("arg", name) if kind in ("block", "default") else ("lift", name)
+            sl = Slot(ir.Lit(v, src), None, c, False, dict(env_extra or {}))
+            if kind not in ("derived", "block"):      # a keyword argument, left out where it is the default
+                sl.kw = (name, literal(default) if kind == "default" else None)
+            slots.append(sl)
+            parts.append(("" if sl.kw else ", ") + mark(len(slots) - 1))
+        return f"{grp.name}({_STRIP}{''.join(parts)})"
+
+    def init_member(self, m: Member, slots: list, access: dict, scope) -> list[str]:
+        g = self.g
+        if m.kind == "node" and not self.owns_module(m):
+            return []
+        if m.kind == "node":
+            n = g.nodes[m.key]
+            expr = self.member_expr(m, slots, scope)
+            kind = self.weight_kind(n)
+            access[n.id] = _access("self", m.local)
+            if kind == "buffer":
+                return [f"self.register_buffer({literal(m.local)}, {expr})"]
+            if kind == "param" and not is_attr_name(m.local):
+                return [f"self.register_parameter({literal(m.local)}, {expr})"]
+            return [_assign(m.local, expr)]
+        expr = self.member_expr(m, slots, scope)
+        mode = self.mode(m.key)
+        acc = _access("self", m.local)
+        access[m.key] = acc
+        if mode == "class":
+            pass
+        return [_assign(m.local, expr)]
+
+    # -- forward ---------------------------------------------------------------------------------------------
+    def forward(self, scope, members, in_refs, in_names, out_refs, out_names, access, slots, draft=None):
+        g = self.g
+        stmts = []
+        optional = draft.optional if draft is not None else {}
+        dropped = sorted([(e[3], e[0]) for e in g.dropped.get(scope, []) if e[0] in optional and
+                          optional[e[0]] is None], key=lambda x: x[0])
+        for m in members:
+            while dropped and dropped[0][0] <= m.order:
+                stmts.append(("dropped", dropped.pop(0)[1]))
+            if m.kind == "node":
+                n = g.nodes[m.key]
+                stmts.append(("node", n, m))
+            else:
+                ins, outs = self.ix.iface(m.key)
+                stmts.append(("cont", m.key, m, ins, outs))
+        for _, nm in dropped:
+            stmts.append(("dropped", nm))
+        # arguments: the spec's input names (callers pass them by keyword), unless one is a builtin the class calls
         taken: set = set(self.helpers)
-        var: dict = {}
         args = []
-        # the spec's input names stay the argument names (callers pass them by keyword), unless one is a builtin
-        # that this class's code calls
-        avoid = self._builtins_used(raw, access)
+        var: dict = {}
+        avoid = _HARD | (draft.avoid if draft is not None else frozenset())
         for r, nm in zip(in_refs, in_names):
             a = ident(nm, taken, "x", reserved=avoid)
             args.append(a)
             var.setdefault(tuple(r), a)
-        stmts: list[Stmt] = []
-        for item in raw:
-            if item[0] == "node":
-                n, rel = item[1], item[2]
-                outs = [(n.id, k) for k in range(len(n.out))]
-                multi = len(n.op.outputs) > 1
-                names = [rel] if not multi else [f"{rel}_{n.op.outputs[k] if k < len(n.op.outputs) else k}"
-                                                  for k in range(len(outs))]
-                mod = access.get(n.id)
-                if mod is None and n.meta.get("shared_with"):
-                    mod = access.get(n.meta["shared_with"])
-                    if mod is None:
-                        raise CodegenError(f"'{n.id}' shares the module of '{n.meta['shared_with']}', which is not "
-                                           "in the same class", n.loc)
-                stmts.append(Stmt(outs, names, ("node", n, mod), [tuple(r) for r in n.inputs if r is not None],
-                                  self.order[n.id], n.loc, tuple_out=multi))
-            else:
-                path, rel, acc = item[1], item[2], item[3]
-                c = self.g.containers[path]
-                ins, outs = self.iface(path)
-                if c.kind == "block":
-                    onames = c.output_names
-                    names = [rel] if len(outs) == 1 else [f"{rel}_{o}" for o in onames]
-                    tuple_out = len(outs) > 1
-                else:
-                    names, tuple_out = [rel], False
-                    if not outs:   # a dead-end chain: its result is unused
-                        last = self.children[path][-1]
-                        outs = [(last.key, 0)] if last.kind == "node" else self.iface(last.key)[1][:1]
-                first = self.order[self.subtree[path][0]] if self.subtree[path] else \
-                    max([self.order.get(r[0], -1) for r in ins] or [-1]) + 0.5
-                stmts.append(Stmt(outs, names, ("call", acc, ins), ins, first, c.loc, tuple_out=tuple_out))
-        stmts = _toposort(stmts, set(var))
-        # liveness: a value's last reader; the returned values live to the end
+        # liveness: a value's last reader (one pass)
         last_use: dict = {}
         for i, st in enumerate(stmts):
-            for r in st.ins:
-                if r is not None:
-                    last_use[tuple(r)] = i
+            for r in self._stmt_ins(st):
+                last_use[r] = i
         for r in out_refs:
-            last_use[tuple(r)] = len(stmts)
-        lines = []
-        for i, s in enumerate(stmts):
-            fallback = s.expr[1].op.name if s.expr[0] == "node" else "out"
-            kind = s.expr[0]
-            reuse = self._reusable(s, i, var, last_use)
+            last_use[tuple(r)] = len(stmts) + 1
+        # variables: reuse the first input's variable where that value dies here (x = self.bn1(x))
+        assigned: dict = {}       # variable -> number of assignments
+        names_of: dict = {}
+        plan = []
+        for i, st in enumerate(stmts):
+            if st[0] == "dropped":
+                plan.append((st, [], []))
+                continue
+            ins = self._stmt_ins(st)
+            outs = self._stmt_outs(st)
+            invars = [var_of(var, r) for r in ins]
+            if outs and all(r in var for r in outs):
+                continue            # a group of layers that passes its inputs through: nothing to compute
+            reuse = None
+            if len(outs) == 1 and ins and ins[0] in var and last_use.get(ins[0]) == i:
+                reuse = var[ins[0]]
             if reuse is not None:
-                # the input dies here: its variable takes the result, so the tensor is freed at once (as in
-                # hand-written `x = self.bn1(x)`), which keeps the working set of a forward pass small
                 vs = [reuse]
             else:
-                vs = [ident(nm.replace(".", "_"), taken, fallback) for nm in s.names]
-            if kind == "node":
-                n, mod = s.expr[1], s.expr[2]
-                a = [var[tuple(r)] if r is not None else "None" for r in n.inputs]
-                code = n.op.call(a, n.params, mod)
-                if self.add_in_place(n):
-                    code = a[0] + "".join(f".add_({x})" for x in a[1:])
-            else:
-                code = f"{s.expr[1]}({', '.join(var[r] for r in s.expr[2])})"
-            lhs = ", ".join(vs) if s.tuple_out or len(vs) > 1 else vs[0]
-            if s.tuple_out and len(vs) == 1:
-                lhs = vs[0] + ","
-            for r, v in zip(s.outs, vs):
-                if reuse is not None:
-                    var[tuple(r)] = v
-                else:
-                    var.setdefault(tuple(r), v)      # a passed-through input keeps its first name
-            lines.append((f"{lhs} = {code}", [tuple(r) for r in s.outs], s.loc))
+                onames = self._out_names(st)
+                vs = [ident(f"{st[2].local}_{o}" if o else st[2].local, taken, "h", reserved=avoid) for o in onames]
+                if len(vs) > 1:        # outputs nobody reads are unpacked into '_'
+                    vs = [v if last_use.get(r) is not None else "_" for v, r in zip(vs, outs)]
+            for v in vs:
+                if v != "_":
+                    assigned[v] = assigned.get(v, 0) + 1
+            for r, v in zip(outs, vs):
+                if r not in var and v != "_":       # a value passed through keeps its variable
+                    var[r] = v
+            plan.append((st, invars, vs))
+        # a variable assigned more than once is called out, out2, ... (it holds no single layer's output)
+        rename = {}
+        for v, k in assigned.items():
+            if (k > 1 or v in args) and v not in args:
+                rename[v] = None
+        used = set(args) | {v for v in assigned if v not in rename}
+        for v in rename:
+            nm, k = "out", 1
+            while nm in used:
+                k += 1
+                nm = f"out{k}"
+            used.add(nm)
+            rename[v] = nm
+        lines = []
+        for st, invars, vs in plan:
+            if st[0] == "dropped":
+                lines.append((opt_mark(st[1]), None, None))
+                continue
+            invars = [rename.get(v, v) if v is not None else None for v in invars]
+            vs = [rename.get(v, v) for v in vs]
+            outs = self._stmt_outs(st)
+            loc = st[1].loc if st[0] == "node" else g.containers[st[1]].loc
+            opt = optional.get(st[2].local) if st[2].local in optional else None
+            if opt is not None:
+                code = self.stmt_code(st, list(invars), vs, access, opt.slots)
+                opt.fwd = (code, outs, loc)
+                if len(vs) != 1 or not invars or vs[0] != invars[0]:
+                    draft.opt_ok = False
+                lines.append((opt_mark(st[2].local), None, None))
+                continue
+            code = self.stmt_code(st, list(invars), vs, access, slots)
+            lines.append((code, outs, loc))
+        final = {}
         for r in out_refs:
-            if tuple(r) not in var:
+            v = var.get(tuple(r))
+            if v is None:
                 raise CodegenError(f"the output value {r} is not computed in this class")
-        if dict_out:
-            ret = "return {" + ", ".join(f"{nm!r}: {var[tuple(r)]}" for r, nm in zip(out_refs, out_names)) + "}"
+            final[tuple(r)] = rename.get(v, v)
+        if scope is None and len(out_refs) > 1:
+            ret = "return {" + ", ".join(f"{literal(nm)}: {final[tuple(r)]}" for r, nm in zip(out_refs, out_names)) + "}"
         elif len(out_refs) == 1:
-            ret = f"return {var[tuple(out_refs[0])]}"
+            ret = f"return {final[tuple(out_refs[0])]}"
         else:
-            ret = "return " + ", ".join(var[tuple(r)] for r in out_refs)
+            ret = "return " + ", ".join(final[tuple(r)] for r in out_refs)
         lines.append((ret, None, None))
-        return _rename_rebound(lines, args), args
+        return lines, args
 
+    def _stmt_ins(self, st) -> list:
+        if st[0] == "dropped":
+            return []
+        if st[0] == "node":
+            return [tuple(r) for r in st[1].inputs if r is not None]
+        return [tuple(r) for r in st[3]]
 
-def _rename_rebound(lines: list, args: list) -> list:
-    """Variables bound more than once (a chain that reuses its input's variable) are called ``out``, ``out2``, ...
-    as in hand-written modules, so that no name claims to be one layer's output while holding another's.
-    Arguments keep their names (``x = self.downsample(x)`` reads as it does in torchvision)."""
-    import io
-    import tokenize
+    def _stmt_outs(self, st) -> list:
+        if st[0] == "dropped":
+            return []
+        if st[0] == "node":
+            return [(st[1].id, k) for k in range(len(st[1].out))]
+        return [tuple(r) for r in st[4]]
 
-    counts: dict = {}
-    for code, _, _ in lines:
-        lhs = code.split(" = ", 1)[0] if " = " in code else ""
-        if lhs.isidentifier():
-            counts[lhs] = counts.get(lhs, 0) + 1
-    rebound = [v for v, c in counts.items() if c > 1 and v not in args]
-    if not rebound:
-        return lines
-    used = set(counts) | set(args)
-    mapping: dict = {}
-    for v in rebound:
-        k, new = 1, "out"
-        while new in used or new in mapping.values():
-            k += 1
-            new = f"out{k}"
-        mapping[v] = new
-    out = []
-    for code, refs, loc in lines:
-        toks = list(tokenize.generate_tokens(io.StringIO(code).readline))
-        out.append((_retext(code, toks, mapping), refs, loc))
-    return out
+    def _out_names(self, st) -> list:
+        if st[0] == "node":
+            n = st[1]
+            if len(n.out) == 1:
+                return [""]
+            return [n.op.outputs[k] if k < len(n.op.outputs) else str(k) for k in range(len(n.out))]
+        outs = st[4]
+        if len(outs) == 1:
+            return [""]
+        c = self.g.containers[st[1]]
+        names = c.output_names if c.kind == "block" and len(c.output_names) == len(outs) else \
+            [str(k) for k in range(len(outs))]
+        return names
 
+    def stmt_code(self, st, invars, vs, access, slots) -> str:
+        g = self.g
+        lhs = ", ".join(vs) if len(vs) > 1 else vs[0]
+        if st[0] == "node":
+            n = st[1]
+            if len(vs) == 1 and len(n.op.outputs) > 1 and len(n.out) == 1:
+                lhs = vs[0] + ","
+            if self.add_in_place(n):
+                a = invars
+                if vs[0] == a[0]:
+                    return f"{a[0]} += " + " + ".join(a[1:]) if len(a) == 2 else \
+                        f"{a[0]} = {a[0]}" + "".join(f".add_({x})" for x in a[1:])
+                return f"{lhs} = {a[0]}" + "".join(f".add_({x})" for x in a[1:])
+            mod = access.get(n.id)
+            if mod is None and n.meta.get("shared_with"):
+                mod = access.get(n.meta["shared_with"])
+                if mod is None:
+                    raise CodegenError(f"'{n.id}' shares the module of '{n.meta['shared_with']}', which is not in "
+                                       "the same class", n.loc)
+            operands = []
+            for r in n.inputs:
+                operands.append("None" if r is None else invars.pop(0))
+            code = render(self.fwd_ir(n), Context(operands, mod, self.leaf_ctx(slots, node=n, fwd=True)))
+            return f"{lhs} = {code}"
+        path = st[1]
+        acc = access.get(path)
+        mode = self.mode(path)
+        if mode == "loop":
+            v = vs[0]
+            first = invars[0]
+            pre = f"{v} = {first}\n" if v != first else ""
+            layer = "layer" if "layer" not in invars + vs else "layer_"
+            return pre + f"for {layer} in {acc}:\n{INDENT}{v} = {layer}({', '.join([v] + invars[1:])})"
+        return f"{lhs} = {acc}({', '.join(invars)})"
 
-def _retext(code: str, toks: list, mapping: dict) -> str:
-    """``code`` with the NAME tokens in mapping replaced (attributes after '.' untouched), spacing kept."""
-    import tokenize
-    res, last, prev = [], 0, None
-    for t in toks:
-        if t.type == tokenize.NAME and t.string in mapping and not (prev is not None and prev.string == "."):
-            start = t.start[1]
-            res.append(code[last:start])
-            res.append(mapping[t.string])
-            last = t.end[1]
-        if t.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
-            prev = t
-    res.append(code[last:])
-    return "".join(res)
+    # -- resolving slots --------------------------------------------------------------------------------------
+    def class_env(self, grp: ClassGroup, i: int) -> dict:
+        return self.scope_env(grp.drafts[i].scope)
 
+    def enclosing_block(self, scope):
+        """The block (or None: the network) whose parameters the expressions inside ``scope`` read."""
+        c = scope
+        while c is not None and self.g.containers[c].kind != "block":
+            c = self.g.containers[c].parent
+        return c
 
-def _wrap(head: str, lines: list[str], tail: str) -> list[str]:
-    lines = list(lines)
-    lines[0] = head + lines[0]
-    lines[-1] = lines[-1] + tail
-    return lines
+    def scope_decls(self, scope) -> list:
+        b = self.enclosing_block(scope)
+        if b is None:
+            return list(self.g.param_decls)
+        return list(self.g.block_decls.get(self.g.containers[b].block, []))
 
+    def resolve(self, grp: ClassGroup):
+        """Write every slot of a class once for all its instances; collect the constructor's parameters."""
+        g = self.g
+        d0 = grp.drafts[0]
+        n_inst = len(grp.drafts)
+        c0 = g.containers[d0.scope]
+        decls = self.scope_decls(d0.scope)
+        envs = [self.class_env(grp, i) for i in range(n_inst)]
+        in_types = [[g.type_of(r) for r in d.in_refs] for d in grp.drafts]
+        in_names = d0.args
+        used_params: dict = {}      # name -> kind
+        derived: dict = {}          # (input index, axis) -> name
+        lifted: dict = {}           # values tuple -> name
+        taken_names = set(in_names) | {"self"} | {x.name for xs in self.groups.values() for x in xs}
+        param_names = [p[0] for p in decls]
+        taken_names |= set(param_names)
 
-def _toposort(stmts: list[Stmt], defined: set) -> list[Stmt]:
-    """Statements in creation order, moved only where a value would be read before it is written."""
-    produced = {}
-    for i, s in enumerate(stmts):
-        for r in s.outs:
-            # a block that passes one of its inputs through does not produce it
-            if tuple(r) not in defined and tuple(r) not in s.ins:
-                produced.setdefault(tuple(r), i)
-    deps = []
-    for i, s in enumerate(stmts):
-        d = set()
-        for r in s.ins:
-            j = produced.get(tuple(r))
-            if j is not None and j != i:
-                d.add(j)
-            elif j is None and tuple(r) not in defined:
-                raise CodegenError(f"a statement reads {r}, which no statement of its class computes")
-        deps.append(d)
-    import heapq
-    indeg = [len(d) for d in deps]
-    rdeps: dict = {}
-    for i, d in enumerate(deps):
-        for j in d:
-            rdeps.setdefault(j, []).append(i)
-    heap = [(stmts[i].order, i) for i in range(len(stmts)) if indeg[i] == 0]
-    heapq.heapify(heap)
-    out = []
-    while heap:
-        _, i = heapq.heappop(heap)
-        out.append(stmts[i])
-        for k in rdeps.get(i, []):
-            indeg[k] -= 1
-            if indeg[k] == 0:
-                heapq.heappush(heap, (stmts[k].order, k))
-    if len(out) != len(stmts):
-        raise CodegenError("the statements of a class form a cycle")
-    return out
+        def derived_name(j, axis):
+            key = (j, axis)
+            if key not in derived:
+                t = in_types[0][j]
+                base = in_names[j] if len(in_names) > 1 else "in"
+                what = "channels" if axis == 1 and t.rank >= 3 else ("features" if axis == t.rank - 1 else f"dim{axis}")
+                nm = ident(f"{base}_{what}", taken_names, "arg")
+                derived[key] = nm
+                grp.values[nm] = [in_types[i][j].shape[axis] for i in range(n_inst)]
+            return derived[key]
 
+        members = self._member_names(grp)
 
-# -- local shapes of a block instance ----------------------------------------------------------------------
+        def column(per: list, idx: list):
+            """The text of one slot, from its value in the instances ``idx``."""
+            sub = ClassGroup(grp.block, None)
+            sub.drafts = [grp.drafts[i] for i in idx]
+            senvs = [envs[i] for i in idx]
+            stypes = [in_types[i] for i in idx]
+            self._namer = (lambda nm: "self." + _self_attr(grp.self_attrs, nm, members)) if per[0].fwd else \
+                (lambda nm: nm)
+            text = self._slot_text(sub, per, senvs, stypes, in_names, param_names, used_params, derived_name)
+            if text is None:
+                vals = [s.lit.value for s in per]
+                if all(v == vals[0] and type(v) is type(vals[0]) for v in vals):
+                    text = literal(vals[0]), literal_prec(vals[0])
+                else:
+                    text = self._by_value(sub, per, senvs, param_names, used_params, stypes, derived_name)
+            if text is None:
+                full = [None] * n_inst
+                for i, s in zip(idx, per):
+                    full[i] = s.lit.value
+                vals = tuple(repr(v) for v in full)
+                if vals not in lifted:
+                    nm = ident(_src_name(per[0].lit.src), taken_names, "arg")
+                    lifted[vals] = nm
+                    grp.values[nm] = full
+                nm = lifted[vals]
+                used_params[nm] = "lift"
+                text = self._namer(nm), 20
+            return _kw(per[0], text)
 
-_SYM_ORDER = {"N": 0, "C": 1, "T": 2, "H": 3, "W": 4}
-
-
-def local_types(gen: Generator, path: str, names: list | None = None,
-                free: dict | None = None) -> tuple[dict, list] | None:
-    """Shapes inside a block instance, with its inputs' symbolic sizes renamed to local symbols.
-
-    A block that gets (N, 64, ceil(H/4), ceil(W/4)) is described as getting (N, 64, H, W), so that every instance
-    reads the same; an input size that is an exact multiple of another (a U-Net skip at twice the resolution) is
-    written in terms of it (2*H). ``names`` forces the names of the local symbols, in order of creation (so that
-    instances of one class agree). ``free`` maps (input index, dim) to a symbol name for fixed sizes that differ
-    between instances (a 28x28 and a 14x14 input both read as H x W). Returns (types by ValueRef, the local symbols'
-    names), or None when re-inferring fails or disagrees with the graph (the caller then uses the global shapes).
-    """
-    g = gen.g
-    c = g.containers[path]
-    in_types = [g.type_of(r) for r in c.inputs]
-    same = tuple(c.inputs.index(r) for r in c.inputs)
-    key = (c.block, repr(c.args), tuple(in_types), same, tuple(names) if names is not None else None,
-           tuple(sorted(free.items())) if free else None)
-    if key not in gen.local_cache:   # a block instance's body depends only on these (block scopes are closed)
-        gen.local_cache[key] = _local_types(gen, path, in_types, names, free)
-    return gen.local_cache[key]
-
-
-def _local_types(gen: Generator, path: str, in_types: list, names, free) -> tuple[dict, list] | None:
-    g = gen.g
-    c = g.containers[path]
-    sym = SymCtx()
-    mapping: dict = {}
-    dims: list = []
-    for t in in_types:
-        for d in t.shape:
-            if is_sym(d) and d not in dims:
-                dims.append(d)
-    probe = {s: g.sym.multiple(s) * 64 for d in dims for s in d.free_symbols()}
-    try:                        # smallest first: a larger size that is an exact multiple is written as n * it
-        by_size = sorted(dims, key=lambda d: d.evaluate(probe))
-    except Exception:  # noqa: BLE001
-        by_size = list(dims)
-    bases: list = []
-    multiple: dict = {}
-    for d in by_size:
-        for b in bases:
-            n = _int_ratio(d, b, probe)
-            if n and b * n == d:
-                multiple[d] = (b, n)
-                break
-        else:
-            bases.append(d)
-    created: list = []
-    for d in dims:              # local symbols in order of appearance, so that instances agree
-        if d in multiple:
-            continue
-        if names is not None:
-            if len(created) >= len(names):
-                return None
-            name = names[len(created)]
-        elif str(d).isidentifier():
-            name = str(d)
-        else:
-            syms = sorted(d.free_symbols(), key=lambda s: (_SYM_ORDER.get(s, 9), s))
-            name = syms[0] if syms else "S"
-        base, k = name, 1
-        while name in created:
-            k += 1
-            name = f"{base}{k}"
-        created.append(name)
-        mapping[d] = Dim.sym(name)
-        m = _local_multiple(d, g.sym)
-        if m > 1:
-            sym.multiple_of[name] = m
-    for d, (b, n) in multiple.items():
-        mapping[d] = mapping[b] * n
-    env: dict = {}              # free symbol -> this instance's size
-    types: dict = {}            # keyed by rel_key(): the same for every instance
-    for j, (r, t) in enumerate(zip(c.inputs, in_types)):
-        shape = []
-        for k, d in enumerate(t.shape):
-            if is_sym(d):
-                shape.append(mapping[d])
-            elif free and (j, k) in free:
-                name = free[(j, k)]
-                if name in created or (name in env and env[name] != d):
-                    return None
-                env[name] = d
-                shape.append(Dim.sym(name))
-            else:
-                shape.append(d)
-        k = rel_key(path, c.inputs, r)
-        if k not in types:
-            types[k] = TensorType(tuple(shape), t.dtype)
-    ctx = InferCtx(sym=sym)
-    for nid in gen.subtree[path]:
-        n = g.nodes[nid]
-        try:
-            ins = [types[rel_key(path, c.inputs, r)] if r is not None else None for r in n.inputs]
-            ctx.node = nid
-            outs = n.op.infer(ins, n.params, ctx)
-        except Exception:  # noqa: BLE001 - any failure just means: describe with global shapes
-            return None
-        if len(outs) != len(n.out):
-            return None
-        for k, (lo, go) in enumerate(zip(outs, n.out)):
-            if lo.rank != go.rank or lo.dtype != go.dtype:
-                return None
-            for a, b in zip(lo.shape, go.shape):
-                if is_sym(b):
+        everyone = list(range(n_inst))
+        grp.slot_text = [column([d.slots[k] for d in grp.drafts], everyone) for k in range(len(d0.slots))]
+        grp.derived = derived
+        # the sizes of its outputs, over its parameters (what a class that constructs it traces through)
+        self._namer = lambda nm: nm
+        outs = [self.ix.iface(d.scope)[1] for d in grp.drafts]
+        for jo in range(len(outs[0])):
+            refs = [o[jo] for o in outs]
+            t = g.type_of(refs[0])
+            for axis in range(t.rank):
+                if any(is_sym(g.type_of(r).shape[axis]) if axis < g.type_of(r).rank else True for r in refs):
                     continue
-                if is_sym(a):
-                    if not a.free_symbols() <= set(env) or a.evaluate(env) != b:
-                        return None
-                elif a != b:
-                    return None
-            types[(nid[len(path) + 1:], k)] = lo
-    return types, created
+                snapshot = dict(used_params)
+                got = self._trace_refs(grp, refs, axis, [{}] * n_inst, envs, in_types, in_names, param_names,
+                                       used_params, derived_name)
+                if got is not None and set(used_params) == set(snapshot):
+                    grp.out_exprs[(jo, axis)] = got[0]
+                else:
+                    used_params.clear()
+                    used_params.update(snapshot)
+        # optional layers: written once, under their condition where some instances drop them
+        for name in d0.optional:
+            have = [i for i, d in enumerate(grp.drafts) if d.optional.get(name) is not None]
+            if not have:
+                grp.opt_final[name] = None
+                continue
+            o0 = grp.drafts[have[0]].optional[name]
+            texts = [column([grp.drafts[i].optional[name].slots[k] for i in have], have) for k in range(len(o0.slots))]
+            init = finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))][0], o0.init))
+            fwd = finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))][0], o0.fwd[0])) if o0.fwd else None
+            cond = None
+            if len(have) < n_inst:
+                cond = self._cond_text(grp, name, have, envs, in_types, in_names, param_names, used_params,
+                                       derived_name)
+                if cond is None:        # not expressible: the caller says whether to build it
+                    full = [i in have for i in range(n_inst)]
+                    nm = ident(f"use_{name}", taken_names, "arg")
+                    lifted[tuple(repr(v) for v in full) + ("cond", name)] = nm
+                    grp.values[nm] = full
+                    used_params[nm] = "lift"
+                    cond = nm
+            grp.opt_final[name] = (init, fwd, cond)
+        # signature: derived sizes, required block parameters, lifted values, defaulted block parameters
+        params = []
+        for (j, axis), nm in sorted(derived.items(), key=lambda kv: kv[0]):
+            if nm in used_params:
+                params.append((nm, _NODEFAULT, "derived"))
+        for pname, ptype, default, required in decls:
+            if used_params.get(pname) == "block" and (required or not _plain_default(default)):
+                params.append((pname, _NODEFAULT, "block"))
+                grp.values[pname] = [e[pname] for e in envs]
+        for nm in lifted.values():
+            if nm in used_params:
+                params.append((nm, _NODEFAULT, "lift"))
+        for pname, ptype, default, required in decls:
+            if used_params.get(pname) == "block" and not required and _plain_default(default):
+                params.append((pname, default, "default"))
+                grp.values[pname] = [e[pname] for e in envs]
+        grp.params = params
 
-
-def rel_key(path: str, inputs: list, ref) -> tuple:
-    """A value inside block instance ``path`` keyed the same way in every instance: relative node id, or input."""
-    nid = ref[0]
-    if nid.startswith(path + "."):
-        return (nid[len(path) + 1:], ref[1])
-    return ("\x00in", inputs.index(ref) if ref in inputs else repr(ref))
-
-
-def _int_ratio(d, b, env) -> int | None:
-    """n >= 2 if d looks like n * b at a probe point (the caller checks it exactly)."""
-    try:
-        vd, vb = d.evaluate(env), b.evaluate(env)
-    except Exception:  # noqa: BLE001
-        return None
-    if vb <= 0 or vd % vb or vd // vb < 2:
-        return None
-    return vd // vb
-
-
-def _local_multiple(d, ctx: SymCtx) -> int:
-    """The largest integer that divides ``d`` for every allowed value of its symbols (by sampling)."""
-    syms = sorted(d.free_symbols())
-    acc = 0
-    try:
-        for t in range(1, 9):
-            env = {s: ctx.multiple(s) * t for s in syms}
-            acc = math.gcd(acc, abs(int(d.evaluate(env))))
-    except Exception:  # noqa: BLE001
-        return 1
-    return acc or 1
-
-
-# -- class text, templating and sharing ------------------------------------------------------------------
-#
-# Each block instance is first written with every number literal in place (its own class). The numbers are then
-# taken out ("slots"), and instances of the same block whose texts agree everywhere else share one class. A nested
-# block's construction is written as ``__CLS<k>__(<all its slot values>)``, so a parent's text is final before the
-# child's arguments are known; once every class knows its arguments the call becomes ``Child(planes=...)``.
-
-_CLS_CALL = re.compile(r"__CLS(\d+)__\(([^()]*)\)")
-_SLOT = re.compile("\x00(\\d+)\x00")
-
-
-@dataclass
-class Draft:
-    """One block instance's class text, before it is named and parameterised."""
-
-    path: str
-    init: list            # __init__ lines
-    fwd: list             # (code, ValueRefs assigned | None, loc) per forward statement, the return last
-    args: list            # forward argument names
-    ins: list             # the ValueRefs of the forward arguments
-    types: dict           # ValueRef -> TensorType, local to the block (see local_types)
-    symbols: list | None  # the local symbols' names, or None when the types are the global ones
-    marks: list = field(default_factory=list)    # (ValueRef, loc) per '#@k' placeholder
-    values: list = field(default_factory=list)   # its slot values (number literals, as written)
-
-    def shapes(self, refs) -> list | None:
-        if refs is None:
+    def _cond_text(self, grp, name, have, envs, in_types, in_names, param_names, used_params, derived_name):
+        """The layer's 'if' written over the class's parameters, if it gives the right answer in every instance."""
+        texts = set()
+        for i, d in enumerate(grp.drafts):
+            o = d.optional.get(name)
+            if o is not None:
+                texts.add(o.cond)
+            else:
+                texts |= {e[1] for e in self.g.dropped.get(d.scope, []) if e[0] == name}
+        if len(texts) != 1 or not isinstance(next(iter(texts)), str):
             return None
-        return [self.types.get(rel_key(self.path, self.ins, tuple(r))) for r in refs]
+        per = [Slot(ir.Lit(i in have), None, None, False, {}) for i in range(len(grp.drafts))]
+        self._namer = lambda nm: nm
+        got = self._expr_in_class(next(iter(texts)), grp, per, envs, in_types, in_names, param_names, used_params,
+                                  derived_name)
+        return got[0] if got is not None else None
 
+    def _member_names(self, grp):
+        d0 = grp.drafts[0]
+        return {m.local for m in self.ix.children.get(d0.scope, [])}
 
-@dataclass
-class ClassGroup:
-    """One emitted block class and the instances that use it."""
-
-    index: int
-    block: str
-    template: list        # __init__ + forward lines, numbers replaced by slot markers
-    n_init: int
-    drafts: list = field(default_factory=list)
-    order: float = 0.0
-    name: str = ""
-    args: list = field(default_factory=list)       # (name, values per instance, representative slot)
-    slot_text: list = field(default_factory=list)  # per slot: its literal, or the argument that carries it
-
-    def slot_values(self, k: int) -> list[str]:
-        return [d.values[k] for d in self.drafts]
-
-
-def _template(lines: list[str], cache: dict) -> tuple[list[str], list[str]]:
-    """Replace every number literal in ``lines`` by a slot marker; returns (template lines, literals)."""
-    key = tuple(lines)
-    if key not in cache:
-        cache[key] = _tokenize_numbers(lines)
-    return cache[key]
-
-
-def _tokenize_numbers(lines: list[str]) -> tuple[list[str], list[str]]:
-    text = "\n".join(lines) + "\n"
-    try:
-        found = [t for t in tokenize.generate_tokens(io.StringIO(text).readline) if t.type == tokenize.NUMBER]
-    except (tokenize.TokenError, SyntaxError) as e:
-        raise CodegenError(f"an op produced source that is not valid Python: {e}") from None
-    out = list(lines)
-    for i in range(len(found) - 1, -1, -1):
-        (r, c0), (r1, c1) = found[i].start, found[i].end
-        row = out[r - 1]
-        out[r - 1] = row[:c0] + f"\x00{i}\x00" + row[c1:]
-    return out, [t.string for t in found]
-
-
-def _num(s: str):
-    try:
-        v = ast.literal_eval(s)
-    except (ValueError, SyntaxError):
+    def _slot_text(self, grp, per, envs, in_types, in_names, param_names, used_params, derived_name):
+        """The spec's own expression for a slot, if it holds in every instance."""
+        lit0 = per[0].lit
+        texts = [self._expr_text(s) for s in per]
+        if texts[0] is not None and all(t == texts[0] for t in texts):
+            got = self._expr_in_class(texts[0], grp, per, envs, in_types, in_names, param_names, used_params,
+                                      derived_name)
+            if got is not None:
+                return got
+        src = lit0.src
+        if isinstance(src, tuple) and src and src[0] == "in":
+            got = self._trace(grp, per, envs, in_types, in_names, param_names, used_params, derived_name)
+            if got is not None:
+                return got
         return None
-    return v if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+
+    def _expr_text(self, s: Slot):
+        src = s.lit.src
+        if s.node is not None:
+            ex = s.node.meta.get("exprs", {})
+            if isinstance(src, str):
+                t = ex.get(src)
+                return t if isinstance(t, str) else None
+            if isinstance(src, tuple) and len(src) == 2 and isinstance(src[0], str) and isinstance(src[1], int):
+                t = ex.get(src[0])
+                if isinstance(t, list) and src[1] < len(t):
+                    return t[src[1]]
+            return None
+        if s.cont is not None and isinstance(src, tuple) and src[0] == "arg":
+            if s.cont.kind != "block":          # a group of layers passes on the names around it
+                return src[1]
+            return s.cont.arg_exprs.get(src[1])
+        if s.cont is not None and src == ("count",):
+            return s.cont.count_expr
+        return None
+
+    def _expr_in_class(self, text, grp, per, envs, in_types, in_names, param_names, used_params, derived_name):
+        """``text`` written over the class's parameters, if its value is right in every instance."""
+        from ..graph.expand import SHAPE_FUNCS, TensorVal
+        loop_var = per[0].loop_var
+        allowed = set(param_names) if grp is not None else set()
+        scope_params = allowed
+        refs_used: set = set()
+        derived_used: dict = {}
+
+        def rename(nm):
+            if loop_var is not None and nm == loop_var:
+                return nm
+            if nm in scope_params:
+                refs_used.add(nm)
+                return self._namer(nm)
+            return None
+
+        def shape(fn, arg, extra):
+            if arg not in in_names:
+                return None
+            j = in_names.index(arg)
+            t = in_types[0][j]
+            if fn == "channels" and t.rank >= 2:
+                axis = 1
+            elif fn == "features" and t.rank >= 1:
+                axis = t.rank - 1
+            elif fn == "dim" and extra and -t.rank <= extra[0] < t.rank:
+                axis = extra[0] % t.rank
+            else:
+                return None
+            if any(is_sym(in_types[i][j].shape[axis]) for i in range(len(in_types))):
+                return None
+            nm = derived_name(j, axis)
+            derived_used[nm] = True
+            return self._namer(nm)
+        res = to_python(text, rename, shape)
+        if res is None:
+            return None
+        py, needs = res
+        # check the value in every instance (and every copy of a loop)
+        try:
+            ex = parse_expr(text)
+        except ExprError:
+            return None
+        checks = []
+        for i, s in enumerate(per):
+            env = dict(envs[i])
+            env.update(s.env_extra)
+            for j, nm in enumerate(in_names):
+                if j < len(in_types[i]):
+                    env.setdefault(nm, TensorVal(in_types[i][j]))
+            cps = s.copies
+            if cps is not None:
+                for cp in cps:
+                    e2 = dict(env)
+                    e2.update(cp.env_extra)
+                    checks.append((e2, cp.lit.value))
+            else:
+                checks.append((env, s.lit.value))
+        for env, want in checks:
+            try:
+                got = ex.eval(env, SHAPE_FUNCS)
+            except Exception:  # noqa: BLE001  (any failure: do not use the expression)
+                return None
+            if isinstance(got, list):
+                got = tuple(got)
+            if not _same_value(got, want):
+                return None
+        for nm in refs_used:
+            used_params.setdefault(nm, "block")
+        for nm in derived_used:
+            used_params[nm] = "derived"
+        if "math" in needs:
+            self.needs.add("math")
+        if "make_divisible" in needs:
+            self.needs.add("make_divisible")
+        return py, 0
+
+    def _trace(self, grp, per, envs, in_types, in_names, param_names, used_params, derived_name):
+        """An input size traced back to where it was set: a class input, or a producer's size parameter."""
+        src = per[0].lit.src
+        j, axis = src[1], src[2]
+        s0 = per[0]
+        if s0.node is not None:
+            refs = [tuple(s.node.inputs[j]) if j < len(s.node.inputs) and s.node.inputs[j] is not None else None
+                    for s in per]
+        elif s0.cont is not None:
+            refs = []
+            for s in per:
+                ins, _ = self.ix.iface(s.cont.path)
+                refs.append(ins[j] if j < len(ins) else None)
+        else:
+            return None
+        if any(r is None for r in refs):
+            return None
+        return self._trace_refs(grp, refs, axis, [s.env_extra for s in per], envs, in_types, in_names, param_names,
+                                used_params, derived_name)
+
+    def _trace_refs(self, grp, refs, axis, extras, envs, in_types, in_names, param_names, used_params,
+                    derived_name, depth=0):
+        """The size on ``axis`` of the values ``refs`` (one per instance), written over the class's parameters:
+        a class input's size, a producer's size parameter, or a nested class's output size."""
+        g = self.g
+        if depth > 8:
+            return None
+        for _ in range(256):
+            # a class input?
+            pos = [d.in_refs.index(r) if r in d.in_refs else None for d, r in zip(grp.drafts, refs)] \
+                if grp.drafts[0].scope is not None else [None]
+            if pos[0] is not None and all(p == pos[0] for p in pos):
+                t = in_types[0][pos[0]]
+                if axis < t.rank and not any(is_sym(in_types[i][pos[0]].shape[axis]) for i in range(len(refs))):
+                    nm = derived_name(pos[0], axis)
+                    used_params[nm] = "derived"
+                    return self._namer(nm), 20
+                return None
+            if any(r in d.in_refs for d, r in zip(grp.drafts, refs)):
+                return None
+            nodes = [g.nodes[r[0]] for r in refs]
+            for nd, d in zip(nodes, grp.drafts):
+                if d.scope is not None and nd.id not in self.ix.in_subtree[d.scope]:
+                    return None
+            want = [nd.out[r[1]].shape[axis] if axis < nd.out[r[1]].rank else None for nd, r in zip(nodes, refs)]
+            if any(w is None or is_sym(w) for w in want):
+                return None
+            # the output of a nested class: its output size, written over its arguments
+            kids = [self._class_child(d.scope, nd) for d, nd in zip(grp.drafts, nodes)]
+            if kids[0] is not None:
+                if any(k is None for k in kids):
+                    return None
+                return self._child_out(grp, kids, refs, axis, extras, envs, in_types, in_names, param_names,
+                                       used_params, derived_name, depth)
+            n0 = nodes[0]
+            if any(nd.op is not n0.op for nd in nodes):
+                return None
+            ex = n0.meta.get("exprs", {})
+            for f in _SIZE_FIELDS:
+                if isinstance(ex.get(f), str) and all(getattr(nd.params, f, None) == w for nd, w in zip(nodes, want)):
+                    fake = [Slot(ir.Lit(w, f), nd, None, False, e) for nd, w, e in zip(nodes, want, extras)]
+                    got = self._expr_in_class(ex[f], grp, fake, envs, in_types, in_names, param_names, used_params,
+                                              derived_name)
+                    if got is not None:
+                        return got
+            # a layer that keeps this size of its input (a norm, an activation, a pool's channels): look through it
+            if all(r[1] == 0 and nd.inputs and nd.inputs[0] is not None and nd.meta.get("in") and
+                   nd.meta["in"][0] is not None and axis < nd.meta["in"][0].rank and
+                   nd.op.keeps(nd.params, nd.meta["in"][0].rank) > axis and
+                   nd.meta["in"][0].shape[axis] == w for nd, r, w in zip(nodes, refs, want)):
+                refs = [tuple(nd.inputs[0]) for nd in nodes]
+                continue
+            return None
+        return None
+
+    def _class_child(self, scope, nd: Node):
+        """The class instance directly under ``scope`` (through inline containers) that holds node ``nd``."""
+        sc = nd.scope
+        k = sc.index(scope) + 1 if scope is not None and scope in sc else (0 if scope is None else None)
+        if k is None:
+            return None
+        for p in sc[k:]:
+            if self.mode(p) == "class":
+                return p
+        return None
+
+    def _child_out(self, grp, kids, refs, axis, extras, envs, in_types, in_names, param_names, used_params,
+                   derived_name, depth):
+        """A nested class's output size, with the class's parameters replaced by this instance's arguments."""
+        import ast
+        outs = [self.ix.iface(k)[1] for k in kids]
+        if any(r not in o for r, o in zip(refs, outs)):
+            return None
+        jo = outs[0].index(refs[0])
+        if any(o.index(r) != jo for r, o in zip(refs, outs)):
+            return None
+        child = self.by_path[kids[0]][0]
+        if any(self.by_path[k][0] is not child for k in kids):
+            return None
+        text = child.out_exprs.get((jo, axis))
+        if text is None:
+            return None
+        tree = ast.parse(text, mode="eval")
+        kinds = {nm: kind for nm, _, kind in child.params}
+        subst: dict = {}
+        for nm in {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}:
+            if nm not in kinds:
+                return None
+            idxs = [self.by_path[k][1] for k in kids]
+            vals = [child.values[nm][i] for i in idxs]
+            conts = [self.g.containers[k] for k in kids]
+            if kinds[nm] == "derived":
+                jj, ax = next(key for key, v in child.derived.items() if v == nm)
+                rr = [self.ix.iface(k)[0][jj] for k in kids]
+                got = self._trace_refs(grp, rr, ax, extras, envs, in_types, in_names, param_names, used_params,
+                                       derived_name, depth + 1)
+            elif kinds[nm] in ("block", "default"):
+                texts = {c.arg_exprs.get(nm) for c in conts}
+                got = None
+                if len(texts) == 1 and None not in texts:
+                    fake = [Slot(ir.Lit(v, ("arg", nm)), None, c, False, e) for v, c, e in zip(vals, conts, extras)]
+                    got = self._expr_in_class(texts.pop(), grp, fake, envs, in_types, in_names, param_names,
+                                              used_params, derived_name)
+                elif texts == {None} and all(v == vals[0] and type(v) is type(vals[0]) for v in vals):
+                    got = literal(vals[0]), literal_prec(vals[0])
+            else:
+                got = (literal(vals[0]), literal_prec(vals[0])) if all(v == vals[0] for v in vals) else None
+            if got is None:
+                return None
+            subst[nm] = got[0]
+
+        class Sub(ast.NodeTransformer):
+            def visit_Name(self, node):
+                return ast.parse(f"({subst[node.id]})", mode="eval").body
+        new = Sub().visit(tree)
+        if not any(isinstance(n, ast.Name) for n in ast.walk(new)):     # all constants: write the number
+            want = [self.g.type_of(r).shape[axis] for r in refs]
+            if all(v == want[0] for v in want):
+                return literal(want[0]), literal_prec(want[0])
+        return ast.unparse(new), 0
+
+    def _by_value(self, grp, per, envs, param_names, used_params, in_types, derived_name):
+        """A parameter (or an input size) with exactly these values in every instance."""
+        vals = [s.lit.value for s in per]
+        if len(per) < 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+            return None
+        for pname in param_names:
+            pv = [e.get(pname) for e in envs]
+            if all(type(a) is type(b) and a == b for a, b in zip(pv, vals)):
+                used_params.setdefault(pname, "block")
+                return self._namer(pname), 20
+        if grp.drafts[0].scope is not None:
+            for j in range(len(in_types[0])):
+                t = in_types[0][j]
+                for axis in range(1, t.rank):
+                    dv = [in_types[i][j].shape[axis] if axis < in_types[i][j].rank else None for i in range(len(per))]
+                    if all(isinstance(a, int) and a == b for a, b in zip(dv, vals)):
+                        nm = derived_name(j, axis)
+                        used_params[nm] = "derived"
+                        return self._namer(nm), 20
+        return None
 
 
-def _local_or_global_types(gen: Generator, path: str) -> tuple[dict, list | None]:
-    lt = local_types(gen, path)
-    if lt is not None:
-        return lt
-    g = gen.g
-    ins = [tuple(r) for r in g.containers[path].inputs]
-    types = {(nid[len(path) + 1:], k): t for nid in gen.subtree[path] for k, t in enumerate(g.nodes[nid].out)}
-    for r in ins:
-        types.setdefault(rel_key(path, ins, r), g.type_of(r))
-    return types, None
+_PREC_SLOT = 20
 
 
-def generate(graph: Graph, *, class_name: str | None = None) -> str:
-    """Standalone PyTorch source for ``graph``.
-
-    Args:
-        graph: an expanded graph with shapes (``netspec.expand``).
-        class_name: the top class's name (default: the network's name in CamelCase).
-    Returns:
-        the text of a Python module defining the network's ``nn.Module`` classes; deterministic.
-    """
-    return generate_all([graph], class_names=[class_name])
+def _kw(slot: Slot, text: tuple) -> tuple:
+    """A keyword argument's slot: ', name=value', or nothing where the value is the default."""
+    kw = slot.kw
+    if kw is None:
+        return text
+    if kw[1] is not None and text[0] == kw[1]:
+        return "", 20
+    return f", {kw[0]}={text[0]}", 20
 
 
-def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str:
-    """Standalone PyTorch source for several networks (a GAN's generator and discriminator) in one module.
+def _self_attr(attrs: dict, nm: str, members: set) -> str:
+    """The attribute that holds constructor parameter ``nm`` for ``forward`` (not a submodule's name)."""
+    if nm not in attrs:
+        a = nm
+        while not is_attr_name(a) or a in members or a in attrs.values():
+            a += "_"
+        attrs[nm] = a
+    return attrs[nm]
 
-    Class names stay unique across the networks; helper classes are written once.
-    """
-    return generate_module(graphs, class_names=class_names)[0]
+
+def _same_value(a, b) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b and (isinstance(a, float) == isinstance(b, float) or float(a).is_integer())
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
+    return type(a) is type(b) and a == b
 
 
-def generate_module(graphs: list[Graph], *, class_names: list | None = None) -> tuple[str, list[str]]:
-    """(source, the network classes' names in the order of ``graphs``); see ``generate_all``."""
-    helper_names: set = set()
-    for g in graphs:
-        for n in g.nodes.values():
-            helper_names |= set(n.op.helpers())
-    taken: set = set()
-    parts = [_generate_parts(g, (class_names or [None] * len(graphs))[k], taken, helper_names)
-             for k, g in enumerate(graphs)]
-    helpers: dict = {}
-    for pt in parts:
-        for k, v in pt.helpers.items():
-            if k in helpers and helpers[k] != v:
-                raise CodegenError(f"two ops define the helper class '{k}' differently")
-            helpers.setdefault(k, v)
-    tops = [pt.top for pt in parts]
-    files = sorted({PurePath(str(g.file)).name for g in graphs})
-    nets = ", ".join(f"'{g.name}'" for g in graphs)
-    head = [docstring(f"{', '.join(tops)}: PyTorch source generated by netspec from {', '.join(files)} "
-                      f"(network{'s' if len(graphs) > 1 else ''} {nets}). "
-                      "Edit the spec and regenerate it with 'netspec compile', not this file."),
-            "import math"]
-    texts = [t for pt in parts for t in pt.classes + [pt.top_text]]
-    if any(pt.ordered_dict for pt in parts):
-        head += ["from collections import OrderedDict"]
-    head += ["", "import torch", "import torch.nn as nn", "import torch.nn.functional as F"]
-    if "torchvision." in "\n".join(texts + list(helpers.values())):
-        head.append("import torchvision.ops")
-    out = ["\n".join(head)] + [h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts]
-    return "\n\n\n".join(out) + "\n", tops
+def _plain_default(v) -> bool:
+    if isinstance(v, str):
+        return False     # may be an expression over earlier parameters
+    if isinstance(v, (list, tuple)):
+        return all(_plain_default(x) for x in v)
+    return v is None or isinstance(v, (int, float, bool))
+
+
+def _src_name(src) -> str:
+    if isinstance(src, str):
+        return src
+    if isinstance(src, tuple) and src:
+        if src[0] == "in":
+            return "size"
+        if src[0] in ("arg", "lift"):
+            return str(src[1])
+        if isinstance(src[0], str):
+            return f"{src[0]}{src[1]}" if len(src) > 1 else src[0]
+    return "arg"
+
+
+def var_of(var: dict, r):
+    return var.get(tuple(r))
+
+
+def _access(parent: str, name: str) -> str:
+    if is_attr_name(name):
+        return f"{parent}.{name}"
+    return f"getattr({parent}, {literal(name)})"
+
+
+def _assign(name: str, expr: str) -> str:
+    if is_attr_name(name):
+        return f"self.{name} = {expr}"
+    return f"self.add_module({literal(name)}, {expr})"
+
+
+# -- text ---------------------------------------------------------------------------------------------------
+
+def _fill(text: str, grp: ClassGroup | None, slot_texts: list) -> str:
+    def sub(m):
+        return slot_texts[int(m.group(1))][0]
+    return finish_text(_MARK_RE.sub(sub, text))
+
+
+def _fill_plain(text: str, slots: list, writer: Writer, top_ctx) -> str:
+    return _MARK_RE.sub(lambda m: top_ctx[int(m.group(1))][0], text)
+
+
+def _class_text(w: Writer, grp: ClassGroup) -> str:
+    d0 = grp.drafts[0]
+    sig = "".join(f", {nm}" if default is _NODEFAULT else f", {nm}={literal(default)}"
+                  for nm, default, _ in grp.params)
+    used = f" It is used {len(grp.drafts)} times." if len(grp.drafts) > 1 else ""
+    what = f"The '{grp.block}' block." if grp.kind == "block" else f"The layers of '{grp.block}'."
+    out = [f"class {grp.name}({d0.base}):", INDENT + docstring(what + used, INDENT), "", f"{INDENT}def __init__(self{sig}):"]
+    if d0.base == "nn.Sequential":
+        out.append(f"{INDENT * 2}super().__init__(")
+        for k, line in enumerate(d0.seq_members):
+            out.append(INDENT * 3 + _fill(line, grp, grp.slot_text) + _shape_comment(w, grp, [grp_member_ref(w, d, k)
+                                                                                              for d in grp.drafts]))
+        out.append(f"{INDENT * 2})")
+        return "\n".join(out) + "\n"
+    out.append(f"{INDENT * 2}super().__init__()")
+    for nm, attr in grp.self_attrs.items():
+        out.append(f"{INDENT * 2}self.{attr} = {nm}")
+    for line in d0.init:
+        if line.startswith(_OPT):
+            name = line.strip(_OPT)
+            fin = grp.opt_final.get(name)
+            if fin is not None:
+                init, _, cond = fin
+                out.append(INDENT * 2 + _assign(name, init if cond is None else f"{init} if {cond} else None"))
+            continue
+        out.append(INDENT * 2 + _fill(line, grp, grp.slot_text))
+    ins = ", ".join(f"{a}: {_dims(w, grp, [d.in_refs[j] for d in grp.drafts])}" for j, a in enumerate(d0.args))
+    out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d0.args)}):" + (f"  # {ins}" if ins else "")]
+    for k, (code, refs, loc) in enumerate(d0.fwd):
+        if code.startswith(_OPT):
+            name = code.strip(_OPT)
+            fin = grp.opt_final.get(name)
+            if fin is None or fin[1] is None:
+                continue
+            haves = [d for d in grp.drafts if d.optional.get(name) is not None]
+            _, orefs, oloc = haves[0].optional[name].fwd
+            cm = [", ".join(_dims(w, grp, [d.optional[name].fwd[1][j] for d in haves], haves)
+                            for j in range(len(orefs)))] if orefs else []
+            cm += [where(oloc)] if oloc is not None else []
+            if fin[2] is None:
+                out += _code_lines(fin[1], cm)
+            else:
+                out.append(f"{INDENT * 2}if {_access('self', name)} is not None:")
+                out += [INDENT + ln for ln in _code_lines(fin[1], cm)]
+            continue
+        code = _fill(code, grp, grp.slot_text)
+        cm = []
+        if refs:
+            cm.append(", ".join(_dims(w, grp, [d.fwd[k][1][j] for d in grp.drafts]) for j in range(len(refs))))
+        if loc is not None:
+            cm.append(where(loc))
+        out += _code_lines(code, cm)
+    return "\n".join(out) + "\n"
+
+
+def grp_member_ref(w: Writer, d: Draft, k: int):
+    members = w.ix.children.get(d.scope, [])
+    m = members[k]
+    return w._member_iface(m)[1][0]
+
+
+def _shape_comment(w, grp, refs) -> str:
+    s = _dims(w, grp, refs)
+    return f"  # {s}" if s else ""
+
+
+def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = None) -> str:
+    """One shape for all instances of a class: a size that differs is written as the parameter with its values,
+    or as its axis letter when it is the same as the class input's on that axis, else '*'."""
+    g = w.g
+    ts = [g.type_of(r) for r in refs]
+    t0 = ts[0]
+    drafts = drafts if drafts is not None else (grp.drafts if grp is not None else None)
+    if any(t.rank != t0.rank for t in ts):
+        return "*"
+    dims = []
+    ins = [g.type_of(d.in_refs[0]) if d.in_refs else None for d in drafts] if drafts else []
+    for a in range(t0.rank):
+        vals = [t.shape[a] for t in ts]
+        if all(str(v) == str(vals[0]) for v in vals):
+            dims.append(str(vals[0]))
+            continue
+        name = None
+        if grp is not None:      # a constructor parameter with these values (the block's own first)
+            order = sorted(grp.params, key=lambda p: p[2] == "derived")
+            for nm, _, _ in order:
+                if [str(x) for x in grp.values.get(nm, [])] == [str(v) for v in vals]:
+                    name = nm
+                    break
+        if name is None and ins and all(t is not None and t.rank == t0.rank and str(t.shape[a]) == str(v)
+                                        for t, v in zip(ins, vals)):
+            name = _AXIS_NAMES.get(t0.rank, {}).get(a)      # the class input's own size on this axis
+        dims.append(name or "*")
+    return fmt_type(t0, dims)
+
+
+_AXIS_NAMES = {3: {1: "T", 2: "L"}, 4: {2: "H", 3: "W"}, 5: {2: "D", 3: "H", 4: "W"}}
+
+
+def _code_lines(code: str, cm: list) -> list:
+    lines = code.split("\n")
+    out = [INDENT * 2 + ln for ln in lines]
+    if cm:
+        out[0] += "  # " + clean_text("  ".join(cm), 200)
+    return out
+
+
+def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
+    g = w.g
+    sig = "".join(f", {nm}={literal(v)}" for nm, v in w.top_params)
+    out = [f"class {name}(nn.Module):", INDENT + docstring(g.doc or f"The network '{g.name}'.", INDENT), "",
+           f"{INDENT}def __init__(self{sig}):", f"{INDENT * 2}super().__init__()"]
+    for nm, attr in w.top_self.items():
+        out.append(f"{INDENT * 2}self.{attr} = {nm}")
+    for line in d.init:
+        out.append(INDENT * 2 + finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))], line)))
+    ins = ", ".join(f"{a}: {fmt_type(g.type_of(r))}" for a, r in zip(d.args, d.in_refs))
+    out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d.args)}):" + (f"  # {ins}" if ins else "")]
+    for code, refs, loc in d.fwd:
+        code = finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))], code))
+        cm = []
+        if refs:
+            cm.append(", ".join(fmt_type(g.type_of(r)) for r in refs))
+        if loc is not None:
+            cm.append(where(loc))
+        out += _code_lines(code, cm)
+    return "\n".join(out) + "\n"
+
+
+def _resolve_top(w: Writer, d: Draft) -> list:
+    """Slots of the network's class: the spec's expressions over the network's parameters, else values."""
+    g = w.g
+    pnames = [p[0] for p in g.param_decls]
+    used: dict = {}
+    texts = []
+    fake = ClassGroup("", None)
+    fake.drafts = [d]
+    envs = [dict(g.params)]
+    in_types = [[g.type_of(r) for r in d.in_refs]]
+    self_attrs: dict = {}
+    members = {m.local for m in w.ix.children.get(None, [])}
+
+    def no_derived(j, axis):
+        raise _NoDerived()
+    for s in d.slots:
+        w._namer = (lambda nm: "self." + _self_attr(self_attrs, nm, members)) if s.fwd else (lambda nm: nm)
+        got = None
+        t = w._expr_text(s)
+        copies = s.copies
+        try:
+            if t is not None:
+                got = w._expr_in_class(t, fake, [s], envs, in_types, [], pnames, used, no_derived)
+            if got is None and isinstance(s.lit.src, tuple) and s.lit.src and s.lit.src[0] == "in" and copies is None:
+                got = w._trace(fake, [s], envs, in_types, [], pnames, used, no_derived)
+        except _NoDerived:
+            got = None
+        if got is None:
+            if copies is not None:
+                raise CodegenError("a repeat's copies differ in a value that is not written through the loop index")
+            got = literal(s.lit.value), 0
+        texts.append(_kw(s, got)[0])
+    w.top_params = [(p, g.params[p]) for p in pnames if p in used and _plain_default(g.params[p])]
+    w.top_self = self_attrs
+    return texts
+
+
+class _NoDerived(Exception):
+    pass
+
+
+# -- whole modules -----------------------------------------------------------------------------------------
+
+MAKE_DIVISIBLE = '''def make_divisible(v, divisor, min_value=None):
+    """Round v to a multiple of divisor, never going down by more than 10% (MobileNet's rule)."""
+    min_value = divisor if min_value is None else min_value
+    new_v = max(min_value, int(v + divisor / 2) // divisor * divisor)
+    return new_v + divisor if new_v < 0.9 * v else new_v'''
 
 
 @dataclass
 class _Parts:
     top: str
-    top_text: str
-    classes: list
-    helpers: dict
+    texts: list
+    needs: set
     ordered_dict: bool
 
 
-def _generate_parts(graph: Graph, class_name: str | None, taken: set, helper_names: set) -> _Parts:
-    """The classes of one network; ``taken`` holds the class names already used (and receives this one's)."""
-    gen = Generator(graph)
-    g = graph
-    # block instances, innermost first, so that a parent's text can construct its children
-    blocks = [p for p, c in g.containers.items() if c.kind == "block"]
-    nanc = {p: len(_ancestors(g, p)) for p in blocks}
-    blocks.sort(key=lambda p: -nanc[p])
-    refs: dict = {}             # block path -> its construction in a parent's text (placeholder form)
-    template_cache: dict = {}
-    groups: dict = {}           # grouping key -> ClassGroup
-    by_index: list = []
-    for p in blocks:
-        c = g.containers[p]
-        gen.marks = []
-        types, symbols = _local_or_global_types(gen, p)
-        sequential = gen.plain_chain(p) and [m.local for m in gen.children[p]] == \
-            [str(k) for k in range(len(gen.children[p]))]
-        if sequential:   # a plain chain: an nn.Sequential subclass, like torchvision's Conv2dNormActivation
-            init = gen.sequential(p, "super().__init__", refs)
-            fwd, args = [], [ident(c.input_names[0], set(), "x")]
-        else:
-            init = ["super().__init__()"] + gen.init_lines("self", gen.children.get(p, []), refs)
-            fwd, args = gen.forward(p, c.inputs, c.input_names, c.outputs, c.output_names, False)
-        d = Draft(p, init, fwd, args, [tuple(r) for r in c.inputs], types, symbols, list(gen.marks))
-        tmpl, d.values = _template(init + [code for code, _, _ in fwd], template_cache)
-        shape_key = tuple((tuple((t.rank, t.dtype) if t is not None else None for t in ts) if ts else None, where(loc))
-                          for ts, loc in [(d.shapes(refs), loc) for _, refs, loc in fwd] +
-                          [(d.shapes([ref]), loc) for ref, loc in d.marks])
-        key = (c.block, tuple(tmpl), len(init), shape_key, tuple(args), sequential)
-        grp = groups.get(key)
-        if grp is None:
-            grp = groups[key] = ClassGroup(len(by_index), c.block or "block", tmpl, len(init))
-            grp.sequential = sequential
-            by_index.append(grp)
-        grp.drafts.append(d)
-        refs[p] = f"__CLS{grp.index}__({', '.join(d.values)})"
-    for grp in by_index:
-        grp.drafts.sort(key=lambda d: gen.order.get(gen.subtree[d.path][0], 0) if gen.subtree[d.path] else 0)
-        d0 = grp.drafts[0]
-        for d in grp.drafts[1:]:      # the same local symbol names in every instance (S and T both read as S)
-            if d0.symbols is not None and d.symbols is not None and d.symbols != d0.symbols:
-                lt = local_types(gen, d.path, names=d0.symbols)
-                if lt is not None:
-                    d.types, d.symbols = lt
-        grp.order = gen.order.get(gen.subtree[d0.path][0], 0) if gen.subtree[d0.path] else 0
-    # names: the network, then per block its variants in order of first use (Basic, Basic2, ...)
-    reserved = set(gen.helpers) | helper_names | _RESERVED | taken
-    top = class_name if class_name and is_attr_name(class_name) else camel(g.name, "Network")
-    if top in reserved:
-        top += "Net"
-    while top in reserved:
-        top += "_"
-    taken |= {top} | reserved
-    variants: dict = {}
-    for grp in sorted(by_index, key=lambda x: (x.order, x.index)):
-        variants.setdefault(grp.block, []).append(grp)
-    for block, grps in variants.items():
-        base, k = camel(block, "Block"), 1
-        for grp in grps:
-            name = base if k == 1 else f"{base}{k}"
-            while name in taken:
-                k += 1
-                name = f"{base}{k}"
-            k += 1
-            taken.add(name)
-            grp.name = name
-    class_names = {grp.name for grp in by_index} | {top}
-    for grp in by_index:
-        _parameterise(g, grp, class_names)
-        _free_sizes(gen, grp)
-    # text
-    classes = [_class_text(grp, by_index) for grp in sorted(by_index, key=lambda x: _depth_rank(x, nanc))]
-    top_text = _top_text(gen, top, refs, by_index)
-    taken |= {grp.name for grp in by_index}
-    return _Parts(top, top_text, classes, dict(gen.helpers), gen.needs_ordered_dict)
+def _network_parts(g: Graph, class_name: str | None, taken: set, helpers: dict) -> _Parts:
+    w = Writer(g, class_name, taken, helpers)
+    top = w.write()
+    texts_top = _resolve_top(w, top)
+    # the top class's name
+    name = class_name if class_name and is_attr_name(class_name) else camel(g.name, "Network")
+    while name in taken or name in _RESERVED or name in helpers:
+        name += "Net" if not name.endswith("Net") else "_"
+    taken.add(name)
+    classes = sorted((x for xs in w.groups.values() for x in xs), key=lambda grp: grp.order)
+    texts = [_class_text(w, grp) for grp in _dependency_order(w, classes)]
+    texts.append(_top_text(w, name, top, texts_top))
+    return _Parts(name, texts, w.needs, w.ordered_dict)
 
 
-def _depth_rank(grp: ClassGroup, nanc: dict) -> tuple:
-    # innermost classes first (a reader meets a class before its use), then in order of first use
-    return (-max(nanc[d.path] for d in grp.drafts), grp.order, grp.index)
+def _dependency_order(w: Writer, classes: list) -> list:
+    """Classes before the classes that construct them."""
+    names = {grp.name: grp for grp in classes}
+    out, seen = [], set()
 
-
-def _ancestors(g: Graph, path: str) -> list:
-    out = []
-    c = g.containers[path].parent
-    while c is not None:
-        out.append(c)
-        c = g.containers[c].parent
+    def visit(grp):
+        if grp.name in seen:
+            return
+        seen.add(grp.name)
+        body = "\n".join(grp.drafts[0].init + (grp.drafts[0].seq_members or []))
+        for nm in re.findall(r"\b([A-Z]\w*)\(", body):
+            if nm in names and nm != grp.name:
+                visit(names[nm])
+        out.append(grp)
+    for grp in classes:
+        visit(grp)
     return out
 
 
-def _parameterise(g: Graph, grp: ClassGroup, class_names: set) -> None:
-    """Decide which numbers of a shared class become constructor arguments, and name them.
-
-    A number that differs between instances becomes an argument; numbers with the same values in every instance
-    share one. It is named after the block parameter (or the input's channel count) with those values.
-    """
-    conts = [g.containers[d.path] for d in grp.drafts]
-    cands: list = []
-    for pname in conts[0].args:
-        vals = [c.args.get(pname) for c in conts]
-        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-            cands.append((pname, vals))
-    names_in = conts[0].input_names
-    for j, iname in enumerate(names_in):
-        vals = []
-        for c in conts:
-            t = g.type_of(c.inputs[j]) if j < len(c.inputs) else None
-            vals.append(t.shape[1] if t is not None and t.rank >= 2 and isinstance(t.shape[1], int) else None)
-        if all(v is not None for v in vals):
-            cands.append(("in_channels" if len(names_in) == 1 else f"{iname}_channels", vals))
-    taken = set(class_names) | {"self"}
-    by_vec: dict = {}
-    grp.slot_text = []
-    n_slots = len(grp.drafts[0].values)
-    for k in range(n_slots):
-        strs = grp.slot_values(k)
-        if len(set(strs)) == 1:
-            grp.slot_text.append(strs[0])
-            continue
-        vec = tuple(strs)
-        if vec not in by_vec:
-            nums = [_num(s) for s in strs]
-            kw = _keyword_before(grp.template, k)
-            name = kw if kw and kw not in taken and kw not in [c for c, _ in cands] else f"arg{len(grp.args)}"
-            for cname, cvals in cands:
-                if all(n is not None and n == v and type(n) is type(v) for n, v in zip(nums, cvals)) and \
-                        cname not in taken:
-                    name = cname
-                    break
-            name = ident(name, taken, "arg")
-            by_vec[vec] = name
-            grp.args.append((name, list(strs), k))
-        grp.slot_text.append(by_vec[vec])
-    rank = {c: i for i, (c, _) in enumerate(cands)}
-    grp.args.sort(key=lambda a: (rank.get(a[0], len(rank)), a[2]))
-    grp.arg_vecs = {tuple(v): a for a, v, _ in grp.args}
+def generate_module(graphs: list[Graph], *, class_names: list | None = None) -> tuple[str, list[str]]:
+    """(source, the network classes' names in the order of ``graphs``)."""
+    taken: set = set()
+    helpers: dict = {}
+    parts = []
+    for k, g in enumerate(graphs):
+        cn = class_names[k] if class_names else None
+        parts.append(_network_parts(g, cn, taken, helpers))
+    texts = [t for p in parts for t in p.texts]
+    body = "\n\n\n".join([h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts])
+    needs = set().union(*(p.needs for p in parts)) if parts else set()
+    pre = []
+    if "make_divisible" in needs:
+        pre.append(MAKE_DIVISIBLE)
+    files = sorted({_basename(g.file) for g in graphs})
+    nets = ", ".join(f"'{clean_text(g.name, 60)}'" for g in graphs)
+    head = [docstring(f"{', '.join(p.top for p in parts)}: PyTorch source generated by netspec from "
+                      f"{', '.join(clean_text(f, 80) for f in files)} (network{'s' if len(graphs) > 1 else ''} "
+                      f"{nets}). Edit the spec and regenerate it with 'netspec compile', not this file."), ""]
+    if re.search(r"\bmath\.", body):
+        head.append("import math")
+    if any(p.ordered_dict for p in parts):
+        head.append("from collections import OrderedDict")
+    if len(head) > 2:
+        head.append("")
+    if re.search(r"\btorch\.", body):
+        head.append("import torch")
+    if re.search(r"\bnn\.", body):
+        head.append("from torch import nn")
+    if re.search(r"\bF\.", body):
+        head.append("import torch.nn.functional as F")
+    if "torchvision." in body:
+        head.append("import torchvision.ops")
+    src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body]) + "\n"
+    return format_source(src), [p.top for p in parts]
 
 
-_FREE_NAMES = {3: {1: "T", 2: "L"}, 4: {2: "H", 3: "W"}, 5: {2: "D", 3: "H", 4: "W"}}
+def format_source(src: str) -> str:
+    """The source as ``ruff format`` writes it (100 columns), so that it reads like code a person formatted.
+
+    Without ruff (it is a dependency, but an environment may lack it) the source is returned as it is: valid,
+    only with long lines."""
+    try:
+        from ruff.__main__ import find_ruff_bin
+        exe = find_ruff_bin()
+    except Exception:  # noqa: BLE001
+        return src
+    try:
+        r = subprocess.run([exe, "format", "--isolated", "--line-length", "100", "-"], input=src,
+                           capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return src
+    return r.stdout if r.returncode == 0 and r.stdout else src
 
 
-def _free_sizes(gen: Generator, grp: ClassGroup) -> None:
-    """Describe fixed input sizes that differ between a class's instances with local symbols, where possible."""
-    if len(grp.drafts) < 2:
-        return
-    g = gen.g
-    d0 = grp.drafts[0]
-    free: dict = {}
-    used: set = set(d0.symbols or [])
-    for j in range(len(d0.ins)):
-        ts = [g.type_of(g.containers[d.path].inputs[j]) for d in grp.drafts]
-        for k in range(ts[0].rank):
-            vals = [t.shape[k] if k < t.rank else None for t in ts]
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in vals) or len(set(vals)) == 1:
-                continue
-            if tuple(str(v) for v in vals) in grp.arg_vecs:
-                continue           # a channel count the class takes as an argument: ops need it fixed
-            base = _FREE_NAMES.get(ts[0].rank, {}).get(k, "S")
-            name, n = base, 1
-            while name in used:
-                n += 1
-                name = f"{base}{n}"
-            used.add(name)
-            free[(j, k)] = name
-    if not free:
-        return
-    new = []
-    for d in grp.drafts:
-        lt = local_types(gen, d.path, names=d0.symbols, free=free)
-        if lt is None:
-            return
-        new.append(lt)
-    for d, (types, symbols) in zip(grp.drafts, new):
-        d.types, d.symbols = types, symbols
+def generate(graph: Graph, *, class_name: str | None = None) -> str:
+    """Standalone PyTorch source for ``graph``; its last class is the network."""
+    return generate_module([graph], class_names=[class_name])[0]
 
 
-def _keyword_before(template: list[str], k: int) -> str | None:
-    """The keyword a slot fills where it first appears: 'padding' in ``padding=(<k>, <k>)``."""
-    mark = f"\x00{k}\x00"
-    for line in template:
-        j = line.find(mark)
-        if j >= 0:
-            m = re.search(r"(\w+)=\(?(?:\x00\d+\x00, )*$", line[:j])
-            return m.group(1) if m and m.group(1).isidentifier() else None
-    return None
-
-
-def _call_children(line: str, by_index: list) -> str:
-    """``__CLS3__(64, planes, 1)`` -> ``Basic(planes=planes)``: a nested block constructed with its arguments."""
-    def repl(m):
-        child = by_index[int(m.group(1))]
-        vals = [v.strip() for v in m.group(2).split(",")] if m.group(2).strip() else []
-        return f"{child.name}(" + ", ".join(f"{a}={vals[rep]}" for a, _, rep in child.args) + ")"
-    return _CLS_CALL.sub(repl, line)
-
-
-def _render_dims(grp: ClassGroup, per_inst: list) -> str:
-    """The shapes of one comment, written once for every instance of a shared class.
-
-    A size that is the same in every instance is written as is; one that differs is written as the argument
-    with the same values, or as '*'.
-    """
-    first = per_inst[0]
-    if not first or any(ts is None or len(ts) != len(first) or any(t is None for t in ts) for ts in per_inst):
-        return ""
-    out = []
-    for j, t in enumerate(first):
-        dims = []
-        for k in range(t.rank):
-            vals = [str(ts[j].shape[k]) if k < ts[j].rank else "?" for ts in per_inst]
-            dims.append(vals[0] if len(set(vals)) == 1 else grp.arg_vecs.get(tuple(vals), "*"))
-        out.append(fmt_type(t, dims))
-    return ", ".join(out)
-
-
-_MARK = re.compile(r"  #@(\d+)$")
-
-
-def _fill_marks(line: str, render) -> str:
-    """Replace a trailing ``#@k`` placeholder by the k-th member's shape comment (or drop it)."""
-    m = _MARK.search(line)
-    if not m:
-        return line
-    text = render(int(m.group(1)))
-    return line[:m.start()] + ("  # " + comment(text) if text else "")
-
-
-def _class_text(grp: ClassGroup, by_index: list) -> str:
-    lines = [_SLOT.sub(lambda m: grp.slot_text[int(m.group(1))], line) for line in grp.template]
-    lines = [_call_children(line, by_index) for line in lines]
-    init, fwd = lines[:grp.n_init], lines[grp.n_init:]
-    d0 = grp.drafts[0]
-
-    def mark(k):
-        loc = d0.marks[k][1]
-        s = _render_dims(grp, [d.shapes([d.marks[k][0]]) for d in grp.drafts])
-        return "  ".join(([s] if s else []) + ([where(loc)] if loc is not None else []))
-
-    used = f" It is used {len(grp.drafts)} times." if len(grp.drafts) > 1 else ""
-    base = "nn.Sequential" if grp.sequential else "nn.Module"
-    ins = [_render_dims(grp, [d.shapes([d.ins[j]]) for d in grp.drafts]) for j in range(len(d0.args))]
-    sig_comment = "  # " + comment(", ".join(f"{a}: {s}" for a, s in zip(d0.args, ins))) if d0.args and all(ins) else ""
-    out = [f"class {grp.name}({base}):",
-           INDENT + docstring(f"The '{grp.block}' block.{used}"),
-           "",
-           f"{INDENT}def __init__(self{''.join(', ' + a for a, _, _ in grp.args)}):{sig_comment if grp.sequential else ''}"]
-    out += [INDENT * 2 + _fill_marks(line, mark) for line in init]
-    if grp.sequential:
-        return "\n".join(out) + "\n"
-    out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d0.args)}):{sig_comment}"]
-    for k, code in enumerate(fwd):
-        _, refs0, loc = d0.fwd[k]
-        cm = []
-        if refs0 is not None:
-            s = _render_dims(grp, [d.shapes(d.fwd[k][1]) for d in grp.drafts])
-            if s:
-                cm.append(s)
-        if loc is not None:
-            cm.append(where(loc))
-        out.append(INDENT * 2 + code + ("  # " + comment("  ".join(cm)) if cm else ""))
-    return "\n".join(out) + "\n"
-
-
-def _top_text(gen: Generator, name: str, refs: dict, by_index: list) -> str:
-    g = gen.g
-    gen.marks = []
-    init = gen.init_lines("self", gen.children.get(None, []), refs)
-    init = [_call_children(line, by_index) for line in init]
-    types = {(nid, k): t for nid, n in g.nodes.items() for k, t in enumerate(n.out)}
-
-    def mark(k):
-        ref, loc = gen.marks[k]
-        t = types.get(tuple(ref))
-        return "  ".join(([fmt_type(t)] if t is not None else []) + ([where(loc)] if loc is not None else []))
-
-    in_names = list(g.inputs)
-    in_refs = [(g.inputs[k], 0) for k in in_names]
-    out_names = list(g.outputs)
-    out_refs = [tuple(g.outputs[k]) for k in out_names]
-    fwd, args = gen.forward(None, in_refs, in_names, out_refs, out_names, len(out_refs) > 1)
-    out = [f"class {name}(nn.Module):", INDENT + docstring(g.doc or f"The network '{g.name}'."), "",
-           f"{INDENT}def __init__(self):", f"{INDENT * 2}super().__init__()"]
-    out += [INDENT * 2 + _fill_marks(line, mark) for line in init]
-    sig = f"{INDENT}def forward(self{''.join(', ' + a for a in args)}):"
-    if args:
-        sig += "  # " + comment(", ".join(f"{a}: {fmt_type(types[r])}" for a, r in zip(args, in_refs)))
-    out += ["", sig]
-    for code, refs, loc in fwd:
-        ts = [types.get(r) for r in refs] if refs is not None else None
-        cm = []
-        if ts is not None and all(t is not None for t in ts):
-            cm.append(", ".join(fmt_type(t) for t in ts))
-        if loc is not None:
-            cm.append(where(loc))
-        out.append(INDENT * 2 + code + ("  # " + comment("  ".join(cm)) if cm else ""))
-    return "\n".join(out) + "\n"
+def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str:
+    """Standalone PyTorch source for several networks (a GAN's generator and discriminator) in one module."""
+    return generate_module(graphs, class_names=class_names)[0]
 
 
 def count_params(graph: Graph) -> int:
-    """Number of learned parameters (a shared module counted once), from the graph's weight shapes."""
-    total = 0
-    for n in graph.nodes.values():
-        if n.meta.get("shared_with"):
-            continue
-        for shape, kind in n.meta.get("weights", {}).values():
-            if kind == "param":
-                k = 1
-                for d in shape:
-                    k *= d
-                total += k
-    return total
+    """Number of learned parameters (a shared module counted once): see ``Graph.num_params``."""
+    return graph.num_params()

@@ -219,6 +219,7 @@ class Expander:
                 val = default
             env[pname] = self._typed(val, ptype, env, src, path, f"parameter '{pname}'")
         self.graph.params = dict(env)
+        self.graph.param_decls = [(k, *_param_decl(d)) for k, d in decls.items()]
         return env
 
     def _input_type(self, decl, env, src: Source, path) -> TensorType:
@@ -408,7 +409,13 @@ class Expander:
                 cond = self._eval(cond, lenv, src.loc(path + ("if",)))
             if not isinstance(cond, bool):
                 raise SpecError(f"'if' must be true or false, got {cond!r}", src.loc(path + ("if",)))
+            if isinstance(raw["if"], str) and name is not None:
+                self.graph.conds[(container, name)] = raw["if"]
             if not cond:
+                if name is not None and raw.get("repeat") is None:
+                    self.graph.dropped.setdefault(container, []).append(
+                        (name, raw["if"], ins[0].refs[0] if ins and ins[0] is not None and ins[0].refs else None,
+                         len(self.graph.nodes), loc))
                 if ins and ins[0] is not None:
                     return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
                 return Entry([], [], loc, disabled=True)
@@ -449,7 +456,9 @@ class Expander:
             counter[0] += 1
             rpath = prefix + name
             self._claim(rpath, loc)
-            self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container)
+            self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container,
+                                                     index=raw.get("index", "i"), count=n,
+                                                     count_expr=raw["repeat"] if isinstance(raw["repeat"], str) else None)
         idx = raw.get("index", "i")
         cur = ins
         ent = None
@@ -588,6 +597,7 @@ class Expander:
         loc = src.loc(path)
         values: dict = {}
         param_locs: dict = {}
+        exprs: dict = {}                # field -> the spec's expression text (or a list of them), for codegen
         fields = op.Params.model_fields
         by_alias = {(f.alias or n): n for n, f in fields.items()}
         for key, val in raw.items():
@@ -597,6 +607,10 @@ class Expander:
             ploc = src.loc(path + (key,))
             param_locs[fname] = ploc
             values[key] = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
+            if isinstance(val, str) and values[key] is not val:
+                exprs[fname] = val
+            elif isinstance(val, list) and any(isinstance(v, str) for v in val):
+                exprs[fname] = [v if isinstance(v, str) and w is not v else None for v, w in zip(val, values[key])]
             if isinstance(values[key], bool) and fname in fields and _bool_as_number(fields[fname].annotation):
                 # pydantic would read true as 1: 'out: true' or 'out: "a < b"' would silently make a size of 1
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {values[key]}", ploc,
@@ -682,6 +696,8 @@ class Expander:
                     meta={"in": in_types, "out": outs, "weights": weights, "macs": macs})
         if shared_with:
             node.meta["shared_with"] = shared_with
+        if exprs:
+            node.meta["exprs"] = exprs
         self.graph.add(node)
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
@@ -853,7 +869,10 @@ class Expander:
         flat = flat_counter is not None
         if not flat:
             self._claim(node_id, loc)
+            self.graph.block_decls.setdefault(bref.name, [(k, *_param_decl(d)) for k, d in decls.items()])
             self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv),
+                                                       arg_exprs={k: v for k, v in args.items() if isinstance(v, str)
+                                                                  and _param_decl(decls[k])[0] != "str"},
                                                        parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
                                                        input_names=bin_names)
         self.block_stack.append(bref.name)

@@ -52,6 +52,10 @@ class Container:
     outputs: list = field(default_factory=list)     # ValueRefs leaving
     output_names: list = field(default_factory=list)
     parent: str | None = None
+    arg_exprs: dict = field(default_factory=dict)   # block argument -> the spec's expression text
+    index: str = "i"                                # repeat: the loop index's name
+    count: int = 0                                  # repeat: number of copies
+    count_expr: str | None = None                   # repeat: the spec's expression for the count
 
 
 @dataclass
@@ -70,6 +74,10 @@ class Graph:
     requirements: list[Requirement] = field(default_factory=list)
     warnings: list[NetspecError] = field(default_factory=list)
     params: dict = field(default_factory=dict)                  # evaluated network params
+    param_decls: list = field(default_factory=list)             # (name, type, default, required) per network param
+    block_decls: dict = field(default_factory=dict)             # block -> [(name, type, default, required)]
+    conds: dict = field(default_factory=dict)                   # (container, layer name) -> 'if' expression text
+    dropped: dict = field(default_factory=dict)                 # container -> [(name, if text, input ref, order, loc)]
     doc: str | None = None
 
     def add(self, node: Node) -> Node:

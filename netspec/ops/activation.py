@@ -5,12 +5,19 @@ from typing import Optional
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, register, need_float, py
-from ..shapes import mul_all
+from .base import Op, OpError, Params, register, need_float
+from ..codegen.ir import P, call
+from ..shapes import Dim
+
+N, T, H, W = (Dim.sym(s) for s in "NTHW")
 
 
 class _Act(Op):
     family = "activation"
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
     torch_cls = ""
     inplace_ok = False
 
@@ -19,26 +26,37 @@ class _Act(Op):
         need_float(ins[0], cls.name)
         return [ins[0]]
 
+    cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({}, [(N, T, 16)], [(N, T, 16)]), ({}, [(3, 5)], [(3, 5)])]
+
     @classmethod
-    def module(cls, ins, p):
-        args = []
-        for fname in cls.Params.model_fields:
-            v = getattr(p, fname)
-            default = cls.Params.model_fields[fname].default
-            if v != default:
-                args.append(f"{fname}={py(v)}")
-        return f"nn.{cls.torch_cls}({', '.join(args)})"
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def constructor(cls, ins, p):
+        """``nn.<Act>(...)`` with the parameters that differ from torch's defaults (fields named as in torch)."""
+        kwargs = {}
+        for fname, field in cls.Params.model_fields.items():
+            if getattr(p, fname) != field.default:
+                kwargs[fname] = P(p, fname)
+        return call(f"nn.{cls.torch_cls}", **kwargs)
 
     @classmethod
     def label(cls, p):
         return cls.name
 
 
-def _act(name: str, torch_cls: str, doc: str, params: type | None = None, aliases=()):
+def _act(name: str, torch_cls: str, doc: str, params: type | None = None, aliases=(), cases=()):
     attrs = {"name": name, "torch_cls": torch_cls, "doc": doc, "aliases": tuple(aliases),
              "torch_ref": f"torch.nn.{torch_cls}", "__doc__": doc}
     if params is not None:
         attrs["Params"] = params
+    if cases:
+        attrs["cases"] = _Act.cases + list(cases)
     cls = type(torch_cls, (_Act,), attrs)
     return register(cls)
 
@@ -83,19 +101,28 @@ class SoftplusParams(Params):
 
 _act("sigmoid", "Sigmoid", "Logistic sigmoid 1/(1+exp(-x)).")
 _act("tanh", "Tanh", "Hyperbolic tangent.")
-_act("relu", "ReLU", "max(0, x).", Inplace)
-_act("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet).", Inplace)
-_act("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope * x.", LeakyParams)
-_act("elu", "ELU", "Exponential linear unit.", EluParams)
+_act("relu", "ReLU", "max(0, x).", Inplace, cases=[({"inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
+_act("relu6", "ReLU6", "min(max(0, x), 6) (MobileNet).", Inplace,
+     cases=[({"inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
+_act("leaky_relu", "LeakyReLU", "x if x > 0 else negative_slope * x.", LeakyParams,
+     cases=[({"negative_slope": 0.2}, [(N, 8, H, W)], [(N, 8, H, W)]),
+            ({"negative_slope": 0.1, "inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
+_act("elu", "ELU", "Exponential linear unit.", EluParams, cases=[({"alpha": 0.5}, [(N, 8, H, W)], [(N, 8, H, W)])])
 _act("selu", "SELU", "Scaled ELU (self-normalising networks).", Inplace)
-_act("celu", "CELU", "Continuously differentiable ELU.", EluParams)
-_act("gelu", "GELU", "Gaussian error linear unit (Transformers).", GeluParams)
-_act("silu", "SiLU", "x * sigmoid(x) (swish; EfficientNet).", Inplace, aliases=("swish",))
+_act("celu", "CELU", "Continuously differentiable ELU.", EluParams,
+     cases=[({"alpha": 2.0, "inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
+_act("gelu", "GELU", "Gaussian error linear unit (Transformers).", GeluParams,
+     cases=[({"approximate": "tanh"}, [(N, T, 16)], [(N, T, 16)])])
+_act("silu", "SiLU", "x * sigmoid(x) (swish; EfficientNet).", Inplace, aliases=("swish",),
+     cases=[({"inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
 _act("mish", "Mish", "x * tanh(softplus(x)).", Inplace)
-_act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3).", Inplace, aliases=("hard_swish",))
+_act("hardswish", "Hardswish", "x * relu6(x + 3) / 6 (MobileNetV3).", Inplace, aliases=("hard_swish",),
+     cases=[({"inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
 _act("hardsigmoid", "Hardsigmoid", "relu6(x + 3) / 6 (MobileNetV3).", Inplace, aliases=("hard_sigmoid",))
-_act("hardtanh", "Hardtanh", "clamp(x, min_val, max_val).", HardtanhParams)
-_act("softplus", "Softplus", "log(1 + exp(beta x)) / beta.", SoftplusParams)
+_act("hardtanh", "Hardtanh", "clamp(x, min_val, max_val).", HardtanhParams,
+     cases=[({"min_val": 0.0, "max_val": 6.0}, [(N, 8, H, W)], [(N, 8, H, W)])])
+_act("softplus", "Softplus", "log(1 + exp(beta x)) / beta.", SoftplusParams,
+     cases=[({"beta": 2.0, "threshold": 10.0}, [(N, 8, H, W)], [(N, 8, H, W)])])
 _act("softsign", "Softsign", "x / (1 + |x|).")
 _act("tanhshrink", "Tanhshrink", "x - tanh(x).")
 _act("logsigmoid", "LogSigmoid", "log(sigmoid(x)).")
@@ -109,6 +136,7 @@ class PReLU(_Act):
     torch_cls = "PReLU"
     torch_ref = "torch.nn.PReLU"
     Params = PReluParams
+    cases = _Act.cases + [({"num_parameters": 8, "init": 0.1}, [(N, 8, H, W)], [(N, 8, H, W)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -127,6 +155,8 @@ class PReLU(_Act):
 
 class _Softmax(_Act):
     Params = SoftmaxParams
+    cases = [({}, [(N, T, 16)], [(N, T, 16)]), ({"dim": 1}, [(N, 10)], [(N, 10)]),
+             ({"dim": -3}, [(N, 4, T, 16)], [(N, 4, T, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -137,8 +167,8 @@ class _Softmax(_Act):
         return [ins[0]]
 
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.{cls.torch_cls}(dim={py(p.dim)})"
+    def constructor(cls, ins, p):
+        return call(f"nn.{cls.torch_cls}", dim=P(p, "dim"))
 
 
 @register

@@ -6,8 +6,11 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, In, register, need_float, need_int, need_rank, same_dim, py
-from ..shapes import TensorType, mul_all
+from .base import Op, OpError, Params, In, register, need_float, need_int, need_rank, same_dim
+from ..codegen.ir import Operand, P, call, lit, module_call
+from ..shapes import Dim, TensorType, mul_all
+
+N, T, S, E = Dim.sym("N"), Dim.sym("T"), Dim.sym("S"), Dim.sym("E")
 
 
 # -- shared checks ------------------------------------------------------------------------------------------
@@ -17,15 +20,14 @@ def _opt(ins, k):
     return ins[k] if k < len(ins) else None
 
 
-def _arg(args, k):
-    """The source expression for slot k, or None when that input is absent."""
-    a = args[k] if k < len(args) else None
-    return None if a in (None, "None") else a
+def _present(ins, ks) -> list:
+    """Operand(k) for each slot k in ks whose input is present."""
+    return [Operand(k) for k in ks if _opt(ins, k) is not None]
 
 
-def _kwargs(args, names: dict[int, str]) -> str:
-    """', name=arg' for every present optional slot."""
-    return "".join(f", {kw}={_arg(args, k)}" for k, kw in names.items() if _arg(args, k) is not None)
+def _kwargs(ins, names: dict[int, str]) -> dict:
+    """{name: Operand(k)} for every present optional slot k."""
+    return {kw: Operand(k) for k, kw in names.items() if _opt(ins, k) is not None}
 
 
 def _seq(t: TensorType, op: str, what: str) -> None:
@@ -133,6 +135,14 @@ class MultiheadAttention(Op):
     inputs = (In("q"), In("k", optional=True), In("v", optional=True), In("attn_mask", optional=True),
               In("key_padding_mask", optional=True))
     torch_ref = "torch.nn.MultiheadAttention"
+    cases = [({"heads": 8}, [(N, T, 512)], [(N, T, 512)]),
+             ({"heads": 8, "bias": False, "dropout": 0.1}, [(N, T, 64)], [(N, T, 64)]),
+             ({"heads": 4}, [(N, T, 64), (N, S, 64)], [(N, T, 64)]),
+             ({"heads": 4}, [(N, T, 64), (N, S, 32), (N, S, 48)], [(N, T, 64)]),
+             ({"heads": 4}, [(N, T, 64), (N, S, 32)], [(N, T, 64)]),
+             ({"heads": 4}, [(N, T, 64), (N, S, 64), (N, S, 64), ((T, S), "bool"), ((N, S), "bool")], [(N, T, 64)]),
+             ({"heads": 4}, [(N, T, 64), None, None, (N * 4, T, T)], [(N, T, 64)]),
+             ({"heads": 4, "causal": True}, [(N, T, 64), None, None, None, ((N, T), "bool")], [(N, T, 64)])]
 
     @classmethod
     def _qkv(cls, ins):
@@ -141,6 +151,12 @@ class MultiheadAttention(Op):
             raise OpError("multihead_attention got v but no k", "give k as well (or neither, for self-attention)")
         k = q if k is None else k
         return q, k, (k if v is None else v)
+
+    @classmethod
+    def _kv_index(cls, ins) -> tuple[int, int]:
+        """The input slots that k and v are read from (self-attention: q's)."""
+        ki = 1 if _opt(ins, 1) is not None else 0
+        return ki, (2 if _opt(ins, 2) is not None else ki)
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -174,24 +190,25 @@ class MultiheadAttention(Op):
         return _mha_macs(q.shape[0], q.shape[1], k.shape[1], q.shape[2], k.shape[2], v.shape[2])
 
     @classmethod
-    def module(cls, ins, p):
+    def constructor(cls, ins, p):
         q, k, v = cls._qkv(ins)
+        ki, vi = cls._kv_index(ins)
         e = q.shape[2]
-        args = [py(e), py(p.heads)]
+        kw = {}
         if p.dropout:
-            args.append(f"dropout={py(p.dropout)}")
+            kw["dropout"] = P(p, "dropout")
         if not p.bias:
-            args.append("bias=False")
+            kw["bias"] = P(p, "bias")
         if k.shape[2] != e or v.shape[2] != e:
-            args += [f"kdim={py(k.shape[2])}", f"vdim={py(v.shape[2])}"]
+            kw["kdim"] = lit(k.shape[2], ("in", ki, 2))
+            kw["vdim"] = lit(v.shape[2], ("in", vi, 2))
         if p.causal:
-            args.append("causal=True")
-        return f"MultiheadAttention({', '.join(args)})"
+            kw["causal"] = P(p, "causal")
+        return call("MultiheadAttention", lit(e, ("in", 0, 2)), P(p, "heads"), **kw)
 
     @classmethod
-    def call(cls, args, p, mod):
-        head = args[0] + "".join(f", {_arg(args, k)}" for k in (1, 2) if _arg(args, k) is not None)
-        return f"{mod}({head}{_kwargs(args, {3: 'attn_mask', 4: 'key_padding_mask'})})"
+    def forward(cls, ins, p):
+        return module_call(Operand(0), *_present(ins, (1, 2)), **_kwargs(ins, {3: "attn_mask", 4: "key_padding_mask"}))
 
     @classmethod
     def helpers(cls):
@@ -235,6 +252,12 @@ class ScaledDotProductAttention(Op):
     Params = SDPAParams
     inputs = (In("q"), In("k"), In("v"), In("attn_mask", optional=True))
     torch_ref = "torch.nn.functional.scaled_dot_product_attention"
+    cases = [({}, [(N, 8, T, 64), (N, 8, S, 64), (N, 8, S, 32)], [(N, 8, T, 32)]),
+             ({"causal": True}, [(N, T, E), (N, T, E), (N, T, E)], [(N, T, E)]),
+             ({"scale": 0.5}, [(T, E), (S, E), (S, 16)], [(T, 16)]),
+             ({}, [(N, 8, T, 64), (N, 8, S, 64), (N, 8, S, 64), ((N, 1, 1, S), "bool")], [(N, 8, T, 64)]),
+             ({"dropout": 0.1}, [(N, 8, T, 64)] * 3 + [(T, T)], [(N, 8, T, 64)]),
+             ({"dropout": 0.1, "causal": True, "scale": 0.25}, [(N, T, 16)] * 3, [(N, T, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -280,23 +303,32 @@ class ScaledDotProductAttention(Op):
         return rows * k.shape[-2] * (q.shape[-1] + v.shape[-1])
 
     @classmethod
-    def module(cls, ins, p):
-        if not p.dropout:
-            return None
-        args = [py(p.dropout)]
-        if p.causal:
-            args.append("causal=True")
-        if p.scale is not None:
-            args.append(f"scale={py(p.scale)}")
-        return f"ScaledDotProductAttention({', '.join(args)})"
+    def weights(cls, ins, p):
+        return {}
 
     @classmethod
-    def call(cls, args, p, mod):
-        mask = _kwargs(args, {3: "attn_mask"})
-        if mod is not None:
-            return f"{mod}({', '.join(args[:3])}{mask})"
-        extra = (", is_causal=True" if p.causal else "") + (f", scale={py(p.scale)}" if p.scale is not None else "")
-        return f"F.scaled_dot_product_attention({', '.join(args[:3])}{mask}{extra})"
+    def constructor(cls, ins, p):
+        """A module only for dropout (active in training only); otherwise a plain function call."""
+        if not p.dropout:
+            return None
+        kw = {}
+        if p.causal:
+            kw["causal"] = P(p, "causal")
+        if p.scale is not None:
+            kw["scale"] = P(p, "scale")
+        return call("ScaledDotProductAttention", P(p, "dropout"), **kw)
+
+    @classmethod
+    def forward(cls, ins, p):
+        qkv = (Operand(0), Operand(1), Operand(2))
+        kw = _kwargs(ins, {3: "attn_mask"})
+        if p.dropout:
+            return module_call(*qkv, **kw)
+        if p.causal:
+            kw["is_causal"] = P(p, "causal")
+        if p.scale is not None:
+            kw["scale"] = P(p, "scale")
+        return call("F.scaled_dot_product_attention", *qkv, **kw)
 
     @classmethod
     def helpers(cls):
@@ -348,6 +380,8 @@ class AdditiveAttention(Op):
     inputs = (In("query"), In("keys"), In("values", optional=True))
     outputs = ("out", "weights")
     torch_ref = "AdditiveAttention (Bahdanau et al. 2015)"
+    cases = [({"hidden": 32}, [(N, 16), (N, S, 24)], [(N, 24), (N, S)]),
+             ({"hidden": 32}, [(N, T, 16), (N, S, 24), (N, S, 40)], [(N, T, 40), (N, T, S)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -384,13 +418,14 @@ class AdditiveAttention(Op):
         return p.hidden * (rows * q.shape[-1] + k.shape[0] * s * k.shape[-1] + rows * s) + rows * s * dv
 
     @classmethod
-    def module(cls, ins, p):
-        return f"AdditiveAttention({py(ins[0].shape[-1])}, {py(ins[1].shape[-1])}, {py(p.hidden)})"
+    def constructor(cls, ins, p):
+        q, k = ins[0], ins[1]
+        return call("AdditiveAttention", lit(q.shape[-1], ("in", 0, q.rank - 1)), lit(k.shape[-1], ("in", 1, 2)),
+                    P(p, "hidden"))
 
     @classmethod
-    def call(cls, args, p, mod):
-        v = _arg(args, 2)
-        return f"{mod}({args[0]}, {args[1]}{'' if v is None else ', ' + v})"
+    def forward(cls, ins, p):
+        return module_call(Operand(0), Operand(1), *_present(ins, (2,)))
 
     @classmethod
     def helpers(cls):
@@ -414,18 +449,19 @@ class TransformerLayerParams(Params):
     causal: bool = Field(False, description="mask future positions in the self-attention")
 
 
-def _layer_args(e, p) -> str:
-    args = [py(e), py(p.heads), f"dim_feedforward={py(p.ffn)}", f"dropout={py(p.dropout)}"]
+def _layer(fn: str, x: TensorType, p):
+    """``nn.TransformerEncoderLayer(d_model, heads, dim_feedforward=.., dropout=.., batch_first=True, ...)``."""
+    kw = {"dim_feedforward": P(p, "ffn"), "dropout": P(p, "dropout")}
     if p.activation != "relu":
-        args.append(f"activation={py(p.activation)}")
+        kw["activation"] = P(p, "activation")
     if p.eps != 1e-5:
-        args.append(f"layer_norm_eps={py(p.eps)}")
-    args.append("batch_first=True")
+        kw["layer_norm_eps"] = P(p, "eps")
+    kw["batch_first"] = lit(True)
     if p.norm_first:
-        args.append("norm_first=True")
+        kw["norm_first"] = P(p, "norm_first")
     if not p.bias:
-        args.append("bias=False")
-    return ", ".join(args)
+        kw["bias"] = P(p, "bias")
+    return call(fn, lit(x.shape[2], ("in", 0, 2)), P(p, "heads"), **kw)
 
 
 def _ffn_weights(e, p, n_norms) -> dict:
@@ -469,12 +505,20 @@ class CausalTransformerDecoderLayer(nn.TransformerDecoderLayer):
 class TransformerEncoderLayer(Op):
     """Transformer encoder layer (self-attention + feed-forward), torch.nn.TransformerEncoderLayer, batch first."""
 
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
     name = "transformer_encoder_layer"
     family = "attention"
     aliases = ("encoder_layer",)
     Params = TransformerLayerParams
     inputs = (In("x"), In("attn_mask", optional=True), In("key_padding_mask", optional=True))
     torch_ref = "torch.nn.TransformerEncoderLayer"
+    cases = [({"heads": 8}, [(N, T, 512)], [(N, T, 512)]),
+             ({"heads": 2, "ffn": 32, "dropout": 0.0, "activation": "gelu", "norm_first": True, "eps": 1e-6,
+               "bias": False}, [(N, T, 16), ((T, T), "bool"), ((N, T), "bool")], [(N, T, 16)]),
+             ({"heads": 2, "ffn": 32, "causal": True}, [(N, T, 16), None, ((N, T), "bool")], [(N, T, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -502,13 +546,12 @@ class TransformerEncoderLayer(Op):
         return _mha_macs(n, t, t, e, e, e) + 2 * n * t * e * p.ffn
 
     @classmethod
-    def module(cls, ins, p):
-        cls_name = "CausalTransformerEncoderLayer" if p.causal else "nn.TransformerEncoderLayer"
-        return f"{cls_name}({_layer_args(ins[0].shape[2], p)})"
+    def constructor(cls, ins, p):
+        return _layer("CausalTransformerEncoderLayer" if p.causal else "nn.TransformerEncoderLayer", ins[0], p)
 
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{mod}({args[0]}{_kwargs(args, {1: 'src_mask', 2: 'src_key_padding_mask'})})"
+    def forward(cls, ins, p):
+        return module_call(Operand(0), **_kwargs(ins, {1: "src_mask", 2: "src_key_padding_mask"}))
 
     @classmethod
     def helpers(cls):
@@ -523,6 +566,10 @@ class TransformerEncoderLayer(Op):
 class TransformerDecoderLayer(Op):
     """Transformer decoder layer (self-attention, cross-attention over memory, feed-forward), batch first."""
 
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
     name = "transformer_decoder_layer"
     family = "attention"
     aliases = ("decoder_layer",)
@@ -530,6 +577,11 @@ class TransformerDecoderLayer(Op):
     inputs = (In("x"), In("memory"), In("tgt_mask", optional=True), In("memory_mask", optional=True),
               In("tgt_key_padding_mask", optional=True), In("memory_key_padding_mask", optional=True))
     torch_ref = "torch.nn.TransformerDecoderLayer"
+    cases = [({"heads": 8}, [(N, T, 512), (N, S, 512)], [(N, T, 512)]),
+             ({"heads": 2, "ffn": 32, "dropout": 0.0, "activation": "gelu", "norm_first": True, "bias": False},
+              [(N, T, 16), (N, S, 16), ((T, T), "bool"), ((T, S), "bool"), None, ((N, S), "bool")], [(N, T, 16)]),
+             ({"heads": 2, "ffn": 32, "causal": True}, [(N, T, 16), (N, S, 16), None, None, None, ((N, S), "bool")],
+              [(N, T, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -564,14 +616,13 @@ class TransformerDecoderLayer(Op):
         return _mha_macs(n, t, t, e, e, e) + _mha_macs(n, t, s, e, e, e) + 2 * n * t * e * p.ffn
 
     @classmethod
-    def module(cls, ins, p):
-        cls_name = "CausalTransformerDecoderLayer" if p.causal else "nn.TransformerDecoderLayer"
-        return f"{cls_name}({_layer_args(ins[0].shape[2], p)})"
+    def constructor(cls, ins, p):
+        return _layer("CausalTransformerDecoderLayer" if p.causal else "nn.TransformerDecoderLayer", ins[0], p)
 
     @classmethod
-    def call(cls, args, p, mod):
-        kw = _kwargs(args, {2: "tgt_mask", 3: "memory_mask", 4: "tgt_key_padding_mask", 5: "memory_key_padding_mask"})
-        return f"{mod}({args[0]}, {args[1]}{kw})"
+    def forward(cls, ins, p):
+        kw = _kwargs(ins, {2: "tgt_mask", 3: "memory_mask", 4: "tgt_key_padding_mask", 5: "memory_key_padding_mask"})
+        return module_call(Operand(0), Operand(1), **kw)
 
     @classmethod
     def helpers(cls):

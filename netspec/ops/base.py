@@ -1,8 +1,9 @@
 """The op protocol and registry.
 
 An op is one small class that keeps together its typed parameters (a Pydantic model), its symbolic shape rule,
-its parameter/buffer shapes (so check/summary never allocate weights), its MAC count, and the torch code it
-becomes (a constructor expression for ``__init__`` and a call expression for ``forward``).
+its parameter/buffer shapes (so check/summary never allocate weights), its MAC count, the torch code it becomes
+as code IR (``codegen.ir``: a constructor expression for ``__init__`` and a forward expression), and a table of
+shape cases that the registry-wide tests run.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any, ClassVar, NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from ..codegen import ir
 from ..errors import did_you_mean
 from ..shapes import TensorType, InferCtx, Requirement, compare, norm, is_sym, mul_all
 
@@ -47,7 +49,32 @@ class In(NamedTuple):
 
 
 class Op:
-    """Base op. Subclasses set the class variables and override the classmethods they need."""
+    """Base op. Subclasses set the class variables and define the classmethods.
+
+    Every op states ``weights`` and ``macs`` itself (in its class or a family base class; ``register`` checks):
+    an op without weights returns ``{}``, one without arithmetic returns ``0``.
+
+    Code is data (``netspec.codegen.ir``), written as Python by one printer (``codegen.printer``):
+
+    - ``constructor(ins, p)``: the torch module's constructor, e.g. ``call("nn.Conv2d", lit(cin, ("in", 0, 1)),
+      P(p, "out"), kernel_size=P(p, "kernel"), ...)``, or None for a functional op. A value from a parameter is a
+      literal whose ``src`` names it (``P(p, "out")``; ``lit(v, "kernel")`` when the op transforms it;
+      ``lit(v, ("shape", j))`` for an element of a list); a value read from an input's shape is
+      ``lit(v, ("in", input index, axis >= 0))``; other derived values are ``lit(v)``. Parameters are passed as the
+      user wrote them where torch accepts that, with the arguments a person would write (defaults left out).
+    - ``forward(ins, p)``: the forward expression, with ``Operand(k)`` for input k (``Operands()`` for the
+      variadic list) and ``Module()`` for the node's own module. The default applies the module to the first input.
+
+    ``ins`` is the list of input TensorTypes, aligned with ``inputs`` (variadic slots expand); an absent optional
+    input is None, and trailing absent ones may be left off.
+
+    ``cases`` is the op's table of shape cases, each ``(params, inputs, outputs)``: ``params`` a dict for
+    ``Params``; ``inputs`` one entry per input: a shape tuple (float32), a ``(shape, dtype)`` pair for another
+    dtype, or None for an absent optional input; ``outputs`` one entry per output in the same form, where a dim is
+    an int, a ``Dim`` expression, or its printed form (``"ceil(H/2)"``). An op with inputs has at least one case
+    with symbolic dims.
+    ``case_types`` turns an entry into a TensorType.
+    """
 
     name: ClassVar[str] = ""
     family: ClassVar[str] = "misc"            # colour group in diagrams, section in docs
@@ -60,6 +87,14 @@ class Op:
     # whether the op's backward reads its own output; if not, generated code may accumulate into that output in place
     # (a residual `out.add_(identity)` after a conv or batch norm, as torchvision writes it)
     backward_needs_output: ClassVar[bool] = True
+
+    @classmethod
+    def keeps(cls, p, rank: int) -> int:
+        """How many leading axes of the first output are, by construction, those of the first input (an activation
+        keeps all of them, a global pool N and C). The code generator traces sizes through them; 0 is always safe."""
+        return 0
+    # shape cases: [(params, [input], [output])], see the class docstring
+    cases: ClassVar[list[tuple[dict, list, list]]] = []
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -75,26 +110,33 @@ class Op:
     # -- weights (no allocation: shapes only) ------------------------------------------------
     @classmethod
     def weights(cls, ins: list, p) -> dict[str, tuple[tuple, str]]:
-        """Parameter and buffer shapes, keyed like the torch module's state_dict: {name: (shape, 'param'|'buffer')}."""
-        return {}
+        """Parameter and buffer shapes, keyed like the torch module's state_dict: {name: (shape, 'param'|'buffer')}.
+
+        Required: every op defines it (``{}`` when it has none).
+        """
+        raise NotImplementedError(f"op {cls.name!r} does not define weights()")
 
     @classmethod
     def macs(cls, ins: list, outs: list, p):
-        """Multiply-accumulate count for one forward pass (int or symbolic)."""
-        return 0
+        """Multiply-accumulate count for one forward pass (int or symbolic). Required (``0`` when none)."""
+        raise NotImplementedError(f"op {cls.name!r} does not define macs()")
 
     # -- code -------------------------------------------------------------------------------
     @classmethod
-    def module(cls, ins: list, p) -> str | None:
-        """Python source constructing the torch module (e.g. ``nn.ReLU(inplace=True)``), or None if functional."""
+    def constructor(cls, ins: list, p) -> ir.Expr | None:
+        """The torch module's constructor as code IR (usually an ``ir.Call``: ``nn.ReLU(inplace=True)``), or None
+        for a functional op. (``param``/``buffer`` return the tensor's initial value.)"""
         return None
 
     @classmethod
-    def call(cls, args: list[str], p, mod: str | None) -> str:
-        """Python source of the forward expression, given input expressions and the module attribute (if any)."""
-        if mod is None:
-            raise NotImplementedError(cls.name)
-        return f"{mod}({', '.join(args)})"
+    def forward(cls, ins: list, p) -> ir.Expr:
+        """The forward expression as code IR: ``Operand(k)`` for input k, ``Module()`` for the node's module.
+
+        Default: the module applied to the first input (``self.conv1(x)``).
+        """
+        if cls.constructor(ins, p) is None:
+            raise NotImplementedError(f"op {cls.name!r} has no module, so it must define forward()")
+        return ir.module_call()
 
     @classmethod
     def label(cls, p) -> str:
@@ -117,6 +159,10 @@ def register(cls: type[Op]) -> type[Op]:
         raise ValueError(f"{cls.__name__} has no name")
     if cls.name in REGISTRY or cls.name in ALIASES:
         raise ValueError(f"op {cls.name!r} registered twice")
+    for method in ("weights", "macs"):
+        if not any(method in k.__dict__ for k in cls.__mro__ if k is not Op and issubclass(k, Op)):
+            raise TypeError(f"op {cls.name!r} ({cls.__name__}) does not define {method}(): every op states it "
+                            f"(return {{}} or 0 when it has none), in its class or a family base class")
     REGISTRY[cls.name] = cls
     for a in cls.aliases:
         ALIASES[a] = cls.name
@@ -160,6 +206,12 @@ def _ensure_loaded() -> None:
 
 
 # -- helpers shared by the families --------------------------------------------------------------
+
+def given(p, field: str) -> bool:
+    """Whether a parameter was written in the spec or differs from its default: an optional constructor argument
+    is written where it is given, so that every instance of one spec layer has the same arguments."""
+    return field in p.model_fields_set or getattr(p, field) != type(p).model_fields[field].default
+
 
 def tup(v, n: int, what: str = "value") -> tuple:
     """Expand an int to an n-tuple, or check a list has n entries."""
@@ -209,17 +261,18 @@ def fmt_list(vals) -> str:
     return ", ".join(str(v) for v in vals)
 
 
-def py(v) -> str:
-    """A Python literal for a concrete parameter value (safe to paste into generated source)."""
-    if isinstance(v, bool) or v is None:
-        return repr(v)
-    if isinstance(v, int):
-        return repr(int(v))
-    if isinstance(v, float):
-        return repr(float(v))
-    if isinstance(v, str):
-        return repr(str(v))
-    if isinstance(v, (list, tuple)):
-        inner = ", ".join(py(x) for x in v)
-        return f"({inner},)" if len(v) == 1 else f"({inner})"
-    raise TypeError(f"cannot write {type(v).__name__} as a literal")
+def case_types(entries) -> list:
+    """Case entries (a shape tuple, a (shape tuple, dtype) pair, or None) as TensorTypes (None stays None).
+
+    A dim may be an int, a Dim or its printed form (a str); a TensorType built from an entry with str dims is only
+    for comparing with ``str()``.
+    """
+    out = []
+    for e in entries:
+        if e is None:
+            out.append(None)
+        elif len(e) == 2 and isinstance(e[0], (tuple, list)):
+            out.append(TensorType(tuple(e[0]), e[1]))
+        else:
+            out.append(TensorType(tuple(e)))
+    return out

@@ -5,9 +5,12 @@ from typing import Literal, Union
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, register, need_float, need_int, need_rank, tup, py
-from ..shapes import TensorType, mul_all
+from .base import Op, OpError, Params, register, need_float, need_int, need_rank, tup, given
+from ..codegen.ir import P, call, lit
+from ..shapes import Dim, mul_all
 from ..shapes_dim import conv_out, convT_out
+
+N, L, D, H, W = (Dim.sym(s) for s in "NLDHW")
 
 IntOrList = Union[int, list[int]]
 
@@ -109,21 +112,25 @@ class _ConvNd(Op):
         return mul_all(outs[0].shape) * (cin // g) * mul_all(k)
 
     @classmethod
-    def module(cls, ins, p):
+    def constructor(cls, ins, p):
+        """``nn.ConvNd(cin, out, kernel_size=.., stride=.., padding=..)``: kernel, stride, padding as written."""
         cin = ins[0].shape[1]
-        k, s, pad, dil = cls._norm(p)
-        args = [py(cin), py(p.out), f"kernel_size={py(k)}", f"stride={py(s)}",
-                f"padding={py('same') if pad is None else py(pad)}"]
-        if any(d != 1 for d in dil):
-            args.append(f"dilation={py(dil)}")
-        g = cls._groups(cin, p)
-        if g != 1:
-            args.append(f"groups={py(g)}")
-        if not p.bias:
-            args.append("bias=False")
-        if p.padding_mode != "zeros":
-            args.append(f"padding_mode={py(p.padding_mode)}")
-        return f"nn.Conv{cls.dims}d({', '.join(args)})"
+        _, _, _, dil = cls._norm(p)
+        kw = {"kernel_size": P(p, "kernel")}
+        for f in ("stride", "padding"):
+            if given(p, f):
+                kw[f] = P(p, f)
+        if given(p, "dilation"):
+            kw["dilation"] = P(p, "dilation")
+        if p.depthwise:
+            kw["groups"] = lit(cin, ("in", 0, 1))
+        elif given(p, "groups"):
+            kw["groups"] = P(p, "groups")
+        if given(p, "bias"):
+            kw["bias"] = P(p, "bias")
+        if given(p, "padding_mode"):
+            kw["padding_mode"] = P(p, "padding_mode")
+        return call(f"nn.Conv{cls.dims}d", lit(cin, ("in", 0, 1)), P(p, "out"), **kw)
 
     @classmethod
     def label(cls, p):
@@ -141,6 +148,10 @@ class Conv1d(_ConvNd):
     dims = 1
     layout = "(N, C, L)"
     torch_ref = "torch.nn.Conv1d"
+    cases = [({"out": 32, "kernel": 3, "padding": 1}, [(N, 16, L)], [(N, 32, L)]),
+             ({"out": 32, "kernel": 5, "stride": 2, "dilation": 2, "bias": False}, [(N, 16, 40)], [(N, 32, 16)]),
+             ({"out": 16, "kernel": 3, "padding": "same", "depthwise": True, "padding_mode": "reflect"},
+              [(N, 16, L)], [(N, 16, L)])]
 
 
 @register
@@ -150,6 +161,16 @@ class Conv2d(_ConvNd):
     aliases = ("conv",)
     dims = 2
     torch_ref = "torch.nn.Conv2d"
+    cases = [({"out": 64, "kernel": 3, "padding": 1}, [(N, 3, H, W)], [(N, 64, H, W)]),
+             ({"out": 64, "kernel": 7, "stride": 2, "padding": 3, "bias": False}, [(N, 3, 224, 224)],
+              [(N, 64, 112, 112)]),
+             ({"out": 64, "kernel": 3, "stride": 2, "padding": 1}, [(N, 32, H, W)],
+              [(N, 64, "ceil(H/2)", "ceil(W/2)")]),
+             ({"out": 32, "kernel": [3, 1], "padding": [1, 0], "groups": 4}, [(N, 16, H, W)], [(N, 32, H, W)]),
+             ({"out": 32, "kernel": 3, "padding": "same", "dilation": 2, "depthwise": True}, [(2, 16, 9, 9)],
+              [(2, 32, 9, 9)]),
+             ({"out": 8, "kernel": 3, "padding": "valid", "padding_mode": "circular"}, [(N, 4, 10, 12)],
+              [(N, 8, 8, 10)])]
 
 
 @register
@@ -159,6 +180,9 @@ class Conv3d(_ConvNd):
     dims = 3
     layout = "(N, C, D, H, W)"
     torch_ref = "torch.nn.Conv3d"
+    cases = [({"out": 8, "kernel": 3, "padding": 1}, [(N, 4, D, H, W)], [(N, 8, D, H, W)]),
+             ({"out": 8, "kernel": [1, 3, 3], "stride": [1, 2, 2], "padding": [0, 1, 1]}, [(N, 4, 5, 12, 12)],
+              [(N, 8, 5, 6, 6)])]
 
 
 class ConvTParams(Params):
@@ -218,20 +242,22 @@ class _ConvTNd(_ConvNd):
         return mul_all(ins[0].shape) * (p.out // p.groups) * mul_all(k)
 
     @classmethod
-    def module(cls, ins, p):
+    def constructor(cls, ins, p):
         cin = ins[0].shape[1]
-        k, s, pad, dil = cls._norm(p)
-        op = tup(p.output_padding, cls.dims, "output_padding")
-        args = [py(cin), py(p.out), f"kernel_size={py(k)}", f"stride={py(s)}", f"padding={py(pad)}"]
-        if any(op):
-            args.append(f"output_padding={py(op)}")
-        if p.groups != 1:
-            args.append(f"groups={py(p.groups)}")
-        if not p.bias:
-            args.append("bias=False")
-        if any(d != 1 for d in dil):
-            args.append(f"dilation={py(dil)}")
-        return f"nn.ConvTranspose{cls.dims}d({', '.join(args)})"
+        _, _, _, dil = cls._norm(p)
+        kw = {"kernel_size": P(p, "kernel")}
+        for f in ("stride", "padding"):
+            if given(p, f):
+                kw[f] = P(p, f)
+        if given(p, "output_padding"):
+            kw["output_padding"] = P(p, "output_padding")
+        if given(p, "groups"):
+            kw["groups"] = P(p, "groups")
+        if given(p, "bias"):
+            kw["bias"] = P(p, "bias")
+        if given(p, "dilation"):
+            kw["dilation"] = P(p, "dilation")
+        return call(f"nn.ConvTranspose{cls.dims}d", lit(cin, ("in", 0, 1)), P(p, "out"), **kw)
 
     @classmethod
     def label(cls, p):
@@ -246,6 +272,9 @@ class ConvTranspose1d(_ConvTNd):
     dims = 1
     layout = "(N, C, L)"
     torch_ref = "torch.nn.ConvTranspose1d"
+    cases = [({"out": 8, "kernel": 4, "stride": 2, "padding": 1}, [(N, 16, L)], [(N, 8, 2 * L)]),
+             ({"out": 8, "kernel": 3, "stride": 2, "output_padding": 1, "groups": 2, "bias": False}, [(N, 4, 10)],
+              [(N, 8, 22)])]
 
 
 @register
@@ -255,6 +284,10 @@ class ConvTranspose2d(_ConvTNd):
     aliases = ("deconv2d", "convtranspose2d")
     dims = 2
     torch_ref = "torch.nn.ConvTranspose2d"
+    cases = [({"out": 64, "kernel": 2, "stride": 2}, [(N, 128, H, W)], [(N, 64, 2 * H, 2 * W)]),
+             ({"out": 16, "kernel": [3, 3], "stride": 2, "padding": 1, "output_padding": 1, "dilation": 1},
+              [(N, 32, H, W)], [(N, 16, 2 * H, 2 * W)]),
+             ({"out": 4, "kernel": 3, "dilation": 2}, [(1, 4, 5, 6)], [(1, 4, 9, 10)])]
 
 
 @register
@@ -264,3 +297,4 @@ class ConvTranspose3d(_ConvTNd):
     dims = 3
     layout = "(N, C, D, H, W)"
     torch_ref = "torch.nn.ConvTranspose3d"
+    cases = [({"out": 4, "kernel": 2, "stride": 2}, [(N, 8, D, H, W)], [(N, 4, 2 * D, 2 * H, 2 * W)])]

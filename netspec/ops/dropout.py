@@ -3,7 +3,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Op, Params, register, need_float, need_rank, py
+from .base import Op, Params, register, need_float, need_rank
+from ..codegen.ir import P, call
+from ..shapes import Dim
+
+N, C, L, D, H, W = (Dim.sym(s) for s in "NCLDHW")
 
 
 class DropoutParams(Params):
@@ -13,6 +17,10 @@ class DropoutParams(Params):
 
 class _Dropout(Op):
     family = "dropout"
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
     Params = DropoutParams
     torch_cls = "Dropout"
     ranks: tuple = ()      # allowed input ranks (empty: any)
@@ -27,28 +35,44 @@ class _Dropout(Op):
         return [x]
 
     @classmethod
-    def module(cls, ins, p):
-        args = [f"p={py(p.p)}"] + (["inplace=True"] if p.inplace else [])
-        return f"nn.{cls.torch_cls}({', '.join(args)})"
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def constructor(cls, ins, p):
+        kw = {"p": P(p, "p")}
+        if p.inplace:
+            kw["inplace"] = P(p, "inplace")
+        return call(f"nn.{cls.torch_cls}", **kw)
 
     @classmethod
     def label(cls, p):
         return f"{cls.name.replace('_', ' ')} {p.p:g}"
 
 
-def _dropout(name: str, torch_cls: str, doc: str, ranks=(), layout="", aliases=()):
+def _dropout(name: str, torch_cls: str, doc: str, ranks=(), layout="", aliases=(), cases=()):
     attrs = {"name": name, "torch_cls": torch_cls, "doc": doc, "__doc__": doc, "ranks": tuple(ranks),
-             "layout": layout, "aliases": tuple(aliases), "torch_ref": f"torch.nn.{torch_cls}"}
+             "layout": layout, "aliases": tuple(aliases), "torch_ref": f"torch.nn.{torch_cls}", "cases": list(cases)}
     return register(type(torch_cls, (_Dropout,), attrs))
 
 
-_dropout("dropout", "Dropout", "Zero each element with probability p in training, scaling the rest by 1/(1-p).")
+_dropout("dropout", "Dropout", "Zero each element with probability p in training, scaling the rest by 1/(1-p).",
+         cases=[({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({"p": 0.1, "inplace": True}, [(N, L, 16)], [(N, L, 16)]),
+                ({"p": 0.2}, [(N, 10)], [(N, 10)])])
 # Channel-wise dropout needs the batched layout: torch reads a 3-D input to Dropout2d as (N, C, L) with a
 # deprecation warning, and warns for any other rank but 4 (Dropout3d: 5); Dropout1d refuses other ranks.
 _dropout("dropout1d", "Dropout1d", "Zero whole channels of (N, C, L) with probability p in training.",
-         (3,), "(N, C, L): a rank-3 input; use 'dropout' for other ranks")
+         (3,), "(N, C, L): a rank-3 input; use 'dropout' for other ranks",
+         cases=[({"p": 0.2}, [(N, C, L)], [(N, C, L)])])
 _dropout("dropout2d", "Dropout2d", "Zero whole channels of (N, C, H, W) with probability p in training.",
-         (4,), "(N, C, H, W): a rank-4 input; use 'dropout1d' for (N, C, L) and 'dropout' for other ranks")
+         (4,), "(N, C, H, W): a rank-4 input; use 'dropout1d' for (N, C, L) and 'dropout' for other ranks",
+         cases=[({"p": 0.2}, [(N, 64, H, W)], [(N, 64, H, W)]), ({"inplace": True}, [(N, 8, H, W)], [(N, 8, H, W)])])
 _dropout("dropout3d", "Dropout3d", "Zero whole channels of (N, C, D, H, W) with probability p in training.",
-         (5,), "(N, C, D, H, W): a rank-5 input; use 'dropout2d' for (N, C, H, W) and 'dropout' for other ranks")
-_dropout("alpha_dropout", "AlphaDropout", "Dropout that keeps zero mean and unit variance (with selu).")
+         (5,), "(N, C, D, H, W): a rank-5 input; use 'dropout2d' for (N, C, H, W) and 'dropout' for other ranks",
+         cases=[({"p": 0.3}, [(N, 4, D, H, W)], [(N, 4, D, H, W)])])
+_dropout("alpha_dropout", "AlphaDropout", "Dropout that keeps zero mean and unit variance (with selu).",
+         cases=[({"p": 0.05}, [(N, 64)], [(N, 64)]), ({"p": 0.1, "inplace": True}, [(N, L, 8)], [(N, L, 8)])])

@@ -5,8 +5,11 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, register, need_float, need_int, need_rank, py
-from ..shapes import INT_DTYPES, TensorType, is_sym
+from .base import Op, OpError, Params, register, need_float, need_int, need_rank
+from ..codegen.ir import P, call, lit
+from ..shapes import INT_DTYPES, Dim, TensorType, is_sym
+
+N, T = Dim.sym("N"), Dim.sym("T")
 
 
 class EmbeddingParams(Params):
@@ -32,6 +35,10 @@ class Embedding(Op):
     aliases = ("embed",)
     Params = EmbeddingParams
     torch_ref = "torch.nn.Embedding"
+    cases = [({"num": 1000, "out": 64}, [((N, T), "int64")], [(N, T, 64)]),
+             ({"num": 10, "out": 8, "padding_idx": 0, "max_norm": 1.0, "scale_grad_by_freq": True},
+              [((N, T), "int64")], [(N, T, 8)]),
+             ({"num": 10, "out": 8, "padding_idx": -1}, [((N,), "int32")], [(N, 8)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -49,15 +56,19 @@ class Embedding(Op):
         return {"weight": ((p.num, p.out), "param")}
 
     @classmethod
-    def module(cls, ins, p):
-        args = [py(p.num), py(p.out)]
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def constructor(cls, ins, p):
+        kw = {}
         if p.padding_idx is not None:
-            args.append(f"padding_idx={py(p.padding_idx)}")
+            kw["padding_idx"] = P(p, "padding_idx")
         if p.max_norm is not None:
-            args.append(f"max_norm={py(p.max_norm)}")
+            kw["max_norm"] = P(p, "max_norm")
         if p.scale_grad_by_freq:
-            args.append("scale_grad_by_freq=True")
-        return f"nn.Embedding({', '.join(args)})"
+            kw["scale_grad_by_freq"] = P(p, "scale_grad_by_freq")
+        return call("nn.Embedding", P(p, "num"), P(p, "out"), **kw)
 
     @classmethod
     def label(cls, p):
@@ -76,6 +87,11 @@ def _check_seq(cls, x, p):
     return d
 
 
+def _model_dim(x):
+    """The model dimension (last dim of input 0) as a literal that remembers where it came from."""
+    return lit(x.shape[-1], ("in", 0, x.rank - 1))
+
+
 class SinusoidalParams(Params):
     max_len: int = Field(5000, gt=0, description="longest sequence the table covers")
     p: float = Field(0.0, ge=0.0, lt=1.0, description="dropout probability applied after adding the encoding")
@@ -83,7 +99,7 @@ class SinusoidalParams(Params):
 
 _SINUSOIDAL = '''\
 class PositionalEncoding(nn.Module):
-    """Adds the fixed sine/cosine table of "Attention Is All You Need" to (N, T, D) or (T, D) input."""
+    """Adds the fixed sine/cosine table of "Attention Is All You Need" to (N, T, D) input."""
 
     def __init__(self, d_model, max_len=5000, p=0.0):
         super().__init__()
@@ -104,11 +120,17 @@ class PositionalEncoding(nn.Module):
 class PositionalEncoding(Op):
     """Adds the fixed sinusoidal position table (Vaswani et al.) to (N, T, D) input."""
 
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
     name = "positional_encoding"
     family = "embedding"
     aliases = ("pos_encoding", "sinusoidal_positional_encoding")
     Params = SinusoidalParams
     torch_ref = "PositionalEncoding (PyTorch transformer tutorial)"
+    cases = [({"max_len": 64}, [(N, T, 16)], [(N, T, 16)]), ({"max_len": 8, "p": 0.1}, [(5, 7)], [(5, 7)]),
+             ({}, [(N, 10, 32)], [(N, 10, 32)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -116,11 +138,19 @@ class PositionalEncoding(Op):
         return [ins[0]]
 
     @classmethod
-    def module(cls, ins, p):
-        args = [py(ins[0].shape[-1]), f"max_len={py(p.max_len)}"]
+    def weights(cls, ins, p):
+        return {}       # the table is a non-persistent buffer: not in the state_dict
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def constructor(cls, ins, p):
+        kw = {"max_len": P(p, "max_len")}
         if p.p > 0:
-            args.append(f"p={py(p.p)}")
-        return f"PositionalEncoding({', '.join(args)})"
+            kw["p"] = P(p, "p")
+        return call("PositionalEncoding", _model_dim(ins[0]), **kw)
 
     @classmethod
     def helpers(cls):
@@ -153,11 +183,16 @@ class LearnedPositionalEncoding(nn.Module):
 class LearnedPositionalEncoding(Op):
     """Adds a learned position table (BERT, ViT) of max_len rows to (N, T, D) input."""
 
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
     name = "learned_positional_encoding"
     family = "embedding"
     aliases = ("learned_pos_encoding",)
     Params = LearnedPosParams
     torch_ref = "nn.Parameter (1, max_len, D)"
+    cases = [({"max_len": 32}, [(N, T, 16)], [(N, T, 16)]), ({"max_len": 12}, [(10, 16)], [(10, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -169,8 +204,12 @@ class LearnedPositionalEncoding(Op):
         return {"pos": ((1, p.max_len, ins[0].shape[-1]), "param")}
 
     @classmethod
-    def module(cls, ins, p):
-        return f"LearnedPositionalEncoding({py(ins[0].shape[-1])}, max_len={py(p.max_len)})"
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def constructor(cls, ins, p):
+        return call("LearnedPositionalEncoding", _model_dim(ins[0]), max_len=P(p, "max_len"))
 
     @classmethod
     def helpers(cls):

@@ -5,7 +5,8 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator
 
-from .base import Op, OpError, Params, register, py
+from .base import Op, OpError, Params, register
+from ..codegen.ir import Module, Name, P, binop, call, lit, method
 from ..shapes import TensorType
 
 INITS = Literal["zeros", "ones", "normal", "trunc_normal", "uniform", "arange", "constant"]
@@ -21,6 +22,14 @@ class InputOp(Op):
     class Params(Params):
         shape: list = []
         dtype: str = "float32"
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
 
 
 class TensorParams(Params):
@@ -40,25 +49,34 @@ class TensorParams(Params):
         return v
 
 
-def _init_src(p: TensorParams) -> str:
-    shape = py(tuple(p.shape))
-    dt = {"float32": "torch.float32", "int64": "torch.int64", "bool": "torch.bool"}[p.dtype]
+def _init(p: TensorParams):
+    """The tensor's initial value as code IR: ``torch.zeros((2, 3), dtype=torch.float32)``."""
+    shape = P(p, "shape")
+    dt = Name(f"torch.{p.dtype}")
     if p.init == "zeros":
-        return f"torch.zeros({shape}, dtype={dt})"
+        return call("torch.zeros", shape, dtype=dt)
     if p.init == "ones":
-        return f"torch.ones({shape}, dtype={dt})"
+        return call("torch.ones", shape, dtype=dt)
     if p.init == "constant":
-        return f"torch.full({shape}, {py(p.value)}, dtype={dt})"
+        return call("torch.full", shape, P(p, "value"), dtype=dt)
     if p.init == "arange":
         n = 1
         for d in p.shape:
             n *= d
-        return f"torch.arange({n}, dtype={dt}).reshape({shape})"
+        return method(call("torch.arange", lit(n), dtype=dt), "reshape", shape)
     if p.init == "normal":
-        return f"torch.randn({shape}) * {py(p.std)}"
+        return binop("*", call("torch.randn", shape), P(p, "std"))
     if p.init == "trunc_normal":
-        return f"torch.nn.init.trunc_normal_(torch.empty({shape}), std={py(p.std)})"
-    return f"(torch.rand({shape}) * 2 - 1) * {py(p.std)}"
+        return call("torch.nn.init.trunc_normal_", call("torch.empty", shape), std=P(p, "std"))
+    return binop("*", binop("-", binop("*", call("torch.rand", shape), 2), 1), P(p, "std"))
+
+
+_CASES = [({"shape": [1, 1, 8]}, [], [(1, 1, 8)]), ({"shape": [4], "init": "ones"}, [], [(4,)]),
+          ({"shape": [2, 3], "init": "constant", "value": -1.5}, [], [(2, 3)]),
+          ({"shape": [2, 3], "init": "arange"}, [], [(2, 3)]),
+          ({"shape": [1, 1, 16], "init": "normal", "std": 0.5}, [], [(1, 1, 16)]),
+          ({"shape": [1, 5, 8], "init": "trunc_normal"}, [], [(1, 5, 8)]),
+          ({"shape": [3], "init": "uniform", "std": 0.1}, [], [(3,)])]
 
 
 @register
@@ -70,6 +88,7 @@ class ParamOp(Op):
     inputs = ()
     Params = TensorParams
     torch_ref = "torch.nn.Parameter"
+    cases = _CASES
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -82,12 +101,16 @@ class ParamOp(Op):
         return {"": (tuple(p.shape), "param")}
 
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.Parameter({_init_src(p)})"
+    def macs(cls, ins, outs, p):
+        return 0
 
     @classmethod
-    def call(cls, args, p, mod):
-        return mod
+    def constructor(cls, ins, p):
+        return call("nn.Parameter", _init(p))
+
+    @classmethod
+    def forward(cls, ins, p):
+        return Module()
 
     @classmethod
     def label(cls, p):
@@ -103,6 +126,8 @@ class BufferOp(Op):
     inputs = ()
     Params = TensorParams
     torch_ref = "register_buffer"
+    cases = _CASES + [({"shape": [4, 4], "dtype": "bool", "init": "ones"}, [], [((4, 4), "bool")]),
+                      ({"shape": [6], "dtype": "int64", "init": "arange"}, [], [((6,), "int64")])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -113,12 +138,16 @@ class BufferOp(Op):
         return {"": (tuple(p.shape), "buffer")}
 
     @classmethod
-    def module(cls, ins, p):
-        return _init_src(p)
+    def macs(cls, ins, outs, p):
+        return 0
 
     @classmethod
-    def call(cls, args, p, mod):
-        return mod
+    def constructor(cls, ins, p):
+        return _init(p)
+
+    @classmethod
+    def forward(cls, ins, p):
+        return Module()
 
     @classmethod
     def label(cls, p):

@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, register, need_float, need_int, py
-from ..shapes import TensorType, mul_all
+from .base import Op, OpError, Params, register, need_float, need_int, given
+from ..codegen.ir import P, call, lit
+from ..shapes import Dim, mul_all
+
+N, T = Dim.sym("N"), Dim.sym("T")
 
 
 @register
@@ -16,6 +19,9 @@ class Linear(Op):
     backward_needs_output = False
     aliases = ("dense", "fc")
     torch_ref = "torch.nn.Linear"
+    cases = [({"out": 10}, [(N, 512)], [(N, 10)]),
+             ({"out": 256, "bias": False}, [(N, T, 64)], [(N, T, 256)]),
+             ({"out": 3}, [(7,)], [(3,)])]
 
     class Params(Params):
         out: int = Field(gt=0, description="output features")
@@ -43,8 +49,10 @@ class Linear(Op):
         return mul_all(outs[0].shape) * ins[0].shape[-1]
 
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.Linear({py(ins[0].shape[-1])}, {py(p.out)}, bias={py(p.bias)})"
+    def constructor(cls, ins, p):
+        x = ins[0]
+        kw = {"bias": P(p, "bias")} if given(p, "bias") else {}
+        return call("nn.Linear", lit(x.shape[-1], ("in", 0, x.rank - 1)), P(p, "out"), **kw)
 
     @classmethod
     def label(cls, p):

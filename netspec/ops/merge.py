@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, In, register, same_dim, py
-from ..shapes import TensorType, mul_all, norm
+from .base import Op, OpError, Params, In, register, same_dim
+from ..codegen.ir import Operand, Operands, P, binop, call
+from ..shapes import Dim, TensorType, mul_all, norm
+
+N, C, T, S, E, H, W = (Dim.sym(s) for s in "NCTSEHW")
 
 
 def broadcast(a: TensorType, b: TensorType, ctx, op: str) -> tuple:
@@ -35,6 +38,10 @@ def _merge_hint(op, j, x, y, n):
 
 class _Elementwise(Op):
     family = "merge"
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank          # where the output has the first input's shape (no broadcasting into it)
     inputs = (In("x", variadic=True, min_count=2),)
     symbol = "+"
 
@@ -47,13 +54,26 @@ class _Elementwise(Op):
             out = TensorType(broadcast(out, t, ctx, cls.name), out.dtype)
         return [out]
 
+    cases = [({}, [(N, 64, H, W), (N, 64, H, W)], [(N, 64, H, W)]),
+             ({}, [(N, 64, H, W), (N, 64, 1, 1)], [(N, 64, H, W)]),
+             ({}, [(N, T, 16), (16,), (N, 1, 16)], [(N, T, 16)]),
+             ({}, [((N, 4), "int64"), ((N, 4), "int64")], [((N, 4), "int64")])]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
     @classmethod
     def macs(cls, ins, outs, p):
         return 0
 
     @classmethod
-    def call(cls, args, p, mod):
-        return f" {cls.symbol} ".join(args)
+    def forward(cls, ins, p):
+        """``x0 + x1 + ...``"""
+        e = Operand(0)
+        for k in range(1, len(ins)):
+            e = binop(cls.symbol, e, Operand(k))
+        return e
 
     @classmethod
     def label(cls, p):
@@ -85,6 +105,7 @@ class Subtract(_Elementwise):
     symbol = "-"
     inputs = (In("x", variadic=True, min_count=2),)
     torch_ref = "a - b"
+    cases = _Elementwise.cases[:2] + [({}, [(N, T, 16), (16,)], [(N, T, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -107,6 +128,10 @@ class Concat(Op):
     inputs = (In("x", variadic=True, min_count=2),)
     Params = ConcatParams
     torch_ref = "torch.cat"
+    cases = [({}, [(N, 64, H, W), (N, 32, H, W)], [(N, 96, H, W)]),
+             ({}, [(N, C, H, W), (N, C, H, W), (N, 16, H, W)], [(N, 2 * C + 16, H, W)]),
+             ({"dim": -1}, [(N, T, 8), (N, T, 24)], [(N, T, 32)]),
+             ({"dim": 0}, [(2, 5), (3, 5)], [(5, 5)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -136,8 +161,16 @@ class Concat(Op):
         return [TensorType(tuple(out), first.dtype)]
 
     @classmethod
-    def call(cls, args, p, mod):
-        return f"torch.cat([{', '.join(args)}], dim={py(p.dim)})"
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def forward(cls, ins, p):
+        return call("torch.cat", Operands(), dim=P(p, "dim"))
 
     @classmethod
     def label(cls, p):
@@ -152,6 +185,15 @@ class Matmul(Op):
     family = "merge"
     inputs = (In("a"), In("b"))
     torch_ref = "torch.matmul"
+    cases = [({}, [(N, T, 64), (64, 32)], [(N, T, 32)]),
+             ({}, [(N, 8, T, 16), (N, 8, 16, S)], [(N, 8, T, S)]),
+             ({}, [(N, T, E), (E,)], [(N, T)]),
+             ({}, [(8,), (8,)], [()]),
+             ({}, [(4,), (2, 4, 3)], [(2, 3)])]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -179,8 +221,8 @@ class Matmul(Op):
         return mul_all(outs[0].shape) * k
 
     @classmethod
-    def call(cls, args, p, mod):
-        return f"torch.matmul({args[0]}, {args[1]})"
+    def forward(cls, ins, p):
+        return call("torch.matmul", Operand(0), Operand(1))
 
     @classmethod
     def label(cls, p):

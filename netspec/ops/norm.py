@@ -5,8 +5,11 @@ from typing import Optional, Union
 
 from pydantic import Field, field_validator
 
-from .base import Op, OpError, Params, register, need_float, need_int, need_rank, py
-from ..shapes import mul_all
+from .base import Op, OpError, Params, register, need_float, need_int, need_rank
+from ..codegen.ir import P, Tuple, call, lit
+from ..shapes import Dim, mul_all
+
+N, C, T, L, D, H, W = (Dim.sym(s) for s in "NCTLDHW")
 
 LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
@@ -28,13 +31,26 @@ def _stats(c: int, affine: bool, track: bool) -> dict:
     return w
 
 
-def _kwargs(p, defaults: dict) -> list[str]:
-    """``name=value`` for each field of p that differs from torch's default (fields named as in torch)."""
-    return [f"{k}={py(getattr(p, k))}" for k, d in defaults.items() if getattr(p, k) != d]
+def _kwargs(p, defaults: dict) -> dict:
+    """{name: value} for each field of p that differs from torch's default (fields named as in torch)."""
+    return {k: P(p, k) for k, d in defaults.items() if getattr(p, k) != d}
+
+
+def _channels_lit(x):
+    """The channel count (dim 1) of input 0, as a literal that remembers where it came from."""
+    return lit(x.shape[1], ("in", 0, 1))
 
 
 class _NormOp(Op):
     family = "norm"
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -79,8 +95,8 @@ class _StatNorm(_NormOp):
         return _stats(ins[0].shape[1], p.affine, p.track_running_stats)
 
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.{cls.torch_cls}({', '.join([py(ins[0].shape[1])] + _kwargs(p, cls.defaults))})"
+    def constructor(cls, ins, p):
+        return call(f"nn.{cls.torch_cls}", _channels_lit(ins[0]), **_kwargs(p, cls.defaults))
 
 
 class _BatchNorm(_StatNorm):
@@ -100,6 +116,7 @@ class BatchNorm1d(_BatchNorm):
     ranks = (2, 3)
     torch_cls = "BatchNorm1d"
     torch_ref = "torch.nn.BatchNorm1d"
+    cases = [({}, [(N, 64)], [(N, 64)]), ({"eps": 1e-3, "momentum": None, "affine": False}, [(N, 64, L)], [(N, 64, L)])]
 
 
 @register
@@ -111,6 +128,8 @@ class BatchNorm2d(_BatchNorm):
     ranks = (4,)
     torch_cls = "BatchNorm2d"
     torch_ref = "torch.nn.BatchNorm2d"
+    cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]),
+             ({"momentum": 0.01, "track_running_stats": False}, [(N, 8, H, W)], [(N, 8, H, W)])]
 
 
 @register
@@ -121,6 +140,7 @@ class BatchNorm3d(_BatchNorm):
     ranks = (5,)
     torch_cls = "BatchNorm3d"
     torch_ref = "torch.nn.BatchNorm3d"
+    cases = [({}, [(N, 16, D, H, W)], [(N, 16, D, H, W)]), ({"affine": False}, [(N, 4, 3, 5, 5)], [(N, 4, 3, 5, 5)])]
 
 
 class _InstanceNorm(_StatNorm):
@@ -149,6 +169,8 @@ class InstanceNorm1d(_InstanceNorm):
     ranks = (3,)
     torch_cls = "InstanceNorm1d"
     torch_ref = "torch.nn.InstanceNorm1d"
+    cases = [({}, [(N, 16, L)], [(N, 16, L)]),
+             ({"affine": True, "track_running_stats": True}, [(N, 8, L)], [(N, 8, L)])]
 
 
 @register
@@ -160,6 +182,7 @@ class InstanceNorm2d(_InstanceNorm):
     ranks = (4,)
     torch_cls = "InstanceNorm2d"
     torch_ref = "torch.nn.InstanceNorm2d"
+    cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({"affine": True, "eps": 1e-3}, [(N, 64, H, W)], [(N, 64, H, W)])]
 
 
 @register
@@ -170,6 +193,7 @@ class InstanceNorm3d(_InstanceNorm):
     ranks = (5,)
     torch_cls = "InstanceNorm3d"
     torch_ref = "torch.nn.InstanceNorm3d"
+    cases = [({"affine": True}, [(N, 4, D, H, W)], [(N, 4, D, H, W)])]
 
 
 # -- layer norm and RMS norm: over trailing dims ---------------------------------------------------
@@ -203,8 +227,13 @@ def _check_shape(cls, v):
     return v
 
 
-def _shape_lit(s: tuple) -> str:
-    return py(s[0]) if len(s) == 1 else py(s)
+def _shape_lit(x, p, op: str):
+    """normalized_shape: the 'shape' parameter as written, or the sizes of the input's last dims (one: an int)."""
+    s = _trailing(x, p, op)
+    if isinstance(p.shape, list):
+        return P(p, "shape")
+    lits = [lit(v, ("in", 0, x.rank - len(s) + j)) for j, v in enumerate(s)]
+    return lits[0] if len(lits) == 1 else Tuple(tuple(lits))
 
 
 class LayerNormParams(Params):
@@ -232,6 +261,10 @@ class LayerNorm(_NormOp):
     aliases = ("layer_norm",)
     Params = LayerNormParams
     torch_ref = "torch.nn.LayerNorm"
+    cases = [({}, [(N, T, 512)], [(N, T, 512)]), ({"shape": 2, "eps": 1e-6}, [(N, 7, 512)], [(N, 7, 512)]),
+             ({"shape": [8, 16], "elementwise_affine": True, "bias": False}, [(N, 8, 16)], [(N, 8, 16)]),
+             ({"elementwise_affine": False}, [(N, 32)], [(N, 32)]),
+             ({"shape": [7, 7]}, [(N, 64, 7, 7)], [(N, 64, 7, 7)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -250,10 +283,9 @@ class LayerNorm(_NormOp):
         return w
 
     @classmethod
-    def module(cls, ins, p):
-        args = [_shape_lit(_trailing(ins[0], p, cls.name))]
-        args += _kwargs(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True})
-        return f"nn.LayerNorm({', '.join(args)})"
+    def constructor(cls, ins, p):
+        return call("nn.LayerNorm", _shape_lit(ins[0], p, cls.name),
+                    **_kwargs(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True}))
 
     @classmethod
     def label(cls, p):
@@ -268,6 +300,8 @@ class RMSNorm(_NormOp):
     aliases = ("rms_norm",)
     Params = RMSNormParams
     torch_ref = "torch.nn.RMSNorm"
+    cases = [({}, [(N, T, 512)], [(N, T, 512)]), ({"shape": 2, "eps": 1e-6}, [(N, 4, 8)], [(N, 4, 8)]),
+             ({"shape": [8], "elementwise_affine": False}, [(N, T, 8)], [(N, T, 8)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -281,10 +315,9 @@ class RMSNorm(_NormOp):
         return {"weight": (s, "param")} if p.elementwise_affine else {}
 
     @classmethod
-    def module(cls, ins, p):
-        args = [_shape_lit(_trailing(ins[0], p, cls.name))]
-        args += _kwargs(p, {"eps": None, "elementwise_affine": True})
-        return f"nn.RMSNorm({', '.join(args)})"
+    def constructor(cls, ins, p):
+        kw = _kwargs(p, {"eps": None, "elementwise_affine": True})
+        return call("nn.RMSNorm", _shape_lit(ins[0], p, cls.name), **kw)
 
     @classmethod
     def label(cls, p):
@@ -301,6 +334,9 @@ class GroupNorm(_NormOp):
     name = "groupnorm"
     aliases = ("group_norm",)
     torch_ref = "torch.nn.GroupNorm"
+    cases = [({"groups": 32}, [(N, 64, H, W)], [(N, 64, H, W)]),
+             ({"groups": 2, "eps": 1e-6, "affine": False}, [(N, 8, L)], [(N, 8, L)]),
+             ({"groups": 4}, [(N, 8)], [(N, 8)])]
 
     class Params(Params):
         groups: int = Field(gt=0, description="number of channel groups (must divide the channels)")
@@ -326,9 +362,8 @@ class GroupNorm(_NormOp):
         return _stats(ins[0].shape[1], p.affine, False)
 
     @classmethod
-    def module(cls, ins, p):
-        args = [py(p.groups), py(ins[0].shape[1])] + _kwargs(p, {"eps": 1e-5, "affine": True})
-        return f"nn.GroupNorm({', '.join(args)})"
+    def constructor(cls, ins, p):
+        return call("nn.GroupNorm", P(p, "groups"), _channels_lit(ins[0]), **_kwargs(p, {"eps": 1e-5, "affine": True}))
 
     @classmethod
     def label(cls, p):
@@ -344,6 +379,8 @@ class LocalResponseNorm(_NormOp):
     name = "local_response_norm"
     aliases = ("lrn",)
     torch_ref = "torch.nn.LocalResponseNorm"
+    cases = [({"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}, [(N, 96, H, W)], [(N, 96, H, W)]),
+             ({"size": 3}, [(N, 16, L)], [(N, 16, L)])]
 
     class Params(Params):
         size: int = Field(gt=0, description="number of neighbouring channels summed over")
@@ -361,9 +398,12 @@ class LocalResponseNorm(_NormOp):
         return [x]
 
     @classmethod
-    def module(cls, ins, p):
-        args = [py(p.size)] + _kwargs(p, {"alpha": 1e-4, "beta": 0.75, "k": 1.0})
-        return f"nn.LocalResponseNorm({', '.join(args)})"
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def constructor(cls, ins, p):
+        return call("nn.LocalResponseNorm", P(p, "size"), **_kwargs(p, {"alpha": 1e-4, "beta": 0.75, "k": 1.0}))
 
     @classmethod
     def label(cls, p):

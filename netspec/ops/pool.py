@@ -5,8 +5,11 @@ from typing import Optional, Union
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, register, need_float, need_rank, tup, py
-from ..shapes_dim import conv_out
+from .base import Op, OpError, Params, register, need_float, need_rank, tup
+from ..codegen.ir import P, call, lit, module_call
+from ..shapes_dim import Dim, conv_out
+
+N, C, L, D, H, W = (Dim.sym(s) for s in "NCLDHW")
 
 IntOrList = Union[int, list[int]]
 LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
@@ -14,11 +17,6 @@ LAYOUTS = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 def _vals(v) -> list:
     return list(v) if isinstance(v, (list, tuple)) else [v]
-
-
-def _lit(v: tuple) -> str:
-    """An int when every axis has the same value (``3``), else a tuple (``(3, 1)``)."""
-    return py(v[0]) if len(set(v)) == 1 else py(v)
 
 
 def _size(v: tuple) -> str:
@@ -52,6 +50,18 @@ class AvgPoolParams(_PoolParams):
 
 class _PoolOp(Op):
     family = "pool"
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return 2
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
@@ -95,20 +105,21 @@ class _PoolNd(_PoolOp):
         return [x.with_shape(tuple(x.shape[:2]) + tuple(spatial))]
 
     @classmethod
-    def module(cls, ins, p):
+    def constructor(cls, ins, p):
+        """``nn.MaxPool2d(kernel_size=3, stride=2, padding=1)``: values as written, defaults left out."""
         k, s, pad, dil = cls._norm(p)
-        args = [f"kernel_size={_lit(k)}"]
+        kw = {"kernel_size": P(p, "kernel")}
         if s != k:
-            args.append(f"stride={_lit(s)}")
+            kw["stride"] = P(p, "stride")
         if any(pad):
-            args.append(f"padding={_lit(pad)}")
+            kw["padding"] = P(p, "padding")
         if any(v != 1 for v in dil):
-            args.append(f"dilation={_lit(dil)}")
+            kw["dilation"] = P(p, "dilation")
         if p.ceil_mode:
-            args.append("ceil_mode=True")
+            kw["ceil_mode"] = P(p, "ceil_mode")
         if not getattr(p, "count_include_pad", True):
-            args.append("count_include_pad=False")
-        return f"nn.{cls.kind.capitalize()}Pool{cls.dims}d({', '.join(args)})"
+            kw["count_include_pad"] = P(p, "count_include_pad")
+        return call(f"nn.{cls.kind.capitalize()}Pool{cls.dims}d", **kw)
 
     @classmethod
     def label(cls, p):
@@ -117,20 +128,36 @@ class _PoolNd(_PoolOp):
         return f"{cls.kind}pool {_size(k)}{stride}"
 
 
-def _pool(kind: str, dims: int, doc: str, aliases=()):
+def _pool(kind: str, dims: int, doc: str, aliases=(), cases=()):
     cname = f"{kind.capitalize()}Pool{dims}d"
     attrs = {"name": f"{kind}pool{dims}d", "kind": kind, "dims": dims, "doc": doc, "__doc__": doc,
              "aliases": tuple(aliases), "torch_ref": f"torch.nn.{cname}",
-             "Params": MaxPoolParams if kind == "max" else AvgPoolParams}
+             "Params": MaxPoolParams if kind == "max" else AvgPoolParams, "cases": list(cases)}
     return register(type(cname, (_PoolNd,), attrs))
 
 
-_pool("max", 1, "Max over sliding windows of (N, C, L).", ("max_pool1d",))
-_pool("max", 2, "Max over sliding windows of (N, C, H, W); stride defaults to the kernel.", ("maxpool", "max_pool2d"))
-_pool("max", 3, "Max over sliding windows of (N, C, D, H, W).", ("max_pool3d",))
-_pool("avg", 1, "Mean over sliding windows of (N, C, L).", ("avg_pool1d",))
-_pool("avg", 2, "Mean over sliding windows of (N, C, H, W); stride defaults to the kernel.", ("avgpool", "avg_pool2d"))
-_pool("avg", 3, "Mean over sliding windows of (N, C, D, H, W).", ("avg_pool3d",))
+_pool("max", 1, "Max over sliding windows of (N, C, L).", ("max_pool1d",), [
+    ({"kernel": 2}, [(N, 16, L)], [(N, 16, "L//2")]),
+    ({"kernel": 3, "stride": 2, "padding": 1}, [(2, 3, 11)], [(2, 3, 6)])])
+_pool("max", 2, "Max over sliding windows of (N, C, H, W); stride defaults to the kernel.", ("maxpool", "max_pool2d"), [
+    ({"kernel": 3, "stride": 2, "padding": 1}, [(N, 64, H, W)], [(N, 64, "ceil(H/2)", "ceil(W/2)")]),
+    ({"kernel": 3, "stride": 2, "padding": 1}, [(N, 64, 112, 112)], [(N, 64, 56, 56)]),
+    ({"kernel": 2}, [(N, 64, H, W)], [(N, 64, "H//2", "W//2")]),
+    ({"kernel": 3, "stride": 2, "ceil_mode": True}, [(1, 96, 55, 55)], [(1, 96, 27, 27)]),
+    ({"kernel": [2, 1], "stride": [2, 1]}, [(N, 8, H, W)], [(N, 8, "H//2", W)]),
+    ({"kernel": 3, "dilation": 2}, [(N, 8, 20, 20)], [(N, 8, 6, 6)])])
+_pool("max", 3, "Max over sliding windows of (N, C, D, H, W).", ("max_pool3d",), [
+    ({"kernel": [1, 2, 2]}, [(N, 16, D, H, W)], [(N, 16, D, "H//2", "W//2")])])
+_pool("avg", 1, "Mean over sliding windows of (N, C, L).", ("avg_pool1d",), [
+    ({"kernel": 3, "stride": 2, "ceil_mode": True}, [(N, 4, L)], [(N, 4, "L//2")]),
+    ({"kernel": 4, "padding": 2, "count_include_pad": False}, [(2, 3, 9)], [(2, 3, 3)])])
+_pool("avg", 2, "Mean over sliding windows of (N, C, H, W); stride defaults to the kernel.",
+      ("avgpool", "avg_pool2d"), [
+    ({"kernel": 2}, [(N, 64, H, W)], [(N, 64, "H//2", "W//2")]),
+    ({"kernel": 3, "stride": 1, "padding": 1, "count_include_pad": False}, [(N, 64, H, W)], [(N, 64, H, W)]),
+    ({"kernel": 7}, [(N, 2048, 7, 7)], [(N, 2048, 1, 1)])])
+_pool("avg", 3, "Mean over sliding windows of (N, C, D, H, W).", ("avg_pool3d",), [
+    ({"kernel": 2, "stride": 2}, [(N, 4, D, H, W)], [(N, 4, "D//2", "H//2", "W//2")])])
 
 
 # -- adaptive pooling ------------------------------------------------------------------------------
@@ -170,9 +197,9 @@ class _AdaptiveNd(_PoolOp):
         return [x.with_shape(tuple(x.shape[:2]) + tuple(spatial))]
 
     @classmethod
-    def module(cls, ins, p):
-        out = cls._out(p)
-        return f"nn.Adaptive{cls.kind.capitalize()}Pool{cls.dims}d({_lit(out)})"
+    def constructor(cls, ins, p):
+        cls._out(p)
+        return call(f"nn.Adaptive{cls.kind.capitalize()}Pool{cls.dims}d", P(p, "out"))
 
     @classmethod
     def label(cls, p):
@@ -180,19 +207,27 @@ class _AdaptiveNd(_PoolOp):
         return f"adaptive {cls.kind}pool {_size(out)}"
 
 
-def _adaptive(kind: str, dims: int, doc: str):
+def _adaptive(kind: str, dims: int, doc: str, cases):
     cname = f"Adaptive{kind.capitalize()}Pool{dims}d"
     attrs = {"name": f"adaptive_{kind}_pool{dims}d", "kind": kind, "dims": dims, "doc": doc, "__doc__": doc,
-             "torch_ref": f"torch.nn.{cname}"}
+             "torch_ref": f"torch.nn.{cname}", "cases": cases}
     return register(type(cname, (_AdaptiveNd,), attrs))
 
 
-_adaptive("avg", 1, "Average-pool (N, C, L) to a fixed length, whatever the input length.")
-_adaptive("avg", 2, "Average-pool (N, C, H, W) to a fixed size, whatever the input size (VGG, AlexNet heads).")
-_adaptive("avg", 3, "Average-pool (N, C, D, H, W) to a fixed size, whatever the input size.")
-_adaptive("max", 1, "Max-pool (N, C, L) to a fixed length, whatever the input length.")
-_adaptive("max", 2, "Max-pool (N, C, H, W) to a fixed size, whatever the input size.")
-_adaptive("max", 3, "Max-pool (N, C, D, H, W) to a fixed size, whatever the input size.")
+_adaptive("avg", 1, "Average-pool (N, C, L) to a fixed length, whatever the input length.", [
+    ({"out": 8}, [(N, 512, L)], [(N, 512, 8)]), ({"out": [5]}, [(2, 3, 17)], [(2, 3, 5)])])
+_adaptive("avg", 2, "Average-pool (N, C, H, W) to a fixed size, whatever the input size (VGG, AlexNet heads).", [
+    ({"out": 7}, [(N, 512, H, W)], [(N, 512, 7, 7)]), ({"out": [1, None]}, [(N, 512, H, W)], [(N, 512, 1, W)]),
+    ({"out": [2, 3]}, [(N, 8, 10, 9)], [(N, 8, 2, 3)])])
+_adaptive("avg", 3, "Average-pool (N, C, D, H, W) to a fixed size, whatever the input size.", [
+    ({"out": [None, 1, 1]}, [(N, 512, D, H, W)], [(N, 512, D, 1, 1)]),
+    ({"out": 2}, [(1, 2, 5, 6, 7)], [(1, 2, 2, 2, 2)])])
+_adaptive("max", 1, "Max-pool (N, C, L) to a fixed length, whatever the input length.", [
+    ({"out": 1}, [(N, 32, L)], [(N, 32, 1)])])
+_adaptive("max", 2, "Max-pool (N, C, H, W) to a fixed size, whatever the input size.", [
+    ({"out": [6, 6]}, [(N, 256, 13, 13)], [(N, 256, 6, 6)]), ({"out": 6}, [(N, 3, H, W)], [(N, 3, 6, 6)])])
+_adaptive("max", 3, "Max-pool (N, C, D, H, W) to a fixed size, whatever the input size.", [
+    ({"out": 2}, [(N, 4, D, H, W)], [(N, 4, 2, 2, 2)]), ({"out": [None, 2, 1]}, [(N, 2, 3, 6, 7)], [(N, 2, 3, 2, 1)])])
 
 
 # -- global pooling --------------------------------------------------------------------------------
@@ -204,6 +239,9 @@ class GlobalParams(Params):
 class _Global(_PoolOp):
     kind = "avg"
     Params = GlobalParams
+    cases = [({}, [(N, 2048, H, W)], [(N, 2048, 1, 1)]), ({"flatten": True}, [(N, 2048, H, W)], [(N, 2048)]),
+             ({}, [(N, 64, L)], [(N, 64, 1)]), ({"flatten": True}, [(N, 64, D, H, W)], [(N, 64)]),
+             ({}, [(N, C, D, H, W)], [(N, C, 1, 1, 1)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -215,13 +253,13 @@ class _Global(_PoolOp):
         return [x.with_shape(tuple(x.shape[:2]) + (1,) * (x.rank - 2))]
 
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.Adaptive{cls.kind.capitalize()}Pool{ins[0].rank - 2}d(1)"
+    def constructor(cls, ins, p):
+        return call(f"nn.Adaptive{cls.kind.capitalize()}Pool{ins[0].rank - 2}d", lit(1))
 
     @classmethod
-    def call(cls, args, p, mod):
-        y = f"{mod}({args[0]})"
-        return f"torch.flatten({y}, 1)" if p.flatten else y
+    def forward(cls, ins, p):
+        y = module_call()
+        return call("torch.flatten", y, lit(1)) if p.flatten else y
 
     @classmethod
     def label(cls, p):

@@ -5,8 +5,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, In, register, need_float, need_int, need_rank, same_dim, py
-from ..shapes import mul_all
+from .base import Op, OpError, Params, In, register, need_float, need_int, need_rank, same_dim
+from ..codegen.ir import Operand, P, call, lit, module_call
+from ..shapes import Dim, mul_all
+
+N, T = Dim.sym("N"), Dim.sym("T")
 
 
 class RecurrentParams(Params):
@@ -114,28 +117,32 @@ class _Recurrent(Op):
         return mul_all(x.shape[:-1]) * per_step      # (N * T) steps
 
     @classmethod
-    def _args(cls, ins, p) -> list[str]:
-        args = [py(ins[0].shape[-1]), py(p.hidden)]
+    def _kwargs(cls, p) -> dict:
+        kw = {}
         if p.layers != 1:
-            args.append(f"num_layers={py(p.layers)}")
+            kw["num_layers"] = P(p, "layers")
         if not p.bias:
-            args.append("bias=False")
-        args.append(f"batch_first={py(p.batch_first)}")
+            kw["bias"] = P(p, "bias")
+        kw["batch_first"] = P(p, "batch_first")
         if p.dropout:
-            args.append(f"dropout={py(p.dropout)}")
+            kw["dropout"] = P(p, "dropout")
         if p.bidirectional:
-            args.append("bidirectional=True")
-        return args
+            kw["bidirectional"] = P(p, "bidirectional")
+        return kw
 
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.{cls.torch_cls}({', '.join(cls._args(ins, p))})"
+    def _call(cls, fn, ins, p, kw):
+        x = ins[0]
+        return call(fn, lit(x.shape[-1], ("in", 0, x.rank - 1)), P(p, "hidden"), **kw)
 
     @classmethod
-    def call(cls, args, p, mod):
+    def constructor(cls, ins, p):
+        return cls._call(f"nn.{cls.torch_cls}", ins, p, cls._kwargs(p))
+
+    @classmethod
+    def forward(cls, ins, p):
         # nn.RNN / nn.GRU already return the flat tuple (out, h)
-        present = [a for a in args if a not in (None, "None")]
-        return f"{mod}({', '.join(present)})"
+        return module_call(*[Operand(k) for k, t in enumerate(ins) if t is not None])
 
     @classmethod
     def label(cls, p):
@@ -154,13 +161,16 @@ class RNN(_Recurrent):
     gates = 1
     torch_cls = "RNN"
     torch_ref = "torch.nn.RNN"
+    cases = [({"hidden": 32}, [(N, T, 16)], [(N, T, 32), (1, N, 32)]),
+             ({"hidden": 8, "layers": 2, "nonlinearity": "relu", "bidirectional": True, "dropout": 0.1},
+              [(N, T, 4)], [(N, T, 16), (4, N, 8)]),
+             ({"hidden": 8, "batch_first": False, "bias": False}, [(T, N, 4), (1, N, 8)], [(T, N, 8), (1, N, 8)]),
+             ({"hidden": 8}, [(T, 4)], [(T, 8), (1, 8)])]
 
     @classmethod
-    def _args(cls, ins, p):
-        args = super()._args(ins, p)
-        if p.nonlinearity != "tanh":
-            args.insert(2, f"nonlinearity={py(p.nonlinearity)}")
-        return args
+    def _kwargs(cls, p):
+        kw = {"nonlinearity": P(p, "nonlinearity")} if p.nonlinearity != "tanh" else {}
+        return {**kw, **super()._kwargs(p)}
 
 
 @register
@@ -174,6 +184,8 @@ class GRU(_Recurrent):
     gates = 3
     torch_cls = "GRU"
     torch_ref = "torch.nn.GRU"
+    cases = [({"hidden": 32}, [(N, T, 16)], [(N, T, 32), (1, N, 32)]),
+             ({"hidden": 8, "layers": 3, "bidirectional": True}, [(N, T, 4), (6, N, 8)], [(N, T, 16), (6, N, 8)])]
 
 
 _LSTM = '''\
@@ -197,6 +209,11 @@ class LSTM(_Recurrent):
     gates = 4
     torch_cls = "LSTM"
     torch_ref = "torch.nn.LSTM"
+    cases = [({"hidden": 32}, [(N, T, 16)], [(N, T, 32), (1, N, 32), (1, N, 32)]),
+             ({"hidden": 16, "proj": 8, "layers": 2, "bidirectional": True}, [(N, T, 4)],
+              [(N, T, 16), (4, N, 8), (4, N, 16)]),
+             ({"hidden": 8, "batch_first": False}, [(T, N, 4), (1, N, 8), (1, N, 8)],
+              [(T, N, 8), (1, N, 8), (1, N, 8)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -211,11 +228,11 @@ class LSTM(_Recurrent):
         return [out, h, c]
 
     @classmethod
-    def module(cls, ins, p):
-        args = cls._args(ins, p)
+    def constructor(cls, ins, p):
+        kw = cls._kwargs(p)
         if p.proj:
-            args.append(f"proj_size={py(p.proj)}")
-        return f"LSTM({', '.join(args)})"
+            kw["proj_size"] = P(p, "proj")
+        return cls._call("LSTM", ins, p, kw)
 
     @classmethod
     def helpers(cls):

@@ -12,9 +12,12 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, register, need_float, same_dim, py
-from ..shapes import TensorType, Requirement, is_sym, mul_all, norm
+from .base import Op, OpError, Params, register, need_float, same_dim
+from ..codegen.ir import Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, binop, call, lit, method
+from ..shapes import Dim, TensorType, Requirement, is_sym, mul_all, norm
 from ..shapes_dim import ceildiv, exact_div, floordiv
+
+N, C, T, D, H, W = (Dim.sym(s) for s in "NCTDHW")
 
 MAX_PIECES = 16                       # outputs of split/chunk: out0 .. out15
 PIECES = tuple(f"out{i}" for i in range(MAX_PIECES))
@@ -22,6 +25,14 @@ PIECES = tuple(f"out{i}" for i in range(MAX_PIECES))
 
 class _ShapeOp(Op):
     family = "shape"
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
 
 
 def _axis(d: int, rank: int, x: TensorType, param: str = "dim", extra: int = 0) -> int:
@@ -70,6 +81,10 @@ def _fmt_num(v: float) -> str:
 class Flatten(_ShapeOp):
     """Merge dims start..end into one (torch.nn.Flatten): (N, 64, H, W) -> (N, 64*H*W)."""
 
+    @classmethod
+    def keeps(cls, p, rank):
+        return p.start % rank if rank else 0
+
     name = "flatten"
     torch_ref = "torch.nn.Flatten"
 
@@ -87,11 +102,15 @@ class Flatten(_ShapeOp):
                           "start must name the same dim as end or an earlier one", param="start")
         return [x.with_shape(x.shape[:s] + (mul_all(x.shape[s:e + 1]),) + x.shape[e + 1:])]
 
+    cases = [({}, [(N, 64, H, W)], [(N, "64*H*W")]), ({}, [(N, 512, 7, 7)], [(N, 25088)]),
+             ({"start": 2}, [(N, 64, H, W)], [(N, 64, H * W)]), ({"start": 0, "end": 1}, [(N, 8, T)], [(8 * N, T)]),
+             ({"start": -2, "end": -2}, [(N, 8, T)], [(N, 8, T)])]
+
     @classmethod
-    def module(cls, ins, p):
+    def constructor(cls, ins, p):
         if (p.start, p.end) == (1, -1):
-            return "nn.Flatten()"
-        return f"nn.Flatten({py(p.start)}, {py(p.end)})"
+            return call("nn.Flatten")
+        return call("nn.Flatten", P(p, "start"), P(p, "end"))
 
     @classmethod
     def label(cls, p):
@@ -150,15 +169,23 @@ class Reshape(_ShapeOp):
                      f"({rest} elements are never divisible by {known})", hint)
         return [x.with_shape(lead + tuple(q if v == -1 else v for v in p.shape))]
 
+    cases = [({"shape": [8, 64]}, [(N, 512)], [(N, 8, 64)]), ({"shape": [8, -1]}, [(N, 64, H, W)], [(N, 8, "8*H*W")]),
+             ({"shape": [-1, 64]}, [(N, 64, H, W)], [(N, H * W, 64)]),
+             ({"shape": [4, 16, -1], "keep": 2}, [(N, T, 512)], [(N, T, 4, 16, 8)]),
+             ({"shape": [-1], "keep": 0}, [(N, T, 8)], [("8*N*T",)]),
+             ({"shape": [2, 3], "keep": 3}, [(N, T, 8, 6)], [(N, T, 8, 2, 3)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        a = args[0]
-        sizes = [str(v) for v in p.shape]
+    def forward(cls, ins, p):
+        """``x.reshape(x.shape[0], 8, 64)``; keeping more dims: ``x.reshape(x.shape[:2] + (4, 16, -1))``."""
+        x = Operand(0)
+        sizes = [lit(v, ("shape", j)) for j, v in enumerate(p.shape)]
+        if p.keep == 0:
+            return method(x, "reshape", *sizes)
         if p.keep == 1:
-            sizes.insert(0, f"{a}.shape[0]")
-        elif p.keep > 1:
-            sizes.insert(0, f"*{a}.shape[:{p.keep}]")
-        return f"{a}.reshape({', '.join(sizes)})"
+            return method(x, "reshape", Index(Attr(x, "shape"), (lit(0),)), *sizes)
+        lead = Index(Attr(x, "shape"), (SliceExpr(None, P(p, "keep")),))
+        return method(x, "reshape", binop("+", lead, P(p, "shape")))
 
     @classmethod
     def label(cls, p):
@@ -189,9 +216,13 @@ class Permute(_ShapeOp):
                           "list every dim exactly once", param="dims")
         return [x.with_shape(tuple(x.shape[d] for d in ds))]
 
+    cases = [({"dims": [0, 2, 1]}, [(N, 64, T)], [(N, T, 64)]),
+             ({"dims": [0, 2, 3, 1]}, [(N, C, H, W)], [(N, H, W, C)]),
+             ({"dims": [0, -1, 1]}, [(N, 64, T)], [(N, T, 64)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]}.permute({', '.join(map(str, p.dims))})"
+    def forward(cls, ins, p):
+        return method(Operand(0), "permute", *[lit(d, ("dims", j)) for j, d in enumerate(p.dims)])
 
     @classmethod
     def label(cls, p):
@@ -218,9 +249,12 @@ class Transpose(_ShapeOp):
         s[a], s[b] = s[b], s[a]
         return [x.with_shape(s)]
 
+    cases = [({"dim0": 1, "dim1": 2}, [(N, 64, T)], [(N, T, 64)]),
+             ({"dim0": -1, "dim1": -2}, [(N, 4, T, 16)], [(N, 4, 16, T)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]}.transpose({py(p.dim0)}, {py(p.dim1)})"
+    def forward(cls, ins, p):
+        return method(Operand(0), "transpose", P(p, "dim0"), P(p, "dim1"))
 
     @classmethod
     def label(cls, p):
@@ -252,9 +286,11 @@ class Squeeze(_ShapeOp):
                           param="dim")
         return [x.with_shape(x.shape[:d] + x.shape[d + 1:])]
 
+    cases = [({"dim": -1}, [(N, 64, 1)], [(N, 64)]), ({"dim": 1}, [(N, 1, T)], [(N, T)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]}.squeeze({py(p.dim)})"
+    def forward(cls, ins, p):
+        return method(Operand(0), "squeeze", P(p, "dim"))
 
     @classmethod
     def label(cls, p):
@@ -285,9 +321,12 @@ class Select(_ShapeOp):
                           f"valid values: {-size}..{size - 1}", param="index")
         return [x.with_shape(x.shape[:d] + x.shape[d + 1:])]
 
+    cases = [({"dim": 1, "index": -1}, [(N, T, 64)], [(N, 64)]), ({"dim": 1, "index": 0}, [(2, 5, 3)], [(2, 3)]),
+             ({"dim": -1, "index": 2}, [(N, 5, 3)], [(N, 5)]), ({"dim": 0, "index": 3}, [(4,)], [()])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]}.select({py(p.dim)}, {py(p.index)})"
+    def forward(cls, ins, p):
+        return method(Operand(0), "select", P(p, "dim"), P(p, "index"))
 
     @classmethod
     def label(cls, p):
@@ -310,9 +349,11 @@ class Unsqueeze(_ShapeOp):
         d = _axis(p.dim, x.rank, x, "dim", extra=1)
         return [x.with_shape(x.shape[:d] + (1,) + x.shape[d:])]
 
+    cases = [({"dim": 1}, [(N, T)], [(N, 1, T)]), ({"dim": -1}, [(N, T)], [(N, T, 1)]), ({"dim": 0}, [(T,)], [(1, T)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]}.unsqueeze({py(p.dim)})"
+    def forward(cls, ins, p):
+        return method(Operand(0), "unsqueeze", P(p, "dim"))
 
     @classmethod
     def label(cls, p):
@@ -326,6 +367,15 @@ class SliceParams(Params):
     start: int = Field(0, description="first index (negative: from the end)")
     end: Optional[int] = Field(None, description="index after the last (negative: from the end; null: to the end)")
     step: int = Field(1, ge=1, description="take every step-th element")
+
+
+def _index(p):
+    """The subscript selecting start:end:step along dim: ``x[:, 1:]``, ``x[..., :-1]``."""
+    sl = SliceExpr(None if p.start == 0 else P(p, "start"), None if p.end is None else P(p, "end"),
+                   None if p.step == 1 else P(p, "step"))
+    if p.dim >= 0:
+        return (SliceExpr(),) * p.dim + (sl,)
+    return (Raw("..."), sl) + (SliceExpr(),) * (-p.dim - 1)
 
 
 def _index_src(dim: int, sl: str) -> str:
@@ -372,9 +422,18 @@ class Slice(_ShapeOp):
             raise OpError(f"{where} is empty", "check start and end (end is exclusive)", param="end")
         return [x.with_shape(x.shape[:d] + (n,) + x.shape[d + 1:])]
 
+    cases = [({"end": -1}, [(N, T)], [(N, T - 1)]), ({"start": 1}, [(N, T, 64)], [(N, T - 1, 64)]),
+             ({"start": 0, "end": 1}, [(N, T, 64)], [(N, 1, 64)]),
+             ({"dim": -1, "start": 2, "end": 10, "step": 2}, [(N, 64)], [(N, 4)]),
+             ({"dim": -1, "start": 1, "step": 2}, [(N, C, H, W)], [(N, C, H, "W//2")]),
+             ({"dim": 2, "step": 2}, [(N, C, H, W)], [(N, C, "ceil(H/2)", W)]),
+             ({"start": -3}, [(N, T)], [(N, 3)]), ({"start": -3, "end": -1}, [(N, T)], [(N, 2)]),
+             ({"start": -3, "end": 100}, [(N, 10)], [(N, 3)]), ({"dim": -2, "start": 1, "end": -1, "step": 3},
+                                                                [(N, 10, 4)], [(N, 3, 4)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return args[0] + _index_src(p.dim, cls._text(p))
+    def forward(cls, ins, p):
+        return Index(Operand(0), _index(p))
 
     @classmethod
     def label(cls, p):
@@ -431,14 +490,25 @@ class Split(_ShapeOp):
                 sizes = list(p.sizes)
         return [x.with_shape(x.shape[:d] + (s,) + x.shape[d + 1:]) for s in sizes]
 
+    cases = [({"sizes": [1, -1]}, [(N, T, 64)], [(N, 1, 64), (N, T - 1, 64)]),
+             ({"sizes": [16, 16, 32]}, [(N, 64, H, W)], [(N, 16, H, W), (N, 16, H, W), (N, 32, H, W)]),
+             ({"sizes": [64, 64, 64], "dim": -1}, [(N, T, 192)], [(N, T, 64)] * 3),
+             ({"chunks": 2}, [(N, 64, H, W)], [(N, 32, H, W)] * 2),
+             ({"chunks": 2, "dim": 2}, [(N, 64, 2 * H, W)], [(N, 64, H, W)] * 2),
+             ({"sizes": [-1]}, [(N, T)], [(N, T)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        a = args[0]
+    def forward(cls, ins, p):
+        """``torch.chunk(x, 2, dim=1)``, or ``torch.split(x, [1, x.shape[1] - 1], dim=1)`` (-1: the rest)."""
+        x = Operand(0)
         if p.chunks is not None:
-            return f"torch.chunk({a}, {py(p.chunks)}, dim={py(p.dim)})"
+            return call("torch.chunk", x, P(p, "chunks"), dim=P(p, "dim"))
         fixed = sum(v for v in p.sizes if v != -1)
-        rest = f"{a}.shape[{p.dim}]" + (f" - {fixed}" if fixed else "")
-        return f"torch.split({a}, [{', '.join(rest if v == -1 else str(v) for v in p.sizes)}], dim={py(p.dim)})"
+        rest = Index(Attr(x, "shape"), (P(p, "dim"),))
+        if fixed:
+            rest = binop("-", rest, lit(fixed))
+        sizes = [rest if v == -1 else lit(v, ("sizes", j)) for j, v in enumerate(p.sizes)]
+        return call("torch.split", x, List(tuple(sizes)), dim=P(p, "dim"))
 
     @classmethod
     def label(cls, p):
@@ -466,9 +536,12 @@ class Chunk(_ShapeOp):
         q = _split_even(x.shape[d], p.chunks, ctx, x, d, "chunk", "chunks")
         return [x.with_shape(x.shape[:d] + (q,) + x.shape[d + 1:])] * p.chunks
 
+    cases = [({"chunks": 3, "dim": -1}, [(N, T, 768)], [(N, T, 256)] * 3),
+             ({"chunks": 2}, [(N, 2 * C, H, W)], [(N, C, H, W)] * 2), ({"chunks": 1}, [(N, 4)], [(N, 4)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"torch.chunk({args[0]}, {py(p.chunks)}, dim={py(p.dim)})"
+    def forward(cls, ins, p):
+        return call("torch.chunk", Operand(0), P(p, "chunks"), dim=P(p, "dim"))
 
     @classmethod
     def label(cls, p):
@@ -494,6 +567,10 @@ class PadParams(Params):
 @register
 class Pad(_ShapeOp):
     """Pad the last dims (torch.nn.functional.pad order: last dim first); negative values crop."""
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return max(0, rank - len(p.padding) // 2)
 
     name = "pad"
     torch_ref = "torch.nn.functional.pad"
@@ -531,15 +608,24 @@ class Pad(_ShapeOp):
             shape[ax] = new
         return [x.with_shape(shape)]
 
+    cases = [({"padding": [1, 1, 2, 2]}, [(N, 3, H, W)], [(N, 3, H + 4, W + 2)]),
+             ({"padding": [1, 2]}, [(N, 3, 32)], [(N, 3, 35)]),
+             ({"padding": [0, 0, 0, 0, 1, 1]}, [(N, 3, H, W)], [(N, 5, H, W)]),
+             ({"padding": [-1, -1]}, [(N, 3, T)], [(N, 3, T - 2)]),
+             ({"padding": [3, 3, 3, 3], "mode": "reflect"}, [(N, 3, 24, 24)], [(N, 3, 30, 30)]),
+             ({"padding": [1, 1], "mode": "replicate"}, [(N, 3, T)], [(N, 3, T + 2)]),
+             ({"padding": [1, 1, 1, 1, 1, 1], "mode": "circular"}, [(N, 2, D, H, W)], [(N, 2, D + 2, H + 2, W + 2)]),
+             ({"padding": [0, 1, 0, 1], "value": float("-inf")}, [(N, 3, H, W)], [(N, 3, H + 1, W + 1)]),
+             ({"padding": [1, 1], "value": 0.5}, [(N, T)], [(N, T + 2)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        extra = ""
+    def forward(cls, ins, p):
+        kw = {}
         if p.mode != "constant":
-            extra = f", mode={py(p.mode)}"
+            kw["mode"] = P(p, "mode")
         elif p.value != 0:
-            v = py(p.value) if math.isfinite(p.value) else f"float({str(p.value)!r})"   # -inf before a max pool
-            extra = f", value={v}"
-        return f"F.pad({args[0]}, {py(tuple(p.padding))}{extra})"
+            kw["value"] = P(p, "value")         # -inf before a max pool: the printer writes -float("inf")
+        return call("F.pad", Operand(0), P(p, "padding"), **kw)
 
     @classmethod
     def label(cls, p):
@@ -574,6 +660,10 @@ class UpsampleParams(Params):
 @register
 class Upsample(_ShapeOp):
     """Resize the spatial dims by a scale or to a size (torch.nn.Upsample): (N, C, H, W) -> (N, C, 2H, 2W)."""
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return min(rank, 2)
 
     name = "upsample"
     aliases = ("interpolate",)
@@ -622,17 +712,22 @@ class Upsample(_ShapeOp):
             out.append(o)
         return [x.with_shape(out)]
 
+    cases = [({"scale": 2}, [(N, 64, H, W)], [(N, 64, 2 * H, 2 * W)]),
+             ({"scale": 2, "mode": "bilinear", "align_corners": False}, [(N, 64, H, W)], [(N, 64, 2 * H, 2 * W)]),
+             ({"scale": [1, 2]}, [(N, 64, H, W)], [(N, 64, H, 2 * W)]),
+             ({"scale": 0.5}, [(N, 64, H, W)], [(N, 64, "H//2", "W//2")]),
+             ({"scale": 1.5}, [(N, 64, 7, 9)], [(N, 64, 10, 13)]),
+             ({"size": [4, 6]}, [(N, 8, H, W)], [(N, 8, 4, 6)]),
+             ({"size": 5, "mode": "linear", "align_corners": True}, [(N, 8, T)], [(N, 8, 5)]),
+             ({"scale": 2, "mode": "trilinear"}, [(N, 2, D, H, W)], [(N, 2, 2 * D, 2 * H, 2 * W)])]
+
     @classmethod
-    def module(cls, ins, p):
-        if p.size is not None:
-            args = [f"size={py(tuple(p.size) if isinstance(p.size, list) else p.size)}"]
-        else:
-            s = tuple(float(v) for v in p.scale) if isinstance(p.scale, list) else float(p.scale)
-            args = [f"scale_factor={py(s)}"]
-        args.append(f"mode={py(p.mode)}")
+    def constructor(cls, ins, p):
+        kw = {"size": P(p, "size")} if p.size is not None else {"scale_factor": P(p, "scale")}
+        kw["mode"] = P(p, "mode")
         if p.align_corners is not None:
-            args.append(f"align_corners={py(p.align_corners)}")
-        return f"nn.Upsample({', '.join(args)})"
+            kw["align_corners"] = P(p, "align_corners")
+        return call("nn.Upsample", **kw)
 
     @classmethod
     def label(cls, p):
@@ -677,9 +772,13 @@ class PixelShuffle(_ShapeOp):
             same_dim(c, q * r * r, ctx, msg)
         return [x.with_shape(x.shape[:-3] + (q, h * r, w * r))]
 
+    cases = [({"factor": 2}, [(N, 64, H, W)], [(N, 16, 2 * H, 2 * W)]),
+             ({"factor": 3}, [(N, 4 * 9, 5, 5)], [(N, 4, 15, 15)]),
+             ({"factor": 2}, [(N, 4 * C, H, W)], [(N, C, 2 * H, 2 * W)])]
+
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.PixelShuffle({py(p.factor)})"
+    def constructor(cls, ins, p):
+        return call("nn.PixelShuffle", P(p, "factor"))
 
     @classmethod
     def label(cls, p):
@@ -702,9 +801,12 @@ class PixelUnshuffle(_ShapeOp):
         hw = [_split_even(s, r, ctx, x, x.rank - 2 + j, cls.name, "factor") for j, s in enumerate((h, w))]
         return [x.with_shape(x.shape[:-3] + (c * r * r, hw[0], hw[1]))]
 
+    cases = [({"factor": 2}, [(N, 16, 2 * H, 2 * W)], [(N, 64, H, W)]),
+             ({"factor": 2}, [(N, 3, 8, 6)], [(N, 12, 4, 3)])]
+
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.PixelUnshuffle({py(p.factor)})"
+    def constructor(cls, ins, p):
+        return call("nn.PixelUnshuffle", P(p, "factor"))
 
     @classmethod
     def label(cls, p):
@@ -714,6 +816,10 @@ class PixelUnshuffle(_ShapeOp):
 @register
 class ChannelShuffle(_ShapeOp):
     """Interleave the channels of 'groups' groups (ShuffleNet)."""
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
 
     name = "channel_shuffle"
     torch_ref = "torch.nn.ChannelShuffle"
@@ -729,9 +835,11 @@ class ChannelShuffle(_ShapeOp):
         _split_even(x.shape[1], p.groups, ctx, x, 1, cls.name, "groups")
         return [x]
 
+    cases = [({"groups": 2}, [(N, 64, H, W)], [(N, 64, H, W)]), ({"groups": 3}, [(N, 3 * C, T)], [(N, 3 * C, T)])]
+
     @classmethod
-    def module(cls, ins, p):
-        return f"nn.ChannelShuffle({py(p.groups)})"
+    def constructor(cls, ins, p):
+        return call("nn.ChannelShuffle", P(p, "groups"))
 
     @classmethod
     def label(cls, p):
@@ -744,17 +852,27 @@ class ChannelShuffle(_ShapeOp):
 class Identity(_ShapeOp):
     """Pass the input through unchanged (a placeholder, or a named tap point)."""
 
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
     name = "identity"
     torch_ref = "torch.nn.Identity"
 
+    cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({}, [((N, T), "int64")], [((N, T), "int64")])]
+
     @classmethod
-    def module(cls, ins, p):
-        return "nn.Identity()"
+    def constructor(cls, ins, p):
+        return call("nn.Identity")
 
 
 @register
 class ToDtype(_ShapeOp):
     """Convert the elements to another dtype."""
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
 
     name = "to_dtype"
     aliases = ("cast",)
@@ -767,9 +885,14 @@ class ToDtype(_ShapeOp):
     def infer(cls, ins, p, ctx):
         return [TensorType(ins[0].shape, p.dtype)]
 
+    cases = [({"dtype": "float16"}, [(N, 64)], [((N, 64), "float16")]),
+             ({"dtype": "int64"}, [(N, T)], [((N, T), "int64")]),
+             ({"dtype": "float32"}, [((N, T), "int64")], [(N, T)]),
+             ({"dtype": "bfloat16"}, [(N, 4)], [((N, 4), "bfloat16")])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]}.to(torch.{p.dtype})"
+    def forward(cls, ins, p):
+        return method(Operand(0), "to", Name(f"torch.{p.dtype}"))
 
     @classmethod
     def label(cls, p):
@@ -807,11 +930,15 @@ class _Reduce(_ShapeOp):
             shape = tuple(s for j, s in enumerate(x.shape) if j not in ds)
         return [TensorType(shape, cls._dtype(x))]
 
+    cases = [({"dim": 1}, [(N, T, 64)], [(N, 64)]), ({"dim": [2, 3]}, [(N, C, H, W)], [(N, C)]),
+             ({"dim": -1, "keepdim": True}, [(N, T, 64)], [(N, T, 1)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        dim = tuple(p.dim) if isinstance(p.dim, list) else p.dim
-        keep = ", keepdim=True" if p.keepdim else ""
-        return f"torch.{cls.name}({args[0]}, dim={py(dim)}{keep})"
+    def forward(cls, ins, p):
+        kw = {"dim": P(p, "dim")}
+        if p.keepdim:
+            kw["keepdim"] = P(p, "keepdim")
+        return call(f"torch.{cls.name}", Operand(0), **kw)
 
     @classmethod
     def label(cls, p):
@@ -841,6 +968,9 @@ class Sum(_Reduce):
     aliases = ("reduce_sum",)
     torch_ref = "torch.sum"
 
+    cases = _Reduce.cases + [({"dim": 1}, [((N, T), "bool")], [((N,), "int64")]),
+                             ({"dim": [0, 1]}, [((N, T, 4), "int64")], [((4,), "int64")])]
+
     @classmethod
     def _dtype(cls, x):
         return x.dtype if x.is_float else "int64"
@@ -849,6 +979,10 @@ class Sum(_Reduce):
 @register
 class Scale(_ShapeOp):
     """Multiply by a constant: x * factor (e.g. 1/sqrt(d) in attention)."""
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
 
     name = "scale"
     torch_ref = "x * factor"
@@ -861,9 +995,11 @@ class Scale(_ShapeOp):
         need_float(ins[0], cls.name)
         return [ins[0]]
 
+    cases = [({"factor": 0.125}, [(N, T, 64)], [(N, T, 64)]), ({"factor": -2.0}, [(N, 4)], [(N, 4)])]
+
     @classmethod
-    def call(cls, args, p, mod):
-        return f"{args[0]} * {py(p.factor)}"
+    def forward(cls, ins, p):
+        return binop("*", Operand(0), P(p, "factor"))
 
     @classmethod
     def label(cls, p):

@@ -1,20 +1,32 @@
-"""Shared helper for op tests: build an op's torch module from its generated source and run it."""
+"""Shared helper for op tests: build an op's torch module from its code IR, printed as Python, and run it."""
 from __future__ import annotations
 
 import math
 
 import torch
+import torchvision
 
+from netspec.codegen.printer import render_op
 from netspec.ops.base import lookup
 from netspec.shapes import InferCtx, TensorType
 
 
 def namespace(op) -> dict:
-    """Names the generated source may use: nn, torch, F, math and the op's helper classes."""
-    ns = {"nn": torch.nn, "torch": torch, "F": torch.nn.functional, "math": math}
+    """Names the generated source may use: nn, torch, F, math, torchvision and the op's helper classes."""
+    ns = {"nn": torch.nn, "torch": torch, "F": torch.nn.functional, "math": math, "torchvision": torchvision}
     for src in op.helpers().values():
         exec(src, ns)
     return ns
+
+
+def source(op, ins: list, p, args: list[str], mod: str = "mod") -> tuple[str | None, str]:
+    """(constructor source or None, forward source) of an op, printed from its code IR.
+
+    ``args`` names the inputs (one per entry of ``ins``); ``mod`` names the module (used when there is one).
+    """
+    c = op.constructor(ins, p)
+    init = None if c is None else render_op(c, [])
+    return init, render_op(op.forward(ins, p), args, mod if c is not None else None)
 
 
 def run_op(name, params: dict, in_shapes: list[tuple], dtypes=None, inputs=None):
@@ -29,13 +41,12 @@ def run_op(name, params: dict, in_shapes: list[tuple], dtypes=None, inputs=None)
     ins = [TensorType(tuple(s), d) for s, d in zip(in_shapes, dtypes)]
     outs = op.infer(ins, p, InferCtx())
     ns = namespace(op)
-    src = op.module(ins, p)
+    src, expr = source(op, ins, p, [f"x{i}" for i in range(len(ins))])
     mod = eval(src, ns) if src is not None else None
     if inputs is None:
         inputs = [torch.randn(s) if d.startswith(("float", "bfloat")) else torch.randint(0, 4, s).to(getattr(torch, d))
                   for s, d in zip(in_shapes, dtypes)]
     env = {**ns, "mod": mod, **{f"x{i}": t for i, t in enumerate(inputs)}}
-    expr = op.call([f"x{i}" for i in range(len(inputs))], p, "mod" if mod is not None else None)
     with torch.no_grad():
         y = eval(expr, env)
     return outs, mod, tuple(y) if isinstance(y, (tuple, list)) else (y,)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from conftest import namespace, run_op, state_shapes
+from conftest import namespace, run_op, source, state_shapes
 from netspec.ops.base import OpError, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
@@ -196,11 +196,10 @@ def build(name, params, types):
     p = op.Params.model_validate(params)
     types = _ins(types)
     op.infer(types, p, InferCtx())
-    src = op.module(types, p)
+    args = [f"x{i}" if t is not None else "None" for i, t in enumerate(types)]
+    src, expr = source(op, types, p, args)
     ns = namespace(op)
     mod = eval(src, ns) if src is not None else None
-    args = [f"x{i}" if t is not None else "None" for i, t in enumerate(types)]
-    expr = op.call(args, p, "mod" if mod is not None else None)
 
     def run(*tensors):
         with torch.no_grad():

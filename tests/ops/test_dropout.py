@@ -11,7 +11,7 @@ from torch import nn
 from netspec.ops.base import OpError, all_ops, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
-from conftest import run_op, state_shapes
+from conftest import run_op, source, state_shapes
 
 N, T, D, H, W = (Dim.sym(s) for s in "NTDHW")
 DROPOUT_OPS = sorted(n for n, op in all_ops().items() if op.family == "dropout")
@@ -116,7 +116,7 @@ def test_against_torch(name, params, shape, ref):
 def test_module_source_and_label(name, params, src, label):
     op = lookup(name)
     p = op.Params.model_validate(params)
-    assert op.module([TensorType((N, 64, H, W))], p) == src
+    assert source(op, [TensorType((N, 64, H, W))], p, ["x"])[0] == src
     assert op.label(p) == label
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from conftest import run_op, state_shapes
+from conftest import run_op, source, state_shapes
 from netspec.ops.base import OpError, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
@@ -138,7 +138,8 @@ def test_positional_encoding_torch():
     ref = TutorialPositionalEncoding(16, 64)
     assert torch.allclose(mod(x), ref(x.transpose(0, 1)).transpose(0, 1), atol=1e-6)
     # unbatched (T, D), odd D: sin on even columns, cos on odd ones
-    mod7 = eval(lookup("positional_encoding").module([tt(5, 7)], lookup("positional_encoding").Params(max_len=8)),
+    pe_op = lookup("positional_encoding")
+    mod7 = eval(source(pe_op, [tt(5, 7)], pe_op.Params(max_len=8), ["x"])[0],
                 {"nn": torch.nn, "torch": torch, "math": math, "PositionalEncoding": type(mod)})
     pe = mod7(torch.zeros(5, 7))
     pos, i = 3, 2

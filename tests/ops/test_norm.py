@@ -9,7 +9,7 @@ from torch import nn
 from netspec.ops.base import OpError, all_ops, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
-from conftest import run_op, state_shapes
+from conftest import run_op, source, state_shapes
 
 N, T, D, H, W = (Dim.sym(s) for s in "NTDHW")
 NORM_OPS = sorted(n for n, op in all_ops().items() if op.family == "norm")
@@ -191,7 +191,7 @@ def test_against_torch(name, params, shape, ref):
 ])
 def test_module_source(name, params, shape, src):
     op = lookup(name)
-    assert op.module([TensorType(shape)], op.Params.model_validate(params)) == src
+    assert source(op, [TensorType(shape)], op.Params.model_validate(params), ["x"])[0] == src
 
 
 @pytest.mark.parametrize("name, params, label", [

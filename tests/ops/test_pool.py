@@ -11,7 +11,7 @@ from torch import nn
 from netspec.ops.base import OpError, all_ops, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
-from conftest import run_op, state_shapes
+from conftest import run_op, source, state_shapes
 
 N, C, T, L, D, H, W = (Dim.sym(s) for s in "NCTLDHW")
 POOL_OPS = sorted(n for n, op in all_ops().items() if op.family == "pool")
@@ -209,13 +209,13 @@ def test_label(name, params, label):
 def test_module_source_is_compact():
     op = lookup("maxpool")
     x = [TensorType((N, 64, H, W))]
-    assert op.module(x, op.Params.model_validate({"kernel": 3, "stride": 2, "padding": 1})) == \
+    assert source(op, x, op.Params.model_validate({"kernel": 3, "stride": 2, "padding": 1}), ["x"])[0] == \
         "nn.MaxPool2d(kernel_size=3, stride=2, padding=1)"
-    assert op.module(x, op.Params.model_validate({"kernel": [3, 1], "padding": [1, 0]})) == \
+    assert source(op, x, op.Params.model_validate({"kernel": [3, 1], "padding": [1, 0]}), ["x"])[0] == \
         "nn.MaxPool2d(kernel_size=(3, 1), padding=(1, 0))"
     op = lookup("global_avg_pool")
     p = op.Params.model_validate({"flatten": True})
-    assert op.call(["x"], p, "self.pool") == "torch.flatten(self.pool(x), 1)"
+    assert source(op, x, p, ["x"], "self.pool")[1] == "torch.flatten(self.pool(x), 1)"
 
 
 @pytest.mark.parametrize("name", POOL_OPS)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from conftest import run_op, state_shapes
+from conftest import run_op, source, state_shapes
 from netspec.ops.base import OpError, lookup
 from netspec.shapes import Dim, InferCtx, TensorType
 
@@ -187,7 +187,8 @@ def test_matches_torch(name, params, xshape, with_state):
             want = (out, h, c)
         else:
             want = ref(x, inputs[1] if with_state else None)
-        got = eval(op.call(["x", *(["h0", "c0"][: len(inputs) - 1])], p, "mod"),
+        args = ["x", *(["h0", "c0"][: len(inputs) - 1])]
+        got = eval(source(op, [tt(*s) for s in shapes], p, args)[1],
                    {"mod": mod, "x": x, "h0": inputs[1] if with_state else None,
                     "c0": inputs[2] if with_state and name == "lstm" else None})
     assert len(got) == len(want)

@@ -10,7 +10,7 @@ from torch import nn
 from netspec.ops.base import OpError, all_ops, lookup
 from netspec.shapes import Dim, InferCtx, SymCtx, TensorType
 
-from conftest import namespace, run_op, state_shapes
+from conftest import namespace, run_op, source, state_shapes
 
 N, C, T, D, H, W = (Dim.sym(s) for s in "NCTDHW")
 SHAPE_OPS = sorted(n for n, op in all_ops().items() if op.family == "shape")
@@ -374,22 +374,22 @@ def test_generated_source():
         op = lookup(name)
         p = op.Params.model_validate(params)
         ins = [TensorType(shape)]
-        return op.module(ins, p), op.call(["x"], p, "self.m" if op.module(ins, p) else None)
+        return source(op, ins, p, ["x"], "self.m")
 
     assert src("flatten", {}) == ("nn.Flatten()", "self.m(x)")
     assert src("flatten", {"start": 2}) == ("nn.Flatten(2, -1)", "self.m(x)")
     assert src("reshape", {"shape": [8, 64]}, (N, 512)) == (None, "x.reshape(x.shape[0], 8, 64)")
     assert src("reshape", {"shape": [-1], "keep": 0}) == (None, "x.reshape(-1)")
-    assert src("reshape", {"shape": [2, -1], "keep": 2}) == (None, "x.reshape(*x.shape[:2], 2, -1)")
+    assert src("reshape", {"shape": [2, -1], "keep": 2}) == (None, "x.reshape(x.shape[:2] + (2, -1))")
     assert src("permute", {"dims": [0, 2, 3, 1]}) == (None, "x.permute(0, 2, 3, 1)")
     assert src("slice", {"end": -1}) == (None, "x[:, :-1]")
     assert src("slice", {"dim": -1, "start": 1, "step": 2}) == (None, "x[..., 1::2]")
     assert src("split", {"sizes": [1, -1]}) == (None, "torch.split(x, [1, x.shape[1] - 1], dim=1)")
     assert src("chunk", {"chunks": 2}) == (None, "torch.chunk(x, 2, dim=1)")
-    assert src("pad", {"padding": [1, 1], "mode": "reflect"}) == (None, "F.pad(x, (1, 1), mode='reflect')")
+    assert src("pad", {"padding": [1, 1], "mode": "reflect"}) == (None, 'F.pad(x, (1, 1), mode="reflect")')
     assert src("upsample", {"scale": 2, "mode": "bilinear", "align_corners": False}) == (
-        "nn.Upsample(scale_factor=2.0, mode='bilinear', align_corners=False)", "self.m(x)")
-    assert src("upsample", {"size": [4, 6]})[0] == "nn.Upsample(size=(4, 6), mode='nearest')"
+        'nn.Upsample(scale_factor=2.0, mode="bilinear", align_corners=False)', "self.m(x)")
+    assert src("upsample", {"size": [4, 6]})[0] == 'nn.Upsample(size=(4, 6), mode="nearest")'
     assert src("channel_shuffle", {"groups": 2})[0] == "nn.ChannelShuffle(2)"
     assert src("mean", {"dim": [2, 3]}) == (None, "torch.mean(x, dim=(2, 3))")
     assert src("sum", {"dim": 1, "keepdim": True}) == (None, "torch.sum(x, dim=1, keepdim=True)")
@@ -448,9 +448,9 @@ def test_backward(name, params, shape, ref):
     p = op.Params.model_validate(params)
     ins = [TensorType(tuple(shape))]
     ns = namespace(op)
-    src = op.module(ins, p)
+    src, expr = source(op, ins, p, ["x"])
     env = {**ns, "mod": eval(src, ns) if src else None, "x": x}
-    y = eval(op.call(["x"], p, "mod" if src else None), env)
+    y = eval(expr, env)
     ys = y if isinstance(y, (tuple, list)) else (y,)
     sum(t.float().sum() for t in ys).backward()
     assert x.grad is not None and x.grad.shape == x.shape
