@@ -44,7 +44,7 @@ def test_cli_compile_on_a_full_disk_exits_1_and_keeps_the_file(tmp_path):
     r = _run(f"""
         import resource, signal, sys
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+        resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
         from netspec.cli import main
         sys.exit(main(["compile", "specs/resnet18.yaml", "-o", {str(target)!r}]))
     """)

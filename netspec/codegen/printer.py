@@ -19,7 +19,7 @@ _ATOM = 20
 
 
 def literal(v) -> str:
-    """A Python literal for a plain value (int, float, bool, None, str, tuple/list of those)."""
+    """A Python literal for a plain value (int, float, bool, None, str, tuple/list of those; lists as tuples)."""
     if isinstance(v, bool) or v is None:
         return repr(v)
     if isinstance(v, int):
@@ -32,11 +32,9 @@ def literal(v) -> str:
         return repr(float(v))
     if isinstance(v, str):
         return _quote(str(v))
-    if isinstance(v, tuple):
+    if isinstance(v, (tuple, list)):      # a spec's list is written as a tuple: torch's sizes take tuples
         inner = ", ".join(literal(x) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
-    if isinstance(v, list):
-        return "[" + ", ".join(literal(x) for x in v) + "]"
     raise TypeError(f"cannot write {type(v).__name__} as a literal")
 
 

@@ -50,6 +50,9 @@ def to_python(text: str, rename, shape) -> tuple[str, set] | None:
     needs: set = set()
 
     class T(ast.NodeTransformer):
+        def visit_List(self, node):         # a spec's list is a tuple in generated code (as literals are)
+            return ast.copy_location(ast.Tuple([self.visit(e) for e in node.elts], ast.Load()), node)
+
         def visit_Name(self, node):
             if node.id in _CONST:
                 return ast.copy_location(ast.Constant(_CONST[node.id]), node)

@@ -26,7 +26,7 @@ from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, nor
 from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.loader import Source
-from ..spec.models import LAYER_KEYS
+from ..spec.models import LAYER_KEYS, loop_index, op_owns_index
 from ..spec.names import name_problem
 from .ir import Container, Graph, Node
 
@@ -195,6 +195,7 @@ class Expander:
         self._warn_unused()
         if self.errors:
             raise ErrorList(self.errors)
+        _inplace_safety(self.graph)
         return self.graph
 
     # -- params and inputs ----------------------------------------------------------------------
@@ -457,9 +458,9 @@ class Expander:
             rpath = prefix + name
             self._claim(rpath, loc)
             self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container,
-                                                     index=raw.get("index", "i"), count=n,
+                                                     index=loop_index(raw), count=n,
                                                      count_expr=raw["repeat"] if isinstance(raw["repeat"], str) else None)
-        idx = raw.get("index", "i")
+        idx = loop_index(raw)
         cur = ins
         ent = None
         before = len(self.graph.nodes)
@@ -600,8 +601,9 @@ class Expander:
         exprs: dict = {}                # field -> the spec's expression text (or a list of them), for codegen
         fields = op.Params.model_fields
         by_alias = {(f.alias or n): n for n, f in fields.items()}
+        owns_index = "index" in fields
         for key, val in raw.items():
-            if key in LAYER_KEYS:
+            if key in LAYER_KEYS and not (key == "index" and owns_index):
                 continue
             fname = by_alias.get(key, key)
             ploc = src.loc(path + (key,))
@@ -940,6 +942,38 @@ class Expander:
                                                     "remove it, or use it in 'from' or 'outputs'"))
 
 
+def _inplace_safety(g: Graph) -> None:
+    """An op asked to work in place (``relu: {inplace: true}``) does so only where that cannot change a result: its
+    input is read by nothing else, is not a network input or output, and its producer's backward does not need it.
+    Elsewhere it runs out of place (state_dict and outputs are the same), with a warning naming the other reader."""
+    uses: dict = {}
+    for n in g.nodes.values():
+        for r in n.inputs:
+            if r is not None:
+                uses.setdefault(tuple(r), []).append(n.id)
+    outs = {tuple(r) for r in g.outputs.values()}
+    unsafe: dict = {}
+    for n in g.nodes.values():
+        if not getattr(n.params, "inplace", False) or not n.inputs or n.inputs[0] is None:
+            continue
+        r = tuple(n.inputs[0])
+        src = g.nodes[r[0]]
+        others = [u for u in uses.get(r, []) if u != n.id]
+        why = (f"its input '{r[0]}' is also read by '{others[0]}'" if others else
+               "its input is a network input" if src.op is InputOp else
+               f"its input '{r[0]}' is a network output" if r in outs else
+               f"the backward of '{r[0]}' ({src.op.name}) needs its output" if src.op.backward_needs_output else None)
+        if why:
+            unsafe.setdefault(n.meta.get("shared_with") or n.id, (n, why))
+    for n in g.nodes.values():
+        key = n.meta.get("shared_with") or n.id
+        if key in unsafe and getattr(n.params, "inplace", False):
+            n.params = n.params.model_copy(update={"inplace": False})
+    for key, (n, why) in unsafe.items():
+        g.warnings.append(Warning_(f"'{n.id}' runs out of place: {why}", n.param_locs.get("inplace", n.loc),
+                                   "in place would change a value something else reads; remove 'inplace: true'"))
+
+
 def raw_has(src: Source, path, key) -> bool:
     return (tuple(path) + (key,)) in src.locs
 
@@ -1022,7 +1056,7 @@ def _bool_as_number(annotation) -> bool:
 def _expr_names(raw: dict) -> set:
     out = set()
     for k, v in raw.items():
-        if k in ("op", "name", "from", "share", "doc", "layers", "index"):
+        if k in ("op", "name", "from", "share", "doc", "layers") or (k == "index" and not op_owns_index(raw)):
             continue
         for s in (v if isinstance(v, list) else [v]):
             if isinstance(s, str):

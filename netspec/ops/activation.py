@@ -1,7 +1,7 @@
 """Activations: elementwise non-linearities and (log-)softmax."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Literal, Optional
 
 from pydantic import Field
 
@@ -76,7 +76,7 @@ class EluParams(Params):
 
 
 class GeluParams(Params):
-    approximate: str = Field("none", pattern="^(none|tanh)$", description="'none' (exact) or 'tanh'")
+    approximate: Literal["none", "tanh"] = Field("none", description="'none' (exact) or 'tanh'")
 
 
 class PReluParams(Params):

@@ -13,7 +13,7 @@ from typing import Literal, Optional, Union
 from pydantic import Field, model_validator
 
 from .base import Op, OpError, Params, register, need_float, same_dim
-from ..codegen.ir import Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, binop, call, lit, method
+from ..codegen.ir import Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, Tuple, binop, call, lit, method
 from ..shapes import Dim, TensorType, Requirement, is_sym, mul_all, norm
 from ..shapes_dim import ceildiv, exact_div, floordiv
 
@@ -185,7 +185,7 @@ class Reshape(_ShapeOp):
         if p.keep == 1:
             return method(x, "reshape", Index(Attr(x, "shape"), (lit(0),)), *sizes)
         lead = Index(Attr(x, "shape"), (SliceExpr(None, P(p, "keep")),))
-        return method(x, "reshape", binop("+", lead, P(p, "shape")))
+        return method(x, "reshape", binop("+", lead, Tuple(tuple(sizes))))
 
     @classmethod
     def label(cls, p):

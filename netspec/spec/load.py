@@ -485,7 +485,8 @@ def _check_names(src: Source):
     def layers(path, items):
         for i, layer in enumerate(items if isinstance(items, list) else ()):
             if isinstance(layer, dict):
-                yield from bad(layer.get("index"), path + (i, "index"), "a loop index", key=False)
+                if not models.op_owns_index(layer):
+                    yield from bad(layer.get("index"), path + (i, "index"), "a loop index", key=False)
                 if layer.get("op") == "seq":
                     yield from layers(path + (i, "layers"), layer.get("layers"))
 

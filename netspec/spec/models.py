@@ -23,6 +23,19 @@ FORMAT_VERSION = 1
 LAYER_KEYS = ("op", "name", "from", "if", "repeat", "index", "share", "flat", "doc")
 
 
+def op_owns_index(raw: dict) -> bool:
+    """Whether the layer's op has a parameter named 'index' (select): then 'index' is that parameter, and a repeat's
+    loop variable is 'i'."""
+    from ..ops.base import lookup
+    op = lookup(raw.get("op")) if isinstance(raw.get("op"), str) else None
+    return op is not None and "index" in op.Params.model_fields
+
+
+def loop_index(raw: dict) -> str:
+    """The name of a repeated layer's loop variable: its 'index' key, or 'i'."""
+    return "i" if op_owns_index(raw) else raw.get("index", "i")
+
+
 def _check_expr(s: str) -> str:
     try:
         parse_expr(s)
