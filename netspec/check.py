@@ -5,9 +5,8 @@ from dataclasses import dataclass, field
 import os
 
 from .errors import ErrorList, NetspecError
-from .graph.expand import expand
+from . import pipeline
 from .graph.ir import Graph
-from .graph.verify import verify
 from .spec.load import Spec, load
 
 
@@ -37,8 +36,7 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
             return res
         for name in spec.networks:
             try:
-                g = expand(spec, name, params=params, bindings=bindings)
-                verify(g)
+                g = pipeline.graph(spec, name, params=params, bind=bindings)
                 res.graphs[name] = g
                 res.warnings.extend(g.warnings)
             except ErrorList as e:

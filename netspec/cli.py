@@ -218,18 +218,13 @@ def compile_(
 
     A file with several networks (a GAN) gives one module with a class for each, unless --network picks one.
     """
-    from .codegen.build import to_graphs
-    from .codegen.source import count_params, generate_module
-    from .graph.verify import verify
+    from .codegen.source import generate_module
     from .io import atomic_write_text
-    from .spec.load import load
+    from .pipeline import graphs as pipeline_graphs
     if class_name is not None and not (class_name.isidentifier() and class_name.isascii()):
         raise typer.BadParameter(f"{class_name!r} is not a Python identifier", param_hint="--class-name")
-    s = load(spec, search_path=[str(x) for x in search_path or []])
-    graphs = to_graphs(s, network, params=_parse_kv(param, "--param") or None,
-                       bindings=_parse_kv(bind, "--bind") or None)
-    for g in graphs:
-        verify(g)
+    graphs = pipeline_graphs(spec, network, params=_parse_kv(param, "--param") or None,
+                             bind=_parse_kv(bind, "--bind") or None, search_path=[str(x) for x in search_path or []])
     if class_name is not None and len(graphs) > 1:
         raise typer.BadParameter(f"the file has {len(graphs)} networks; --class-name needs --network",
                                  param_hint="--class-name")
@@ -238,9 +233,9 @@ def compile_(
     if quiet:
         return
     if len(graphs) == 1:
-        _out.print(f"wrote {_esc(str(output))}: class {tops[0]}, {count_params(graphs[0]):,} parameters")
+        _out.print(f"wrote {_esc(str(output))}: class {tops[0]}, {graphs[0].num_params():,} parameters")
     else:
-        each = ", ".join(f"{t} ({count_params(g):,} parameters)" for t, g in zip(tops, graphs))
+        each = ", ".join(f"{t} ({g.num_params():,} parameters)" for t, g in zip(tops, graphs))
         _out.print(f"wrote {_esc(str(output))}: classes {_esc(each)}")
 
 

@@ -28,8 +28,8 @@ from typing import Any
 from .errors import LimitError, NetspecError
 from .graph.ir import Graph
 from .io import OutputError, atomic_write_bytes, atomic_write_text
-from .summary import boundary, copies, members, node_counts, positions, summarize, load_spec, pick_network, \
-    parse_bind, check_bindings, human, _count
+from .graph.structure import boundary, copies, members, positions
+from .summary import summarize, human, _count
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -260,7 +260,7 @@ def _node(where, g: Graph, n, prefix: str, families: dict) -> None:
     families.setdefault(fam, None)
     label = n.op.label(n.params) if n.op.name != "input" else n.id
     tip = [f"{n.id}: {n.op.name}", str(n.loc)]
-    p, b = node_counts(n)
+    p, b = n.counts()
     if p:
         tip.append(f"{_count(p)} parameters")
     shared = n.meta.get("shared_with")
@@ -298,7 +298,7 @@ def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: d
     p: Any = 0
     m: Any = 0
     for nid in ids:
-        np_, _ = node_counts(g.nodes[nid])
+        np_, _ = g.nodes[nid].counts()
         p, m = p + np_, m + g.nodes[nid].meta.get("macs", 0)
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_h(path)}</B>  {_h(_kind_text(g, path, ids))}</TD></TR>']
     for word, refs in (("in", ins), ("out", outs)):
@@ -503,20 +503,5 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
 
 
 def _graphs(spec_or_path, network, bind, params, search_path) -> list[Graph]:
-    from .graph.expand import expand
-    from .graph.verify import verify
-    if isinstance(spec_or_path, Graph):
-        if bind:
-            raise DrawError("cannot bind symbols of an already expanded graph", None,
-                            "pass the spec (or its path) instead")
-        return [spec_or_path]
-    spec = load_spec(spec_or_path, search_path)
-    names = [pick_network(spec, network)] if network is not None or len(spec.networks) <= 1 else list(spec.networks)
-    bindings = parse_bind(bind)
-    check_bindings(spec, names, bindings)
-    out = []
-    for name in names:
-        g = expand(spec, name, params=params, bindings=bindings or None)
-        verify(g)
-        out.append(g)
-    return out
+    from .pipeline import graphs
+    return graphs(spec_or_path, network, params=params, bind=bind, search_path=search_path)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .shapes_dim import Dim, SymCtx, compare, norm, is_sym, mul_all  # noqa: F401  (re-exported)
+from .shapes_dim import Dim, Requirement, SymCtx, compare, norm, is_sym, mul_all  # noqa: F401  (re-exported)
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 INT_DTYPES = ("int64", "int32", "uint8", "int8", "int16")
@@ -37,16 +37,6 @@ class TensorType:
 
     def numel(self):
         return mul_all(self.shape)
-
-
-@dataclass
-class Requirement:
-    """A condition on the symbols under which the network is valid, with where it came from."""
-
-    text: str
-    symbol: str | None = None
-    multiple_of: int | None = None
-    where: str = ""          # node name
 
 
 @dataclass

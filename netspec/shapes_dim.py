@@ -646,12 +646,13 @@ def convT_out(size, kernel: int, stride: int, padding: int, output_padding: int 
 
 @dataclass(frozen=True, slots=True)
 class Requirement:
-    """Condition under which two sizes are equal: ``symbol % multiple_of == 0`` when those are
-    set, otherwise only ``text`` (e.g. ``2*(H//2) == H`` or ``H % 2 == 0 and W % 2 == 0``)."""
+    """A condition on the symbols under which a network is valid: ``symbol % multiple_of == 0`` when those are
+    set, otherwise only ``text`` (e.g. ``2*(H//2) == H`` or ``T >= 10``); ``where`` names the layer that needs it."""
 
-    symbol: str | None
-    multiple_of: int | None
     text: str
+    symbol: str | None = None
+    multiple_of: int | None = None
+    where: str = ""
 
     def __str__(self):
         return self.text
@@ -778,10 +779,10 @@ def compare(a, b, ctx: SymCtx | None = None) -> Verdict:
         conds = [(syms[i], js[i] * ms[i]) for i in range(n) if js[i] > 1]
         if len(conds) == 1:
             s, q = conds[0]
-            return Verdict("requires", Requirement(s, q, f"{s} % {q} == 0"))
+            return Verdict("requires", Requirement(f"{s} % {q} == 0", s, q))
         if conds:
-            return Verdict("requires", Requirement(None, None, " and ".join(f"{s} % {q} == 0" for s, q in conds)))
-    return Verdict("requires", Requirement(None, None, f"{a} == {b}"))
+            return Verdict("requires", Requirement(" and ".join(f"{s} % {q} == 0" for s, q in conds)))
+    return Verdict("requires", Requirement(f"{a} == {b}"))
 
 
 def min_value(a, ctx: SymCtx | None = None) -> dict | None:
@@ -822,3 +823,19 @@ def min_value(a, ctx: SymCtx | None = None) -> dict | None:
                 lo = mid
         found = hi
     return {s: step * found for s in syms}
+
+
+def resimplify(x, ctx: SymCtx | None = None):
+    """``x`` rebuilt under ``ctx``'s assumptions: floors that became exact divisions are written as such
+    (``ceil(H/2)`` is ``H/2`` once H is known to be even). The value is unchanged wherever the assumptions hold."""
+    if type(x) is not Dim:
+        return x
+    total = 0
+    for m, c in x._p.items():
+        t = c
+        for a, pw in m:
+            v = Dim.sym(a) if type(a) is str else floordiv(resimplify(a.num, ctx), a.d, ctx)
+            for _ in range(pw):
+                t = t * v
+        total = total + t
+    return norm(total)

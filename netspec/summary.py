@@ -15,10 +15,11 @@ import io
 import json
 import os
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import Loc, SpecError, did_you_mean
 from .graph.ir import Graph, Node
+from .graph.structure import boundary, copies, members, positions
 from .limits import LIMITS
 from .shapes import Dim
 
@@ -147,73 +148,6 @@ class Summary:
 CONTAINER_KINDS = ("block", "seq", "repeat")
 
 
-# -- container helpers (shared with the drawer) ------------------------------------------------------
-
-def members(graph: Graph) -> dict[str, list[str]]:
-    """Container path -> ids of the nodes inside it (at any depth), in graph order."""
-    out: dict[str, list[str]] = {}
-    for n in graph.nodes.values():
-        for p in n.scope:
-            out.setdefault(p, []).append(n.id)
-    return out
-
-
-def boundary(graph: Graph, ids: Iterable[str], pos: dict | None = None) -> tuple[list, list]:
-    """The values entering and leaving a set of nodes: (input refs, output refs), each in graph order, no repeats.
-
-    A value leaves when a node outside the set consumes it or it is a graph output. ``pos`` (node id -> index in
-    graph order, from :func:`positions`) saves recomputing it when called for many sets.
-    """
-    inside = set(ids)
-    ins: dict = {}
-    outs: dict = {}
-    for nid in ids:
-        for ref in graph.nodes[nid].inputs:
-            if ref is not None and ref[0] not in inside:
-                ins.setdefault(tuple(ref), None)
-    graph_outs = {tuple(r) for r in graph.outputs.values()}
-    for nid in ids:
-        n = graph.nodes[nid]
-        for succ in graph.g.successors(nid):
-            if succ in inside:
-                continue
-            for slot, ref in enumerate(graph.nodes[succ].inputs):
-                if ref is not None and ref[0] == nid:
-                    outs.setdefault(tuple(ref), None)
-        for k in range(len(n.out)):
-            if (nid, k) in graph_outs:
-                outs.setdefault((nid, k), None)
-    pos = pos if pos is not None else positions(graph)
-    return list(ins), sorted(outs, key=lambda ref: (pos.get(ref[0], 0), ref[1]))
-
-
-def positions(graph: Graph) -> dict[str, int]:
-    return {nid: i for i, nid in enumerate(graph.nodes)}
-
-
-def copies(path: str, ids: Iterable[str]) -> int:
-    """How many copies a repeat made: the distinct names right under its path (layer1.0, layer1.1 -> 2)."""
-    k = len(path) + 1
-    return len({nid[k:].split(".", 1)[0] for nid in ids})
-
-
-def node_counts(node: Node) -> tuple[Any, Any]:
-    """(parameters, buffer elements) a node owns; (0, 0) when it uses another layer's weights."""
-    if node.meta.get("shared_with"):
-        return 0, 0
-    params: Any = 0
-    buffers: Any = 0
-    for shape, kind in node.meta.get("weights", {}).values():
-        k: Any = 1
-        for d in shape:
-            k = k * d
-        if kind == "param":
-            params = params + k
-        else:
-            buffers = buffers + k
-    return params, buffers
-
-
 def types_text(graph: Graph, refs: list) -> str:
     return ", ".join(str(graph.type_of(r)) for r in refs)
 
@@ -236,7 +170,7 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
                 continue
             opened.add(path)
             rows.append(_container_row(graph, path, i, inside[path], pos))
-        p, b = node_counts(n)
+        p, b = n.counts()
         macs = n.meta.get("macs", 0)
         is_input = n.op.name == "input"
         if not is_input:
@@ -263,7 +197,7 @@ def _container_row(graph: Graph, path: str, depth: int, ids: list[str], pos: dic
     m: Any = 0
     for nid in ids:
         n = graph.nodes[nid]
-        np_, nb = node_counts(n)
+        np_, nb = n.counts()
         p, b, m = p + np_, b + nb, m + n.meta.get("macs", 0)
     _, outs = boundary(graph, ids, pos)
     kind = c.kind if c else "seq"
@@ -297,114 +231,23 @@ def summary(spec_or_path, *, bind: dict | str | None = None, network: str | None
     return summarize(graph, bindings)
 
 
+from .pipeline import parse_bind  # noqa: E402,F401  (part of this module's API: summary(bind="H=224"))
+
+
 def load_graph(spec_or_path, *, bind=None, network=None, params=None, search_path=None) -> tuple[Graph, dict]:
-    """Path/text/Spec/Graph -> (expanded Graph, validated bindings). Shared by summary and draw."""
-    if isinstance(spec_or_path, Graph):
-        if bind:
-            raise SpecError("cannot bind symbols of an already expanded graph", None,
-                            "pass the spec (or its path) instead, or expand it with bindings=...")
-        return spec_or_path, {}
-    from .graph.expand import expand
-    from .graph.verify import verify
-    spec = load_spec(spec_or_path, search_path)
-    name = pick_network(spec, network)
-    bindings = parse_bind(bind)
-    check_bindings(spec, name, bindings)
-    g = expand(spec, name, params=params, bindings=bindings or None)
-    verify(g)
-    return g, bindings
-
-
-def load_spec(spec_or_path, search_path=None):
-    from .spec.load import Spec, load
-    if isinstance(spec_or_path, Spec):
-        return spec_or_path
-    return load(spec_or_path, search_path=search_path)
-
-
-def pick_network(spec, network: str | None) -> str:
-    if not spec.networks:
-        raise SpecError("this file defines no network (only blocks)", Loc(spec.file, 1, 1),
-                        "add 'inputs' and 'layers', or import this file from a spec that does")
-    if network is None:
-        return next(iter(spec.networks))
-    if network not in spec.networks:
-        raise SpecError(f"no network named '{network}'", Loc(spec.file, 1, 1),
-                        [h for h in [did_you_mean(network, list(spec.networks))] if h] +
-                        [f"networks: {', '.join(spec.networks)}"])
-    return network
-
-
-def parse_bind(bind: dict | str | None) -> dict:
-    """``"N=1,H=224"`` or a dict -> {symbol: positive int}; anything else is a SpecError with a hint."""
-    if bind is None or bind == "":
-        return {}
-    if isinstance(bind, str):
-        items = {}
-        for part in bind.split(","):
-            if not part.strip():
-                continue
-            if "=" not in part:
-                raise SpecError(f"cannot read the binding '{part.strip()}'", None, "write SYMBOL=NUMBER, e.g. H=224")
-            k, v = part.split("=", 1)
-            items[k.strip()] = v.strip()
-        bind = items
-    out = {}
-    for k, v in dict(bind).items():
-        if isinstance(v, str) and v.strip().isdigit():
-            v = int(v.strip())
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1 or v > LIMITS.max_dim:
-            raise SpecError(f"symbol {k} must be bound to a positive integer, got {v!r}", None,
-                            f"e.g. --bind {k}=224")
-        out[str(k)] = v
-    return out
-
-
-def input_symbols(spec, network: str) -> list[str]:
-    """The symbols written in a network's input shapes (N, H, W, ...), in order of appearance."""
-    net = spec.networks[network]
-    names = set(net.raw.get("params") or {})
-    symbols: list[str] = []
-    for decl in (net.raw.get("inputs") or {}).values():
-        shape = decl.get("shape", []) if isinstance(decl, dict) else decl
-        for d in shape if isinstance(shape, list) else []:
-            if isinstance(d, str) and d.strip().isidentifier() and d.strip() not in names \
-                    and d.strip() not in symbols:
-                symbols.append(d.strip())
-    return symbols
-
-
-def check_bindings(spec, networks: str | list[str], bindings: dict) -> None:
-    """Every bound name must be a symbol of (one of) the networks' inputs: catches typos like h=224."""
-    if not bindings:
-        return
-    networks = [networks] if isinstance(networks, str) else list(networks)
-    symbols: list[str] = []
-    for name in networks:
-        symbols += [s for s in input_symbols(spec, name) if s not in symbols]
-    for k in bindings:
-        if k not in symbols:
-            where = f"network '{networks[0]}'" if len(networks) == 1 else "these networks"
-            raise SpecError(f"'{k}' is not a symbol of {where}", spec.networks[networks[0]].loc("inputs"),
-                            [h for h in [did_you_mean(k, symbols)] if h] +
-                            [f"symbols of the inputs: {', '.join(symbols) or '(none: every size is fixed)'}"])
+    """Path/text/Spec/Graph -> (verified Graph, bindings): ``pipeline.graph`` plus the parsed bindings."""
+    from .pipeline import graph, parse_bind
+    g = graph(spec_or_path, network, params=params, bind=bind, search_path=search_path)
+    return g, ({} if isinstance(spec_or_path, Graph) else parse_bind(bind))
 
 
 def summaries(spec_or_path, *, bind: dict | str | None = None, network: str | None = None,
               params: dict | None = None, search_path: list[str] | None = None) -> list[Summary]:
     """One Summary per network of a file (or only ``network``); what ``netspec summary`` prints."""
-    spec = load_spec(spec_or_path, search_path)
-    names = [pick_network(spec, network)] if network is not None or len(spec.networks) <= 1 else list(spec.networks)
+    from .pipeline import graphs, parse_bind
     bindings = parse_bind(bind)
-    check_bindings(spec, names, bindings)
-    from .graph.expand import expand
-    from .graph.verify import verify
-    out = []
-    for name in names:
-        g = expand(spec, name, params=params, bindings=bindings or None)
-        verify(g)
-        out.append(summarize(g, bindings))
-    return out
+    return [summarize(g, bindings) for g in graphs(spec_or_path, network, params=params, bind=bind,
+                                                   search_path=search_path)]
 
 
 # -- formatting helpers -------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 import netspec
 from netspec import expand, load
 from netspec.codegen.build import build, compile_source, exec_source, top_class_name
-from netspec.codegen.source import count_params, generate, ident, is_attr_name
+from netspec.codegen.source import generate, ident, is_attr_name
 from netspec.errors import NetspecError, WeightsError
 from netspec.weights import load_weights, save_weights
 
@@ -205,7 +205,7 @@ def test_state_dict_keys_are_node_ids(case):
     model = build(g, device="meta")
     got = {k: tuple(v.shape) for k, v in model.state_dict().items()}
     assert got == expected_keys(g)
-    assert sum(p.numel() for p in model.parameters()) == count_params(g)
+    assert sum(p.numel() for p in model.parameters()) == g.num_params()
 
 
 # -- the generated source ------------------------------------------------------------------------------------

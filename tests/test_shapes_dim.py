@@ -323,7 +323,7 @@ def test_unet_skip_requires_even():
     assert str(up) == "2*(H//2)"
     v = compare(up, H, CTX)
     assert v.kind == "requires"
-    assert v.requirement == Requirement("H", 2, "H % 2 == 0")
+    assert v.requirement == Requirement("H % 2 == 0", "H", 2)
     assert compare(H, up, CTX).requirement.multiple_of == 2
 
     ctx = SymCtx({"H": 2})
@@ -380,7 +380,7 @@ def test_compare_basic():
     assert compare(H, H + 1, CTX).kind == "never"
     assert compare(2 * H, H * 2, CTX).kind == "equal"
     assert compare(H, W, CTX).kind == "requires"
-    assert compare(H, 5, CTX) == Verdict("requires", Requirement(None, None, "H == 5"))
+    assert compare(H, 5, CTX) == Verdict("requires", Requirement("H == 5"))
     # equal but structurally different
     a = floordiv(3 * H + 1, 2, CTX)
     b = H + ceildiv(H, 2, CTX)
@@ -396,7 +396,7 @@ def test_compare_multiple_symbols():
     assert v.kind == "requires"
     assert v.requirement.symbol is None and v.requirement.text == "H % 2 == 0 and W % 2 == 0"
     v = compare(2 * floordiv(H, 2, CTX) * W, H * W, CTX)
-    assert v.requirement == Requirement("H", 2, "H % 2 == 0")
+    assert v.requirement == Requirement("H % 2 == 0", "H", 2)
     assert compare(N * T * 512, T * N * 512, CTX).kind == "equal"
     assert compare(N * T + 1, N * T, CTX).kind == "never"
     v = compare(H * W, 64, CTX)
@@ -412,7 +412,7 @@ def test_compare_ignores_invalid_sizes():
 def test_compare_requirement_is_exact(d):
     up = d * floordiv(H, d, CTX)
     v = compare(up, H, CTX)
-    assert v.requirement == Requirement("H", d, f"H % {d} == 0")
+    assert v.requirement == Requirement(f"H % {d} == 0", "H", d)
     for h in range(1, 5 * d):
         assert (up.evaluate({"H": h}) == h) == (h % d == 0)
 

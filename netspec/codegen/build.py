@@ -13,19 +13,15 @@ import sys
 import types
 from typing import Any
 
-from ..graph.expand import expand
+from .. import pipeline
 from ..graph.ir import Graph
-from ..spec.load import Spec, load
 from .source import generate, generate_all
 
 
 def to_graph(spec_or_path: Any, network: str | None = None, *, params: dict | None = None,
              bindings: dict | None = None) -> Graph:
-    """A Graph from a Graph, a loaded Spec, a path, or spec text."""
-    if isinstance(spec_or_path, Graph):
-        return spec_or_path
-    spec = spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
-    return expand(spec, network, params=params or None, bindings=bindings or None)
+    """A verified Graph from a Graph, a loaded Spec, a path, or spec text (``pipeline.graph``)."""
+    return pipeline.graph(spec_or_path, network, params=params, bind=bindings)
 
 
 def compile_source(spec_or_path: Any, network: str | None = None, *, class_name: str | None = None,
@@ -47,11 +43,7 @@ def compile_source(spec_or_path: Any, network: str | None = None, *, class_name:
 def to_graphs(spec_or_path: Any, network: str | None = None, *, params: dict | None = None,
               bindings: dict | None = None) -> list[Graph]:
     """The graphs to compile: the chosen network, or every network of the file when none is chosen."""
-    if isinstance(spec_or_path, Graph):
-        return [spec_or_path]
-    spec = spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
-    names = [network] if network is not None or len(spec.networks) <= 1 else list(spec.networks)
-    return [expand(spec, n, params=params or None, bindings=bindings or None) for n in names]
+    return pipeline.graphs(spec_or_path, network, params=params, bind=bindings)
 
 
 def exec_source(src: str, name: str) -> dict:

@@ -449,8 +449,7 @@ class Writer:
         order = sorted(g.containers, key=lambda q: -q.count("."))
         by_name: dict = {}
         for p in g.containers:
-            c = g.containers[p]
-            by_name.setdefault((c.kind, c.block or p.rsplit(".", 1)[-1]), []).append(p)
+            by_name.setdefault((g.containers[p].kind, self.class_base_name(p)), []).append(p)
         changed = True
         while changed:
             changed = False
@@ -475,7 +474,7 @@ class Writer:
                     continue
                 d = self.draft(p)
                 c = g.containers[p]
-                block = c.block or c.path.rsplit(".", 1)[-1]
+                block = self.class_base_name(p)
                 key = (c.kind, block, d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
                        tuple(d.seq_members or ()), self._shape_key(d))
                 if not d.opt_ok:    # optional layers that cannot be written under an 'if': a class of their own
@@ -497,6 +496,18 @@ class Writer:
             for grp in new:
                 self.resolve(grp)
         return self.draft(None)
+
+    def class_base_name(self, path: str) -> str:
+        """What a class is called: its block, or the spec name of a group of layers (a repeat's copies are named
+        after the repeat, not their index)."""
+        c = self.g.containers[path]
+        if c.block:
+            return c.block
+        local = path.rsplit(".", 1)[-1]
+        parent = self.g.containers.get(c.parent) if c.parent else None
+        if local.isdigit() and parent is not None and parent.kind == "repeat":
+            return parent.path.rsplit(".", 1)[-1]
+        return local
 
     def _compatible(self, grp: ClassGroup, d: Draft) -> bool:
         """An instance joins a class when its optional layers read the same as the class's where both have them."""
@@ -1309,7 +1320,7 @@ class Writer:
                 got = self._trace_refs(grp, rr, ax, extras, envs, in_types, in_names, param_names, used_params,
                                        derived_name, depth + 1)
             elif kinds[nm] in ("block", "default"):
-                texts = {c.arg_exprs.get(nm) for c in conts}
+                texts = {c.arg_exprs.get(nm) if c.kind == "block" else nm for c in conts}
                 got = None
                 if len(texts) == 1 and None not in texts:
                     fake = [Slot(ir.Lit(v, ("arg", nm)), None, c, False, e) for v, c, e in zip(vals, conts, extras)]
@@ -1569,7 +1580,7 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
 def _resolve_top(w: Writer, d: Draft) -> list:
     """Slots of the network's class: the spec's expressions over the network's parameters, else values."""
     g = w.g
-    pnames = [p[0] for p in g.param_decls]
+    pnames = [p[0] for p in g.param_decls if p[0] not in getattr(w, "banned", ())]
     used: dict = {}
     texts = []
     fake = ClassGroup("", None)
@@ -1624,8 +1635,14 @@ class _Parts:
     ordered_dict: bool
 
 
+# graphs larger than this are not re-generated to prove that a network parameter may be a constructor argument
+GENERIC_CHECK_MAX_NODES = 4000
+
+
 def _network_parts(g: Graph, class_name: str | None, taken: set, helpers: dict) -> _Parts:
+    banned = _baked_params(g, class_name, helpers)
     w = Writer(g, class_name, taken, helpers)
+    w.banned = banned
     top = w.write()
     texts_top = _resolve_top(w, top)
     # the top class's name
@@ -1637,6 +1654,48 @@ def _network_parts(g: Graph, class_name: str | None, taken: set, helpers: dict) 
     texts = [_class_text(w, grp) for grp in _dependency_order(w, classes)]
     texts.append(_top_text(w, name, top, texts_top))
     return _Parts(name, texts, w.needs, w.ordered_dict)
+
+
+def _top_text_with(g: Graph, class_name, helpers: dict, defaults: dict | None, banned: set) -> str:
+    w = Writer(g, class_name, set(), dict(helpers))
+    w.banned = banned
+    top = w.write()
+    texts_top = _resolve_top(w, top)
+    if defaults is not None:
+        w.top_params = [(p, defaults.get(p, v)) for p, v in w.top_params]
+    classes = sorted((x for xs in w.groups.values() for x in xs), key=lambda grp: grp.order)
+    text = "\n".join([_class_text(w, grp) for grp in _dependency_order(w, classes)] +
+                     [_top_text(w, "Net", top, texts_top)])
+    return "\n".join(line.split("  # ", 1)[0] for line in text.splitlines())      # the code, not its comments
+
+
+def _baked_params(g: Graph, class_name, helpers: dict) -> set:
+    """The network parameters that cannot be constructor arguments of the generated class: those whose other
+    values would give code that differs in more than the argument's default (a size the generator could only write
+    as a number). Proven by generating the network again at another value of each parameter."""
+    from ..graph.expand import expand
+    spec = getattr(g, "spec", None)
+    numeric = [p for p, v in g.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    if not numeric:
+        return set()
+    if spec is None or len(g.nodes) > GENERIC_CHECK_MAX_NODES:
+        return set(numeric)
+    first = _top_text_with(g, class_name, helpers, None, set())
+    used = {p for p in numeric if re.search(rf"\b{re.escape(p)}\b", first)}
+    banned = set(numeric) - used
+    for p in sorted(used):
+        v = g.params[p]
+        ok = False
+        for alt in ([v * 2, v + 1] if isinstance(v, int) else [v * 2 if v else 0.5, v + 0.25]):
+            try:
+                g2 = expand(spec, g.name, params={**g.params, p: alt}, bindings=None)
+            except NetspecError:
+                continue
+            ok = _top_text_with(g2, class_name, helpers, dict(g.params), set()) == first
+            break
+        if not ok:
+            banned.add(p)
+    return banned
 
 
 def _dependency_order(w: Writer, classes: list) -> list:
@@ -1721,8 +1780,3 @@ def generate(graph: Graph, *, class_name: str | None = None) -> str:
 def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str:
     """Standalone PyTorch source for several networks (a GAN's generator and discriminator) in one module."""
     return generate_module(graphs, class_names=class_names)[0]
-
-
-def count_params(graph: Graph) -> int:
-    """Number of learned parameters (a shared module counted once): see ``Graph.num_params``."""
-    return graph.num_params()

@@ -23,6 +23,7 @@ from ..limits import LIMITS
 from ..ops.base import In, OpError, lookup, unknown_op_hints
 from ..ops.io import InputOp
 from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
+from ..shapes_dim import resimplify
 from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.loader import Source
@@ -488,6 +489,17 @@ class Expander:
             cur = [ent] + list(cur[1:]) if cur else [ent]
         return ent
 
+    def _assume(self, start: int) -> None:
+        """A divisibility a layer needs (U-Net's H % 16 == 0) is assumed at once for all later shapes."""
+        sym = self.ctx.sym
+        for r in self.ctx.requirements[start:]:
+            symbol, mult = r.symbol, r.multiple_of
+            if not (symbol and mult):
+                symbol, mult = _sufficient_multiple(r.text, sym) or (None, None)
+            if symbol and mult:
+                m = sym.multiple_of.get(symbol, 1)
+                sym.multiple_of[symbol] = m * mult // math.gcd(m, mult)
+
     def _claim(self, node_id: str, loc: Loc) -> None:
         """Refuse a second node or container with the same structural name (one module path, one module)."""
         if node_id in self.graph.nodes or node_id in self.graph.containers:
@@ -631,7 +643,9 @@ class Expander:
         in_types, in_refs = self._slots(op, ins, slot_names, src, path, node_id)
         self.ctx.node = node_id
         try:
+            before = len(self.ctx.requirements)
             outs = op.infer(in_types, params, self.ctx)
+            self._assume(before)
             weights = op.weights(in_types, params)
             macs = op.macs(in_types, outs, params)
         except OpError as e:
@@ -1085,7 +1099,7 @@ def _param_hint(op, err) -> list[str]:
 # -- public ------------------------------------------------------------------------------------------
 
 def expand(spec: Spec, network: str | None = None, *, params: dict | None = None, bindings: dict | None = None,
-           max_rounds: int = 8) -> Graph:
+           max_rounds: int = 1) -> Graph:
     """Expand one network of a spec into a Graph with shapes.
 
     Symbols found to need divisibility (U-Net's H, W) are assumed from then on and the expansion is re-run,
@@ -1100,61 +1114,79 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
         raise SpecError(f"no network named '{network}'", Loc(spec.file, 1, 1),
                         [h for h in [did_you_mean(network, list(spec.networks))] if h] +
                         [f"networks: {', '.join(spec.networks)}"])
-    bindings = _check_bindings(spec, spec.networks[network], bindings)
+    from ..pipeline import check_bindings, parse_bind
+    bindings = parse_bind(bindings) or None
+    check_bindings(spec, network, bindings)
     sym = SymCtx()
     sym.multiple_of.update(spec.symbols)
-    for _ in range(max_rounds):
-        g = Expander(spec, spec.networks[network], params, bindings, sym.copy()).run()
-        new = False
-        for r in g.requirements:
-            if r.symbol and r.multiple_of:
-                m = sym.multiple_of.get(r.symbol, 1)
-                lcm = m * r.multiple_of // math.gcd(m, r.multiple_of)
-                if lcm != m:
-                    sym.multiple_of[r.symbol] = lcm
-                    new = True
-        if not new:
-            break
-    # requirements: the final divisibility of each symbol plus any non-divisibility condition
-    reqs = []
-    for s, m in sym.multiple_of.items():
-        if m > 1 and spec.symbols.get(s, 1) < m:
-            reqs.append(Requirement(f"{s} % {m} == 0", s, m))
-    seen = set()
-    for r in g.requirements:     # conditions still open in the final round (after the divisibility assumptions)
-        if not r.symbol and r.text not in seen:
-            seen.add(r.text)
-            reqs.append(r)
-    g.requirements = reqs
+    g = Expander(spec, spec.networks[network], params, bindings, sym).run()
+    _settle(g, sym, spec.symbols)
+    g.spec = spec
     return g
 
 
-def _check_bindings(spec: Spec, net: NetworkRef, bindings: dict | None) -> dict | None:
-    """Symbols bound to values (--bind H=224) must exist in the network's inputs and be positive sizes."""
-    if not bindings:
-        return bindings
-    symbols: list[str] = []
-    params = net.raw.get("params") or {}
-    for decl in (net.raw.get("inputs") or {}).values():
-        shape = decl.get("shape", []) if isinstance(decl, dict) else decl
-        for d in shape or []:
-            if isinstance(d, str) and d.strip().isidentifier() and d.strip() not in params:
-                symbols.append(d.strip())
-    out = {}
-    for k, v in bindings.items():
-        if k not in symbols:
-            raise SpecError(f"cannot bind '{k}': network '{net.name}' has no symbol of that name", net.loc("inputs"),
-                            [h for h in [did_you_mean(k, symbols)] if h] +
-                            [f"its symbols: {', '.join(dict.fromkeys(symbols)) or '(none)'}"])
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise SpecError(f"cannot bind '{k}' to {v!r}: a size must be a positive integer", net.loc("inputs"))
-        if v > LIMITS.max_dim:
-            raise LimitError(f"cannot bind '{k}' to {v:,}: over the limit of {LIMITS.max_dim:,}", net.loc("inputs"))
-        m = spec.symbols.get(k, 1)
-        if v % m:
-            raise SpecError(f"cannot bind '{k}' to {v}: the spec declares it a multiple of {m}", net.loc("inputs"))
-        out[k] = v
-    return out
+def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
+    """After the one expansion: every shape rewritten under the divisibility found along the way (so the U-Net's
+    first layers read H/2, not ceil(H/2)), and the requirements reduced to what those assumptions leave open."""
+    for n in g.nodes.values():
+        for k in ("in", "out"):
+            if n.meta.get(k):
+                n.meta[k] = [t if t is None or not any(is_sym(d) for d in t.shape) else
+                             t.with_shape([resimplify(d, sym) for d in t.shape]) for t in n.meta[k]]
+        if is_sym(n.meta.get("macs")):
+            n.meta["macs"] = resimplify(n.meta["macs"], sym)
+    reqs = [Requirement(f"{s} % {m} == 0", s, m) for s, m in sym.multiple_of.items()
+            if m > 1 and declared.get(s, 1) < m]
+    seen = set()
+    for r in g.requirements:
+        if not r.symbol and r.text not in seen and not _implied(r.text, sym):
+            seen.add(r.text)
+            reqs.append(r)
+    g.requirements = reqs
+    g.sym = sym
+
+
+def _sufficient_multiple(text: str, sym: SymCtx) -> tuple | None:
+    """For an equality of sizes in one symbol that floors make conditional (``H//8 == 2*(H//16)``, a U-Net skip),
+    the smallest multiple of the symbol's current step under which it always holds: (symbol, multiple), or None.
+    This is the divisibility a user states ('H must be a multiple of 16'); it is checked over a full period."""
+    if "==" not in text or any(c in text for c in "<>!"):
+        return None
+    try:
+        e = parse_expr(text)
+    except ExprError:
+        return None
+    if len(e.names) != 1:
+        return None
+    (s,) = e.names
+    step = sym.multiple(s)
+    for k in (2 ** j for j in range(0, 11)):
+        m = step * k
+        try:
+            if all(e.eval({s: m * j}) is True for j in range(1, 257)):
+                return (s, m) if k > 1 else None
+        except ExprError:
+            return None
+    return None
+
+
+def _implied(text: str, sym: SymCtx) -> bool:
+    """Whether a condition holds for every size the divisibility assumptions allow (checked over a full period of
+    values of each symbol, which is where floor and ceil repeat; a condition with an order such as 'T >= 10' is
+    never implied)."""
+    try:
+        e = parse_expr(text)
+    except ExprError:
+        return False
+    names = sorted(e.names)
+    if not names or len(names) > 2 or any(op in text for op in ("<", ">")):
+        return False
+    import itertools
+    ranges = [range(sym.multiple(s), sym.multiple(s) * 64 + 1, sym.multiple(s)) for s in names]
+    try:
+        return all(e.eval(dict(zip(names, vals))) is True for vals in itertools.product(*ranges))
+    except ExprError:
+        return False
 
 
 def expand_all(spec: Spec, **kw) -> dict[str, Graph]:

@@ -31,6 +31,21 @@ class Node:
     def out(self) -> list[TensorType]:
         return self.meta.get("out", [])
 
+    def counts(self) -> tuple:
+        """(parameters, buffer elements) this node owns; (0, 0) when it uses another layer's weights."""
+        if self.meta.get("shared_with"):
+            return 0, 0
+        params = buffers = 0
+        for shape, kind in self.meta.get("weights", {}).values():
+            k = 1
+            for d in shape:
+                k = k * d
+            if kind == "param":
+                params = params + k
+            else:
+                buffers = buffers + k
+        return params, buffers
+
     @property
     def local_name(self) -> str:
         if self.scope:
@@ -79,6 +94,7 @@ class Graph:
     conds: dict = field(default_factory=dict)                   # (container, layer name) -> 'if' expression text
     dropped: dict = field(default_factory=dict)                 # container -> [(name, if text, input ref, order, loc)]
     doc: str | None = None
+    spec: Any = None                                            # the Spec it was expanded from
 
     def add(self, node: Node) -> Node:
         self.nodes[node.id] = node
@@ -98,18 +114,8 @@ class Graph:
         return {k: self.nodes[v].out[0] for k, v in self.inputs.items()}
 
     def num_params(self) -> int:
-        """Learned parameters (shared weights counted once); symbolic sizes never occur in weights."""
-        total = 0
-        for n in self.nodes.values():
-            if n.meta.get("shared_with"):
-                continue
-            for shape, kind in n.meta.get("weights", {}).values():
-                if kind == "param":
-                    k = 1
-                    for d in shape:
-                        k *= d
-                    total += k
-        return total
+        """Learned parameters (shared weights counted once): the one count every command prints."""
+        return sum(n.counts()[0] for n in self.nodes.values())
 
     def consumers(self, node_id: str) -> list[str]:
         return list(self.g.successors(node_id))

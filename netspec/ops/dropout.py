@@ -17,6 +17,7 @@ class DropoutParams(Params):
 
 class _Dropout(Op):
     family = "dropout"
+    backward_needs_output = False      # the backward reads the mask, not the result
 
     @classmethod
     def keeps(cls, p, rank):

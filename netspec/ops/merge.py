@@ -38,6 +38,7 @@ def _merge_hint(op, j, x, y, n):
 
 class _Elementwise(Op):
     family = "merge"
+    backward_needs_output = False      # gradients of a sum or product never read the result
 
     @classmethod
     def keeps(cls, p, rank):
@@ -120,6 +121,7 @@ class ConcatParams(Params):
 
 @register
 class Concat(Op):
+    backward_needs_output = False
     """Join 2+ tensors along 'dim'; every other dim must match (dense blocks, U-Net skips)."""
 
     name = "concat"

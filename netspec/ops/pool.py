@@ -50,6 +50,7 @@ class AvgPoolParams(_PoolParams):
 
 class _PoolOp(Op):
     family = "pool"
+    backward_needs_output = False      # max pooling keeps its indices; averaging reads nothing
 
     @classmethod
     def keeps(cls, p, rank):

@@ -27,7 +27,7 @@ def name_problem(name: str) -> str | None:
     """Why ``name`` cannot name a layer (or input, output, block), or None if it can."""
     # a layer is an attribute (self.torch), never a free name in generated code: only the parameters' and
     # symbols' rule about the code's own names does not apply
-    prob = identifier_problem(name) if name not in CODEGEN_NAMES - {"None", "True", "False"} else None
+    prob = identifier_problem(name) if name not in {"torch", "nn", "F", "math"} else None
     if prob is None and name in MODULE_ATTRS:
         return f"'{name}' is an attribute of torch.nn.Module (a layer with this name would replace it)"
     return prob
