@@ -18,6 +18,8 @@ REFERENCES = {
     "resnet18": ("resnet18", 64),
     "resnet34": ("resnet34", 64),
     "resnet50": ("resnet50", 64),
+    "resnet101": ("resnet101", 32),
+    "resnet152": ("resnet152", 32),
     "vgg16": ("vgg16", 32),              # 32x32 -> 1x1 after the features; the adaptive pool repeats it to 7x7
     "mobilenet_v2": ("mobilenet_v2", 64),
 }

@@ -38,6 +38,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -45,7 +47,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
 TORCHVISION = {"mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
-               "resnet50": "resnet50", "vgg16": "vgg16"}
+               "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "vgg16": "vgg16"}
 
 
 # -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
@@ -149,6 +151,8 @@ PARAMS = {
     "resnet18": {"resnet18": 11_689_512},
     "resnet34": {"resnet34": 21_797_672},
     "resnet50": {"resnet50": 25_557_032},
+    "resnet101": {"resnet101": 44_549_160},
+    "resnet152": {"resnet152": 60_192_808},
     "vgg16": {"vgg16": 138_357_544},
 }
 

@@ -19,22 +19,22 @@ class Bottleneck(nn.Module):
         self.conv3 = nn.Conv2d(planes, arg3, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0), bias=False)
         self.bn3 = nn.BatchNorm2d(arg3)
         self.downsample = nn.Sequential(
-            nn.Conv2d(in_channels, arg3, kernel_size=(1, 1), stride=(stride, stride), padding=(0, 0), bias=False),  # (N, arg3, *, *)  resnet50.yaml:30
-            nn.BatchNorm2d(arg3),  # (N, arg3, *, *)  resnet50.yaml:31
+            nn.Conv2d(in_channels, arg3, kernel_size=(1, 1), stride=(stride, stride), padding=(0, 0), bias=False),  # (N, arg3, *, *)  resnet.yaml:24
+            nn.BatchNorm2d(arg3),  # (N, arg3, *, *)  resnet.yaml:25
         )
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        out = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
-        out = self.bn1(out)  # (N, planes, H, W)  resnet50.yaml:18
-        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:19
-        out = self.conv2(out)  # (N, planes, *, *)  resnet50.yaml:20
-        out = self.bn2(out)  # (N, planes, *, *)  resnet50.yaml:21
-        out = self.relu(out)  # (N, planes, *, *)  resnet50.yaml:22
-        out = self.conv3(out)  # (N, arg3, *, *)  resnet50.yaml:23
-        out = self.bn3(out)  # (N, arg3, *, *)  resnet50.yaml:24
-        x = self.downsample(x)  # (N, arg3, *, *)  resnet50.yaml:25
-        out = out.add_(x)  # (N, arg3, *, *)  resnet50.yaml:32
-        out = self.relu(out)  # (N, arg3, *, *)  resnet50.yaml:33
+        out = self.conv1(x)  # (N, planes, H, W)  resnet.yaml:11
+        out = self.bn1(out)  # (N, planes, H, W)  resnet.yaml:12
+        out = self.relu(out)  # (N, planes, H, W)  resnet.yaml:13
+        out = self.conv2(out)  # (N, planes, *, *)  resnet.yaml:14
+        out = self.bn2(out)  # (N, planes, *, *)  resnet.yaml:15
+        out = self.relu(out)  # (N, planes, *, *)  resnet.yaml:16
+        out = self.conv3(out)  # (N, arg3, *, *)  resnet.yaml:17
+        out = self.bn3(out)  # (N, arg3, *, *)  resnet.yaml:18
+        x = self.downsample(x)  # (N, arg3, *, *)  resnet.yaml:19
+        out = out.add_(x)  # (N, arg3, *, *)  resnet.yaml:26
+        out = self.relu(out)  # (N, arg3, *, *)  resnet.yaml:27
         return out
 
 
@@ -52,16 +52,16 @@ class Bottleneck2(nn.Module):
         self.bn3 = nn.BatchNorm2d(in_channels)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        out = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
-        out = self.bn1(out)  # (N, planes, H, W)  resnet50.yaml:18
-        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:19
-        out = self.conv2(out)  # (N, planes, H, W)  resnet50.yaml:20
-        out = self.bn2(out)  # (N, planes, H, W)  resnet50.yaml:21
-        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:22
-        out = self.conv3(out)  # (N, in_channels, H, W)  resnet50.yaml:23
-        out = self.bn3(out)  # (N, in_channels, H, W)  resnet50.yaml:24
-        out = out.add_(x)  # (N, in_channels, H, W)  resnet50.yaml:32
-        out = self.relu(out)  # (N, in_channels, H, W)  resnet50.yaml:33
+        out = self.conv1(x)  # (N, planes, H, W)  resnet.yaml:11
+        out = self.bn1(out)  # (N, planes, H, W)  resnet.yaml:12
+        out = self.relu(out)  # (N, planes, H, W)  resnet.yaml:13
+        out = self.conv2(out)  # (N, planes, H, W)  resnet.yaml:14
+        out = self.bn2(out)  # (N, planes, H, W)  resnet.yaml:15
+        out = self.relu(out)  # (N, planes, H, W)  resnet.yaml:16
+        out = self.conv3(out)  # (N, in_channels, H, W)  resnet.yaml:17
+        out = self.bn3(out)  # (N, in_channels, H, W)  resnet.yaml:18
+        out = out.add_(x)  # (N, in_channels, H, W)  resnet.yaml:26
+        out = self.relu(out)  # (N, in_channels, H, W)  resnet.yaml:27
         return out
 
 
@@ -75,43 +75,43 @@ class Resnet50(nn.Module):
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1 = nn.Sequential(
-            Bottleneck(planes=64, stride=1, in_channels=64, arg3=256),  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
-            Bottleneck2(planes=64, in_channels=256),  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
-            Bottleneck2(planes=64, in_channels=256),  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
+            Bottleneck(planes=64, stride=1, in_channels=64, arg3=256),  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:19
+            Bottleneck2(planes=64, in_channels=256),  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:19
+            Bottleneck2(planes=64, in_channels=256),  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:19
         )
         self.layer2 = nn.Sequential(
-            Bottleneck(planes=128, stride=2, in_channels=256, arg3=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
-            Bottleneck2(planes=128, in_channels=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
-            Bottleneck2(planes=128, in_channels=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
-            Bottleneck2(planes=128, in_channels=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
+            Bottleneck(planes=128, stride=2, in_channels=256, arg3=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
+            Bottleneck2(planes=128, in_channels=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
+            Bottleneck2(planes=128, in_channels=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
+            Bottleneck2(planes=128, in_channels=512),  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
         )
         self.layer3 = nn.Sequential(
-            Bottleneck(planes=256, stride=2, in_channels=512, arg3=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
+            Bottleneck(planes=256, stride=2, in_channels=512, arg3=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+            Bottleneck2(planes=256, in_channels=1024),  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
         )
         self.layer4 = nn.Sequential(
-            Bottleneck(planes=512, stride=2, in_channels=1024, arg3=2048),  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
-            Bottleneck2(planes=512, in_channels=2048),  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
-            Bottleneck2(planes=512, in_channels=2048),  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
+            Bottleneck(planes=512, stride=2, in_channels=1024, arg3=2048),  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:22
+            Bottleneck2(planes=512, in_channels=2048),  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:22
+            Bottleneck2(planes=512, in_channels=2048),  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:22
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
         self.fc = nn.Linear(2048, 1000, bias=True)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:36
-        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:37
-        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:38
-        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:39
-        x = self.layer1(x)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
-        x = self.layer2(x)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
-        x = self.layer3(x)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-        x = self.layer4(x)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
-        x = self.avgpool(x)  # (N, 2048, 1, 1)  resnet50.yaml:44
-        x = self.flatten(x)  # (N, 2048)  resnet50.yaml:45
-        x = self.fc(x)  # (N, 1000)  resnet50.yaml:46
+        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:15
+        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:16
+        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:17
+        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:18
+        x = self.layer1(x)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:19
+        x = self.layer2(x)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
+        x = self.layer3(x)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+        x = self.layer4(x)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:22
+        x = self.avgpool(x)  # (N, 2048, 1, 1)  resnet50.yaml:23
+        x = self.flatten(x)  # (N, 2048)  resnet50.yaml:24
+        x = self.fc(x)  # (N, 1000)  resnet50.yaml:25
         return x
