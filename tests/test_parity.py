@@ -15,12 +15,14 @@ torchvision = pytest.importorskip("torchvision")
 
 # spec -> (torchvision constructor, input size): small inputs keep the file fast; every layer still runs
 REFERENCES = {
+    "alexnet": ("alexnet", 64),          # 64x64 -> 1x1 after the features; the adaptive pool repeats it to 6x6
     "resnet18": ("resnet18", 64),
     "resnet34": ("resnet34", 64),
     "resnet50": ("resnet50", 64),
     "resnet101": ("resnet101", 32),
     "resnet152": ("resnet152", 32),
     "vgg16": ("vgg16", 32),              # 32x32 -> 1x1 after the features; the adaptive pool repeats it to 7x7
+    "vgg16_bn": ("vgg16_bn", 32),
     "mobilenet_v2": ("mobilenet_v2", 64),
 }
 

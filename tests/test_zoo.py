@@ -26,6 +26,7 @@ class Net(NamedTuple):
 
 # file stem -> network name -> expected interface
 EXPECTED: dict[str, dict[str, Net]] = {
+    "alexnet": {"alexnet": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "autoencoder": {"autoencoder": Net({"x": "[N, 3, H, W]"},
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
     "gan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
@@ -43,11 +44,13 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "vgg16_bn": {"vgg16_bn": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
 }
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
-TORCHVISION = {"mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
-               "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "vgg16": "vgg16"}
+TORCHVISION = {"alexnet": "alexnet", "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
+               "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "vgg16": "vgg16",
+               "vgg16_bn": "vgg16_bn"}
 
 
 # -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
@@ -154,6 +157,8 @@ PARAMS = {
     "resnet101": {"resnet101": 44_549_160},
     "resnet152": {"resnet152": 60_192_808},
     "vgg16": {"vgg16": 138_357_544},
+    "vgg16_bn": {"vgg16_bn": 138_365_992},
+    "alexnet": {"alexnet": 61_100_840},
 }
 
 

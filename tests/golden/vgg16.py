@@ -12,53 +12,53 @@ class Vgg16(nn.Module):
     def __init__(self):
         super().__init__()
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 64, H, W)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 64, H, W)  vgg16.yaml:19
-            nn.Conv2d(64, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 64, H, W)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 64, H, W)  vgg16.yaml:19
-            nn.MaxPool2d(kernel_size=2),  # (N, 64, H//2, W//2)  vgg16.yaml:24
-            nn.Conv2d(64, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 128, H//2, W//2)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 128, H//2, W//2)  vgg16.yaml:19
-            nn.Conv2d(128, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 128, H//2, W//2)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 128, H//2, W//2)  vgg16.yaml:19
-            nn.MaxPool2d(kernel_size=2),  # (N, 128, H//4, W//4)  vgg16.yaml:24
-            nn.Conv2d(128, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 256, H//4, W//4)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 256, H//4, W//4)  vgg16.yaml:19
-            nn.Conv2d(256, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 256, H//4, W//4)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 256, H//4, W//4)  vgg16.yaml:19
-            nn.Conv2d(256, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 256, H//4, W//4)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 256, H//4, W//4)  vgg16.yaml:19
-            nn.MaxPool2d(kernel_size=2),  # (N, 256, H//8, W//8)  vgg16.yaml:24
-            nn.Conv2d(256, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//8, W//8)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 512, H//8, W//8)  vgg16.yaml:19
-            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//8, W//8)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 512, H//8, W//8)  vgg16.yaml:19
-            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//8, W//8)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 512, H//8, W//8)  vgg16.yaml:19
-            nn.MaxPool2d(kernel_size=2),  # (N, 512, H//16, W//16)  vgg16.yaml:24
-            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//16, W//16)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 512, H//16, W//16)  vgg16.yaml:19
-            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//16, W//16)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 512, H//16, W//16)  vgg16.yaml:19
-            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//16, W//16)  vgg16.yaml:18
-            nn.ReLU(inplace=True),  # (N, 512, H//16, W//16)  vgg16.yaml:19
-            nn.MaxPool2d(kernel_size=2),  # (N, 512, H//32, W//32)  vgg16.yaml:24
+            nn.Conv2d(3, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 64, H, W)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 64, H, W)  vgg.yaml:13
+            nn.Conv2d(64, 64, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 64, H, W)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 64, H, W)  vgg.yaml:13
+            nn.MaxPool2d(kernel_size=2),  # (N, 64, H//2, W//2)  vgg.yaml:18
+            nn.Conv2d(64, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 128, H//2, W//2)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 128, H//2, W//2)  vgg.yaml:13
+            nn.Conv2d(128, 128, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 128, H//2, W//2)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 128, H//2, W//2)  vgg.yaml:13
+            nn.MaxPool2d(kernel_size=2),  # (N, 128, H//4, W//4)  vgg.yaml:18
+            nn.Conv2d(128, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 256, H//4, W//4)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 256, H//4, W//4)  vgg.yaml:13
+            nn.Conv2d(256, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 256, H//4, W//4)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 256, H//4, W//4)  vgg.yaml:13
+            nn.Conv2d(256, 256, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 256, H//4, W//4)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 256, H//4, W//4)  vgg.yaml:13
+            nn.MaxPool2d(kernel_size=2),  # (N, 256, H//8, W//8)  vgg.yaml:18
+            nn.Conv2d(256, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//8, W//8)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 512, H//8, W//8)  vgg.yaml:13
+            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//8, W//8)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 512, H//8, W//8)  vgg.yaml:13
+            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//8, W//8)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 512, H//8, W//8)  vgg.yaml:13
+            nn.MaxPool2d(kernel_size=2),  # (N, 512, H//16, W//16)  vgg.yaml:18
+            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//16, W//16)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 512, H//16, W//16)  vgg.yaml:13
+            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//16, W//16)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 512, H//16, W//16)  vgg.yaml:13
+            nn.Conv2d(512, 512, kernel_size=(3, 3), stride=(1, 1), padding=(1, 1)),  # (N, 512, H//16, W//16)  vgg.yaml:11
+            nn.ReLU(inplace=True),  # (N, 512, H//16, W//16)  vgg.yaml:13
+            nn.MaxPool2d(kernel_size=2),  # (N, 512, H//32, W//32)  vgg.yaml:18
         )
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         self.flatten = nn.Flatten()
         self.classifier = nn.Sequential(
-            nn.Linear(25088, 4096, bias=True),  # (N, 4096)  vgg16.yaml:28
-            nn.ReLU(inplace=True),  # (N, 4096)  vgg16.yaml:29
-            nn.Dropout(p=0.5),  # (N, 4096)  vgg16.yaml:30
-            nn.Linear(4096, 4096, bias=True),  # (N, 4096)  vgg16.yaml:28
-            nn.ReLU(inplace=True),  # (N, 4096)  vgg16.yaml:29
-            nn.Dropout(p=0.5),  # (N, 4096)  vgg16.yaml:30
-            nn.Linear(4096, 1000, bias=True),  # (N, 1000)  vgg16.yaml:43
+            nn.Linear(25088, 4096, bias=True),  # (N, 4096)  vgg.yaml:22
+            nn.ReLU(inplace=True),  # (N, 4096)  vgg.yaml:23
+            nn.Dropout(p=0.5),  # (N, 4096)  vgg.yaml:24
+            nn.Linear(4096, 4096, bias=True),  # (N, 4096)  vgg.yaml:22
+            nn.ReLU(inplace=True),  # (N, 4096)  vgg.yaml:23
+            nn.Dropout(p=0.5),  # (N, 4096)  vgg.yaml:24
+            nn.Linear(4096, 1000, bias=True),  # (N, 1000)  vgg16.yaml:26
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:33
-        x = self.avgpool(x)  # (N, 512, 7, 7)  vgg16.yaml:37
-        x = self.flatten(x)  # (N, 25088)  vgg16.yaml:38
-        x = self.classifier(x)  # (N, 1000)  vgg16.yaml:39
+        x = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:16
+        x = self.avgpool(x)  # (N, 512, 7, 7)  vgg16.yaml:20
+        x = self.flatten(x)  # (N, 25088)  vgg16.yaml:21
+        x = self.classifier(x)  # (N, 1000)  vgg16.yaml:22
         return x
