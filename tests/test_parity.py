@@ -21,6 +21,8 @@ REFERENCES = {
     "resnet50": ("resnet50", 64),
     "resnet101": ("resnet101", 32),
     "resnet152": ("resnet152", 32),
+    "squeezenet1_0": ("squeezenet1_0", 64),
+    "squeezenet1_1": ("squeezenet1_1", 64),
     "vgg16": ("vgg16", 32),              # 32x32 -> 1x1 after the features; the adaptive pool repeats it to 7x7
     "vgg16_bn": ("vgg16_bn", 32),
     "mobilenet_v2": ("mobilenet_v2", 64),

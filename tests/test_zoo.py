@@ -41,6 +41,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -49,8 +51,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
 TORCHVISION = {"alexnet": "alexnet", "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
-               "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "vgg16": "vgg16",
-               "vgg16_bn": "vgg16_bn"}
+               "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "squeezenet1_0": "squeezenet1_0",
+               "squeezenet1_1": "squeezenet1_1", "vgg16": "vgg16", "vgg16_bn": "vgg16_bn"}
 
 
 # -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
@@ -159,6 +161,8 @@ PARAMS = {
     "vgg16": {"vgg16": 138_357_544},
     "vgg16_bn": {"vgg16_bn": 138_365_992},
     "alexnet": {"alexnet": 61_100_840},
+    "squeezenet1_0": {"squeezenet1_0": 1_248_424},
+    "squeezenet1_1": {"squeezenet1_1": 1_235_496},
 }
 
 
