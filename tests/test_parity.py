@@ -13,9 +13,11 @@ from codegen_helpers import SPECS, bundled, case_id, make_inputs, outputs, small
 
 torchvision = pytest.importorskip("torchvision")
 
-# spec -> (torchvision constructor, input size): small inputs keep the file fast; every layer still runs
+# spec -> (torchvision constructor, input size[, constructor arguments]): small inputs keep the file fast; every layer
+# still runs
 REFERENCES = {
     "alexnet": ("alexnet", 64),          # 64x64 -> 1x1 after the features; the adaptive pool repeats it to 6x6
+    "googlenet": ("googlenet", 64, {"init_weights": False}),
     "resnet18": ("resnet18", 64),
     "resnet34": ("resnet34", 64),
     "resnet50": ("resnet50", 64),
@@ -28,6 +30,12 @@ REFERENCES = {
     "mobilenet_v2": ("mobilenet_v2", 64),
 }
 
+# auxiliary classifiers, which torchvision runs only in training mode: spec output -> (the reference module whose
+# output feeds the classifier, the reference's classifier module), compared in eval mode on that module's output
+AUX = {
+    "googlenet": {"aux_logits1": ("inception4a", "aux1"), "aux_logits2": ("inception4d", "aux2")},
+}
+
 
 @pytest.fixture(autouse=True)
 def _seed():
@@ -36,17 +44,28 @@ def _seed():
 
 @pytest.mark.parametrize("name", sorted(REFERENCES))
 def test_torchvision_parity(name):
-    tv_name, size = REFERENCES[name]
-    ref = getattr(torchvision.models, tv_name)(weights=None).eval()
+    tv_name, size, *kwargs = REFERENCES[name]
+    ref = getattr(torchvision.models, tv_name)(weights=None, **(kwargs[0] if kwargs else {})).eval()
     # built on the meta device, then given the reference's tensors: a strict load, without a second initialisation
     model = build(SPECS / f"{name}.yaml", device="meta")
     model.load_state_dict(ref.state_dict(), strict=True, assign=True)
     model.eval()
     assert not any(t.is_meta for t in list(model.parameters()) + list(model.buffers()))
     assert list(model.state_dict()) == list(ref.state_dict())          # the same keys, in the same order
+    aux = AUX.get(name, {})
+    taps = {}
+    for src, _ in aux.values():
+        ref.get_submodule(src).register_forward_hook(lambda m, i, o, src=src: taps.__setitem__(src, o))
     x = torch.randn(2, 3, size, size)
     with torch.no_grad():
         a, b = model(x), ref(x)
+        want = {out: ref.get_submodule(mod)(taps[src]) for out, (src, mod) in aux.items()}
+    if aux:
+        assert set(a) == {"logits", *aux}
+        for out, w in want.items():
+            assert a[out].shape == w.shape == (2, 1000)
+            assert (a[out] - w).abs().max().item() <= 1e-5, out
+        a = a["logits"]
     assert a.shape == b.shape == (2, 1000)
     assert (a - b).abs().max().item() <= 1e-5
 

@@ -31,6 +31,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
     "gan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
             "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
+    "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
+                                                          "aux_logits1": "[N, 1000]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
     "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
@@ -50,7 +52,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
 }
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
-TORCHVISION = {"alexnet": "alexnet", "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
+TORCHVISION = {"alexnet": "alexnet", "googlenet": "googlenet", "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
                "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "squeezenet1_0": "squeezenet1_0",
                "squeezenet1_1": "squeezenet1_1", "vgg16": "vgg16", "vgg16_bn": "vgg16_bn"}
 
@@ -112,9 +114,14 @@ def _gru_params() -> int:
     return 10000 * 100 + _numel(_meta(lambda: nn.GRU(100, 128, num_layers=2, bidirectional=True))) + (256 * 17 + 17)
 
 
+# constructor arguments where the defaults differ from the spec (auxiliary classifiers on, no weight init on meta)
+TORCHVISION_ARGS = {"googlenet": {"init_weights": False}}
+
+
 def _torchvision(stem: str):
     torchvision = pytest.importorskip("torchvision")
-    return _meta(getattr(torchvision.models, TORCHVISION[stem]))
+    make = getattr(torchvision.models, TORCHVISION[stem])
+    return _meta(lambda: make(weights=None, **TORCHVISION_ARGS.get(stem, {})))
 
 
 def _dcgan(which: str) -> int:
@@ -162,6 +169,7 @@ PARAMS = {
     "vgg16_bn": {"vgg16_bn": 138_365_992},
     "alexnet": {"alexnet": 61_100_840},
     "squeezenet1_0": {"squeezenet1_0": 1_248_424},
+    "googlenet": {"googlenet": 13_004_888},         # with the auxiliary classifiers (6,624,904 without)
     "squeezenet1_1": {"squeezenet1_1": 1_235_496},
 }
 
