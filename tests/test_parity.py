@@ -18,6 +18,7 @@ torchvision = pytest.importorskip("torchvision")
 REFERENCES = {
     "alexnet": ("alexnet", 64),          # 64x64 -> 1x1 after the features; the adaptive pool repeats it to 6x6
     "googlenet": ("googlenet", 64, {"init_weights": False}),
+    "inception_v3": ("inception_v3", 299, {"aux_logits": True, "init_weights": False}),   # the aux head needs 299
     "resnet18": ("resnet18", 64),
     "resnet34": ("resnet34", 64),
     "resnet50": ("resnet50", 64),
@@ -34,6 +35,7 @@ REFERENCES = {
 # output feeds the classifier, the reference's classifier module), compared in eval mode on that module's output
 AUX = {
     "googlenet": {"aux_logits1": ("inception4a", "aux1"), "aux_logits2": ("inception4d", "aux2")},
+    "inception_v3": {"aux_logits": ("Mixed_6e", "AuxLogits")},
 }
 
 

@@ -34,6 +34,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
+    "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"}, {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
     "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
@@ -52,7 +53,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
 }
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
-TORCHVISION = {"alexnet": "alexnet", "googlenet": "googlenet", "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
+TORCHVISION = {"alexnet": "alexnet", "googlenet": "googlenet", "inception_v3": "inception_v3",
+               "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
                "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "squeezenet1_0": "squeezenet1_0",
                "squeezenet1_1": "squeezenet1_1", "vgg16": "vgg16", "vgg16_bn": "vgg16_bn"}
 
@@ -115,7 +117,7 @@ def _gru_params() -> int:
 
 
 # constructor arguments where the defaults differ from the spec (auxiliary classifiers on, no weight init on meta)
-TORCHVISION_ARGS = {"googlenet": {"init_weights": False}}
+TORCHVISION_ARGS = {"googlenet": {"init_weights": False}, "inception_v3": {"aux_logits": True, "init_weights": False}}
 
 
 def _torchvision(stem: str):
@@ -170,6 +172,7 @@ PARAMS = {
     "alexnet": {"alexnet": 61_100_840},
     "squeezenet1_0": {"squeezenet1_0": 1_248_424},
     "googlenet": {"googlenet": 13_004_888},         # with the auxiliary classifiers (6,624,904 without)
+    "inception_v3": {"inception_v3": 27_161_264},   # with the auxiliary classifier (23,834,568 without)
     "squeezenet1_1": {"squeezenet1_1": 1_235_496},
 }
 
