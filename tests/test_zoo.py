@@ -34,7 +34,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
-    "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"}, {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
+    "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
+                                         {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
     "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
@@ -53,10 +54,9 @@ EXPECTED: dict[str, dict[str, Net]] = {
 }
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
-TORCHVISION = {"alexnet": "alexnet", "googlenet": "googlenet", "inception_v3": "inception_v3",
-               "mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
-               "resnet50": "resnet50", "resnet101": "resnet101", "resnet152": "resnet152", "squeezenet1_0": "squeezenet1_0",
-               "squeezenet1_1": "squeezenet1_1", "vgg16": "vgg16", "vgg16_bn": "vgg16_bn"}
+TORCHVISION = {stem: stem for stem in (
+    "alexnet", "googlenet", "inception_v3", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "squeezenet1_0", "squeezenet1_1", "vgg16", "vgg16_bn")}
 
 
 # -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
