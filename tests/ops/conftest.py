@@ -12,6 +12,8 @@ from netspec.shapes import InferCtx, TensorType
 def namespace(op) -> dict:
     """Names the generated source may use: nn, torch, F, math and the op's helper classes."""
     ns = {"nn": torch.nn, "torch": torch, "F": torch.nn.functional, "math": math}
+    import torchvision.ops   # ops that wrap torchvision (stochastic_depth); the generated code imports it the same way
+    ns["torchvision"] = torchvision
     for src in op.helpers().values():
         exec(src, ns)
     return ns
