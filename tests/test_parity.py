@@ -29,6 +29,7 @@ REFERENCES = {
     "vgg16": ("vgg16", 32),              # 32x32 -> 1x1 after the features; the adaptive pool repeats it to 7x7
     "vgg16_bn": ("vgg16_bn", 32),
     "mobilenet_v2": ("mobilenet_v2", 64),
+    "mobilenet_v3_large": ("mobilenet_v3_large", 64),
 }
 
 # auxiliary classifiers, which torchvision runs only in training mode: spec output -> (the reference module whose

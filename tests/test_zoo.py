@@ -40,6 +40,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
     "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "mobilenet_v3_large": {"mobilenet_v3_large": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -55,7 +56,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
 TORCHVISION = {stem: stem for stem in (
-    "alexnet", "googlenet", "inception_v3", "mobilenet_v2", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "alexnet", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "squeezenet1_0", "squeezenet1_1", "vgg16", "vgg16_bn")}
 
 
@@ -162,6 +164,7 @@ PARAMS = {
     "unet": {"unet": UNET_PARAMS},
     # the torchvision models: the published counts, which the reference modules are checked against below
     "mobilenet_v2": {"mobilenet_v2": 3_504_872},
+    "mobilenet_v3_large": {"mobilenet_v3_large": 5_483_032},
     "resnet18": {"resnet18": 11_689_512},
     "resnet34": {"resnet34": 21_797_672},
     "resnet50": {"resnet50": 25_557_032},
