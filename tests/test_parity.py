@@ -17,6 +17,7 @@ torchvision = pytest.importorskip("torchvision")
 # still runs
 REFERENCES = {
     "alexnet": ("alexnet", 64),          # 64x64 -> 1x1 after the features; the adaptive pool repeats it to 6x6
+    "efficientnet_b0": ("efficientnet_b0", 64),
     "googlenet": ("googlenet", 64, {"init_weights": False}),
     "inception_v3": ("inception_v3", 299, {"aux_logits": True, "init_weights": False}),   # the aux head needs 299
     "resnet18": ("resnet18", 64),
@@ -71,6 +72,19 @@ def test_torchvision_parity(name):
         a = a["logits"]
     assert a.shape == b.shape == (2, 1000)
     assert (a - b).abs().max().item() <= 1e-5
+
+
+def test_efficientnet_stochastic_depth_is_torchvisions():
+    """Eval-mode parity cannot see stochastic depth: its probabilities (growing with the block index) and mode are
+    compared with torchvision's modules, on the residual blocks (the only ones whose forward uses it)."""
+    ref = torchvision.models.efficientnet_b0(weights=None)
+    model = build(SPECS / "efficientnet_b0.yaml", device="meta")
+    mine = {n: (m.p, m.mode) for n, m in model.named_modules() if isinstance(m, torchvision.ops.StochasticDepth)}
+    theirs = {n: (m.p, m.mode) for n, m in ref.named_modules() if isinstance(m, torchvision.ops.StochasticDepth)
+              and ref.get_submodule(n.rsplit(".", 1)[0]).use_res_connect}
+    assert len(mine) == 9 and mine.keys() == theirs.keys()
+    for n, (p, mode) in mine.items():
+        assert p == pytest.approx(theirs[n][0]) and mode == theirs[n][1] == "row", n
 
 
 def test_resnet18_loads_torchvision_weights_into_a_fresh_build():

@@ -29,6 +29,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "alexnet": {"alexnet": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "autoencoder": {"autoencoder": Net({"x": "[N, 3, H, W]"},
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
+    "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "gan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
             "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
@@ -56,7 +57,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
 TORCHVISION = {stem: stem for stem in (
-    "alexnet", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
+    "alexnet", "efficientnet_b0", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "squeezenet1_0", "squeezenet1_1", "vgg16", "vgg16_bn")}
 
@@ -165,6 +166,7 @@ PARAMS = {
     # the torchvision models: the published counts, which the reference modules are checked against below
     "mobilenet_v2": {"mobilenet_v2": 3_504_872},
     "mobilenet_v3_large": {"mobilenet_v3_large": 5_483_032},
+    "efficientnet_b0": {"efficientnet_b0": 5_288_548},
     "resnet18": {"resnet18": 11_689_512},
     "resnet34": {"resnet34": 21_797_672},
     "resnet50": {"resnet50": 25_557_032},
