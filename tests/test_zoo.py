@@ -13,6 +13,7 @@ from typing import NamedTuple
 import pytest
 
 import netspec
+import references
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.json"))
@@ -29,9 +30,10 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "alexnet": {"alexnet": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "autoencoder": {"autoencoder": Net({"x": "[N, 3, H, W]"},
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
+    "dcgan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
+              "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
+    "dqn": {"dqn": Net({"frames": "[N, 4, 84, 84]"}, {"out": "[N, 18]"})},
     "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "gan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
-            "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
@@ -47,10 +49,12 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
+    "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "vgg16_bn": {"vgg16_bn": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
 }
@@ -129,34 +133,18 @@ def _torchvision(stem: str):
     return _meta(lambda: make(weights=None, **TORCHVISION_ARGS.get(stem, {})))
 
 
-def _dcgan(which: str) -> int:
-    """pytorch/examples dcgan/main.py, nz=100, ngf=ndf=64, nc=3."""
-    from torch import nn
-    nz, ngf, ndf, nc = 100, 64, 64, 3
-
-    def generator():
-        return nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-
-    def discriminator():
-        return nn.Sequential(
-            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
-
-    return _numel(_meta(generator if which == "generator" else discriminator))
+def _reference(make) -> int:
+    return _numel(_meta(make))
 
 
 # file stem -> network -> count (an int, or a function computing it from a reference module)
 PARAMS = {
     "autoencoder": {"autoencoder": AE_PARAMS},
-    "gan": {"generator": lambda: _dcgan("generator"), "discriminator": lambda: _dcgan("discriminator")},
+    "dcgan": {"generator": lambda: _reference(references.Generator),
+              "discriminator": lambda: _reference(references.Discriminator)},
+    "dqn": {"dqn": 1_693_362},                      # the paper's layers (dqn.yaml's header); references.dqn agrees
+    "rnn": {"rnn": lambda: _reference(references.RNN)},
+    "vae": {"vae": lambda: _reference(references.VAE)},
     "gru": {"gru": _gru_params},
     "lenet5": {"lenet5": LENET5_PARAMS},
     "lstm": {"lstm": _lstm_params},
@@ -273,10 +261,16 @@ def test_unet_parameter_count_is_the_papers():
     assert "total 31,030,658" in (ROOT / "specs" / "unet.yaml").read_text(encoding="utf-8")
 
 
+def test_dqn_count_is_the_papers():
+    assert _reference(references.dqn) == 1_693_362
+    assert "= 1,693,362" in (ROOT / "specs" / "dqn.yaml").read_text(encoding="utf-8")
+
+
 def test_lenet5_and_dcgan_counts_match_their_headers():
     assert LENET5_PARAMS == 61_706
-    gan = (ROOT / "specs" / "gan.yaml").read_text(encoding="utf-8")
-    assert f"generator {_dcgan('generator'):,}" in gan and f"discriminator {_dcgan('discriminator'):,}" in gan
+    gan = (ROOT / "specs" / "dcgan.yaml").read_text(encoding="utf-8")
+    g, d = _reference(references.Generator), _reference(references.Discriminator)
+    assert f"generator {g:,}" in gan and f"discriminator {d:,}" in gan
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))

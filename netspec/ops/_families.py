@@ -1,4 +1,4 @@
 """Import every op family so that its ops register themselves. Add new family modules here."""
 from . import (activation, attention, conv, dropout, embedding, io, linear, merge, norm, pool,  # noqa: F401
                recurrent, shape)
-from . import dropout_extra  # noqa: F401
+from . import activation_extra, dropout_extra, random_extra  # noqa: F401
