@@ -88,6 +88,26 @@ def test_efficientnet_stochastic_depth_is_torchvisions():
         assert p == pytest.approx(theirs[n][0]) and mode == theirs[n][1] == "row", n
 
 
+# spec -> (timm model name, input size): timm is a test dependency (requirements-test.lock)
+TIMM = {"xception": ("legacy_xception", 64)}
+
+
+@pytest.mark.parametrize("name", sorted(TIMM))
+def test_timm_parity(name):
+    timm = pytest.importorskip("timm")
+    model_name, size = TIMM[name]
+    ref = timm.create_model(model_name, pretrained=False).eval()
+    model = build(SPECS / f"{name}.yaml", device="meta")
+    model.load_state_dict(ref.state_dict(), strict=True, assign=True)
+    model.eval()
+    assert list(model.state_dict()) == list(ref.state_dict())
+    x = torch.randn(2, 3, size, size)
+    with torch.no_grad():
+        a, b = model(x), ref(x)
+    assert a.shape == b.shape == (2, 1000)
+    assert (a - b).abs().max().item() <= 1e-5
+
+
 @pytest.mark.parametrize("stem, network", sorted(HANDWRITTEN), ids=lambda v: v)
 def test_handwritten_parity(stem, network):
     """Specs without a torchvision model against a hand-written one (tests/references.py): the same tensors, the same

@@ -57,6 +57,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "vgg16_bn": {"vgg16_bn": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "xception": {"xception": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
 }
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
@@ -123,6 +124,9 @@ def _gru_params() -> int:
     return 10000 * 100 + _numel(_meta(lambda: nn.GRU(100, 128, num_layers=2, bidirectional=True))) + (256 * 17 + 17)
 
 
+# specs that reproduce a timm model (timm is a test dependency): file stem -> timm model name
+TIMM = {"xception": "legacy_xception"}
+
 # constructor arguments where the defaults differ from the spec (auxiliary classifiers on, no weight init on meta)
 TORCHVISION_ARGS = {"googlenet": {"init_weights": False}, "inception_v3": {"aux_logits": True, "init_weights": False}}
 
@@ -167,6 +171,7 @@ PARAMS = {
     "googlenet": {"googlenet": 13_004_888},         # with the auxiliary classifiers (6,624,904 without)
     "inception_v3": {"inception_v3": 27_161_264},   # with the auxiliary classifier (23,834,568 without)
     "squeezenet1_1": {"squeezenet1_1": 1_235_496},
+    "xception": {"xception": 22_855_952},           # timm's legacy_xception
 }
 
 
@@ -276,6 +281,16 @@ def test_lenet5_and_dcgan_counts_match_their_headers():
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
 def test_state_dict_matches_torchvision(stem):
     ref = _torchvision(stem)
+    assert _numel(ref) == PARAMS[stem][stem]
+    res = checked(ROOT / "specs" / f"{stem}.yaml")
+    assert res.ok, "\n".join(e.format() for e in res.errors)
+    assert {k: s for k, (s, _) in _state(res.graphs[stem]).items()} == _reference_state(ref)
+
+
+@pytest.mark.parametrize("stem", sorted(TIMM))
+def test_state_dict_matches_timm(stem):
+    timm = pytest.importorskip("timm")
+    ref = _meta(lambda: timm.create_model(TIMM[stem], pretrained=False))
     assert _numel(ref) == PARAMS[stem][stem]
     res = checked(ROOT / "specs" / f"{stem}.yaml")
     assert res.ok, "\n".join(e.format() for e in res.errors)
