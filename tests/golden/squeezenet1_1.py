@@ -29,6 +29,18 @@ class Fire(nn.Module):
         return out
 
 
+class ConvClassifier(nn.Sequential):
+    """The 'conv_classifier' block."""
+
+    def __init__(self):  # x: (N, 512, H, W)
+        super().__init__(
+            nn.Dropout(p=0.5),  # (N, 512, H, W)  squeezenet.yaml:25
+            nn.Conv2d(512, 1000, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0)),  # (N, 1000, H, W)  squeezenet.yaml:26
+            nn.ReLU(inplace=True),  # (N, 1000, H, W)  squeezenet.yaml:27
+            nn.AdaptiveAvgPool2d(1),  # (N, 1000, 1, 1)  squeezenet.yaml:28
+        )
+
+
 class Squeezenet11(nn.Module):
     """SqueezeNet 1.1 for ImageNet classification (1.2M parameters, 0.35 GMACs at 224x224)."""
 
@@ -49,16 +61,11 @@ class Squeezenet11(nn.Module):
             Fire(squeeze=64, expand=256, in_channels=384),  # (N, 512, (H-1)//16, (W-1)//16)  squeezenet.yaml:21
             Fire(squeeze=64, expand=256, in_channels=512),  # (N, 512, (H-1)//16, (W-1)//16)  squeezenet.yaml:21
         )
-        self.classifier = nn.Sequential(
-            nn.Dropout(p=0.5),  # (N, 512, (H-1)//16, (W-1)//16)  squeezenet1_1.yaml:27
-            nn.Conv2d(512, 1000, kernel_size=(1, 1), stride=(1, 1), padding=(0, 0)),  # (N, 1000, (H-1)//16, (W-1)//16)  squeezenet1_1.yaml:28
-            nn.ReLU(inplace=True),  # (N, 1000, (H-1)//16, (W-1)//16)  squeezenet1_1.yaml:29
-            nn.AdaptiveAvgPool2d(1),  # (N, 1000, 1, 1)  squeezenet1_1.yaml:30
-        )
+        self.classifier = ConvClassifier()
         self.flatten = nn.Flatten()
 
     def forward(self, x):  # x: (N, 3, H, W)
         x = self.features(x)  # (N, 512, (H-1)//16, (W-1)//16)  squeezenet1_1.yaml:16
         x = self.classifier(x)  # (N, 1000, 1, 1)  squeezenet1_1.yaml:24
-        x = self.flatten(x)  # (N, 1000)  squeezenet1_1.yaml:31
+        x = self.flatten(x)  # (N, 1000)  squeezenet1_1.yaml:25
         return x
