@@ -283,11 +283,11 @@ def test_cli_draw_without_graphviz(tmp_path):
 
 
 def test_several_networks_side_by_side(tmp_path):
-    out = tmp_path / "gan.svg"
-    draw(ROOT / "specs" / "gan.yaml", out)
+    out = tmp_path / "dcgan.svg"
+    draw(ROOT / "specs" / "dcgan.yaml", out)
     svg = read_svg(out)
     assert {"cluster_generator/", "cluster_discriminator/"} <= set(svg["cluster"])
-    draw(ROOT / "specs" / "gan.yaml", out, network="discriminator")
+    draw(ROOT / "specs" / "dcgan.yaml", out, network="discriminator")
     assert all(not t.startswith("generator/") for t in read_svg(out)["node"])
 
 

@@ -155,9 +155,9 @@ def test_graph_and_spec_inputs():
     spec = netspec.load(ROOT / "specs" / "mlp.yaml")
     g = netspec.expand(spec)
     assert isinstance(summary(g), Summary) and summary(g).totals.params == summary(spec).totals.params
-    gan = summaries(ROOT / "specs" / "gan.yaml")
+    gan = summaries(ROOT / "specs" / "dcgan.yaml")
     assert [s.network for s in gan] == ["generator", "discriminator"]
-    assert summary(ROOT / "specs" / "gan.yaml", network="discriminator").network == "discriminator"
+    assert summary(ROOT / "specs" / "dcgan.yaml", network="discriminator").network == "discriminator"
 
 
 def _cli(*args):
@@ -174,9 +174,9 @@ def test_cli_summary():
     assert r.returncode == 0 and json.loads(r.stdout)["totals"]["params"] == 11_689_512
     r = _cli("summary", "specs/unet.yaml")
     assert r.returncode == 0 and "733888*N*H*W" in r.stdout and "--bind N=1,H=224,W=224" in r.stderr
-    r = _cli("summary", "specs/gan.yaml", "-f", "json")
+    r = _cli("summary", "specs/dcgan.yaml", "-f", "json")
     assert [d["network"] for d in json.loads(r.stdout)] == ["generator", "discriminator"]
-    r = _cli("summary", "specs/gan.yaml", "-f", "csv")
+    r = _cli("summary", "specs/dcgan.yaml", "-f", "csv")
     assert r.returncode == 1 and "--network" in r.stderr
     r = _cli("summary", "specs/resnet18.yaml", "--bind", "h=224")
     assert r.returncode == 1 and "did you mean 'H'?" in r.stderr and "Traceback" not in r.stderr

@@ -13,6 +13,7 @@ from typing import NamedTuple
 import pytest
 
 import netspec
+import references
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "specs").glob("*.json"))
@@ -26,26 +27,44 @@ class Net(NamedTuple):
 
 # file stem -> network name -> expected interface
 EXPECTED: dict[str, dict[str, Net]] = {
+    "alexnet": {"alexnet": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "autoencoder": {"autoencoder": Net({"x": "[N, 3, H, W]"},
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
-    "gan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
-            "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
+    "dcgan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
+              "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
+    "dqn": {"dqn": Net({"frames": "[N, 4, 84, 84]"}, {"out": "[N, 18]"})},
+    "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
+                                                          "aux_logits1": "[N, 1000]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
+    "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
+                                         {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
     "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
     "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "mobilenet_v3_large": {"mobilenet_v3_large": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
+    "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
+    "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "vgg16_bn": {"vgg16_bn": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "xception": {"xception": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
 }
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
-TORCHVISION = {"mobilenet_v2": "mobilenet_v2", "resnet18": "resnet18", "resnet34": "resnet34",
-               "resnet50": "resnet50", "vgg16": "vgg16"}
+TORCHVISION = {stem: stem for stem in (
+    "alexnet", "efficientnet_b0", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
+    "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
+    "squeezenet1_0", "squeezenet1_1", "vgg16", "vgg16_bn")}
 
 
 # -- parameter counts: the paper's arithmetic, or a reference module ---------------------------------------------
@@ -105,39 +124,31 @@ def _gru_params() -> int:
     return 10000 * 100 + _numel(_meta(lambda: nn.GRU(100, 128, num_layers=2, bidirectional=True))) + (256 * 17 + 17)
 
 
+# specs that reproduce a timm model (timm is a test dependency): file stem -> timm model name
+TIMM = {"xception": "legacy_xception"}
+
+# constructor arguments where the defaults differ from the spec (auxiliary classifiers on, no weight init on meta)
+TORCHVISION_ARGS = {"googlenet": {"init_weights": False}, "inception_v3": {"aux_logits": True, "init_weights": False}}
+
+
 def _torchvision(stem: str):
     torchvision = pytest.importorskip("torchvision")
-    return _meta(getattr(torchvision.models, TORCHVISION[stem]))
+    make = getattr(torchvision.models, TORCHVISION[stem])
+    return _meta(lambda: make(weights=None, **TORCHVISION_ARGS.get(stem, {})))
 
 
-def _dcgan(which: str) -> int:
-    """pytorch/examples dcgan/main.py, nz=100, ngf=ndf=64, nc=3."""
-    from torch import nn
-    nz, ngf, ndf, nc = 100, 64, 64, 3
-
-    def generator():
-        return nn.Sequential(
-            nn.ConvTranspose2d(nz, ngf * 8, 4, 1, 0, bias=False), nn.BatchNorm2d(ngf * 8), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 8, ngf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 4), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 4, ngf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf * 2), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf * 2, ngf, 4, 2, 1, bias=False), nn.BatchNorm2d(ngf), nn.ReLU(True),
-            nn.ConvTranspose2d(ngf, nc, 4, 2, 1, bias=False), nn.Tanh())
-
-    def discriminator():
-        return nn.Sequential(
-            nn.Conv2d(nc, ndf, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf, ndf * 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 2), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 2, ndf * 4, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 4), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 4, ndf * 8, 4, 2, 1, bias=False), nn.BatchNorm2d(ndf * 8), nn.LeakyReLU(0.2, inplace=True),
-            nn.Conv2d(ndf * 8, 1, 4, 1, 0, bias=False), nn.Sigmoid())
-
-    return _numel(_meta(generator if which == "generator" else discriminator))
+def _reference(make) -> int:
+    return _numel(_meta(make))
 
 
 # file stem -> network -> count (an int, or a function computing it from a reference module)
 PARAMS = {
     "autoencoder": {"autoencoder": AE_PARAMS},
-    "gan": {"generator": lambda: _dcgan("generator"), "discriminator": lambda: _dcgan("discriminator")},
+    "dcgan": {"generator": lambda: _reference(references.Generator),
+              "discriminator": lambda: _reference(references.Discriminator)},
+    "dqn": {"dqn": 1_693_362},                      # the paper's layers (dqn.yaml's header); references.dqn agrees
+    "rnn": {"rnn": lambda: _reference(references.RNN)},
+    "vae": {"vae": lambda: _reference(references.VAE)},
     "gru": {"gru": _gru_params},
     "lenet5": {"lenet5": LENET5_PARAMS},
     "lstm": {"lstm": _lstm_params},
@@ -146,10 +157,21 @@ PARAMS = {
     "unet": {"unet": UNET_PARAMS},
     # the torchvision models: the published counts, which the reference modules are checked against below
     "mobilenet_v2": {"mobilenet_v2": 3_504_872},
+    "mobilenet_v3_large": {"mobilenet_v3_large": 5_483_032},
+    "efficientnet_b0": {"efficientnet_b0": 5_288_548},
     "resnet18": {"resnet18": 11_689_512},
     "resnet34": {"resnet34": 21_797_672},
     "resnet50": {"resnet50": 25_557_032},
+    "resnet101": {"resnet101": 44_549_160},
+    "resnet152": {"resnet152": 60_192_808},
     "vgg16": {"vgg16": 138_357_544},
+    "vgg16_bn": {"vgg16_bn": 138_365_992},
+    "alexnet": {"alexnet": 61_100_840},
+    "squeezenet1_0": {"squeezenet1_0": 1_248_424},
+    "googlenet": {"googlenet": 13_004_888},         # with the auxiliary classifiers (6,624,904 without)
+    "inception_v3": {"inception_v3": 27_161_264},   # with the auxiliary classifier (23,834,568 without)
+    "squeezenet1_1": {"squeezenet1_1": 1_235_496},
+    "xception": {"xception": 22_855_952},           # timm's legacy_xception
 }
 
 
@@ -244,15 +266,31 @@ def test_unet_parameter_count_is_the_papers():
     assert "total 31,030,658" in (ROOT / "specs" / "unet.yaml").read_text(encoding="utf-8")
 
 
+def test_dqn_count_is_the_papers():
+    assert _reference(references.dqn) == 1_693_362
+    assert "= 1,693,362" in (ROOT / "specs" / "dqn.yaml").read_text(encoding="utf-8")
+
+
 def test_lenet5_and_dcgan_counts_match_their_headers():
     assert LENET5_PARAMS == 61_706
-    gan = (ROOT / "specs" / "gan.yaml").read_text(encoding="utf-8")
-    assert f"generator {_dcgan('generator'):,}" in gan and f"discriminator {_dcgan('discriminator'):,}" in gan
+    gan = (ROOT / "specs" / "dcgan.yaml").read_text(encoding="utf-8")
+    g, d = _reference(references.Generator), _reference(references.Discriminator)
+    assert f"generator {g:,}" in gan and f"discriminator {d:,}" in gan
 
 
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
 def test_state_dict_matches_torchvision(stem):
     ref = _torchvision(stem)
+    assert _numel(ref) == PARAMS[stem][stem]
+    res = checked(ROOT / "specs" / f"{stem}.yaml")
+    assert res.ok, "\n".join(e.format() for e in res.errors)
+    assert {k: s for k, (s, _) in _state(res.graphs[stem]).items()} == _reference_state(ref)
+
+
+@pytest.mark.parametrize("stem", sorted(TIMM))
+def test_state_dict_matches_timm(stem):
+    timm = pytest.importorskip("timm")
+    ref = _meta(lambda: timm.create_model(TIMM[stem], pretrained=False))
     assert _numel(ref) == PARAMS[stem][stem]
     res = checked(ROOT / "specs" / f"{stem}.yaml")
     assert res.ok, "\n".join(e.format() for e in res.errors)

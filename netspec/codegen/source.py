@@ -109,6 +109,8 @@ def docstring(text: str, indent: str = "") -> str:
     if len(indent) + len(s) + 6 <= 100:
         return f'"""{s}"""'
     lines = textwrap.wrap(s, 96 - len(indent))
+    if len(lines) == 1:          # two lines, or a formatter would join them back past the limit
+        lines = textwrap.wrap(s, max(20, len(s) * 2 // 3))
     return '"""' + lines[0] + "\n" + "".join(f"{indent}{ln}\n" for ln in lines[1:]) + indent + '"""'
 
 
@@ -1744,12 +1746,12 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None) -> 
         head.append("")
     if re.search(r"\btorch\.", body):
         head.append("import torch")
-    if re.search(r"\bnn\.", body):
-        head.append("from torch import nn")
     if re.search(r"\bF\.", body):
         head.append("import torch.nn.functional as F")
     if "torchvision." in body:
         head.append("import torchvision.ops")
+    if re.search(r"\bnn\.", body):
+        head.append("from torch import nn")
     src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body]) + "\n"
     return format_source(src), [p.top for p in parts]
 

@@ -6,7 +6,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from .base import Op, OpError, Params, register, need_float
-from ..codegen.ir import P, call
+from ..codegen.ir import Operand, P, call
 from ..shapes import Dim
 
 N, T, H, W = (Dim.sym(s) for s in "NTHW")
@@ -185,3 +185,38 @@ class LogSoftmax(_Softmax):
     name = "log_softmax"
     torch_cls = "LogSoftmax"
     torch_ref = "torch.nn.LogSoftmax"
+
+
+@register
+class Exp(Op):
+    """e ** x, elementwise (a VAE's standard deviation: exp(0.5 * logvar))."""
+
+    name = "exp"
+    family = "activation"
+    torch_ref = "torch.exp"
+    cases = [({}, [(N, T, 16)], [(N, T, 16)])]
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        return [ins[0]]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def forward(cls, ins, p):
+        return call("torch.exp", Operand(0))
+
+    @classmethod
+    def label(cls, p):
+        return "exp"

@@ -1,13 +1,15 @@
 """Dropout: elementwise, channel-wise (1d/2d/3d) and alpha dropout. Identity at evaluation; no weights."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import Op, Params, register, need_float, need_rank
 from ..codegen.ir import P, call
 from ..shapes import Dim
 
-N, C, L, D, H, W = (Dim.sym(s) for s in "NCLDHW")
+N, C, L, D, H, W, T = (Dim.sym(s) for s in "NCLDHWT")
 
 
 class DropoutParams(Params):
@@ -77,3 +79,50 @@ _dropout("dropout3d", "Dropout3d", "Zero whole channels of (N, C, D, H, W) with 
          cases=[({"p": 0.3}, [(N, 4, D, H, W)], [(N, 4, D, H, W)])])
 _dropout("alpha_dropout", "AlphaDropout", "Dropout that keeps zero mean and unit variance (with selu).",
          cases=[({"p": 0.05}, [(N, 64)], [(N, 64)]), ({"p": 0.1, "inplace": True}, [(N, L, 8)], [(N, L, 8)])])
+
+
+# -- stochastic depth ------------------------------------------------------------------------------------
+
+class StochasticDepthParams(Params):
+    p: float = Field(ge=0, le=1, description="probability of zeroing the input (per sample or for the whole batch)")
+    mode: Literal["row", "batch"] = Field("row", description="'row': drop each sample's branch independently; "
+                                                             "'batch': drop the whole batch's at once")
+
+
+@register
+class StochasticDepth(Op):
+    """Zero a residual branch with probability p in training, scaling the rest by 1/(1-p) (EfficientNet)."""
+
+    name = "stochastic_depth"
+    family = "dropout"
+    aliases = ("drop_path",)
+    Params = StochasticDepthParams
+    torch_ref = "torchvision.ops.StochasticDepth"
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        return [ins[0]]
+
+    backward_needs_output = False
+    cases = [({"p": 0.2}, [(N, 16, H, W)], [(N, 16, H, W)]), ({"p": 0.5, "mode": "batch"}, [(N, T, 8)], [(N, T, 8)])]
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def constructor(cls, ins, p):
+        return call("torchvision.ops.StochasticDepth", p=P(p, "p"), mode=P(p, "mode"))
+
+    @classmethod
+    def label(cls, p):
+        return f"stochastic depth {p.p:g}"

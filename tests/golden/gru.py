@@ -8,12 +8,12 @@ from torch import nn
 class Gru(nn.Module):
     """Bidirectional GRU tagger (part-of-speech or named-entity tags per token)."""
 
-    def __init__(self, vocab=10000, embed=100, hidden=128, layers=2, dropout=0.5, num_tags=17):
+    def __init__(self, vocab=10000, embed=100, layers=2, dropout=0.5, num_tags=17):
         super().__init__()
         self.embedding = nn.Embedding(vocab, embed)
         self.drop = nn.Dropout(p=dropout)
         self.gru = nn.GRU(
-            embed, hidden, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=True
+            embed, 128, num_layers=layers, batch_first=True, dropout=dropout, bidirectional=True
         )
         self.tagger = nn.Linear(256, num_tags)
 

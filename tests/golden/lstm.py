@@ -16,10 +16,10 @@ class LSTM(nn.LSTM):
 class Lstm(nn.Module):
     """Two-layer LSTM classifier over token sequences (e.g. IMDB sentiment)."""
 
-    def __init__(self, vocab=10000, embed=128, hidden=256, layers=2, dropout=0.2, num_classes=2):
+    def __init__(self, vocab=10000, embed=128, layers=2, dropout=0.2, num_classes=2):
         super().__init__()
         self.embedding = nn.Embedding(vocab, embed)
-        self.lstm = LSTM(embed, hidden, num_layers=layers, batch_first=True, dropout=dropout)
+        self.lstm = LSTM(embed, 256, num_layers=layers, batch_first=True, dropout=dropout)
         self.fc = nn.Linear(256, num_classes)
 
     def forward(self, tokens):  # tokens: (N, T) int64

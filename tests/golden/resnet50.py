@@ -29,18 +29,18 @@ class Bottleneck(nn.Module):
         )
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        out = self.conv1(x)  # (N, planes, H, W)  resnet50.yaml:17
-        out = self.bn1(out)  # (N, planes, H, W)  resnet50.yaml:18
-        out = self.relu(out)  # (N, planes, H, W)  resnet50.yaml:19
-        out = self.conv2(out)  # (N, planes, *, *)  resnet50.yaml:20
-        out = self.bn2(out)  # (N, planes, *, *)  resnet50.yaml:21
-        out = self.relu(out)  # (N, planes, *, *)  resnet50.yaml:22
-        out = self.conv3(out)  # (N, *, *, *)  resnet50.yaml:23
-        out = self.bn3(out)  # (N, *, *, *)  resnet50.yaml:24
+        out = self.conv1(x)  # (N, planes, H, W)  resnet.yaml:11
+        out = self.bn1(out)  # (N, planes, H, W)  resnet.yaml:12
+        out = self.relu(out)  # (N, planes, H, W)  resnet.yaml:13
+        out = self.conv2(out)  # (N, planes, *, *)  resnet.yaml:14
+        out = self.bn2(out)  # (N, planes, *, *)  resnet.yaml:15
+        out = self.relu(out)  # (N, planes, *, *)  resnet.yaml:16
+        out = self.conv3(out)  # (N, *, *, *)  resnet.yaml:17
+        out = self.bn3(out)  # (N, *, *, *)  resnet.yaml:18
         if self.downsample is not None:
-            x = self.downsample(x)  # (N, *, *, *)  resnet50.yaml:25
-        out += x  # (N, *, *, *)  resnet50.yaml:32
-        out = self.relu(out)  # (N, *, *, *)  resnet50.yaml:33
+            x = self.downsample(x)  # (N, *, *, *)  resnet.yaml:19
+        out += x  # (N, *, *, *)  resnet.yaml:26
+        out = self.relu(out)  # (N, *, *, *)  resnet.yaml:27
         return out
 
 
@@ -76,15 +76,15 @@ class Resnet50(nn.Module):
         self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:36
-        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:37
-        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:38
-        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:39
-        x = self.layer1(x)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:40
-        x = self.layer2(x)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:41
-        x = self.layer3(x)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:42
-        x = self.layer4(x)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:43
-        x = self.avgpool(x)  # (N, 2048, 1, 1)  resnet50.yaml:44
-        x = self.flatten(x)  # (N, 2048)  resnet50.yaml:45
-        x = self.fc(x)  # (N, 1000)  resnet50.yaml:46
+        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:15
+        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:16
+        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:17
+        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:18
+        x = self.layer1(x)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:19
+        x = self.layer2(x)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
+        x = self.layer3(x)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
+        x = self.layer4(x)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:22
+        x = self.avgpool(x)  # (N, 2048, 1, 1)  resnet50.yaml:23
+        x = self.flatten(x)  # (N, 2048)  resnet50.yaml:24
+        x = self.fc(x)  # (N, 1000)  resnet50.yaml:25
         return x

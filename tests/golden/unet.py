@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 
-class Block0(nn.Module):
-    """The layers of '0'. It is used 9 times."""
+class Conv(nn.Module):
+    """The layers of 'conv'. It is used 18 times."""
 
     def __init__(self, in_channels, out):
         super().__init__()
@@ -20,26 +20,12 @@ class Block0(nn.Module):
         return x
 
 
-class Block1(nn.Module):
-    """The layers of '1'. It is used 9 times."""
-
-    def __init__(self, in_channels, out):
-        super().__init__()
-        self.conv = nn.Conv2d(in_channels, out, kernel_size=3, padding=1)
-        self.relu = nn.ReLU(inplace=True)
-
-    def forward(self, x):  # x: (N, out, H, W)
-        x = self.conv(x)  # (N, out, H, W)  unet.yaml:31
-        x = self.relu(x)  # (N, out, H, W)  unet.yaml:32
-        return x
-
-
 class DoubleConv(nn.Module):
     """The 'double_conv' block. It is used 9 times."""
 
     def __init__(self, in_channels, out):
         super().__init__()
-        self.conv = nn.Sequential(Block0(in_channels, out), Block1(out, out))
+        self.conv = nn.Sequential(Conv(in_channels, out), Conv(out, out))
 
     def forward(self, x):  # x: (N, in_channels, H, W)
         x = self.conv(x)  # (N, out, H, W)  unet.yaml:27
@@ -81,15 +67,15 @@ class Unet(nn.Module):
     def __init__(self, num_classes=2, width=64):
         super().__init__()
         self.inc = DoubleConv(1, width)
-        self.down1 = Down(64, width * 2)
-        self.down2 = Down(128, width * 4)
-        self.down3 = Down(256, width * 8)
-        self.down4 = Down(512, width * 16)
-        self.up1 = Up(1024, width * 8)
-        self.up2 = Up(512, width * 4)
-        self.up3 = Up(256, width * 2)
-        self.up4 = Up(128, width)
-        self.outc = nn.Conv2d(64, num_classes, kernel_size=1)
+        self.down1 = Down(width, width * 2)
+        self.down2 = Down(width * 2, width * 4)
+        self.down3 = Down(width * 4, width * 8)
+        self.down4 = Down(width * 8, width * 16)
+        self.up1 = Up(width * 16, width * 8)
+        self.up2 = Up(width * 8, width * 4)
+        self.up3 = Up(width * 4, width * 2)
+        self.up4 = Up(width * 2, width)
+        self.outc = nn.Conv2d(width, num_classes, kernel_size=1)
 
     def forward(self, x):  # x: (N, 1, H, W)
         x = self.inc(x)  # (N, 64, H, W)  unet.yaml:47

@@ -56,8 +56,8 @@ class Vgg16(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:33
-        x = self.avgpool(x)  # (N, 512, 7, 7)  vgg16.yaml:37
-        x = self.flatten(x)  # (N, 25088)  vgg16.yaml:38
-        x = self.classifier(x)  # (N, 1000)  vgg16.yaml:39
+        x = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:16
+        x = self.avgpool(x)  # (N, 512, 7, 7)  vgg16.yaml:20
+        x = self.flatten(x)  # (N, 25088)  vgg16.yaml:21
+        x = self.classifier(x)  # (N, 1000)  vgg16.yaml:22
         return x

@@ -5,6 +5,7 @@ import warnings
 
 import pytest
 import torch
+import torchvision.ops
 from pydantic import ValidationError
 from torch import nn
 
@@ -32,6 +33,8 @@ SHAPES = [
     ("dropout3d", {"p": 0.2}, (N, 64, D, H, W)),
     ("alpha_dropout", {"p": 0.1}, (N, 256)),
     ("alpha_dropout", {}, (N, T, 3, 5)),
+    ("stochastic_depth", {"p": 0.1}, (N, 64, H, W)),
+    ("stochastic_depth", {"p": 0.2, "mode": "batch"}, (N, T, D)),
 ]
 
 
@@ -70,6 +73,8 @@ def test_shape_errors(name, params, shape, msgs):
     ("dropout", {"p": -0.1}, "greater than or equal to 0"),
     ("dropout2d", {"rate": 0.5}, "rate"),
     ("alpha_dropout", {"p": "half"}, "p"),
+    ("stochastic_depth", {}, "p"),
+    ("stochastic_depth", {"p": 0.1, "mode": "col"}, "'row' or 'batch'"),
 ])
 def test_param_errors(name, params, msg):
     with pytest.raises(ValidationError, match=msg):
@@ -83,6 +88,8 @@ TORCH = [
     ("dropout2d", {"p": 0.4}, (4, 8, 5, 3), lambda: nn.Dropout2d(0.4)),
     ("dropout3d", {"p": 0.4}, (4, 8, 2, 5, 3), lambda: nn.Dropout3d(0.4)),
     ("alpha_dropout", {"p": 0.2}, (4, 32), lambda: nn.AlphaDropout(0.2)),
+    ("stochastic_depth", {"p": 0.5}, (8, 4, 3, 3), lambda: torchvision.ops.StochasticDepth(0.5, "row")),
+    ("stochastic_depth", {"p": 0.5, "mode": "batch"}, (4, 32), lambda: torchvision.ops.StochasticDepth(0.5, "batch")),
 ]
 
 
@@ -112,6 +119,8 @@ def test_against_torch(name, params, shape, ref):
     ("dropout", {"p": 0.1, "inplace": True}, "nn.Dropout(p=0.1, inplace=True)", "dropout 0.1"),
     ("dropout2d", {"p": 0.2}, "nn.Dropout2d(p=0.2)", "dropout2d 0.2"),
     ("alpha_dropout", {"p": 0.05}, "nn.AlphaDropout(p=0.05)", "alpha dropout 0.05"),
+    ("stochastic_depth", {"p": 0.0125}, 'torchvision.ops.StochasticDepth(p=0.0125, mode="row")',
+     "stochastic depth 0.0125"),
 ])
 def test_module_source_and_label(name, params, src, label):
     op = lookup(name)
@@ -123,6 +132,6 @@ def test_module_source_and_label(name, params, src, label):
 @pytest.mark.parametrize("name", DROPOUT_OPS)
 def test_doc_and_schema(name):
     op = lookup(name)
-    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith("torch.nn.")
+    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith(("torch.nn.", "torchvision.ops."))
     for fname, f in op.Params.model_fields.items():
         assert f.description, (name, fname)

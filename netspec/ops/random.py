@@ -1,0 +1,45 @@
+"""Random tensors: noise with the shape of another tensor (a VAE's reparameterisation). No weights."""
+from __future__ import annotations
+
+from .base import Op, register, need_float
+from ..codegen.ir import Operand, call
+from ..shapes import Dim
+
+N, T = (Dim.sym(s) for s in "NT")
+
+
+@register
+class RandnLike(Op):
+    """Standard normal noise with the input's shape and dtype; drawn in training and evaluation alike (VAE sampling)."""
+
+    name = "randn_like"
+    family = "random"
+    aliases = ("normal_like",)
+    torch_ref = "torch.randn_like"
+    backward_needs_output = False
+    cases = [({}, [(N, 20)], [(N, 20)]), ({}, [(N, T, 8)], [(N, T, 8)])]
+
+    @classmethod
+    def keeps(cls, p, rank):
+        return rank
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        need_float(ins[0], cls.name)
+        return [ins[0]]
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+    @classmethod
+    def forward(cls, ins, p):
+        return call("torch.randn_like", Operand(0))
+
+    @classmethod
+    def label(cls, p):
+        return "randn like"
