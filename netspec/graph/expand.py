@@ -956,6 +956,11 @@ class Expander:
                                                     "remove it, or use it in 'from' or 'outputs'"))
 
 
+# ops whose output may be a view of their input (an in-place op on it writes into the input)
+_VIEW_OPS = frozenset({"flatten", "reshape", "permute", "transpose", "squeeze", "unsqueeze", "select", "slice",
+                       "split", "chunk", "identity"})
+
+
 def _inplace_safety(g: Graph) -> None:
     """An op asked to work in place (``relu: {inplace: true}``) does so only where that cannot change a result: its
     input is read by nothing else, is not a network input or output, and its producer's backward does not need it.
@@ -967,16 +972,25 @@ def _inplace_safety(g: Graph) -> None:
                 uses.setdefault(tuple(r), []).append(n.id)
     outs = {tuple(r) for r in g.outputs.values()}
     unsafe: dict = {}
+
+    def why_not(r, reader: str):
+        src = g.nodes[r[0]]
+        others = [u for u in uses.get(r, []) if u != reader]
+        if others:
+            return f"its input '{r[0]}' is also read by '{others[0]}'"
+        if src.op is InputOp:
+            return "its input is a network input"
+        if r in outs:
+            return f"its input '{r[0]}' is a network output"
+        if src.op.name in _VIEW_OPS and src.inputs and src.inputs[0] is not None:
+            return why_not(tuple(src.inputs[0]), src.id)     # a view shares its input's memory
+        if src.op.backward_needs_output:
+            return f"the backward of '{r[0]}' ({src.op.name}) needs its output"
+        return None
     for n in g.nodes.values():
         if not getattr(n.params, "inplace", False) or not n.inputs or n.inputs[0] is None:
             continue
-        r = tuple(n.inputs[0])
-        src = g.nodes[r[0]]
-        others = [u for u in uses.get(r, []) if u != n.id]
-        why = (f"its input '{r[0]}' is also read by '{others[0]}'" if others else
-               "its input is a network input" if src.op is InputOp else
-               f"its input '{r[0]}' is a network output" if r in outs else
-               f"the backward of '{r[0]}' ({src.op.name}) needs its output" if src.op.backward_needs_output else None)
+        why = why_not(tuple(n.inputs[0]), n.id)
         if why:
             unsafe.setdefault(n.meta.get("shared_with") or n.id, (n, why))
     for n in g.nodes.values():

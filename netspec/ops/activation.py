@@ -57,8 +57,14 @@ def _act(name: str, torch_cls: str, doc: str, params: type | None = None, aliase
         attrs["Params"] = params
     if cases:
         attrs["cases"] = _Act.cases + list(cases)
+    # torch's backward of these reads the input, not the result: what follows may overwrite the result in place
+    attrs["backward_needs_output"] = name not in _READS_INPUT_ONLY
     cls = type(torch_cls, (_Act,), attrs)
     return register(cls)
+
+
+_READS_INPUT_ONLY = frozenset({"relu6", "leaky_relu", "gelu", "silu", "mish", "hardswish", "hardsigmoid", "hardtanh",
+                               "softplus", "softsign", "tanhshrink", "logsigmoid"})
 
 
 class Inplace(Params):
