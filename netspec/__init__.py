@@ -28,10 +28,11 @@ def compile_source(spec_or_path, network=None, **params) -> str:
     return _compile_source(spec_or_path, network, **params)
 
 
-def load_weights(module, path, strict: bool = True):
-    """Load safetensors / torch.save weights into a module, reporting every mismatch (``netspec.weights``)."""
+def load_weights(module, path, strict: bool = True, *, allow_cast: bool = False, allow_nonfinite: bool = False):
+    """Load safetensors / torch.save weights into a module, all or nothing, reporting every problem
+    (``netspec.weights``)."""
     from .weights import load_weights as _load_weights
-    return _load_weights(module, path, strict=strict)
+    return _load_weights(module, path, strict=strict, allow_cast=allow_cast, allow_nonfinite=allow_nonfinite)
 
 
 def save_weights(module, path) -> None:

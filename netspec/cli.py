@@ -252,11 +252,13 @@ def export(
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224"),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset version"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="trained weights to export (.safetensors or "
+                                                                   "torch.save); checked in full before loading"),
 ) -> None:
     """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed."""
     from .export import export_onnx
     rep = export_onnx(str(spec), output, network, bindings=_parse_kv(bind, "--bind") or None, opset=opset,
-                      **_parse_kv(param, "--param"))
+                      weights=weights, **_parse_kv(param, "--param"))
     dyn = f", dynamic: {', '.join(rep.dynamic)}" if rep.dynamic else ""
     cmp = f", max |onnxruntime - torch| = {rep.max_abs_diff:.2e}" if rep.max_abs_diff is not None else ""
     _out.print(_esc(f"wrote {rep.path}: opset {rep.opset}, {rep.nbytes:,} bytes{dyn}{cmp}"))

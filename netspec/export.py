@@ -45,7 +45,7 @@ def _example_value(sym: str, multiple: int) -> int:
 
 def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None = None, *,
                 bindings: dict | None = None, opset: int | None = None, check_runtime: bool = True,
-                **params) -> ExportReport:
+                weights: str | os.PathLike | None = None, **params) -> ExportReport:
     """Export a spec's network to ONNX, written atomically to ``path``.
 
     Args:
@@ -53,6 +53,7 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
         path: the .onnx file to write.
         bindings: fixed values for symbols (the rest stay dynamic where the exporter allows).
         opset: ONNX opset (default: the exporter's).
+        weights: a weight file to load first (all or nothing, see ``netspec.weights.load_weights``).
     Returns:
         an ExportReport; raises ExportError/OutputError with a hint on failure.
     """
@@ -76,6 +77,9 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
     from .codegen.build import build
 
     model = build(g).eval()
+    if weights is not None:
+        from .weights import load_weights
+        load_weights(model, weights)
     gen = torch.Generator().manual_seed(0)
     args, names, shapes, dyn_shapes, dynamic = [], [], {}, [], set()
     for name, t in g.input_types().items():
