@@ -27,7 +27,7 @@ from typing import Any
 
 from .errors import LimitError, NetspecError
 from .graph.ir import Graph
-from .io import OutputError, atomic_write_bytes, atomic_write_text
+from .io import OutputError, atomic_write_bytes, is_stdout, output_target, write_new_text, write_output
 from .summary import boundary, copies, members, node_counts, positions, summarize, load_spec, pick_network, \
     parse_bind, check_bindings, human, _count
 
@@ -452,15 +452,14 @@ def render(drawing: Drawing | str, fmt: str, timeout: float = DOT_TIMEOUT_S) -> 
 def output_format(path: str | os.PathLike) -> str:
     """The format a path asks for, from its suffix; an OutputError for anything else."""
     p = Path(path)
+    if is_stdout(p):
+        return "dot"
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         what = f"'{p.suffix}'" if p.suffix else "no suffix"
         raise OutputError(f"cannot draw to '{p}': {what} is not a diagram format", None,
                           "name the output .svg, .png, .pdf or .dot (the format comes from the suffix)")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write '{p}': the folder '{folder}' does not exist", None,
-                          f"create it first (mkdir -p {folder})")
+    output_target(p)        # a regular file (or a new one) in a folder that exists: refused now, before any work
     return fmt
 
 
@@ -471,7 +470,8 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
 
     Args:
         spec_or_path: a spec file path, spec text, a loaded ``Spec``, or an expanded ``Graph``.
-        path: where to write; written atomically (a failed render leaves an existing file as it was).
+        path: where to write; written atomically (a failed render leaves an existing file as it was); ``-`` writes
+            the DOT source to standard output.
         depth: levels of blocks drawn as clusters; deeper blocks become one node with in/out shapes and
             parameter count (0 folds every block). None opens everything.
         rankdir: "TB" (top to bottom, the default) or "LR" (left to right).
@@ -482,22 +482,23 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
     Returns:
         the :class:`Drawing` (DOT source and counts of nodes, clusters and edges).
     Raises:
-        GraphvizMissing: ``dot`` is not installed; the DOT source was written next to ``path`` (``.dot``).
+        GraphvizMissing: ``dot`` is not installed; the DOT source was written next to ``path`` (``.dot``), or,
+            where a file of that name exists, to a fresh name beside it (never replacing anything).
     """
     p = Path(path)
     fmt = output_format(p)
     graphs = _graphs(spec_or_path, network, bind, params, search_path)
     drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend)
     if fmt == "dot":
-        atomic_write_text(p, drawing.source)
+        write_output(p, drawing.source)
         return drawing
     try:
         data = render(drawing, fmt)
     except _NoDot:
-        dot_path = p.with_suffix(".dot")
-        atomic_write_text(dot_path, drawing.source)
+        dot_path = write_new_text(p.with_suffix(".dot"), drawing.source)   # a new file: an existing one is kept
         raise GraphvizMissing(f"Graphviz's 'dot' program was not found, so '{p}' was not drawn; "
-                              f"wrote its source to '{dot_path}'", None, INSTALL_HINT, dot_path=dot_path) from None
+                              f"wrote its source to the new file '{dot_path}'", None, INSTALL_HINT,
+                              dot_path=dot_path) from None
     atomic_write_bytes(p, data)
     return drawing
 

@@ -2,7 +2,7 @@
 (``netspec --limit NAME=VALUE``) or by setting them on ``LIMITS``."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 FALLBACK_AVAILABLE_BYTES = 4 * 1024**3      # when /proc/meminfo cannot be read
 
@@ -25,6 +25,9 @@ def default_alloc_bytes() -> int:
     return max(64 * 1024**2, available_memory_bytes() // 2)
 
 
+DEFAULT_ALLOC_BYTES = default_alloc_bytes()    # read once, when netspec is imported
+
+
 @dataclass
 class Limits:
     max_file_bytes: int = 4 * 1024 * 1024        # a spec file larger than this is refused
@@ -39,7 +42,7 @@ class Limits:
     max_param_bytes: int = 64 * 1024**3          # parameters+buffers (float32) a network may declare (check time)
     max_dim: int = 2**40                         # any concrete tensor dimension
     max_imports: int = 64                        # files reachable through imports
-    max_alloc_bytes: int = field(default_factory=default_alloc_bytes)
+    max_alloc_bytes: int = DEFAULT_ALLOC_BYTES
     """what build, export and load_weights may allocate (weights, example inputs, tensors read from a file);
     check and summary warn past it. Default: half of MemAvailable when netspec starts."""
 
