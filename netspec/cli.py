@@ -51,8 +51,10 @@ def _print_error(e: NetspecError) -> None:
 
 
 def _esc(s: str) -> str:
+    """Text for rich: markup escaped, control characters (ESC, ...) made visible."""
     from rich.markup import escape
-    return escape(s)
+    from .errors import visible
+    return escape(visible(s))
 
 
 def _parse_kv(items: list[str] | None, what: str) -> dict:

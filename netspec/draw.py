@@ -122,7 +122,9 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
         raise DrawError(f"unknown rankdir {rankdir!r}", None, f"use one of {', '.join(RANKDIRS)}")
     if isinstance(graphs, Graph):
         graphs = [graphs]
-    dot = graphviz.Digraph(name=graphs[0].name if len(graphs) == 1 else "networks", engine="dot")
+    # the name is a checked identifier; quoted as plain text anyway (never an HTML string or raw DOT)
+    dot = graphviz.Digraph(name=graphviz.nohtml(_tip(graphs[0].name) if len(graphs) == 1 else "networks"),
+                           engine="dot")
     dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="11", nodesep="0.3", ranksep="0.3",
              newrank="true", compound="false", bgcolor="white", pad="0.2", labeljust="l")
     dot.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled", penwidth="1",
@@ -409,8 +411,9 @@ def _h(s) -> str:
 
 
 def _tip(s: str) -> str:
-    """A tooltip (a DOT escString): backslashes doubled, newlines as \\n."""
-    return str(s).replace("\\", "\\\\").replace("\n", "\\n")
+    """A tooltip (a DOT escString): backslashes doubled, newlines as \\n, '&' as '&amp;' (Graphviz reads entities
+    in strings, so a file name holding '&lt;' would show as '<'); Graphviz XML-escapes the result in SVG."""
+    return str(s).replace("&", "&amp;").replace("\\", "\\\\").replace("\n", "\\n")
 
 
 # -- rendering and writing ----------------------------------------------------------------------------

@@ -601,6 +601,10 @@ class Expander:
                 # pydantic would read true as 1: 'out: true' or 'out: "a < b"' would silently make a size of 1
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {values[key]}", ploc,
                                 "true and false (and comparisons like 'a < b') are not numbers")
+            if fname in fields and not isinstance(values[key], bool) and _number_as_bool(fields[fname].annotation):
+                # pydantic would read 0, 0.0 or 'off' as false: 'bias: "a - a"' would silently drop the bias
+                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be true or false, not "
+                                f"{values[key]!r}", ploc, "write true or false, or a comparison like 'a > b'")
         try:
             params = op.Params.model_validate(values)
         except ValidationError as e:
@@ -998,6 +1002,20 @@ def _bool_as_number(annotation) -> bool:
         if typing.get_origin(t) not in (typing.Literal, list, tuple, dict):
             stack += list(typing.get_args(t))
     return bool(found & {int, float}) and not found & {bool, Any}
+
+
+def _number_as_bool(annotation) -> bool:
+    """Whether a parameter takes only booleans (or None), so that a number or text must not pass as one."""
+    import typing
+    found: set = set()
+    stack = [annotation]
+    while stack:
+        t = stack.pop()
+        found.add(t)
+        if typing.get_origin(t) not in (typing.Literal, list, tuple, dict):
+            stack += list(typing.get_args(t))
+    return bool in found and not found & {int, float, str, Any} and not any(
+        typing.get_origin(t) in (typing.Literal, list, tuple, dict) for t in found)
 
 
 def _expr_names(raw: dict) -> set:

@@ -17,7 +17,7 @@ from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_yo
 from ..limits import LIMITS
 from .loader import Source, load_file, parse_text
 from . import models
-from .names import identifier_problem
+from .names import NAME_HINT, identifier_problem, layer_name_problem, syntax_problem
 
 
 @dataclass
@@ -377,6 +377,14 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
                          f"this netspec reads format {models.FORMAT_VERSION}: write 'netspec: {models.FORMAT_VERSION}'")
     if not path:
         return SpecError(msg, src.loc(path), hints)
+    if path[-1] == "name" and not isinstance(value, str) and isinstance(_get(src.data, path[:-1]), dict) \
+            and "op" in _get(src.data, path[:-1]) and layer_name_problem(value):
+        return SpecError(f"{ctx}: {layer_name_problem(value)}", src.loc(path),
+                         NAME_HINT + "; or a number of 0 or more (classifier.1)")
+    if isinstance(value, bool) and any(err["type"] in ("int_type", "float_type") for err, _ in errs) and not any(
+            err["type"] == "bool_type" for err, _ in errs):
+        return SpecError(f"{ctx} must be a number, not {value}", src.loc(path),
+                         "true and false (and comparisons like 'a < b') are not numbers")
     if chosen["type"] == "list_type" and path[-1] == "layers" and isinstance(value, dict):
         return SpecError("'layers' must be a list, one '- ' entry per layer; got a mapping", src.loc(path),
                          "start each layer on its own line with '- ', e.g. '  - {op: linear, out: 10}'")
@@ -405,19 +413,8 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
 
 
 def _name_trouble(name: str) -> str | None:
-    """What keeps ``name`` from being a name, said plainly (look-alike letters named), or None."""
-    if not name:
-        return "a name cannot be empty"
-    if name[0].isdigit():
-        return "a name cannot start with a digit"
-    for i, ch in enumerate(name):
-        if ch.isascii() and (ch.isalnum() or ch == "_"):
-            continue
-        if not ch.isascii():
-            return (f"character {i + 1}, '{ch}', is U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}, "
-                    "not an ASCII letter or digit")
-        return "a space is not allowed in a name" if ch == " " else f"'{ch}' is not allowed in a name"
-    return None
+    """What keeps ``name`` from being a name, said plainly (see ``names.syntax_problem``), or None."""
+    return syntax_problem(name)
 
 
 def _missing_hint(field_name: str) -> str | None:
@@ -489,6 +486,8 @@ def _check_names(src: Source):
                 if layer.get("op") == "seq":
                     yield from layers(path + (i, "layers"), layer.get("layers"))
 
+    if data.get("name") is not None:      # the network's name, when the file holds one network
+        yield from bad(data["name"], ("name",), "a network", key=False)
     for sname in data.get("symbols") or {}:
         yield from bad(sname, ("symbols", sname), "a symbol")
     yield from scope((), data)
