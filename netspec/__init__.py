@@ -17,9 +17,18 @@ from .draw import draw  # noqa: F401  (graphviz is imported when drawing, not he
 # -- compile: these import torch, so they are loaded on first use (``import netspec`` stays torch-free) ----------
 
 def build(spec_or_path, network=None, *, device=None, dtype=None, **params):
-    """Build the torch ``nn.Module`` a spec describes (see ``netspec.codegen.build.build``)."""
-    from .codegen.build import build as _build
-    return _build(spec_or_path, network, device=device, dtype=dtype, **params)
+    """Build the torch ``nn.Module`` a spec describes (see ``netspec.codegen.build.build``).
+
+    Refuses (LimitError, located at the largest layer) when the weights would need more than
+    ``LIMITS.max_alloc_bytes``, before anything is allocated; ``device="meta"`` allocates nothing and is never refused.
+    """
+    from .codegen.build import build as _build, to_graph
+    from .memory import require
+    bindings = params.pop("bindings", None)
+    g = to_graph(spec_or_path, network, params=params, bindings=bindings)
+    if str(device) != "meta":
+        require(g, "building")
+    return _build(g, device=device, dtype=dtype)
 
 
 def compile_source(spec_or_path, network=None, **params) -> str:

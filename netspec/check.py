@@ -8,6 +8,7 @@ from .errors import ErrorList, NetspecError
 from .graph.expand import expand
 from .graph.ir import Graph
 from .graph.verify import verify
+from .memory import estimate, warnings_for
 from .spec.load import Spec, load
 
 
@@ -17,6 +18,7 @@ class CheckResult:
 
     file: str
     graphs: dict[str, Graph] = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)          # network -> MemoryEstimate
     errors: list[NetspecError] = field(default_factory=list)
     warnings: list[NetspecError] = field(default_factory=list)
 
@@ -41,6 +43,8 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
                 verify(g)
                 res.graphs[name] = g
                 res.warnings.extend(g.warnings)
+                res.memory[name] = estimate(g)
+                res.warnings.extend(warnings_for(g))
             except ErrorList as e:
                 res.errors.extend(e.errors)
             except NetspecError as e:

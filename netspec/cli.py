@@ -128,6 +128,8 @@ def check(
             _out.print(f"  outputs: {_esc(outs)}")
             if g.requirements:
                 _out.print("  requires: " + _esc(", ".join(r.text for r in g.requirements)))
+            if name in res.memory:
+                _out.print("  memory:  " + _esc(res.memory[name].text()))
     if len(specs) > 1 and not quiet:
         _out.print(f"{len(specs)} files checked: {len(specs) - failed} ok, {failed} with errors")
     if failed:
@@ -157,6 +159,8 @@ def summary(
         output_target(output)
     res = summaries(spec, bind=_parse_kv(bind, "--bind") or None, network=network,
                     params=_parse_kv(param, "--param") or None, search_path=[str(s) for s in search_path or []])
+    for s in res:
+        _print_errors(s.warnings)
     if fmt == "csv" and len(res) > 1:
         _print_error(NetspecError(f"{spec} has {len(res)} networks ({', '.join(s.network for s in res)}); "
                                   "a CSV table holds one", None, "choose one with --network NAME"))
