@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LimitError, NetspecError
+from .limits import LIMITS
 from .graph.ir import Graph
 from .io import OutputError, atomic_write_bytes, is_stdout, output_target, write_new_text, write_output
 from .summary import boundary, copies, members, node_counts, positions, summarize, load_spec, pick_network, \
@@ -177,6 +178,16 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
         raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} that Graphviz "
                          "lays out in reasonable time", None, hint)
 
+    cost = layout_cost(g, rep, edges)
+    if cost > LIMITS.max_layout_cost:
+        hint = ("fold blocks with --depth K (e.g. --depth 1) to draw fewer nodes and edges" if depth != 0 else
+                "a picture this dense is not readable; 'netspec summary' lists every layer")
+        first = next(iter(g.nodes.values()), None)
+        raise LimitError(f"network '{g.name}' would take Graphviz about {cost:,} units of layout work ({n_nodes:,} "
+                         f"nodes, {len(edges):,} edges and the bends of long edges), over the limit of "
+                         f"{LIMITS.max_layout_cost:,} (max_layout_cost)", first.loc if first else None,
+                         [hint, "raise the limit with --limit max_layout_cost=N if you mean it"])
+
     # cluster tree: container path -> (child containers, drawn nodes directly inside)
     children: dict[str | None, list[str]] = {}
     direct: dict[str | None, list[tuple[str, str]]] = {}   # container -> [("node"|"folded", id)]
@@ -236,6 +247,40 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
         _edge(root, g, ref, rep[ref[0]], oid, port=port)
         out.edges += 1
         families.setdefault("io", None)
+
+
+def layout_cost(g: Graph, rep: dict, edges: dict) -> int:
+    """What laying out the drawing costs Graphviz, estimated before it runs: the sum over ranks of the square of the
+    rank's width. ``dot`` routes an edge that spans several ranks through one virtual node per rank, and orders the
+    nodes of every rank to reduce crossings, in time that grows with the square of the widths: dense skip connections
+    (a DenseNet drawn open) make wide ranks of virtual nodes, a chain costs one per node."""
+    rank: dict[str, int] = {}
+    into: dict[str, list] = {}
+    for (_ref, head), tail in edges.items():
+        into.setdefault(head, []).append(tail)
+    for n in g.nodes.values():                       # creation order is topological
+        r = rep[n.id]
+        best = rank.get(r, 0)
+        for t in into.get(r, ()):
+            if t != r:
+                best = max(best, rank.get(t, 0) + 1)
+        rank[r] = best
+    depth = max(rank.values(), default=0) + 2
+    width = [0] * (depth + 1)
+    for r in rank.values():
+        width[r] += 1
+    width[depth - 1] += len(g.outputs)
+    spans = [0] * (depth + 1)                        # virtual nodes: +1 on every rank strictly between tail and head
+    for (_ref, head), tail in edges.items():
+        a, b = sorted((rank.get(tail, 0), rank.get(head, 0)))
+        if b - a > 1:
+            spans[a + 1] += 1
+            spans[b] -= 1
+    cost, open_ = 0, 0
+    for r in range(depth + 1):
+        open_ += spans[r]
+        cost += (width[r] + open_) ** 2
+    return cost
 
 
 def _redundant(g: Graph, c: str, inside: dict, direct: dict) -> bool:

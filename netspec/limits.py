@@ -42,6 +42,8 @@ class Limits:
     max_param_bytes: int = 64 * 1024**3          # parameters+buffers (float32) a network may declare (check time)
     max_dim: int = 2**40                         # any concrete tensor dimension
     max_imports: int = 64                        # files reachable through imports
+    max_work: int = 2_000_000                    # expansion steps: instances, repeat copies, expression work
+    max_layout_cost: int = 100_000               # draw: the sum over ranks of their squared widths (see draw.py)
     max_alloc_bytes: int = DEFAULT_ALLOC_BYTES
     """what build, export and load_weights may allocate (weights, example inputs, tensors read from a file);
     check and summary warn past it. Default: half of MemAvailable when netspec starts."""

@@ -77,10 +77,13 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         src = load_file(p, str(path_or_text))
         root = p.resolve().parent
     roots = [root] + [Path(s).resolve() for s in (search_path or [])]
-    return _build(src, roots, stack=[src.path] if src.path else [], counter=[0])
+    return _build(src, roots, stack=[src.path] if src.path else [], counter=[0], memo={})
 
 
-def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]) -> Spec:
+def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int], memo: dict | None = None) -> Spec:
+    """The Spec of ``src`` with its imports. ``memo`` holds the imported files already built in this load (each file
+    is read and parsed once, however many paths of imports reach it); ``counter`` counts distinct files."""
+    memo = {} if memo is None else memo
     from ..ops.base import lookup
     blocks = src.data.get("blocks") if isinstance(src.data, dict) else None
     for bname in (blocks if isinstance(blocks, dict) else {}):
@@ -110,16 +113,15 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
         if target in stack:     # stack: the files being read, from the one given on the command line to this one
             chain = " -> ".join(p.name for p in stack + [target])
             raise GraphError(f"import loop: {chain}", loc, "two files may not import each other")
-        counter[0] += 1
-        if counter[0] > LIMITS.max_imports:
-            raise LimitError(f"more than {LIMITS.max_imports} imported files", loc,
-                             "raise the limit with --limit max_imports=N if you mean it")
-        shown = _shown(target)
-        try:
-            sub_src = load_file(target, shown)
-        except NetspecError:
-            raise
-        sub = _build(sub_src, roots, stack + [target], counter)
+        sub = memo.get(target)
+        if sub is None:               # a file reached by a second path of imports is not read again
+            counter[0] += 1
+            if counter[0] > LIMITS.max_imports:
+                raise LimitError(f"more than {LIMITS.max_imports} imported files", loc,
+                                 "raise the limit with --limit max_imports=N if you mean it")
+            sub_src = load_file(target, _shown(target))
+            sub = _build(sub_src, roots, stack + [target], counter, memo)
+            memo[target] = sub
         for bname, bref in sub.blocks.items():
             have = spec.blocks.get(bname)
             if have is not None and (have.src.path, have.path) == (bref.src.path, bref.path):
@@ -165,6 +167,21 @@ def _shown(p: Path) -> str:
 def _resolve_import(imp: str, src: Source, roots: list[Path], loc: Loc) -> Path:
     if not isinstance(imp, str) or not imp.strip():
         raise SpecError("an import must be a file path", loc)
+    if "\x00" in imp:
+        raise SpecError(f"import '{imp}' contains a NUL character, which no file path can hold", loc)
+    try:
+        return _resolve_import_path(imp, src, roots, loc)
+    except (OSError, ValueError) as e:       # a name too long for the file system, or a path it cannot take
+        why = getattr(e, "strerror", None) or str(e)
+        raise SpecError(f"import '{_clip(imp)}' cannot be read: {why}", loc,
+                        "imports are relative paths of spec files in the spec's folder") from None
+
+
+def _clip(s: str, n: int = 80) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _resolve_import_path(imp: str, src: Source, roots: list[Path], loc: Loc) -> Path:
     base = src.path.parent if src.path else roots[0]
     p = Path(imp)
     try:

@@ -37,8 +37,14 @@ LOWERED = {
     "max_alloc_bytes": (100, HEAD + "layers:\n  - {op: linear, out: 4, name: fc}\n",
                         "the network's weights need 144 bytes, more than this machine can give (100 bytes, "
                         "max_alloc_bytes): build and export would refuse"),
+    "max_work": (100, HEAD + "layers:\n  - {op: relu, repeat: 5}\n",
+                 "repeating '#0' 5 times would take about 125 expansion steps, over the limit of 100"),
+    "max_layout_cost": (3, HEAD + "layers:\n  - {op: relu}\n  - {op: relu}\n",
+                        "network 'net' would take Graphviz about 4 units of layout work (4 nodes, 2 edges and the "
+                        "bends of long edges), over the limit of 3 (max_layout_cost)"),
 }
 CHECK_ARGS = {"max_alloc_bytes": ["--strict"]}
+COMMAND = {"max_layout_cost": ["draw", "-o", "net.dot"]}     # the limits that only one command spends
 MACHINE_DEFAULTS = {"max_alloc_bytes": "half of `MemAvailable`"}     # documented as a rule, not a number
 LIBRARY = "netspec: 1\nblocks:\n  unit_{n}: {{layers: [{{op: relu}}]}}\n"
 
@@ -62,8 +68,9 @@ def test_lowered_limit_refuses(name, cli_pool, tmp_path):
     for n in "ab":
         (tmp_path / f"{n}.yaml").write_text(LIBRARY.format(n=n))
     with cli_pool.server() as server:
-        ok = server.run(["check", "net.yaml"], tmp_path)
-        low = server.run(["--limit", f"{name}={value}", "check", *CHECK_ARGS.get(name, []), "net.yaml"], tmp_path)
+        cmd = COMMAND.get(name, ["check"])
+        ok = server.run([*cmd, "net.yaml"], tmp_path)
+        low = server.run(["--limit", f"{name}={value}", *cmd, *CHECK_ARGS.get(name, []), "net.yaml"], tmp_path)
     assert ok.rc == 0, ok.stderr
     assert low.rc == 1, low.stderr
     lines = low.stderr.splitlines()
