@@ -17,7 +17,11 @@ from .draw import draw  # noqa: F401  (graphviz is imported when drawing, not he
 # -- compile: these import torch, so they are loaded on first use (``import netspec`` stays torch-free) ----------
 
 def build(spec_or_path, network=None, *, device=None, dtype=None, **params):
-    """Build the torch ``nn.Module`` a spec describes (see ``netspec.codegen.build.build``)."""
+    """Build the torch ``nn.Module`` a spec describes (see ``netspec.codegen.build.build``).
+
+    Refuses (LimitError, located at the largest layer) when the weights would need more than
+    ``LIMITS.max_alloc_bytes``, before anything is allocated; ``device="meta"`` allocates nothing and is never refused.
+    """
     from .codegen.build import build as _build
     return _build(spec_or_path, network, device=device, dtype=dtype, **params)
 
@@ -28,10 +32,11 @@ def compile_source(spec_or_path, network=None, **params) -> str:
     return _compile_source(spec_or_path, network, **params)
 
 
-def load_weights(module, path, strict: bool = True):
-    """Load safetensors / torch.save weights into a module, reporting every mismatch (``netspec.weights``)."""
+def load_weights(module, path, strict: bool = True, *, allow_cast: bool = False, allow_nonfinite: bool = False):
+    """Load safetensors / torch.save weights into a module, all or nothing, reporting every problem
+    (``netspec.weights``)."""
     from .weights import load_weights as _load_weights
-    return _load_weights(module, path, strict=strict)
+    return _load_weights(module, path, strict=strict, allow_cast=allow_cast, allow_nonfinite=allow_nonfinite)
 
 
 def save_weights(module, path) -> None:

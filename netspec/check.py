@@ -7,6 +7,7 @@ import os
 from .errors import ErrorList, NetspecError
 from . import pipeline
 from .graph.ir import Graph
+from .memory import estimate, warnings_for
 from .spec.load import Spec, load
 
 
@@ -16,6 +17,7 @@ class CheckResult:
 
     file: str
     graphs: dict[str, Graph] = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)          # network -> MemoryEstimate
     errors: list[NetspecError] = field(default_factory=list)
     warnings: list[NetspecError] = field(default_factory=list)
 
@@ -39,6 +41,8 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
                 g = pipeline.graph(spec, name, params=params, bind=bindings)
                 res.graphs[name] = g
                 res.warnings.extend(g.warnings)
+                res.memory[name] = estimate(g)
+                res.warnings.extend(warnings_for(g))
             except ErrorList as e:
                 res.errors.extend(e.errors)
             except NetspecError as e:

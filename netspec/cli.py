@@ -51,8 +51,10 @@ def _print_error(e: NetspecError) -> None:
 
 
 def _esc(s: str) -> str:
+    """Text for rich: markup escaped, control characters (ESC, ...) made visible."""
     from rich.markup import escape
-    return escape(s)
+    from .errors import visible
+    return escape(visible(s))
 
 
 def _parse_kv(items: list[str] | None, what: str) -> dict:
@@ -126,6 +128,8 @@ def check(
             _out.print(f"  outputs: {_esc(outs)}")
             if g.requirements:
                 _out.print("  requires: " + _esc(", ".join(r.text for r in g.requirements)))
+            if name in res.memory:
+                _out.print("  memory:  " + _esc(res.memory[name].text()))
     if len(specs) > 1 and not quiet:
         _out.print(f"{len(specs)} files checked: {len(specs) - failed} ok, {failed} with errors")
     if failed:
@@ -142,21 +146,31 @@ def summary(
     network: Optional[str] = typer.Option(None, "--network", help="only this network of a file with several"),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the table to this file (- or none: "
+                                                                       "stdout)"),
 ) -> None:
     """Table of layers: structural name, op, output shape, parameters, MACs; totals. No weights, no forward pass."""
+    from .io import is_stdout, output_target, write_output
     from .summary import FORMATS, summaries
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}", param_hint="--format")
+    if output is not None and not is_stdout(output):
+        output_target(output)
     res = summaries(spec, bind=_parse_kv(bind, "--bind") or None, network=network,
                     params=_parse_kv(param, "--param") or None, search_path=[str(s) for s in search_path or []])
+    for s in res:
+        _print_errors(s.warnings)
     if fmt == "csv" and len(res) > 1:
         _print_error(NetspecError(f"{spec} has {len(res)} networks ({', '.join(s.network for s in res)}); "
                                   "a CSV table holds one", None, "choose one with --network NAME"))
         raise UserError()
     if fmt == "json":
         data = res[0].to_dict() if len(res) == 1 else [s.to_dict() for s in res]
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+        write_output(output or "-", json.dumps(data, indent=2) + "\n")
+        return
+    if output is not None and not is_stdout(output):
+        write_output(output, "\n".join(s.render(fmt) for s in res))
         return
     for k, s in enumerate(res):
         if k:
@@ -178,7 +192,7 @@ def summary(
 def draw(
     spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
     output: Path = typer.Option(..., "--output", "-o", help="diagram file; the format comes from the suffix: "
-                                                            ".svg, .png, .pdf or .dot"),
+                                                            ".svg, .png, .pdf or .dot; - writes DOT to stdout"),
     depth: Optional[int] = typer.Option(None, "--depth", min=0,
                                         help="draw K levels of blocks as clusters, fold deeper ones into one node "
                                              "(0 folds every block)"),
@@ -198,7 +212,7 @@ def draw(
     d = run_draw(spec, output, depth=depth, rankdir=rankdir, network=network, bind=_parse_kv(bind, "--bind") or None,
                  params=_parse_kv(param, "--param") or None, legend=legend,
                  search_path=[str(s) for s in search_path or []])
-    if not quiet:
+    if not quiet and str(output) != "-":
         folded = f", {len(d.folded)} folded blocks" if d.folded else ""
         _out.print(f"wrote {_esc(str(output))}: {d.nodes} nodes, {d.clusters} clusters, {d.edges} edges{folded}")
 
@@ -206,7 +220,7 @@ def draw(
 @app.command("compile")
 def compile_(
     spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
-    output: Path = typer.Option(..., "--output", "-o", help="the Python file to write (e.g. model.py)"),
+    output: Path = typer.Option(..., "--output", "-o", help="the Python file to write (e.g. model.py); - for stdout"),
     network: Optional[str] = typer.Option(None, "--network", help="which network of a file with several"),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
@@ -219,18 +233,20 @@ def compile_(
     A file with several networks (a GAN) gives one module with a class for each, unless --network picks one.
     """
     from .codegen.source import generate_module
-    from .io import atomic_write_text
+    from .io import is_stdout, output_target, write_output
     from .pipeline import graphs as pipeline_graphs
     if class_name is not None and not (class_name.isidentifier() and class_name.isascii()):
         raise typer.BadParameter(f"{class_name!r} is not a Python identifier", param_hint="--class-name")
+    if not is_stdout(output):
+        output_target(output)       # a device, FIFO or folder is refused before any work
     graphs = pipeline_graphs(spec, network, params=_parse_kv(param, "--param") or None,
                              bind=_parse_kv(bind, "--bind") or None, search_path=[str(x) for x in search_path or []])
     if class_name is not None and len(graphs) > 1:
         raise typer.BadParameter(f"the file has {len(graphs)} networks; --class-name needs --network",
                                  param_hint="--class-name")
     src, tops = generate_module(graphs, class_names=[class_name] * len(graphs))
-    atomic_write_text(output, src)
-    if quiet:
+    write_output(output, src)
+    if quiet or is_stdout(output):
         return
     if len(graphs) == 1:
         _out.print(f"wrote {_esc(str(output))}: class {tops[0]}, {graphs[0].num_params():,} parameters")
@@ -247,11 +263,19 @@ def export(
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224"),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset version"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="trained weights to export (.safetensors or "
+                                                                   "torch.save); checked in full before loading"),
 ) -> None:
     """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed."""
     from .export import export_onnx
+    from .io import is_stdout, output_target
+    if is_stdout(output):
+        from .errors import Loc, OutputError
+        raise OutputError("cannot write ONNX to standard output: it is binary", Loc("-", 1, 1),
+                          "name a file with -o model.onnx")
+    output_target(output)
     rep = export_onnx(str(spec), output, network, bindings=_parse_kv(bind, "--bind") or None, opset=opset,
-                      **_parse_kv(param, "--param"))
+                      weights=weights, **_parse_kv(param, "--param"))
     dyn = f", dynamic: {', '.join(rep.dynamic)}" if rep.dynamic else ""
     cmp = f", max |onnxruntime - torch| = {rep.max_abs_diff:.2e}" if rep.max_abs_diff is not None else ""
     _out.print(_esc(f"wrote {rep.path}: opset {rep.opset}, {rep.nbytes:,} bytes{dyn}{cmp}"))
@@ -262,13 +286,12 @@ def schema(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
 ) -> None:
     """Print the JSON Schema (draft 2020-12) of the spec language, for editors (YAML language server)."""
+    from .io import is_stdout, output_target, write_output
     from .spec.models import json_schema
+    if output and not is_stdout(output):
+        output_target(output)
     text = json.dumps(json_schema(), indent=2, sort_keys=False)
-    if output:
-        from .io import atomic_write_text
-        atomic_write_text(output, text + "\n")
-    else:
-        sys.stdout.write(text + "\n")
+    write_output(output or "-", text + "\n")
 
 
 def zoo_dir() -> Path:

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LimitError, NetspecError
+from .limits import LIMITS
 from .graph.ir import Graph
-from .io import OutputError, atomic_write_bytes, atomic_write_text
+from .io import OutputError, atomic_write_bytes, is_stdout, output_target, write_new_text, write_output
 from .graph.structure import boundary, copies, members, positions
 from .summary import summarize, human, _count
 
@@ -122,7 +123,9 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
         raise DrawError(f"unknown rankdir {rankdir!r}", None, f"use one of {', '.join(RANKDIRS)}")
     if isinstance(graphs, Graph):
         graphs = [graphs]
-    dot = graphviz.Digraph(name=graphs[0].name if len(graphs) == 1 else "networks", engine="dot")
+    # the name is a checked identifier; quoted as plain text anyway (never an HTML string or raw DOT)
+    dot = graphviz.Digraph(name=graphviz.nohtml(_tip(graphs[0].name) if len(graphs) == 1 else "networks"),
+                           engine="dot")
     dot.attr("graph", rankdir=rankdir, fontname=FONT, fontsize="11", nodesep="0.3", ranksep="0.3",
              newrank="true", compound="false", bgcolor="white", pad="0.2", labeljust="l")
     dot.attr("node", fontname=FONT, fontsize="10", shape="box", style="rounded,filled", penwidth="1",
@@ -174,6 +177,16 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
                 "a picture this large is not readable; 'netspec summary' lists every layer")
         raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} that Graphviz "
                          "lays out in reasonable time", None, hint)
+
+    cost = layout_cost(g, rep, edges)
+    if cost > LIMITS.max_layout_cost:
+        hint = ("fold blocks with --depth K (e.g. --depth 1) to draw fewer nodes and edges" if depth != 0 else
+                "a picture this dense is not readable; 'netspec summary' lists every layer")
+        first = next(iter(g.nodes.values()), None)
+        raise LimitError(f"network '{g.name}' would take Graphviz about {cost:,} units of layout work ({n_nodes:,} "
+                         f"nodes, {len(edges):,} edges and the bends of long edges), over the limit of "
+                         f"{LIMITS.max_layout_cost:,} (max_layout_cost)", first.loc if first else None,
+                         [hint, "raise the limit with --limit max_layout_cost=N if you mean it"])
 
     # cluster tree: container path -> (child containers, drawn nodes directly inside)
     children: dict[str | None, list[str]] = {}
@@ -234,6 +247,40 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
         _edge(root, g, ref, rep[ref[0]], oid, port=port)
         out.edges += 1
         families.setdefault("io", None)
+
+
+def layout_cost(g: Graph, rep: dict, edges: dict) -> int:
+    """What laying out the drawing costs Graphviz, estimated before it runs: the sum over ranks of the square of the
+    rank's width. ``dot`` routes an edge that spans several ranks through one virtual node per rank, and orders the
+    nodes of every rank to reduce crossings, in time that grows with the square of the widths: dense skip connections
+    (a DenseNet drawn open) make wide ranks of virtual nodes, a chain costs one per node."""
+    rank: dict[str, int] = {}
+    into: dict[str, list] = {}
+    for (_ref, head), tail in edges.items():
+        into.setdefault(head, []).append(tail)
+    for n in g.nodes.values():                       # creation order is topological
+        r = rep[n.id]
+        best = rank.get(r, 0)
+        for t in into.get(r, ()):
+            if t != r:
+                best = max(best, rank.get(t, 0) + 1)
+        rank[r] = best
+    depth = max(rank.values(), default=0) + 2
+    width = [0] * (depth + 1)
+    for r in rank.values():
+        width[r] += 1
+    width[depth - 1] += len(g.outputs)
+    spans = [0] * (depth + 1)                        # virtual nodes: +1 on every rank strictly between tail and head
+    for (_ref, head), tail in edges.items():
+        a, b = sorted((rank.get(tail, 0), rank.get(head, 0)))
+        if b - a > 1:
+            spans[a + 1] += 1
+            spans[b] -= 1
+    cost, open_ = 0, 0
+    for r in range(depth + 1):
+        open_ += spans[r]
+        cost += (width[r] + open_) ** 2
+    return cost
 
 
 def _redundant(g: Graph, c: str, inside: dict, direct: dict) -> bool:
@@ -409,8 +456,9 @@ def _h(s) -> str:
 
 
 def _tip(s: str) -> str:
-    """A tooltip (a DOT escString): backslashes doubled, newlines as \\n."""
-    return str(s).replace("\\", "\\\\").replace("\n", "\\n")
+    """A tooltip (a DOT escString): backslashes doubled, newlines as \\n, '&' as '&amp;' (Graphviz reads entities
+    in strings, so a file name holding '&lt;' would show as '<'); Graphviz XML-escapes the result in SVG."""
+    return str(s).replace("&", "&amp;").replace("\\", "\\\\").replace("\n", "\\n")
 
 
 # -- rendering and writing ----------------------------------------------------------------------------
@@ -452,15 +500,14 @@ def render(drawing: Drawing | str, fmt: str, timeout: float = DOT_TIMEOUT_S) -> 
 def output_format(path: str | os.PathLike) -> str:
     """The format a path asks for, from its suffix; an OutputError for anything else."""
     p = Path(path)
+    if is_stdout(p):
+        return "dot"
     fmt = FORMATS.get(p.suffix.lower())
     if fmt is None:
         what = f"'{p.suffix}'" if p.suffix else "no suffix"
         raise OutputError(f"cannot draw to '{p}': {what} is not a diagram format", None,
                           "name the output .svg, .png, .pdf or .dot (the format comes from the suffix)")
-    folder = p.parent if str(p.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputError(f"cannot write '{p}': the folder '{folder}' does not exist", None,
-                          f"create it first (mkdir -p {folder})")
+    output_target(p)        # a regular file (or a new one) in a folder that exists: refused now, before any work
     return fmt
 
 
@@ -471,7 +518,8 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
 
     Args:
         spec_or_path: a spec file path, spec text, a loaded ``Spec``, or an expanded ``Graph``.
-        path: where to write; written atomically (a failed render leaves an existing file as it was).
+        path: where to write; written atomically (a failed render leaves an existing file as it was); ``-`` writes
+            the DOT source to standard output.
         depth: levels of blocks drawn as clusters; deeper blocks become one node with in/out shapes and
             parameter count (0 folds every block). None opens everything.
         rankdir: "TB" (top to bottom, the default) or "LR" (left to right).
@@ -482,22 +530,23 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
     Returns:
         the :class:`Drawing` (DOT source and counts of nodes, clusters and edges).
     Raises:
-        GraphvizMissing: ``dot`` is not installed; the DOT source was written next to ``path`` (``.dot``).
+        GraphvizMissing: ``dot`` is not installed; the DOT source was written next to ``path`` (``.dot``), or,
+            where a file of that name exists, to a fresh name beside it (never replacing anything).
     """
     p = Path(path)
     fmt = output_format(p)
     graphs = _graphs(spec_or_path, network, bind, params, search_path)
     drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend)
     if fmt == "dot":
-        atomic_write_text(p, drawing.source)
+        write_output(p, drawing.source)
         return drawing
     try:
         data = render(drawing, fmt)
     except _NoDot:
-        dot_path = p.with_suffix(".dot")
-        atomic_write_text(dot_path, drawing.source)
+        dot_path = write_new_text(p.with_suffix(".dot"), drawing.source)   # a new file: an existing one is kept
         raise GraphvizMissing(f"Graphviz's 'dot' program was not found, so '{p}' was not drawn; "
-                              f"wrote its source to '{dot_path}'", None, INSTALL_HINT, dot_path=dot_path) from None
+                              f"wrote its source to the new file '{dot_path}'", None, INSTALL_HINT,
+                              dot_path=dot_path) from None
     atomic_write_bytes(p, data)
     return drawing
 

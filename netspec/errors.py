@@ -7,7 +7,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import difflib
+import re
 from typing import Iterable
+
+# C0 and C1 control characters (ESC, BEL, CR, backspace, ...), DEL, and the Unicode controls that reorder or hide
+# text (bidi overrides and isolates, zero-width characters, line and paragraph separators)
+_INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def visible(s: str) -> str:
+    """``s`` with every control character written out (ESC as \\x1b, a newline as \\n), so that text from a file
+    can neither drive the terminal (clear it, retitle it, move the cursor) nor fake a line of output."""
+    s = str(s)
+    if not _INVISIBLE.search(s):
+        return s
+    return _INVISIBLE.sub(lambda m: ascii(m.group())[1:-1], s)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,9 +53,10 @@ class NetspecError(Exception):
         self.hints = [h for h in (hints or []) if h]
 
     def format(self) -> str:
-        where = f"{self.loc}: " if self.loc else ""
-        lines = [f"{where}{self.kind}: {self.message}"]
-        lines += [f"  hint: {h}" for h in self.hints]
+        """``file:line:col: error: message`` and ``  hint: ...`` lines; control characters from the file made visible."""
+        where = f"{visible(str(self.loc))}: " if self.loc else ""
+        lines = [f"{where}{self.kind}: {visible(self.message)}"]
+        lines += [f"  hint: {visible(h)}" for h in self.hints]
         return "\n".join(lines)
 
     def __str__(self) -> str:

@@ -43,9 +43,43 @@ def _example_value(sym: str, multiple: int) -> int:
     return max(multiple, (v + multiple - 1) // multiple * multiple)
 
 
+def _require_memory(g) -> None:
+    from .memory import DTYPE_BYTES, require
+    total, where, names = 0, None, []
+    for name, t in g.input_types().items():
+        n = 1
+        for d in t.shape:
+            if is_sym(d):
+                env = {s: _example_value(s, g.sym.multiple_of.get(s, 1)) for s in d.free_symbols()}
+                n *= max(1, int(d.evaluate(env)))
+            else:
+                n *= int(d)
+        nbytes = n * DTYPE_BYTES.get(t.dtype, 4)
+        total += nbytes
+        names.append(name)
+        if where is None or nbytes > where[1]:
+            where = (name, nbytes, g.nodes[g.inputs[name]].loc)
+    env = {s: _example_value(s, m) for s, m in g.sym.multiple_of.items()}
+    acts = 0
+    for node in g.nodes.values():                 # one forward pass (torch, then onnxruntime) at these sizes
+        for t in node.meta.get("out", []):
+            n = 1
+            for d in t.shape:
+                if is_sym(d):
+                    env.update({s: _example_value(s, g.sym.multiple_of.get(s, 1)) for s in d.free_symbols()
+                                if s not in env})
+                    n *= max(1, int(d.evaluate(env)))
+                else:
+                    n *= int(d)
+            acts += n * DTYPE_BYTES.get(t.dtype, 4)
+    require(g, "exporting", extra=total + acts,
+            extra_what="the example input " + ", ".join(names) + " and one forward pass",
+            extra_loc=where[2] if where else None)
+
+
 def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None = None, *,
                 bindings: dict | None = None, opset: int | None = None, check_runtime: bool = True,
-                **params) -> ExportReport:
+                weights: str | os.PathLike | None = None, **params) -> ExportReport:
     """Export a spec's network to ONNX, written atomically to ``path``.
 
     Args:
@@ -53,6 +87,7 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
         path: the .onnx file to write.
         bindings: fixed values for symbols (the rest stay dynamic where the exporter allows).
         opset: ONNX opset (default: the exporter's).
+        weights: a weight file to load first (all or nothing, see ``netspec.weights.load_weights``).
     Returns:
         an ExportReport; raises ExportError/OutputError with a hint on failure.
     """
@@ -65,6 +100,7 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
     if not (out.parent if str(out.parent) else Path(".")).is_dir():
         raise OutputError(f"cannot write '{out}': the folder '{out.parent}' does not exist", Loc(str(out), 1, 1),
                           "create the folder first")
+    _require_memory(g)            # the weights and the example inputs, before torch allocates either
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401
@@ -76,6 +112,9 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
     from .codegen.build import build
 
     model = build(g).eval()
+    if weights is not None:
+        from .weights import load_weights
+        load_weights(model, weights)
     gen = torch.Generator().manual_seed(0)
     args, names, shapes, dyn_shapes, dynamic = [], [], {}, [], set()
     for name, t in g.input_types().items():

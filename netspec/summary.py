@@ -66,6 +66,8 @@ class Summary:
     rows: list[Row]
     totals: Totals
     requirements: list[str] = field(default_factory=list)
+    memory: dict = field(default_factory=dict)     # bytes: params, inputs, activations (None where symbolic)
+    warnings: list = field(default_factory=list)   # e.g. more memory than max_alloc_bytes
 
     @property
     def symbolic(self) -> bool:
@@ -81,6 +83,7 @@ class Summary:
             "rows": [{k: _jsonable(v) for k, v in asdict(r).items()} for r in self.rows],
             "totals": {k: _jsonable(v) for k, v in asdict(self.totals).items()},
             "requirements": list(self.requirements),
+            "memory": dict(self.memory),
         }
 
     def to_json(self) -> str:
@@ -156,6 +159,8 @@ def types_text(graph: Graph, refs: list) -> str:
 
 def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
     """Summary of an expanded graph (the pass behind ``netspec summary``)."""
+    from .memory import estimate, warnings_for
+    est = estimate(graph)
     rows: list[Row] = []
     inside = members(graph)
     pos = positions(graph)
@@ -187,7 +192,9 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
         inputs={k: str(t) for k, t in graph.input_types().items()},
         outputs={k: str(t) for k, t in graph.output_types().items()},
         rows=rows, totals=Totals(tot_p, tot_b, tot_m, layers, shared),
-        requirements=[r.text for r in graph.requirements])
+        requirements=[r.text for r in graph.requirements],
+        memory={"params": est.params, "inputs": est.inputs, "activations": est.activations},
+        warnings=warnings_for(graph))
 
 
 def _container_row(graph: Graph, path: str, depth: int, ids: list[str], pos: dict) -> Row:
@@ -328,6 +335,9 @@ def _footer(s: Summary) -> list[str]:
     ins = ", ".join(f"{k} {v}" for k, v in s.inputs.items())
     outs = ", ".join(f"{k} {v}" for k, v in s.outputs.items())
     lines.append(f"  inputs: {ins}   outputs: {outs}")
+    if s.memory:
+        from .memory import MemoryEstimate
+        lines.append(f"  memory: {MemoryEstimate(s.memory['params'], s.memory['inputs'], s.memory['activations']).text()}")
     if s.bindings:
         lines.append(f"  bound: {_bind_text(s.bindings)}")
     return lines

@@ -56,7 +56,7 @@ layers:
 # weight sharing of a conv, an RNN with several outputs, several named inputs and outputs
 EDGES = """
 netspec: 1
-name: edge-case net
+name: edge_case_net
 doc: "A doc with \\"quotes\\", a backslash \\\\ and a\\nnewline; import os"
 inputs: {x: [N, 3, H, W], tokens: {shape: [N, T], dtype: int64}}
 blocks:
@@ -99,7 +99,7 @@ outputs: {img: deep, seq: gru.out, h: lstm.h, left: twin.left}
 # a block passing an input through, blocks whose only layer is switched off by 'if'
 PASSTHROUGH = """
 netspec: 1
-name: pass
+name: passthrough
 inputs: {x: [N, 4, H, W]}
 blocks:
   both:

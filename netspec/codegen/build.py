@@ -85,6 +85,9 @@ def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=N
     import torch
 
     g = to_graph(spec_or_path, network, params=params, bindings=bindings)
+    if str(device) != "meta":       # refused, located at the largest layer, before anything is allocated
+        from ..memory import require
+        require(g, "building")
     src = generate(g, class_name=class_name)
     ns = exec_source(src, g.name)
     cls = ns[top_class_name(src)]

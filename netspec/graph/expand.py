@@ -32,6 +32,12 @@ from ..spec.names import name_problem
 from .ir import Container, Graph, Node
 
 
+# what one op, seq or block instance costs of LIMITS.max_work, against one step of an expression (a node evaluated,
+# or 16 items of a list made): an instance takes about as long as 25 such steps
+INSTANCE_WORK = 25
+EMPTY_BLOCK_WORK = 100        # more for a block instance that adds no node: real networks have few of them
+
+
 class _Poison(Exception):
     """A layer depends on one that already failed: skip it without a second error."""
 
@@ -165,6 +171,8 @@ class Expander:
         self.block_stack: list[str] = []
         self.param_bytes = 0
         self.all_local_names: dict[str, str] = {}   # local name -> a full id (for "inside another block" hints)
+        self.work = [0]                 # the expansion budget spent (LIMITS.max_work): instances, expression steps
+        self.eval_cache: dict = {}      # (text, the values it reads) -> value: an expression is evaluated once
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -254,14 +262,35 @@ class Expander:
                 raise SpecError(f"a dimension must be an integer, got {val!r}", loc)
             if isinstance(val, int) and val < 1:
                 raise SpecError(f"dimension {val} is not a positive size", loc)
+            if is_sym(val) and _least_value(val, self.sym) > LIMITS.max_dim:
+                raise LimitError(f"dimension '{_clip(s)}' is at least {_big(_least_value(val, self.sym))}, over the "
+                                 f"limit of {LIMITS.max_dim:,}", loc,
+                                 "raise the limit with --limit max_dim=N if you mean it")
             dims.append(val)
         return TensorType(tuple(dims), dtype)
 
     # -- expressions --------------------------------------------------------------------------------
+    def _spend(self, n: int, loc: Loc) -> None:
+        """Spend ``n`` units of the expansion budget; refuse (located) when it runs out."""
+        self.work[0] += n
+        if self.work[0] > LIMITS.max_work:
+            raise LimitError(f"expanding the network takes more than {LIMITS.max_work:,} steps (block instances, "
+                             "repeat copies, expression work)", loc,
+                             "the spec asks for far more work than its size suggests (deep repeats of blocks, "
+                             "costly expressions in repeats); raise the limit with --limit max_work=N if you mean it")
+
     def _eval(self, text: str, env, loc: Loc):
         try:
             e = parse_expr(text)
-            return e.eval(env, SHAPE_FUNCS)
+            key = _cache_key(text, e.names, env)
+            if key is not None and key in self.eval_cache:
+                self._spend(1, loc)
+                return self.eval_cache[key]
+            v = e.eval(env, SHAPE_FUNCS, meter=self.work)     # one evaluation is bounded (500 nodes, 1000 items)
+            self._spend(1, loc)
+            if key is not None:
+                self.eval_cache[key] = v
+            return v
         except ExprError as e:
             hints = [e.hint] if e.hint else []
             hints = [h for h in hints if h not in e.message]
@@ -465,6 +494,7 @@ class Expander:
         cur = ins
         ent = None
         before = len(self.graph.nodes)
+        work_first = self.work[0]
         for k in range(n):
             kenv = dict(env)
             kenv[idx] = k
@@ -480,6 +510,17 @@ class Expander:
                 counter[0] += 1
             if ent.poisoned:
                 raise _Poison()
+            if k == 0:
+                work_first = self.work[0]
+            if k == 1:      # copy 1 (expressions that do not read the index are cached by now) tells what each costs
+                each_work = self.work[0] - work_first
+                if self.work[0] + each_work * (n - k - 1) > LIMITS.max_work:
+                    raise LimitError(f"repeating '{shown}' {n:,} times would take about "
+                                     f"{self.work[0] + each_work * (n - k - 1):,} expansion steps, over the limit of "
+                                     f"{LIMITS.max_work:,}", src.loc(path + ("repeat",)),
+                                     f"one copy takes {each_work:,} steps (block instances, also those whose layers "
+                                     "'if' drops, and expression work); raise the limit with --limit max_work=N "
+                                     "if you mean it")
             if k == 0:   # refuse now what the limit would refuse after building most of it
                 each = len(self.graph.nodes) - before
                 if before + each * n > LIMITS.max_nodes:
@@ -589,6 +630,7 @@ class Expander:
         """One op node, seq or block instance at ``node_id``; with ``flat_counter``, a seq or block whose layers are
         spliced into the enclosing list (``node_id`` is then the enclosing prefix)."""
         loc = src.loc(path)
+        self._spend(INSTANCE_WORK, loc)  # every instance counts, even one whose layers 'if' drops
         if node_id.count(".") > 4 * LIMITS.max_block_depth:
             raise LimitError("blocks are nested too deeply", loc,
                              "raise the limit with --limit max_block_depth=N if you mean it")
@@ -601,8 +643,12 @@ class Expander:
         if op is not None:
             return self._op(raw, src, path, scope, node_id, op, ins, slot_names, lenv, container)
         if opname in self.spec.blocks:
-            return self._block(raw, src, path, node_id, self.spec.blocks[opname], ins, slot_names, lenv, container,
-                               flat_counter)
+            nodes_before = len(self.graph.nodes)
+            ent = self._block(raw, src, path, node_id, self.spec.blocks[opname], ins, slot_names, lenv, container,
+                              flat_counter)
+            if len(self.graph.nodes) == nodes_before:    # pure overhead: a block whose layers 'if' dropped
+                self._spend(EMPTY_BLOCK_WORK, loc)
+            return ent
         raise SpecError(f"unknown op '{opname}'", src.loc(path + ("op",)),
                         unknown_op_hints(opname, list(self.spec.blocks)))
 
@@ -629,6 +675,10 @@ class Expander:
                 # pydantic would read true as 1: 'out: true' or 'out: "a < b"' would silently make a size of 1
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {values[key]}", ploc,
                                 "true and false (and comparisons like 'a < b') are not numbers")
+            if fname in fields and not isinstance(values[key], bool) and _number_as_bool(fields[fname].annotation):
+                # pydantic would read 0, 0.0 or 'off' as false: 'bias: "a - a"' would silently drop the bias
+                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be true or false, not "
+                                f"{values[key]!r}", ploc, "write true or false, or a comparison like 'a > b'")
         try:
             params = op.Params.model_validate(values)
         except ValidationError as e:
@@ -659,6 +709,11 @@ class Expander:
                     hint = "the input is too small for this layer (or the sizes do not fit)" if d < 1 else None
                     raise ShapeError(f"{node_id} ({op.name}): the output shape {o} has a dimension of {d}",
                                      loc, hint)
+                if is_sym(d) and _least_value(d, self.sym) > LIMITS.max_dim:
+                    raise LimitError(f"{node_id} ({op.name}): an output dimension is at least "
+                                     f"{_big(_least_value(d, self.sym))} at any size of "
+                                     f"{', '.join(sorted(d.free_symbols()))}, over the limit of {LIMITS.max_dim:,}",
+                                     loc, "raise the limit with --limit max_dim=N if you mean it")
         nbytes = 0
         for wname, (wshape, kind) in weights.items():
             numel = 1
@@ -1081,6 +1136,20 @@ def _bool_as_number(annotation) -> bool:
     return bool(found & {int, float}) and not found & {bool, Any}
 
 
+def _number_as_bool(annotation) -> bool:
+    """Whether a parameter takes only booleans (or None), so that a number or text must not pass as one."""
+    import typing
+    found: set = set()
+    stack = [annotation]
+    while stack:
+        t = stack.pop()
+        found.add(t)
+        if typing.get_origin(t) not in (typing.Literal, list, tuple, dict):
+            stack += list(typing.get_args(t))
+    return bool in found and not found & {int, float, str, Any} and not any(
+        typing.get_origin(t) in (typing.Literal, list, tuple, dict) for t in found)
+
+
 def _expr_names(raw: dict) -> set:
     out = set()
     for k, v in raw.items():
@@ -1093,6 +1162,44 @@ def _expr_names(raw: dict) -> set:
                 except ExprError:
                     pass
     return out
+
+
+def _least_value(d, sym: SymCtx) -> int:
+    """A symbolic size at the smallest values of its symbols (1, or their multiple_of); 0 if it cannot say."""
+    try:
+        v = d.evaluate({x: max(1, sym.multiple_of.get(x, 1)) for x in d.free_symbols()})
+    except Exception:        # noqa: BLE001 - a size that is not whole at those values: no bound from here
+        return 0
+    return v if isinstance(v, int) else 0
+
+
+def _big(v: int) -> str:
+    """A size for a message, also one with more digits than Python will print (4,300)."""
+    return f"{v:,}" if v.bit_length() <= 128 else f"about 2**{v.bit_length() - 1}"
+
+
+def _cache_key(text: str, names, env):
+    """A hashable key of an expression and the values of the names it reads, or None (then it is not cached)."""
+    try:
+        vals = []
+        for n in sorted(names):
+            v = env[n] if n in env else None
+            vals.append((n, _frozen(v.t if isinstance(v, TensorVal) else v)))
+        key = (text, tuple(vals))
+        hash(key)
+        return key
+    except (KeyError, TypeError, _Poison):
+        return None
+
+
+def _frozen(v):
+    if isinstance(v, list):
+        return ("list",) + tuple(_frozen(x) for x in v)
+    if isinstance(v, tuple):
+        return ("tuple",) + tuple(_frozen(x) for x in v)
+    if isinstance(v, dict):
+        raise TypeError
+    return (type(v).__name__, v)
 
 
 def _clip(s: str, n: int = 60) -> str:
@@ -1133,7 +1240,13 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     check_bindings(spec, network, bindings)
     sym = SymCtx()
     sym.multiple_of.update(spec.symbols)
-    g = Expander(spec, spec.networks[network], params, bindings, sym).run()
+    try:
+        g = Expander(spec, spec.networks[network], params, bindings, sym).run()
+    except RecursionError:      # groups nested deeper than Python's stack (a raised max_depth)
+        raise LimitError(f"network '{network}' is nested too deeply to expand (max_depth is "
+                         f"{LIMITS.max_depth:,}, more than Python's stack allows)", spec.networks[network].loc(),
+                         "lower the limit, e.g. --limit max_depth=200, and use 'repeat' or blocks "
+                         "instead of deep nesting") from None
     _settle(g, sym, spec.symbols)
     g.spec = spec
     return g

@@ -17,7 +17,7 @@ from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_yo
 from ..limits import LIMITS
 from .loader import Source, load_file, parse_text
 from . import models
-from .names import identifier_problem
+from .names import NAME_HINT, identifier_problem, layer_name_problem, syntax_problem
 
 
 @dataclass
@@ -77,10 +77,13 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         src = load_file(p, str(path_or_text))
         root = p.resolve().parent
     roots = [root] + [Path(s).resolve() for s in (search_path or [])]
-    return _build(src, roots, stack=[src.path] if src.path else [], counter=[0])
+    return _build(src, roots, stack=[src.path] if src.path else [], counter=[0], memo={})
 
 
-def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]) -> Spec:
+def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int], memo: dict | None = None) -> Spec:
+    """The Spec of ``src`` with its imports. ``memo`` holds the imported files already built in this load (each file
+    is read and parsed once, however many paths of imports reach it); ``counter`` counts distinct files."""
+    memo = {} if memo is None else memo
     from ..ops.base import lookup
     blocks = src.data.get("blocks") if isinstance(src.data, dict) else None
     for bname in (blocks if isinstance(blocks, dict) else {}):
@@ -110,16 +113,15 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
         if target in stack:     # stack: the files being read, from the one given on the command line to this one
             chain = " -> ".join(p.name for p in stack + [target])
             raise GraphError(f"import loop: {chain}", loc, "two files may not import each other")
-        counter[0] += 1
-        if counter[0] > LIMITS.max_imports:
-            raise LimitError(f"more than {LIMITS.max_imports} imported files", loc,
-                             "raise the limit with --limit max_imports=N if you mean it")
-        shown = _shown(target)
-        try:
-            sub_src = load_file(target, shown)
-        except NetspecError:
-            raise
-        sub = _build(sub_src, roots, stack + [target], counter)
+        sub = memo.get(target)
+        if sub is None:               # a file reached by a second path of imports is not read again
+            counter[0] += 1
+            if counter[0] > LIMITS.max_imports:
+                raise LimitError(f"more than {LIMITS.max_imports} imported files", loc,
+                                 "raise the limit with --limit max_imports=N if you mean it")
+            sub_src = load_file(target, _shown(target))
+            sub = _build(sub_src, roots, stack + [target], counter, memo)
+            memo[target] = sub
         for bname, bref in sub.blocks.items():
             have = spec.blocks.get(bname)
             if have is not None and (have.src.path, have.path) == (bref.src.path, bref.path):
@@ -165,6 +167,21 @@ def _shown(p: Path) -> str:
 def _resolve_import(imp: str, src: Source, roots: list[Path], loc: Loc) -> Path:
     if not isinstance(imp, str) or not imp.strip():
         raise SpecError("an import must be a file path", loc)
+    if "\x00" in imp:
+        raise SpecError(f"import '{imp}' contains a NUL character, which no file path can hold", loc)
+    try:
+        return _resolve_import_path(imp, src, roots, loc)
+    except (OSError, ValueError) as e:       # a name too long for the file system, or a path it cannot take
+        why = getattr(e, "strerror", None) or str(e)
+        raise SpecError(f"import '{_clip(imp)}' cannot be read: {why}", loc,
+                        "imports are relative paths of spec files in the spec's folder") from None
+
+
+def _clip(s: str, n: int = 80) -> str:
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def _resolve_import_path(imp: str, src: Source, roots: list[Path], loc: Loc) -> Path:
     base = src.path.parent if src.path else roots[0]
     p = Path(imp)
     try:
@@ -377,6 +394,14 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
                          f"this netspec reads format {models.FORMAT_VERSION}: write 'netspec: {models.FORMAT_VERSION}'")
     if not path:
         return SpecError(msg, src.loc(path), hints)
+    if path[-1] == "name" and not isinstance(value, str) and isinstance(_get(src.data, path[:-1]), dict) \
+            and "op" in _get(src.data, path[:-1]) and layer_name_problem(value):
+        return SpecError(f"{ctx}: {layer_name_problem(value)}", src.loc(path),
+                         NAME_HINT + "; or a number of 0 or more (classifier.1)")
+    if isinstance(value, bool) and any(err["type"] in ("int_type", "float_type") for err, _ in errs) and not any(
+            err["type"] == "bool_type" for err, _ in errs):
+        return SpecError(f"{ctx} must be a number, not {value}", src.loc(path),
+                         "true and false (and comparisons like 'a < b') are not numbers")
     if chosen["type"] == "list_type" and path[-1] == "layers" and isinstance(value, dict):
         return SpecError("'layers' must be a list, one '- ' entry per layer; got a mapping", src.loc(path),
                          "start each layer on its own line with '- ', e.g. '  - {op: linear, out: 10}'")
@@ -405,19 +430,8 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
 
 
 def _name_trouble(name: str) -> str | None:
-    """What keeps ``name`` from being a name, said plainly (look-alike letters named), or None."""
-    if not name:
-        return "a name cannot be empty"
-    if name[0].isdigit():
-        return "a name cannot start with a digit"
-    for i, ch in enumerate(name):
-        if ch.isascii() and (ch.isalnum() or ch == "_"):
-            continue
-        if not ch.isascii():
-            return (f"character {i + 1}, '{ch}', is U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}, "
-                    "not an ASCII letter or digit")
-        return "a space is not allowed in a name" if ch == " " else f"'{ch}' is not allowed in a name"
-    return None
+    """What keeps ``name`` from being a name, said plainly (see ``names.syntax_problem``), or None."""
+    return syntax_problem(name)
 
 
 def _missing_hint(field_name: str) -> str | None:
@@ -490,6 +504,8 @@ def _check_names(src: Source):
                 if layer.get("op") == "seq":
                     yield from layers(path + (i, "layers"), layer.get("layers"))
 
+    if data.get("name") is not None:      # the network's name, when the file holds one network
+        yield from bad(data["name"], ("name",), "a network", key=False)
     for sname in data.get("symbols") or {}:
         yield from bad(sname, ("symbols", sname), "a symbol")
     yield from scope((), data)

@@ -160,7 +160,12 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
                         "a spec needs at least 'netspec: 1', 'inputs' and 'layers' (see docs/spec-language.md)")
     src = Source(file=file, path=path, data=None, text=text)
     conv = _Converter(src)
-    src.data = conv.convert(root, (), 0)
+    try:
+        src.data = conv.convert(root, (), 0)
+    except RecursionError:      # a max_depth raised beyond what Python's stack holds
+        raise LimitError(f"the spec is nested too deeply for netspec to read (max_depth is {LIMITS.max_depth:,}, "
+                         "more than Python's stack allows)", Loc(file, 1, 1),
+                         "lower the limit, e.g. --limit max_depth=200, and flatten the file") from None
     if not isinstance(src.data, dict):
         kind = "a list" if isinstance(src.data, list) else "a single value"
         raise SpecError(f"the top level of a spec must be a mapping, not {kind}", src.locs[()],

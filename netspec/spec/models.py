@@ -13,9 +13,10 @@ import typing
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter,
-                      create_model, model_validator)
+                      create_model, field_validator, model_validator)
 
 from .expr import ExprError, parse as parse_expr
+from .names import MAX_NAME_CHARS, NAME_PATTERN, REF_PATTERN
 
 FORMAT_VERSION = 1
 
@@ -45,18 +46,21 @@ def _check_expr(s: str) -> str:
 
 
 Expr = Annotated[str, AfterValidator(_check_expr), Field(json_schema_extra={"description": "an expression"})]
-Name = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=128)]
-Ref = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$", max_length=260,
+Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_CHARS)]
+LayerNumber = Annotated[int, Field(ge=0, le=2**31, description="a position-style name (classifier.1)")]
+Ref = Annotated[str, Field(pattern=REF_PATTERN, max_length=2 * MAX_NAME_CHARS + 1,
                            description="a layer name in the same scope, optionally with an output: 'lstm.h'")]
 From = Union[Ref, list[Ref], dict[Name, Ref]]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: a boolean is not a number (netspec: true), a number is not a boolean (bias: 0.0), text is not either
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class LayerBase(Model):
-    name: Optional[Union[Name, int]] = Field(None, description="structural name (module attribute); default: index in the list")
+    name: Optional[Union[Name, LayerNumber]] = Field(
+        None, description="structural name (module attribute), or a number of 0 or more; default: index in the list")
     from_: Optional[From] = Field(None, alias="from", description="inputs: a name, a list, or {input: name}; default: the previous layer")
     if_: Optional[Union[bool, Expr]] = Field(None, alias="if", description="keep the layer only when true; when dropped, references to it pass its input through")
     repeat: Optional[Union[int, Expr]] = Field(None, description="instantiate n times in a chain, named name.0 .. name.{n-1}")
@@ -217,7 +221,7 @@ class SpecFile(Model):
     """A netspec file: one network at the top level, or several under 'networks'."""
 
     netspec: Literal[1] = Field(description="format version of the spec language")
-    name: Optional[str] = None
+    name: Optional[Name] = Field(None, description="the network's name (default: the file's name)")
     doc: Optional[str] = None
     imports: list[str] = Field(default_factory=list, description="files (relative to this one) whose blocks are imported")
     symbols: dict[Name, SymbolDecl] = Field(default_factory=dict)
@@ -227,6 +231,13 @@ class SpecFile(Model):
     layers: Optional[list[Any]] = None
     outputs: Optional[OutputsField] = None
     networks: Optional[dict[Name, NetworkDef]] = None
+
+    @field_validator("netspec", mode="before")
+    @classmethod
+    def _version_is_a_number(cls, v):
+        if type(v) is not int:          # true == 1 in Python; in a spec it is not a version
+            raise ValueError(f"the format version must be the number {FORMAT_VERSION}")
+        return v
 
     @model_validator(mode="after")
     def _one_kind(self):

@@ -1,11 +1,26 @@
-"""Which names a layer, block, input or output may have.
+"""The one name rule: which names a network, block, layer, input, output, parameter, loop index or symbol may have.
 
-A layer's name becomes a torch module attribute and a Python identifier in generated code, so it may not be a
-Python keyword, ``self``, or the name of an ``nn.Module`` attribute (``forward``, ``state_dict``, ...).
+A name is an ASCII identifier (``^[A-Za-z_][A-Za-z0-9_]*$``, at most 128 characters) that is not a Python keyword,
+not ``self`` or a name generated code uses (``torch``, ``nn``, ``F``, ...; layers may take those four, being
+attributes), not an expression constant (``true``, ``null``, ...) and does not start with ``_``. Layer and input
+names become torch module attributes, so they may also not be an ``nn.Module`` attribute (``forward``, ...).
+
+A layer's ``name`` may also be a non-negative integer, written as a number (``name: 1``): the position-style names
+``nn.Sequential`` gives (``classifier.1``). Negative numbers, booleans, floats and strings of digits are refused:
+``name: -1`` would make the state_dict key ``-1.weight``, which no Python attribute can reach.
+
+The pydantic models take NAME_PATTERN from here; the loader and the expansion call the functions below. Nothing
+else decides what a name is.
 """
 from __future__ import annotations
 
 import keyword
+import unicodedata
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"    # a name, optionally with '.output'
+MAX_NAME_CHARS = 128
+NAME_HINT = "names are ASCII letters, digits and '_', not starting with a digit"
 
 MODULE_ATTRS = frozenset("""
 T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
@@ -23,21 +38,38 @@ CODEGEN_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super", "None", 
 EXPR_CONSTANTS = frozenset({"true", "false", "null", "none"})   # the constants of spec expressions
 
 
-def name_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a layer (or input, output, block), or None if it can."""
-    # a layer is an attribute (self.torch), never a free name in generated code: only the parameters' and
-    # symbols' rule about the code's own names does not apply
-    prob = identifier_problem(name) if name not in {"torch", "nn", "F", "math"} else None
-    if prob is None and name in MODULE_ATTRS:
-        return f"'{name}' is an attribute of torch.nn.Module (a layer with this name would replace it)"
-    return prob
+def syntax_problem(name) -> str | None:
+    """What keeps ``name`` from being an ASCII identifier, said plainly (look-alike letters named), or None."""
+    if not isinstance(name, str):
+        return f"a name must be text, not {_type_name(name)}"
+    if not name:
+        return "a name cannot be empty"
+    if len(name) > MAX_NAME_CHARS:
+        return f"a name of {len(name):,} characters is longer than {MAX_NAME_CHARS}"
+    if name[0].isdigit():
+        return "a name cannot start with a digit"
+    for i, ch in enumerate(name):
+        if ch.isascii() and (ch.isalnum() or ch == "_"):
+            continue
+        if not ch.isascii():
+            return (f"character {i + 1}, '{ch}', is U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}, "
+                    "not an ASCII letter or digit")
+        if ch == " ":
+            return "a space is not allowed in a name"
+        if not ch.isprintable():
+            return f"the control character {ascii(ch)[1:-1]} is not allowed in a name"
+        return f"'{ch}' is not allowed in a name"
+    return None
 
 
-def identifier_problem(name: str) -> str | None:
-    """Why ``name`` cannot name a parameter, loop index, symbol or network, or None if it can.
+def identifier_problem(name) -> str | None:
+    """Why ``name`` cannot name a parameter, loop index, symbol, block, output or network, or None if it can.
 
     These become Python identifiers in generated code and variables in expressions, but no module attribute.
     """
+    prob = syntax_problem(name)
+    if prob:
+        return prob
     if keyword.iskeyword(name) or keyword.issoftkeyword(name) and name in ("match", "case", "type", "_"):
         return f"'{name}' is a Python keyword"
     if name in CODEGEN_NAMES:
@@ -47,3 +79,29 @@ def identifier_problem(name: str) -> str | None:
     if name.startswith("_"):
         return f"'{name}' starts with '_' (reserved for internals)"
     return None
+
+
+def name_problem(name) -> str | None:
+    """Why ``name`` cannot name a layer or a network input (a module attribute), or None if it can.
+
+    A layer is an attribute (``self.torch``), never a free name in generated code, so the names the code itself
+    uses (torch, nn, F, math) may name layers; only parameters and symbols, which become variables, may not."""
+    prob = identifier_problem(name) if name not in {"torch", "nn", "F", "math"} else syntax_problem(name)
+    if prob is None and name in MODULE_ATTRS:
+        return f"'{name}' is an attribute of torch.nn.Module (a layer with this name would replace it)"
+    return prob
+
+
+def layer_name_problem(name) -> str | None:
+    """Why ``name`` (as written in the file) cannot be a layer's ``name``: a name, or a non-negative integer."""
+    if type(name) is int:
+        return None if name >= 0 else (f"{name} is negative: a layer's number must be 0 or more (it becomes the "
+                                       f"state_dict key '{name}.weight', which no attribute can reach)")
+    if isinstance(name, (bool, float)) or not isinstance(name, str):
+        return f"a layer's name must be a name or a number of 0 or more, not {_type_name(name)} {name!r}"
+    return name_problem(name)
+
+
+def _type_name(v) -> str:
+    return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping",
+            type(None): "null"}.get(type(v), type(v).__name__)

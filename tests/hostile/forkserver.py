@@ -23,6 +23,7 @@ import threading
 import time
 
 CPU_LIMIT_S = 60          # a child that spins is killed by the kernel well before the test's own timeout
+MEMORY_HEADROOM_MB = 1024  # address space a child may add to what the server holds (RLIMIT_AS; see _cap_memory)
 
 
 @dataclass
@@ -61,6 +62,7 @@ def _serve() -> None:  # pragma: no cover - runs in the server process
                 os.dup2(fd_err, 2)
                 os.chdir(req["cwd"])
                 resource.setrlimit(resource.RLIMIT_CPU, (CPU_LIMIT_S, CPU_LIMIT_S))
+                _cap_memory(resource)
                 rc = cli.main(req["argv"])
             except SystemExit as e:
                 rc = e.code if isinstance(e.code, int) else 1
@@ -93,6 +95,19 @@ def _serve() -> None:  # pragma: no cover - runs in the server process
             "timed_out": timed_out,
         }) + "\n")
         reply.flush()
+
+
+def _cap_memory(resource) -> None:  # pragma: no cover - runs in the child
+    """Cap the child's address space (RLIMIT_AS) at what it holds now plus MEMORY_HEADROOM_MB: a case that tries to
+    allocate more gets a MemoryError (and fails its test as an internal error) instead of taking the machine's memory.
+    The Graphviz ``dot`` that draw starts inherits the cap."""
+    try:
+        with open("/proc/self/statm") as f:
+            now = int(f.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError):
+        return
+    cap = now + MEMORY_HEADROOM_MB * 2**20
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
 
 def _warm_up(cli) -> None:  # pragma: no cover - runs in the server process

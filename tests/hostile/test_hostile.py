@@ -229,7 +229,7 @@ OUTPUT_CASES = {
                        "nowhere/model.py:1:1: error: cannot write 'nowhere/model.py': the folder 'nowhere' does not exist"),
     "read_only_folder": ("compile", "/proc/model.py",
                          "/proc/model.py:1:1: error: cannot write '/proc/model.py': No such file or directory"),
-    "a_folder": ("compile", "out", "out:1:1: error: cannot write 'out': Is a directory"),
+    "a_folder": ("compile", "out", "out:1:1: error: cannot write 'out': it is a directory"),
     "the_spec_itself": ("compile", "{spec}", "{spec}:1:1: error: cannot write '{spec}': it is a spec file this command reads"),
     "draw_missing_folder": ("draw", "nowhere/net.svg", "cannot write 'nowhere/net.svg': the folder 'nowhere' does not exist"),
     "draw_read_only_folder": ("draw", "/proc/net.svg", "cannot write '/proc/net.svg': No such file or directory"),

@@ -33,7 +33,19 @@ LOWERED = {
                         "the network's weights would need 0.0 GiB (float32), over the limit of 0.0 GiB"),
     "max_dim": (7, HEAD + "layers:\n  - {op: relu}\n", "dimension 8 is over the limit of 7"),
     "max_imports": (1, HEAD + "imports: [a.yaml, b.yaml]\nlayers:\n  - {op: relu}\n", "more than 1 imported files"),
+    # check warns (and --strict refuses) past what build and export may allocate
+    "max_alloc_bytes": (100, HEAD + "layers:\n  - {op: linear, out: 4, name: fc}\n",
+                        "the network's weights need 144 bytes, more than this machine can give (100 bytes, "
+                        "max_alloc_bytes): build and export would refuse"),
+    "max_work": (100, HEAD + "layers:\n  - {op: relu, repeat: 5}\n",
+                 "repeating '#0' 5 times would take about 125 expansion steps, over the limit of 100"),
+    "max_layout_cost": (3, HEAD + "layers:\n  - {op: relu}\n  - {op: relu}\n",
+                        "network 'net' would take Graphviz about 4 units of layout work (4 nodes, 2 edges and the "
+                        "bends of long edges), over the limit of 3 (max_layout_cost)"),
 }
+CHECK_ARGS = {"max_alloc_bytes": ["--strict"]}
+COMMAND = {"max_layout_cost": ["draw", "-o", "net.dot"]}     # the limits that only one command spends
+MACHINE_DEFAULTS = {"max_alloc_bytes": "half of `MemAvailable`"}     # documented as a rule, not a number
 LIBRARY = "netspec: 1\nblocks:\n  unit_{n}: {{layers: [{{op: relu}}]}}\n"
 
 
@@ -43,6 +55,9 @@ def test_every_limit_is_tested_and_documented():
     for name in Limits().names():
         default = getattr(Limits(), name)
         assert f"`{name}`" in doc, f"docs/safety.md does not document {name}"
+        if name in MACHINE_DEFAULTS:
+            assert MACHINE_DEFAULTS[name] in doc, f"docs/safety.md does not say how {name}'s default is found"
+            continue
         assert f"{default:,}" in doc or f"{default}" in doc, f"docs/safety.md does not give the default of {name}"
 
 
@@ -53,8 +68,9 @@ def test_lowered_limit_refuses(name, cli_pool, tmp_path):
     for n in "ab":
         (tmp_path / f"{n}.yaml").write_text(LIBRARY.format(n=n))
     with cli_pool.server() as server:
-        ok = server.run(["check", "net.yaml"], tmp_path)
-        low = server.run(["--limit", f"{name}={value}", "check", "net.yaml"], tmp_path)
+        cmd = COMMAND.get(name, ["check"])
+        ok = server.run([*cmd, "net.yaml"], tmp_path)
+        low = server.run(["--limit", f"{name}={value}", *cmd, *CHECK_ARGS.get(name, []), "net.yaml"], tmp_path)
     assert ok.rc == 0, ok.stderr
     assert low.rc == 1, low.stderr
     lines = low.stderr.splitlines()
