@@ -499,6 +499,32 @@ class Writer:
                 self.resolve(grp)
         return self.draft(None)
 
+    def size_text(self, grp: ClassGroup, refs: list, axis: int) -> str | None:
+        """A size that differs between a class's instances, written over its constructor parameters (for the shape
+        comments): ``planes * expansion``; None where it is not one of their expressions."""
+        if grp.drafts[0].scope is None or len(refs) != len(grp.drafts):
+            return None
+        n = len(grp.drafts)
+        envs = [self.class_env(grp, i) for i in range(n)]
+        in_types = [[self.g.type_of(r) for r in d.in_refs] for d in grp.drafts]
+        used: dict = {}
+
+        def derived_name(j, ax):
+            nm = grp.derived.get((j, ax))
+            if nm is None:
+                raise _NoDerived()
+            return nm
+        self._namer = lambda nm: nm
+        try:
+            got = self._trace_refs(grp, [tuple(r) for r in refs], axis, [{}] * n, envs, in_types,
+                                   grp.drafts[0].args, [p[0] for p in self.scope_decls(grp.drafts[0].scope)], used,
+                                   derived_name)
+        except _NoDerived:
+            return None
+        if got is None or not set(used) <= {p[0] for p in grp.params}:
+            return None
+        return got[0]
+
     def class_base_name(self, path: str) -> str:
         """What a class is called: its block, or the spec name of a group of layers (a repeat's copies are named
         after the repeat, not their index)."""
@@ -1542,6 +1568,8 @@ def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = N
         if name is None and ins and all(t is not None and t.rank == t0.rank and str(t.shape[a]) == str(v)
                                         for t, v in zip(ins, vals)):
             name = _AXIS_NAMES.get(t0.rank, {}).get(a)      # the class input's own size on this axis
+        if name is None and grp is not None and drafts is grp.drafts and all(isinstance(v, int) for v in vals):
+            name = w.size_text(grp, refs, a)
         dims.append(name or "*")
     return fmt_type(t0, dims)
 
@@ -1582,7 +1610,8 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
 def _resolve_top(w: Writer, d: Draft) -> list:
     """Slots of the network's class: the spec's expressions over the network's parameters, else values."""
     g = w.g
-    pnames = [p[0] for p in g.param_decls if p[0] not in getattr(w, "banned", ())]
+    pnames = [p[0] for p in g.param_decls]
+    banned = getattr(w, "banned", ())
     used: dict = {}
     texts = []
     fake = ClassGroup("", None)
@@ -1595,7 +1624,11 @@ def _resolve_top(w: Writer, d: Draft) -> list:
     def no_derived(j, axis):
         raise _NoDerived()
     for s in d.slots:
-        w._namer = (lambda nm: "self." + _self_attr(self_attrs, nm, members)) if s.fwd else (lambda nm: nm)
+        def namer(nm, fwd=s.fwd):
+            if nm in banned:              # not an argument of the class: its value, as generated
+                return f"({literal(g.params[nm])})"
+            return "self." + _self_attr(self_attrs, nm, members) if fwd else nm
+        w._namer = namer
         got = None
         t = w._expr_text(s)
         copies = s.copies
@@ -1611,7 +1644,7 @@ def _resolve_top(w: Writer, d: Draft) -> list:
                 raise CodegenError("a repeat's copies differ in a value that is not written through the loop index")
             got = literal(s.lit.value), 0
         texts.append(_kw(s, got)[0])
-    w.top_params = [(p, g.params[p]) for p in pnames if p in used and _plain_default(g.params[p])]
+    w.top_params = [(p, g.params[p]) for p in pnames if p in used and p not in banned and _plain_default(g.params[p])]
     w.top_self = self_attrs
     return texts
 

@@ -28,7 +28,7 @@ class Generator(nn.Module):
 
     def __init__(self, nc=3):
         super().__init__()
-        self.project = Up(100, 512, stride=1, padding=0)
+        self.project = Up(100, 64 * 8, stride=1, padding=0)
         self.up = nn.Sequential(Up(512, 256), Up(256, 128), Up(128, 64))
         self.to_image = nn.ConvTranspose2d(64, nc, kernel_size=4, stride=2, padding=1, bias=False)
         self.tanh = nn.Tanh()

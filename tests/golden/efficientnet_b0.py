@@ -215,7 +215,9 @@ class EfficientnetB0(nn.Module):
         )
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.flatten = nn.Flatten()
-        self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(1280, num_classes))
+        self.classifier = nn.Sequential(
+            nn.Dropout(p=dropout, inplace=True), nn.Linear(1280, num_classes)
+        )
 
     def forward(self, x):  # x: (N, 3, H, W)
         x = self.features(x)  # (N, 1280, ceil(H/32), ceil(W/32))  efficientnet_b0.yaml:45

@@ -342,7 +342,7 @@ class MobilenetV3Large(nn.Module):
         self.classifier = nn.Sequential(
             nn.Linear(960, 1280),
             nn.Hardswish(inplace=True),
-            nn.Dropout(p=dropout),
+            nn.Dropout(p=dropout, inplace=True),
             nn.Linear(1280, num_classes),
         )
 

@@ -35,12 +35,12 @@ class Bottleneck(nn.Module):
         out = self.conv2(out)  # (N, planes, *, *)  resnet.yaml:14
         out = self.bn2(out)  # (N, planes, *, *)  resnet.yaml:15
         out = self.relu(out)  # (N, planes, *, *)  resnet.yaml:16
-        out = self.conv3(out)  # (N, *, *, *)  resnet.yaml:17
-        out = self.bn3(out)  # (N, *, *, *)  resnet.yaml:18
+        out = self.conv3(out)  # (N, planes * expansion, *, *)  resnet.yaml:17
+        out = self.bn3(out)  # (N, planes * expansion, *, *)  resnet.yaml:18
         if self.downsample is not None:
             x = self.downsample(x)  # (N, *, *, *)  resnet.yaml:19
-        out += x  # (N, *, *, *)  resnet.yaml:26
-        out = self.relu(out)  # (N, *, *, *)  resnet.yaml:27
+        out += x  # (N, planes * expansion, *, *)  resnet.yaml:26
+        out = self.relu(out)  # (N, planes * expansion, *, *)  resnet.yaml:27
         return out
 
 

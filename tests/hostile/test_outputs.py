@@ -122,7 +122,7 @@ def test_dangling_link_is_refused(cli_pool, tmp_path):
 
 
 @pytest.mark.parametrize("argv,starts", [
-    (["compile", "net.yaml", "-o", "-"], "import torch"),
+    (["compile", "net.yaml", "-o", "-"], "from torch import nn"),
     (["draw", "net.yaml", "-o", "-"], "digraph"),
     (["summary", "net.yaml", "-o", "-"], ""),
     (["summary", "net.yaml", "-f", "json", "-o", "-"], "{"),
