@@ -7,11 +7,24 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 from .errors import NetspecError, SpecError, GraphError, ShapeError, LimitError  # noqa: F401
-from .spec.load import load, Spec  # noqa: F401
-from .graph.expand import expand, expand_all  # noqa: F401
-from .check import check, CheckResult  # noqa: F401
-from .summary import summary, Summary  # noqa: F401  (stdlib only; rich is imported when a table is printed)
-from .draw import draw  # noqa: F401  (graphviz is imported when drawing, not here)
+
+# the rest of the API is imported when first used, so that each command loads only what it needs
+_LAZY = {"load": ".spec.load", "Spec": ".spec.load", "expand": ".graph.expand", "expand_all": ".graph.expand",
+         "check": ".check", "CheckResult": ".check", "summary": ".summary", "Summary": ".summary",
+         "draw": ".draw", "graph": ".pipeline", "graphs": ".pipeline"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'netspec' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
 
 
 # -- compile: these import torch, so they are loaded on first use (``import netspec`` stays torch-free) ----------

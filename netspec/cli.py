@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.console import Console
 
 from .errors import ErrorList, NetspecError
 from .limits import LIMITS
@@ -18,9 +17,23 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="netspec: neural networks written as data. Check, draw, summarise and compile YAML/JSON specs.",
                   pretty_exceptions_enable=False)
 
+class _LazyConsole:
+    """A rich Console made on first use (importing rich costs more than `--help` should)."""
+
+    def __init__(self, **kw):
+        self._kw = kw
+        self._console = None
+
+    def __getattr__(self, name):
+        if self._console is None:
+            from rich.console import Console
+            self._console = Console(**self._kw)
+        return getattr(self._console, name)
+
+
 # emoji=False: rich would print 'net.yaml:100:5' as 'net.yaml💯5' (':100:' is an emoji code)
-_out = Console(highlight=False, soft_wrap=True, emoji=False)
-_err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
+_out = _LazyConsole(highlight=False, soft_wrap=True, emoji=False)
+_err = _LazyConsole(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 class UserError(Exception):
