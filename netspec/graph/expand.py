@@ -302,7 +302,10 @@ class Expander:
 
     def _typed(self, val, ptype: str, env, src: Source, path, what: str):
         loc = src.loc(path)
-        if isinstance(val, str) and ptype not in ("str",):
+        if isinstance(val, str) and ptype == "str" and val.isidentifier() and dict.__contains__(env, val) \
+                and isinstance(dict.__getitem__(env, val), str):
+            val = dict.__getitem__(env, val)       # a text parameter passed on by name (act: act)
+        elif isinstance(val, str) and ptype not in ("str",):
             val = self._eval(val, env, loc)
         elif isinstance(val, list):
             val = [self._eval(v, env, loc) if isinstance(v, str) and ptype != "str" else v for v in val]

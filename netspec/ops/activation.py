@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, register, need_float
+from .base import Op, OpError, Params, register, need_float, given
 from ..codegen.ir import Operand, P, call
 from ..shapes import Dim
 
@@ -41,7 +41,7 @@ class _Act(Op):
         """``nn.<Act>(...)`` with the parameters that differ from torch's defaults (fields named as in torch)."""
         kwargs = {}
         for fname, field in cls.Params.model_fields.items():
-            if getattr(p, fname) != field.default:
+            if given(p, fname):
                 kwargs[fname] = P(p, fname)
         return call(f"nn.{cls.torch_cls}", **kwargs)
 

@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Op, Params, register, need_float, need_rank
+from .base import Op, Params, register, need_float, need_rank, given
 from ..codegen.ir import P, call
 from ..shapes import Dim
 
@@ -48,7 +48,7 @@ class _Dropout(Op):
     @classmethod
     def constructor(cls, ins, p):
         kw = {"p": P(p, "p")}
-        if p.inplace:
+        if given(p, "inplace"):
             kw["inplace"] = P(p, "inplace")
         return call(f"nn.{cls.torch_cls}", **kw)
 

@@ -5,7 +5,7 @@ from typing import Optional, Union
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, register, need_float, need_rank, tup
+from .base import Op, OpError, Params, register, need_float, need_rank, tup, given
 from ..codegen.ir import P, call, lit, module_call
 from ..shapes_dim import Dim, conv_out
 
@@ -110,16 +110,9 @@ class _PoolNd(_PoolOp):
         """``nn.MaxPool2d(kernel_size=3, stride=2, padding=1)``: values as written, defaults left out."""
         k, s, pad, dil = cls._norm(p)
         kw = {"kernel_size": P(p, "kernel")}
-        if s != k:
-            kw["stride"] = P(p, "stride")
-        if any(pad):
-            kw["padding"] = P(p, "padding")
-        if any(v != 1 for v in dil):
-            kw["dilation"] = P(p, "dilation")
-        if p.ceil_mode:
-            kw["ceil_mode"] = P(p, "ceil_mode")
-        if not getattr(p, "count_include_pad", True):
-            kw["count_include_pad"] = P(p, "count_include_pad")
+        for f in ("stride", "padding", "dilation", "ceil_mode", "count_include_pad"):
+            if f in type(p).model_fields and given(p, f) and getattr(p, f) is not None:
+                kw[f] = P(p, f)
         return call(f"nn.{cls.kind.capitalize()}Pool{cls.dims}d", **kw)
 
     @classmethod
