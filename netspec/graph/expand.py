@@ -28,7 +28,7 @@ from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.loader import Source
 from ..spec.models import LAYER_KEYS, loop_index, op_owns_index
-from ..spec.names import name_problem
+from ..spec.names import is_template, name_problem, template_parts
 from .ir import Container, Graph, Node
 
 
@@ -350,7 +350,12 @@ class Expander:
                                  src.loc(lpath + (i, "name")),
                                  "a flat block's layers are numbered in the enclosing list: remove their names, "
                                  "or use the block without 'flat'")
-            prob = name_problem(nm) if not nm.isdigit() else None
+            if is_template(nm) and raw.get("repeat") is None:
+                raise SpecError(f"the name '{nm}' is a template, but the layer has no 'repeat'",
+                                src.loc(lpath + (i, "name")),
+                                "a template ({...} in a name) names the copies of a repeat: add 'repeat: n', or "
+                                "write a plain name")
+            prob = name_problem(nm) if not nm.isdigit() and not is_template(nm) else None
             if prob:
                 raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
                                 "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
@@ -482,8 +487,9 @@ class Expander:
             if ins and ins[0] is not None:
                 return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
             return Entry([], [], loc, disabled=True)
-        if flat:
-            rpath = None         # the copies are numbered in the enclosing list: no container of their own
+        template = name if is_template(name) else None
+        if flat or template:
+            rpath = None         # the copies are numbered (or named by the template) in the enclosing list
         else:
             if name is None:
                 name = str(counter[0])
@@ -504,6 +510,9 @@ class Expander:
             klenv = self._layer_env(kenv, scope, cur)
             if rpath is not None:
                 ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
+            elif template:                                            # each copy named by the template
+                ent = self._instance(raw, src, path, scope, prefix + self._copy_name(template, klenv, src, path),
+                                     opname, cur, slot_names, klenv, kenv, container)
             elif splice:                                              # flat: each copy's layers spliced
                 ent = self._instance(raw, src, path, scope, prefix, opname, cur, slot_names, klenv, kenv, container,
                                      flat_counter=counter)
@@ -543,6 +552,24 @@ class Expander:
             if symbol and mult:
                 m = sym.multiple_of.get(symbol, 1)
                 sym.multiple_of[symbol] = m * mult // math.gcd(m, mult)
+
+    def _copy_name(self, template: str, env, src: Source, path) -> str:
+        """One copy's name from a template: 'denselayer{i+1}' -> 'denselayer3'."""
+        loc = src.loc(path + ("name",))
+        out = ""
+        for part in template_parts(template):
+            if isinstance(part, tuple):
+                v = self._eval(part[0], env, loc)
+                if isinstance(v, bool) or not isinstance(v, (int, str)):
+                    raise SpecError(f"'{{{part[0]}}}' in the name '{template}' gives {v!r}: a name takes a number "
+                                    "or text", loc)
+                out += str(v)
+            else:
+                out += part
+        prob = name_problem(out) if not out.isdigit() else None
+        if prob:
+            raise SpecError(f"the template '{template}' names a copy '{out}': {prob}", loc)
+        return out
 
     def _claim(self, node_id: str, loc: Loc) -> None:
         """Refuse a second node or container with the same structural name (one module path, one module)."""

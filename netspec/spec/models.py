@@ -16,7 +16,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
                       create_model, field_validator, model_validator)
 
 from .expr import ExprError, parse as parse_expr
-from .names import MAX_NAME_CHARS, NAME_PATTERN, REF_PATTERN
+from .names import MAX_NAME_CHARS, NAME_PATTERN, REF_PATTERN, TEMPLATE_PATTERN
 
 FORMAT_VERSION = 1
 
@@ -48,6 +48,8 @@ def _check_expr(s: str) -> str:
 Expr = Annotated[str, AfterValidator(_check_expr), Field(json_schema_extra={"description": "an expression"})]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_CHARS)]
 LayerNumber = Annotated[int, Field(ge=0, le=2**31, description="a position-style name (classifier.1)")]
+NameTemplate = Annotated[str, Field(pattern=TEMPLATE_PATTERN, max_length=MAX_NAME_CHARS,
+                                    description="a repeated layer's copies named by expressions: 'denselayer{i+1}'")]
 Ref = Annotated[str, Field(pattern=REF_PATTERN, max_length=2 * MAX_NAME_CHARS + 1,
                            description="a layer name in the same scope, optionally with an output: 'lstm.h'")]
 From = Union[Ref, list[Ref], dict[Name, Ref]]
@@ -59,8 +61,9 @@ class Model(BaseModel):
 
 
 class LayerBase(Model):
-    name: Optional[Union[Name, LayerNumber]] = Field(
-        None, description="structural name (module attribute), or a number of 0 or more; default: index in the list")
+    name: Optional[Union[Name, LayerNumber, NameTemplate]] = Field(
+        None, description="structural name (module attribute), or a number of 0 or more; default: index in the "
+                          "list. With 'repeat', a template names each copy: 'denselayer{i+1}'")
     from_: Optional[From] = Field(None, alias="from", description="inputs: a name, a list, or {input: name}; default: the previous layer")
     if_: Optional[Union[bool, Expr]] = Field(None, alias="if", description="keep the layer only when true; when dropped, references to it pass its input through")
     repeat: Optional[Union[int, Expr]] = Field(None, description="instantiate n times in a chain, named name.0 .. name.{n-1}")

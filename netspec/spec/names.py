@@ -92,6 +92,24 @@ def name_problem(name) -> str | None:
     return prob
 
 
+TEMPLATE_PATTERN = r"^[A-Za-z0-9_]*(\{[^{}]+\}[A-Za-z0-9_]*)+$"
+
+
+def is_template(name) -> bool:
+    """A repeated layer's name with expressions in braces: each copy is named by them ('denselayer{i+1}')."""
+    import re
+    return isinstance(name, str) and "{" in name and re.fullmatch(TEMPLATE_PATTERN, name) is not None
+
+
+def template_parts(name: str) -> list:
+    """'denselayer{i+1}' -> ['denselayer', ('i+1',), '']: text, and 1-tuples holding the expressions."""
+    import re
+    out: list = []
+    for k, part in enumerate(re.split(r"\{([^{}]+)\}", name)):
+        out.append((part,) if k % 2 else part)
+    return out
+
+
 def layer_name_problem(name) -> str | None:
     """Why ``name`` (as written in the file) cannot be a layer's ``name``: a name, or a non-negative integer."""
     if type(name) is int:
@@ -99,6 +117,8 @@ def layer_name_problem(name) -> str | None:
                                        f"state_dict key '{name}.weight', which no attribute can reach)")
     if isinstance(name, (bool, float)) or not isinstance(name, str):
         return f"a layer's name must be a name or a number of 0 or more, not {_type_name(name)} {name!r}"
+    if is_template(name):
+        return None          # each copy's name is checked when the repeat is expanded
     return name_problem(name)
 
 
