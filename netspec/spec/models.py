@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter,
                       create_model, model_validator)
 
+from ..train.config import TrainConfig
 from .expr import ExprError, parse as parse_expr
 
 FORMAT_VERSION = 1
@@ -214,6 +215,7 @@ class SpecFile(Model):
     layers: Optional[list[Any]] = None
     outputs: Optional[OutputsField] = None
     networks: Optional[dict[Name, NetworkDef]] = None
+    train: Optional[TrainConfig] = Field(None, description="how `netspec train` trains this spec")
 
     @model_validator(mode="after")
     def _one_kind(self):
