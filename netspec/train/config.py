@@ -47,7 +47,15 @@ class Split(Model):
     seed: int = Field(0, description="seed of the split (not of the training run)")
 
 
+class Augment(Model):
+    """Random changes to the training images (never to val/test), drawn from the run's seeded RNG."""
+
+    shift: int = Field(0, ge=0, le=64, description="translate by up to this many pixels (zero fill)")
+    hflip: bool = Field(False, description="mirror left-right with probability 1/2")
+
+
 class _Data(Model):
+    augment: Augment = Field(default_factory=Augment)
     inputs: dict[str, str] = Field(default_factory=dict,
                                    description="spec input name -> the data's array name; default: by name, or the "
                                                "one array for the one input")
@@ -330,6 +338,8 @@ class TrainConfig(Model):
     compile: bool = Field(False, description="torch.compile the network")
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     seed: int = 0
+    threads: Optional[int] = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's); "
+                                                                     "1 is fastest for tiny networks")
     metrics: list[Literal[METRICS]] = Field(default_factory=list, description="evaluated on val/test")  # type: ignore
     eval_every: Optional[int] = Field(None, ge=1, description="steps between evaluations (default: every epoch)")
     log_every: int = Field(10, ge=1, description="steps between log lines / metrics.jsonl records")

@@ -47,18 +47,28 @@ def _split(n: int, cfg, loc: Loc) -> dict[str, torch.Tensor]:
 
 
 def _digits(cfg, loc: Loc) -> Data:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError:
-        raise SpecError("the digits dataset needs scikit-learn", loc, "pip install scikit-learn") from None
-    d = load_digits()
-    x = torch.tensor(d.data, dtype=torch.float32) / 16.0                     # [n, 64] in [0, 1]
+    x, y = read_digits(loc)
+    x = x / 16.0                                                              # [n, 64] in [0, 1]
     if cfg.image_size is not None:
         x = x.view(-1, 1, 8, 8)
         if cfg.image_size != 8:
             x = torch.nn.functional.interpolate(x, size=(cfg.image_size,) * 2, mode="bilinear", align_corners=False)
-    y = torch.tensor(d.target, dtype=torch.int64)
     return Data({"x": x, "y": y}, "y", _split(len(y), cfg, loc), {"num_classes": 10})
+
+
+def read_digits(loc: Loc) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's bundled digits (x [1797, 64] float 0..16, y [1797]), read from its file: importing
+    scikit-learn itself takes seconds, and only its data file is needed."""
+    import gzip
+    import importlib.util
+    spec = importlib.util.find_spec("sklearn")
+    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz" if spec and spec.origin else None
+    if path is None or not path.is_file():
+        raise SpecError("the digits dataset ships with scikit-learn, which is not installed", loc,
+                        "pip install scikit-learn")
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return torch.from_numpy(table[:, :-1].copy()), torch.from_numpy(table[:, -1].astype(np.int64))
 
 
 def make_shapes(n: int, size: int, max_shapes: int = 3, noise: float = 0.1, seed: int = 0, channels: int = 1,
@@ -232,6 +242,36 @@ def batches(data: Data, split: str, batch_size: int, *, seed: int = 0, epoch: in
         if world > 1:
             sel = sel[rank::world]
         yield {k: v[sel] for k, v in data.arrays.items()}
+
+
+def augment(batch: dict, cfg, keys) -> dict:
+    """Shift and mirror the 4-D float arrays ``keys`` of a training batch (and 3-D masks with them)."""
+    if not (cfg.shift or cfg.hflip):
+        return batch
+    n = len(next(iter(batch.values())))
+    dx = torch.randint(-cfg.shift, cfg.shift + 1, (n,)) if cfg.shift else torch.zeros(n, dtype=torch.int64)
+    dy = torch.randint(-cfg.shift, cfg.shift + 1, (n,)) if cfg.shift else torch.zeros(n, dtype=torch.int64)
+    flip = torch.rand(n) < 0.5 if cfg.hflip else torch.zeros(n, dtype=torch.bool)
+    out = dict(batch)
+    for k, v in batch.items():
+        spatial = (v.dim() == 4 and v.is_floating_point() and k in keys) or (v.dim() == 3 and not v.is_floating_point())
+        if not spatial:
+            continue
+        v = v.clone()
+        s = cfg.shift
+        for i in range(n):
+            img = v[i]
+            if flip[i]:
+                img = img.flip(-1)
+            if s:
+                pad = torch.nn.functional.pad(img.unsqueeze(0) if img.dim() == 2 else img, (s, s, s, s))
+                h, w = img.shape[-2:]
+                y0, x0 = s + int(dy[i]), s + int(dx[i])
+                img = pad[..., y0:y0 + h, x0:x0 + w]
+                img = img.squeeze(0) if v.dim() == 3 else img
+            v[i] = img
+        out[k] = v
+    return out
 
 
 def to_device(batch: dict, device, channels_last: bool = False) -> dict:

@@ -201,6 +201,8 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
     out = Path(cfg.out.format(name=spec.name))
     if lead:
         out.mkdir(parents=True, exist_ok=True)
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
 
     run = Run(spec, cfg, src, device, rank, world)

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import torch
 
-from ..data import Data, batches, bind_inputs, load_data, num_batches, to_device
+from ..data import Data, augment, batches, bind_inputs, load_data, num_batches, to_device
 from ..losses import DEFAULT_LOSS, build_loss
 from ..metrics import Meter
 from ..optim import build_optimizer, build_schedule
@@ -92,6 +92,7 @@ class Method:
         opt = self.optimizers["main"]
         total = 0.0
         for micro in group:
+            micro = augment(micro, self.cfg.data.augment, set(self.inputs.values()))
             batch = to_device(micro, self.run.device, self.run.channels_last)
             with self.run.autocast():
                 loss, logs = self.loss(batch)
