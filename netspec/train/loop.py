@@ -286,17 +286,15 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                     evaluate("val")
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save()
-                if step >= total:
+                if step >= total and in_epoch < per_epoch:
                     break
-            else:
+            else:       # the epoch ran to its end
                 epoch += 1
                 in_epoch = 0
-                if cfg.eval_every is None and method.data.size("val"):
+                if cfg.eval_every is None and method.data is not None and method.data.size("val"):
                     evaluate("val")
                 if cfg.checkpoint_every is None:
                     save()
-                continue
-            break
     finally:
         bar.close()
     if last_ckpt is None or not last_ckpt.name.endswith(f"{step:08d}"):
