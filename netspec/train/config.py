@@ -309,9 +309,11 @@ class DqnConfig(Model):
 
 
 class VaeConfig(Model):
-    beta: float = Field(1.0, ge=0, description="weight of the KL term")
+    encoder: str = Field("encoder", description="the network giving the posterior's mean and log-variance")
+    decoder: str = Field("decoder", description="the network mapping a latent z back to an input")
     mean: str = Field("mu", description="the encoder output holding the mean")
     logvar: str = Field("logvar", description="the encoder output holding the log-variance")
+    beta: float = Field(1.0, ge=0, description="weight of the KL term")
 
 
 METHODS = ("classify", "regress", "segment", "autoencoder", "vae", "gan", "lm", "dqn")

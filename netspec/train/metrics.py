@@ -127,7 +127,11 @@ def plot_curves(metrics_path: Path, png: Path, title: str) -> None:
 def save_image_grid(images: torch.Tensor, png: Path, nrow: int = 8) -> None:
     """Save (N, C, H, W) images in [0, 1] as a PNG grid (generative models' samples)."""
     import torchvision.utils as vutils
-    grid = vutils.make_grid(images.detach().float().cpu().clamp(0, 1), nrow=nrow, padding=2)
+    images = images.detach().float().cpu().clamp(0, 1)
+    if images.shape[-1] < 32:                                   # tiny images (8x8 digits): enlarge to be seen
+        k = -(-32 // images.shape[-1])
+        images = images.repeat_interleave(k, -1).repeat_interleave(k, -2)
+    grid = vutils.make_grid(images, nrow=nrow, padding=2)
     tmp = png.with_name("." + png.name + ".tmp.png")
     vutils.save_image(grid, str(tmp))
     tmp.replace(png)

@@ -101,7 +101,7 @@ class Method:
                 return {"loss": value}
             (loss / len(group)).backward()
             total += value / len(group)
-        self.run.clip(self.net.parameters())
+        self.run.clip(p for m in self.networks.values() for p in m.parameters())
         opt.step()
         opt.zero_grad(set_to_none=True)
         self.schedules["main"].step()
