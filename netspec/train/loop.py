@@ -272,7 +272,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                                       "continue from the checkpoint with --resume after changing the settings"])
                 step += 1
                 in_epoch += 1
-                seen += sum(len(next(iter(b.values()))) for b in group) * world
+                seen += sum(len(next(iter(b.values()))) if b else 1 for b in group) * world
                 if step % cfg.log_every == 0 or step == total:
                     now = time.perf_counter()
                     rate = seen / max(now - t_log, 1e-9)
@@ -282,7 +282,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                     bar.update(step, epoch, logs["loss"], method.lr(), rate, log=True)
                 else:
                     bar.update(step, epoch, logs["loss"], method.lr(), 0.0, log=False) if bar.tty else None
-                if cfg.eval_every and step % cfg.eval_every == 0:
+                if cfg.eval_every and step % cfg.eval_every == 0 and method.has_split("val"):
                     evaluate("val")
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:
                     save()
@@ -291,7 +291,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
             else:       # the epoch ran to its end
                 epoch += 1
                 in_epoch = 0
-                if cfg.eval_every is None and method.data is not None and method.data.size("val"):
+                if cfg.eval_every is None and method.has_split("val"):
                     evaluate("val")
                 if cfg.checkpoint_every is None:
                     save()
@@ -299,7 +299,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
         bar.close()
     if last_ckpt is None or not last_ckpt.name.endswith(f"{step:08d}"):
         save()
-    final = evaluate("test") if method.data is not None and method.data.size("test") else {}
+    final = evaluate("test") if method.has_split("test") else {}
     if lead:
         for n, m in method.networks.items():
             ck.save_weights(m, out / f"{n}.safetensors", metas[n])

@@ -112,6 +112,9 @@ class Method:
 
     # -- evaluation ---------------------------------------------------------------------------------------------
 
+    def has_split(self, split: str) -> bool:
+        return self.data is not None and self.data.size(split) > 0
+
     @torch.no_grad()
     def evaluate(self, split: str) -> dict:
         meter = Meter(list(self.cfg.metrics), self.data.info.get("num_classes"))
