@@ -308,6 +308,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
         (out / "config.json").write_text(json.dumps(cfg.model_dump(mode="json"), indent=2) + "\n")
     if world > 1:
         distributed.barrier()
+        distributed.shutdown()
     networks = method.networks
     first = next(iter(networks.values()))
     return Result(first, networks, history, final, out, time.perf_counter() - t_start)
