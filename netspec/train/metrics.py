@@ -109,7 +109,8 @@ def plot_curves(metrics_path: Path, png: Path, title: str) -> None:
     fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
     for ax, name in zip(axes[0], names):
         for split, (xs, ys) in sorted(series[name].items()):
-            ax.plot(xs, ys, label=split, marker="o" if split != "train" else None, markersize=3)
+            ax.plot(xs, ys, label=split, marker="o" if split != "train" else None, markersize=3,
+                    color={"train": "C0", "val": "C1", "test": "C3"}.get(split))
         ax.set_title(name)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
