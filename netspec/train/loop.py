@@ -280,8 +280,8 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                     record({"step": step, "epoch": epoch, "split": "train", "lr": method.lr(),
                             "samples_per_s": round(rate, 1), **logs})
                     bar.update(step, epoch, logs["loss"], method.lr(), rate, log=True)
-                else:
-                    bar.update(step, epoch, logs["loss"], method.lr(), 0.0, log=False) if bar.tty else None
+                elif bar.tty:
+                    bar.update(step, epoch, logs["loss"], method.lr(), 0.0, log=False)
                 if cfg.eval_every and step % cfg.eval_every == 0 and method.has_split("val"):
                     evaluate("val")
                 if cfg.checkpoint_every and step % cfg.checkpoint_every == 0:

@@ -3,8 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-import pytest
 import torch
 
 import netspec
@@ -42,7 +40,6 @@ def test_vae_beats_independent_pixels_and_samples_look_like_digits(tmp_path):
     elbo = res.metrics["recon"] + res.metrics["kl"]
     assert elbo - floor < 0.75 * (independent - floor), (elbo, independent, floor)
     assert res.metrics["kl"] > 1.0                                   # the latent is used
-    from netspec.train.loop import Run  # noqa: F401  (the method object is not kept; decode prior draws here)
     z = torch.randn(500, 8, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         samples = res.networks["decoder"].eval()(z=z)

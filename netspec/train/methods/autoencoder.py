@@ -19,8 +19,6 @@ def reconstruction(out):
 
 
 class Autoencoder(Method):
-    needs_target = False
-
     def setup(self) -> None:
         if self.cfg.method == "autoencoder":
             super().setup()

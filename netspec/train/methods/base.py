@@ -19,8 +19,6 @@ from ..optim import build_optimizer, build_schedule
 class Method:
     """The single-network, single-optimizer loop; see the subclasses in this package."""
 
-    needs_target = True
-
     def __init__(self, run):
         self.run = run                      # netspec.train.loop.Run: config, device, networks, writers
         self.cfg = run.cfg
