@@ -33,8 +33,9 @@ class Progress:
         if not self.enabled:
             return
         if self.bar is not None:
+            fields = {"rate": f"{rate:,.0f}"} if log else {}       # samples/s is measured at log steps
             self.bar.update(self.task, completed=step, description=f"{self.desc} epoch {epoch + 1}",
-                            loss=f"{loss:.4f}", lr=f"{lr:.2e}", rate=f"{rate:,.0f}")
+                            loss=f"{loss:.4f}", lr=f"{lr:.2e}", **fields)
         elif log:
             done = step - self.start
             eta = (time.perf_counter() - self.t0) / max(done, 1) * (self.total - step)
