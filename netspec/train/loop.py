@@ -165,6 +165,20 @@ class Run:
         return TypeAdapter(LossConfig).validate_python({"name": name})
 
 
+# settings a resumed run may change: how long, where, how often it logs and saves, and how fast it runs
+RESUMABLE = ("epochs", "steps", "out", "device", "eval_every", "log_every", "checkpoint_every", "keep", "compile",
+             "threads", "precision")
+
+
+def _check_same_run(saved: dict, now: dict, where) -> None:
+    diffs = [f"{k}: {json.dumps(saved.get(k))} -> {json.dumps(now.get(k))}" for k in sorted(set(saved) | set(now))
+             if k not in RESUMABLE and saved.get(k) != now.get(k)]
+    if diffs:
+        raise TrainError(f"cannot resume from {where}: it was made with other settings: " + "; ".join(diffs), None,
+                         ["resume with the settings of the run (only " + ", ".join(RESUMABLE) + " may change)",
+                          "or start a new run in another --out folder"])
+
+
 # -- the loop ----------------------------------------------------------------------------------------------------
 
 def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = False, **overrides) -> Result:
@@ -223,6 +237,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
             raise TrainError(f"nothing to resume: no checkpoint in '{folder}'", None,
                              "run without --resume to start afresh, or give the run's --out folder")
         state = ck.load_checkpoint(last_ckpt, method.networks)
+        _check_same_run(state.get("config", {}), cfg.model_dump(mode="json"), last_ckpt)
         for k, opt in method.optimizers.items():
             opt.load_state_dict(state["optimizers"][k])
         for k, s in method.schedules.items():

@@ -147,3 +147,12 @@ def test_data_that_does_not_fit_the_inputs_is_refused_before_training(tmp_path):
         netspec.train(spec, out=str(tmp_path / "o"))
     assert e.value.loc.line == MLP.read_text().splitlines().index(
         next(line for line in MLP.read_text().splitlines() if "source: digits" in line)) + 1
+
+
+def test_resume_with_other_settings_says_what_differs(tmp_path):
+    netspec.train(MLP, out=str(tmp_path), steps=5, threads=1)
+    with pytest.raises(NetspecError, match=r"other settings: batch_size: 32 -> 64") as e:
+        netspec.train(MLP, out=str(tmp_path), steps=10, batch_size=64, resume=True)
+    assert "only epochs, steps" in e.value.format()
+    res = netspec.train(MLP, out=str(tmp_path), steps=10, threads=1, resume=True)    # longer is fine
+    assert [r["step"] for r in res.history if r["split"] == "train"] == [10]
