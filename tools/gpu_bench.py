@@ -71,7 +71,7 @@ def main(argv=None) -> int:
 
     # -- resnet50: netspec vs torchvision, eager and compiled --------------------------------------------------
     import torchvision
-    n, hw = (2, 64) if dry else (128, 224)
+    n, hw = (2, 32) if dry else (128, 224)
 
     def images():
         x = torch.randn(n, 3, hw, hw, device=device).contiguous(memory_format=torch.channels_last)
