@@ -150,3 +150,12 @@ def test_accumulating_two_half_batches_equals_one_whole_batch(tmp_path):
     b = netspec.train(spec, config=tmp_path / "b.yaml", out=str(tmp_path / "b")).module.state_dict()
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
     assert not torch.equal(a["out.weight"], netspec.build(spec).state_dict()["out.weight"])
+
+
+def test_bf16_autocast_trains(tmp_path):
+    """precision: bf16 (what --device auto uses on CUDA) also runs on the CPU's autocast."""
+    import netspec
+    from pathlib import Path
+    spec = Path(__file__).resolve().parents[2] / "specs" / "mlp.yaml"
+    res = netspec.train(spec, out=str(tmp_path), epochs=4, precision="bf16")
+    assert res.metrics["accuracy"] > 0.9 and res.module.state_dict()["out.weight"].dtype == torch.float32
