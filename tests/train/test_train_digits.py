@@ -89,3 +89,23 @@ def test_cli_train_prints_plain_progress_without_a_tty(tmp_path):
     assert "trained in" in r.stdout and "test: accuracy" in r.stdout
     cfg = json.loads((tmp_path / "run" / "config.json").read_text())
     assert cfg["epochs"] == 1 and cfg["optimizer"]["lr"] == 0.003 and cfg["batch_size"] == 64 and cfg["seed"] == 3
+
+
+def test_trained_weights_reload_in_a_fresh_process(mlp_run):
+    """The supported way to ship a trained network: the spec plus its weight file (no pickled module): a new process
+    rebuilds it with the parameters the file records and gets the same outputs."""
+    import torch
+    from netspec.train.data import read_digits
+    x = (read_digits(None)[0][:8] / 16)
+    with torch.no_grad():
+        want = mlp_run.module.eval()(x)
+    code = ("import sys, torch, netspec; from netspec.train.use import load_trained; "
+            "m, g, w = load_trained(netspec.load(sys.argv[1]), sys.argv[2]); "
+            "x = torch.load(sys.argv[3], weights_only=True); "
+            "torch.save(m(x).detach(), sys.argv[4])")
+    torch.save(x, mlp_run.out / "x.pt")
+    r = subprocess.run([sys.executable, "-c", code, str(SPECS / "mlp.yaml"), str(mlp_run.out / "mlp.safetensors"),
+                        str(mlp_run.out / "x.pt"), str(mlp_run.out / "y.pt")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert torch.equal(torch.load(mlp_run.out / "y.pt", weights_only=True), want)
