@@ -56,3 +56,14 @@ def save_weights(module, path) -> None:
     """Save a module's weights as safetensors, atomically (``netspec.weights``)."""
     from .weights import save_weights as _save_weights
     return _save_weights(module, path)
+
+
+def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = True, **overrides):
+    """Train a spec's network(s) as its ``train:`` section says (see ``netspec.train.loop.train``).
+
+    Returns a ``Result`` with ``.module`` (the trained network), ``.networks``, ``.history`` (the logged records),
+    ``.metrics`` (final test metrics) and ``.out`` (the output folder). Overrides: epochs, steps, lr, batch_size,
+    device, seed, out, compile, ...
+    """
+    from .train.loop import train as _train
+    return _train(spec_or_path, config=config, resume=resume, quiet=quiet, **overrides)

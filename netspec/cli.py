@@ -307,6 +307,74 @@ def schema(
     write_output(output or "-", text + "\n")
 
 
+@app.command()
+def train(
+    spec: Path = typer.Argument(..., help="spec file with a 'train:' section"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="a file with the 'train:' section to use"),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help="override train.epochs"),
+    steps: Optional[int] = typer.Option(None, "--steps", help="override train.steps (optimizer steps in all)"),
+    lr: Optional[float] = typer.Option(None, "--lr", help="override the optimizer's learning rate"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="override train.batch_size (global)"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N"),
+    seed: Optional[int] = typer.Option(None, "--seed", help="override train.seed"),
+    out: Optional[str] = typer.Option(None, "--out", "-o", help="output folder (checkpoints, metrics, weights)"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the network"),
+    resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint in the output folder"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+) -> None:
+    """Train a spec's network(s) as its 'train:' section says; checkpoints, metrics.jsonl, curves.png, weights.
+
+    Under torchrun (torchrun --nproc_per_node=K -m netspec train ...) every process trains its share (DDP).
+    """
+    from .train.loop import train as run_train
+    res = run_train(spec, config=config, resume=resume, quiet=quiet, epochs=epochs, steps=steps, lr=lr,
+                    batch_size=batch_size, device=device, seed=seed, out=out, compile=compile_ or None)
+    if res.out is not None and int(os.environ.get("RANK", 0)) == 0:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
+        _out.print(_esc(f"trained in {res.seconds:.1f}s; test: {shown or '-'}; wrote {res.out}/"))
+
+
+@app.command()
+def evaluate(
+    spec: Path = typer.Argument(..., help="spec file with a 'train:' section"),
+    weights: Path = typer.Option(..., "--weights", "-w", help="trained weights (.safetensors)"),
+    split: str = typer.Option("test", "--split", help="train, val or test"),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="a file with the 'train:' section to use"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N"),
+) -> None:
+    """Report the metrics of trained weights on the data of the spec's 'train:' section."""
+    from .train.use import evaluate as run_evaluate
+    if split not in ("train", "val", "test"):
+        raise typer.BadParameter(f"unknown split {split!r}; use train, val or test", param_hint="--split")
+    res, warnings = run_evaluate(spec, weights, split=split, config=config, params=_parse_kv(param, "--param"),
+                                 device=device)
+    for w in warnings:
+        _err.print(f"[yellow]warning: {_esc(w)}[/yellow]")
+    sys.stdout.write(json.dumps({"split": split, **res}) + "\n")
+
+
+@app.command()
+def predict(
+    spec: Path = typer.Argument(..., help="spec file"),
+    weights: Path = typer.Option(..., "--weights", "-w", help="trained weights (.safetensors)"),
+    inputs: Path = typer.Option(..., "--inputs", "-i", help=".npz file with one array per spec input (by name), "
+                                                             "or a .csv of feature rows"),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="write the outputs to this .npz"),
+    network: Optional[str] = typer.Option(None, "--network", help="which network of the file"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    device: Optional[str] = typer.Option(None, "--device", help="auto, cpu, cuda, cuda:N"),
+) -> None:
+    """Run trained weights on inputs; print the predicted classes (or values), or write all outputs to --output."""
+    from .train.use import predict as run_predict
+    lines, warnings = run_predict(spec, weights, inputs, output=output, network=network,
+                                  params=_parse_kv(param, "--param"), device=device)
+    for w in warnings:
+        _err.print(f"[yellow]warning: {_esc(w)}[/yellow]")
+    for line in lines:
+        sys.stdout.write(line + "\n")
+
+
 def zoo_dir() -> Path:
     here = Path(__file__).resolve().parent
     for cand in (here.parent / "specs", here / "specs"):

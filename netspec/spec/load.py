@@ -331,6 +331,9 @@ def _layer_op(src: Source, path: tuple) -> str | None:
 
 
 def _fields_for(src: Source, path: tuple) -> list[str]:
+    if path and path[0] == "train":
+        from ..train.config import fields_at
+        return fields_at(src.data, path)
     op = _layer_op(src, path)
     from ..ops.base import lookup
     if op and lookup(op) is not None:

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Optional, Union
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter,
                       create_model, field_validator, model_validator)
 
+from ..train.config import TrainConfig
 from .expr import ExprError, parse as parse_expr
 from .names import MAX_NAME_CHARS, NAME_PATTERN, REF_PATTERN, TEMPLATE_PATTERN
 
@@ -234,6 +235,7 @@ class SpecFile(Model):
     layers: Optional[list[Any]] = None
     outputs: Optional[OutputsField] = None
     networks: Optional[dict[Name, NetworkDef]] = None
+    train: Optional[TrainConfig] = Field(None, description="how `netspec train` trains this spec")
 
     @field_validator("netspec", mode="before")
     @classmethod
