@@ -239,11 +239,16 @@ def compile_(
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
     class_name: Optional[str] = typer.Option(None, "--class-name", help="name of the network's class"),
     search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+    weights: Optional[Path] = typer.Option(None, "--weights", help="trained weights (.safetensors or a torch state "
+                                           "dict): also write them beside the source as MODEL.pt, with a "
+                                           "load_trained() function in the source"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="print errors only"),
 ) -> None:
     """Write standalone, readable PyTorch source for a spec: one nn.Module class per block, importing only torch.
 
     A file with several networks (a GAN) gives one module with a class for each, unless --network picks one.
+    With --weights, the trained weights go beside it (model.py -> model.pt, torch.load(weights_only=True)) and the
+    source gets load_trained(), which builds the network and loads them: a trained model.py that needs only torch.
     """
     from .codegen.source import generate_module
     from .io import is_stdout, output_target, write_output
@@ -257,15 +262,44 @@ def compile_(
     if class_name is not None and len(graphs) > 1:
         raise typer.BadParameter(f"the file has {len(graphs)} networks; --class-name needs --network",
                                  param_hint="--class-name")
-    src, tops = generate_module(graphs, class_names=[class_name] * len(graphs))
+    if weights is not None:
+        if len(graphs) > 1:
+            raise typer.BadParameter(f"the file has {len(graphs)} networks; --weights needs --network",
+                                     param_hint="--weights")
+        if is_stdout(output):
+            raise typer.BadParameter("the weights are written beside the source: give a file", param_hint="--output")
+    src, tops = generate_module(graphs, class_names=[class_name] * len(graphs),
+                                weights_file=output.with_suffix(".pt").name if weights is not None else None)
+    if weights is not None:
+        _write_trained_weights(graphs[0], weights, output.with_suffix(".pt"))
     write_output(output, src)
     if quiet or is_stdout(output):
         return
+    if weights is not None:
+        _out.print(f"wrote {_esc(str(output.with_suffix('.pt')))}: the weights of {_esc(str(weights))}")
     if len(graphs) == 1:
         _out.print(f"wrote {_esc(str(output))}: class {tops[0]}, {graphs[0].num_params():,} parameters")
     else:
         each = ", ".join(f"{t} ({g.num_params():,} parameters)" for t, g in zip(tops, graphs))
         _out.print(f"wrote {_esc(str(output))}: classes {_esc(each)}")
+
+
+def _write_trained_weights(g, weights: Path, target: Path) -> None:
+    """Load the weights into the built network (all or nothing, checked against the spec), then save its state dict
+    for torch.load(weights_only=True), atomically."""
+    import io as _bytes_io
+
+    import torch
+
+    from .codegen.build import build
+    from .io import atomic_write_bytes, output_target
+    from .weights import load_weights
+    output_target(target)
+    model = build(g)
+    load_weights(model, weights)
+    buf = _bytes_io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    atomic_write_bytes(target, buf.getvalue())
 
 
 @app.command()

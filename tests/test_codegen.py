@@ -528,3 +528,34 @@ def test_golden_sources_pass_ruff():
     assert r.returncode == 0, r.stdout + r.stderr
     for f in files:
         assert max(len(ln) for ln in Path(f).read_text().splitlines()) <= 100, f
+
+
+def test_compile_with_weights_writes_a_trained_model_that_needs_only_torch(tmp_path):
+    """compile --weights: model.py + model.pt; load_trained() in a fresh process (no netspec) gives the same outputs."""
+    from netspec.cli import main
+    m = build(ROOT / "specs" / "lenet5.yaml")
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(torch.randn_like(p))
+    save_weights(m, tmp_path / "trained.safetensors")
+    out = tmp_path / "model.py"
+    assert main(["compile", str(ROOT / "specs" / "lenet5.yaml"), "-o", str(out), "--weights",
+                 str(tmp_path / "trained.safetensors"), "-q"]) == 0
+    assert (tmp_path / "model.pt").exists() and "def load_trained(" in out.read_text()
+    x = torch.randn(2, 1, 32, 32)
+    torch.save(x, tmp_path / "x.pt")
+    with torch.no_grad():
+        torch.save(m.eval()(x), tmp_path / "y.pt")
+    code = ("import sys; sys.path.insert(0, '.')\nimport torch, model\nm = model.load_trained().eval()\n"
+            "with torch.no_grad():\n    d = (m(torch.load('x.pt')) - torch.load('y.pt')).abs().max()\n"
+            "assert not any(k.startswith('netspec') for k in sys.modules)\nprint(float(d))")
+    r = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert float(r.stdout) == 0.0
+    # weights that do not fit the spec are refused, and nothing is written
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    save_weights(build(ROOT / "specs" / "mlp.yaml"), bad / "w.safetensors")
+    assert main(["compile", str(ROOT / "specs" / "lenet5.yaml"), "-o", str(bad / "model.py"), "--weights",
+                 str(bad / "w.safetensors")]) == 1
+    assert not (bad / "model.py").exists() and not (bad / "model.pt").exists()
