@@ -67,3 +67,17 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = True
     """
     from .train.loop import train as _train
     return _train(spec_or_path, config=config, resume=resume, quiet=quiet, **overrides)
+
+
+# -- names that are both a function of the API and a submodule (netspec.check, .summary, .draw, .train) ------------
+# Importing a submodule sets it as an attribute of its package; these attributes stay the API's functions.
+
+class _Package(__import__("types").ModuleType):
+    def __setattr__(self, name, value):
+        if name in _API_FUNCTIONS and isinstance(value, __import__("types").ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+_API_FUNCTIONS = frozenset({"check", "summary", "draw", "train"})
+__import__("sys").modules[__name__].__class__ = _Package

@@ -370,8 +370,7 @@ class Expander:
             self.all_local_names.setdefault(nm, prefix + nm)
         scope.names_here = set(names)
         # dependencies inside this body: explicit refs, names used in expressions, the implicit chain
-        deps = nx.DiGraph()
-        deps.add_nodes_from(range(len(layers)))
+        edges: list = []
         prev_of: dict[int, int | None] = {}
         prev = None
         for i, raw in enumerate(layers):
@@ -380,21 +379,28 @@ class Expander:
             for r in refs:
                 base = r.split(".")[0]
                 if base in seen and seen[base] != i:
-                    deps.add_edge(seen[base], i)
+                    edges.append((seen[base], i))
                 elif base in seen and seen[base] == i:
                     raise GraphError(f"layer '{names[i]}' takes its own output as input",
                                      src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
             for n in _expr_names(raw):
                 if n in seen and seen[n] != i:
-                    deps.add_edge(seen[n], i)
+                    edges.append((seen[n], i))
             if implicit:
                 prev_of[i] = prev
                 if prev is not None:
-                    deps.add_edge(prev, i)
+                    edges.append((prev, i))
             if not self._is_source(raw):
                 prev = i
+        if all(a < b for a, b in edges):
+            order = list(range(len(layers)))        # every layer reads only earlier ones: the list is the order
+        else:
+            deps = nx.DiGraph()
+            deps.add_nodes_from(range(len(layers)))
+            deps.add_edges_from(edges)
         try:
-            order = list(nx.lexicographical_topological_sort(deps))
+            if edges and not all(a < b for a, b in edges):
+                order = list(nx.lexicographical_topological_sort(deps))
         except nx.NetworkXUnfeasible:     # a cycle: find it only now (find_cycle is slow on long bodies)
             cyc = nx.find_cycle(deps)
             chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]

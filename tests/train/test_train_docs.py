@@ -23,7 +23,7 @@ def test_documented_train_section_validates():
 
 
 def test_the_trained_specs_are_the_expected_ones():
-    assert {p.stem for p in TRAINED} == {"mlp", "lenet5", "unet", "autoencoder", "gan", "vae", "char_lm",
+    assert {p.stem for p in TRAINED} == {"mlp", "lenet5", "unet", "autoencoder", "dcgan", "vae", "char_lm",
                                          "dqn_cartpole"}
 
 
