@@ -18,6 +18,7 @@ torchvision = pytest.importorskip("torchvision")
 # still runs
 REFERENCES = {
     "alexnet": ("alexnet", 64),          # 64x64 -> 1x1 after the features; the adaptive pool repeats it to 6x6
+    "densenet121": ("densenet121", 32),  # 32x32 -> 1x1 after the third transition; every dense layer still runs
     "efficientnet_b0": ("efficientnet_b0", 64),
     "googlenet": ("googlenet", 64, {"init_weights": False}),
     "inception_v3": ("inception_v3", 299, {"aux_logits": True, "init_weights": False}),   # the aux head needs 299

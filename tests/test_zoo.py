@@ -32,6 +32,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
     "dcgan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
               "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
+    "densenet121": {"densenet121": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "dqn": {"dqn": Net({"frames": "[N, 4, 84, 84]"}, {"out": "[N, 18]"})},
     "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
@@ -62,7 +63,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
 
 # specs that reproduce a torchvision model: file stem -> torchvision.models constructor (state_dicts must match)
 TORCHVISION = {stem: stem for stem in (
-    "alexnet", "efficientnet_b0", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
+    "alexnet", "densenet121", "efficientnet_b0", "googlenet", "inception_v3", "mobilenet_v2", "mobilenet_v3_large",
     "resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
     "squeezenet1_0", "squeezenet1_1", "vgg16", "vgg16_bn")}
 
@@ -167,6 +168,7 @@ PARAMS = {
     "vgg16": {"vgg16": 138_357_544},
     "vgg16_bn": {"vgg16_bn": 138_365_992},
     "alexnet": {"alexnet": 61_100_840},
+    "densenet121": {"densenet121": 7_978_856},
     "squeezenet1_0": {"squeezenet1_0": 1_248_424},
     "googlenet": {"googlenet": 13_004_888},         # with the auxiliary classifiers (6,624,904 without)
     "inception_v3": {"inception_v3": 27_161_264},   # with the auxiliary classifier (23,834,568 without)
