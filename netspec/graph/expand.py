@@ -150,10 +150,11 @@ class _Scope:
         return None
 
     def all_names(self):
+        """The names a layer may refer to (a repeat's name template is none of them)."""
         out = []
         s = self
         while s is not None:
-            out += list(s.entries)
+            out += [n for n in s.entries if not is_template(n) and not n.startswith("#")]
             s = s.parent
         return out
 
@@ -494,6 +495,9 @@ class Expander:
                 return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
             return Entry([], [], loc, disabled=True)
         template = name if is_template(name) else None
+        if template and flat:
+            raise SpecError(f"'{template}' names each copy already: 'flat' cannot number them as well",
+                            src.loc(path + ("flat",)), "remove 'flat', or give the layer a plain name")
         if flat or template:
             rpath = None         # the copies are numbered (or named by the template) in the enclosing list
         else:
@@ -517,8 +521,13 @@ class Expander:
             if rpath is not None:
                 ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
             elif template:                                            # each copy named by the template
-                ent = self._instance(raw, src, path, scope, prefix + self._copy_name(template, klenv, src, path),
-                                     opname, cur, slot_names, klenv, kenv, container)
+                copy_name = self._copy_name(template, klenv, src, path)
+                if scope.get(copy_name) is not None or copy_name in scope.names_here:
+                    raise GraphError(f"the template '{template}' names a copy '{copy_name}', which another layer or "
+                                     "input of this block is already called", src.loc(path + ("name",)))
+                ent = self._instance(raw, src, path, scope, prefix + copy_name, opname, cur, slot_names, klenv, kenv,
+                                     container)
+                scope.entries[copy_name] = ent      # a later layer may name one copy (from: stage2)
             elif splice:                                              # flat: each copy's layers spliced
                 ent = self._instance(raw, src, path, scope, prefix, opname, cur, slot_names, klenv, kenv, container,
                                      flat_counter=counter)
