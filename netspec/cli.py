@@ -424,7 +424,7 @@ def zoo() -> None:
     for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.json")):
         first = ""
         try:
-            from .spec.loader import load_file
+            from .spec.parse import load_file
             doc = load_file(p).data.get("doc")
             first = doc.strip().split("\n")[0] if isinstance(doc, str) else ""
         except NetspecError:

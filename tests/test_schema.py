@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from netspec.spec.loader import load_file
+from netspec.spec.parse import load_file
 
 ROOT = Path(__file__).parent.parent
 SPECS = sorted((ROOT / "specs").glob("*.yaml"))

@@ -31,7 +31,7 @@ from pathlib import PurePath
 
 from ..errors import NetspecError
 from ..graph.ir import Graph, Node
-from ..ops.io import InputOp
+from ..ops.tensors import InputOp
 from ..shapes import TensorType, is_sym
 from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.names import MODULE_ATTRS

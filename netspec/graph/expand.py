@@ -21,12 +21,12 @@ from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, Shap
                       did_you_mean)
 from ..limits import LIMITS
 from ..ops.base import In, OpError, lookup, unknown_op_hints
-from ..ops.io import InputOp
+from ..ops.tensors import InputOp
 from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
 from ..shapes_dim import resimplify
 from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
-from ..spec.loader import Source
+from ..spec.parse import Source
 from ..spec.models import LAYER_KEYS, loop_index, op_owns_index
 from ..spec.names import is_template, name_problem, template_parts
 from .ir import Container, Graph, Node

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_you_mean, LimitError
 from ..limits import LIMITS
-from .loader import Source, load_file, parse_text
+from .parse import Source, load_file, parse_text
 from . import models
 from .names import NAME_HINT, identifier_problem, layer_name_problem, syntax_problem
 

@@ -42,7 +42,7 @@ class Result:
 def resolve_config(spec, config: str | os.PathLike | None, overrides: dict):
     """(TrainConfig, Source its locations come from) with the overrides applied and validated."""
     from ..spec.load import _errors
-    from ..spec.loader import load_file
+    from ..spec.parse import load_file
     from .config import TrainConfig, TrainFile
     if config is not None:
         src = load_file(Path(config), str(config))
