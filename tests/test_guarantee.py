@@ -267,3 +267,13 @@ def test_random_networks_run_as_checked(doc):
         assert_runs_as_checked(text, name="random.json")
     except Rejected:
         assume(False)        # hypothesis fails the test if most generated networks do not even check
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 8])
+def test_nested_unnamed_groups(depth):
+    """Groups of layers inside groups, all unnamed (each called '0'), some repeated: one class per level."""
+    inner = "{op: conv2d, out: 4, kernel: 1}"
+    for k in range(depth):
+        inner = "{op: seq, layers: [" + inner + ", {op: relu}]" + (", repeat: 2" if k % 2 else "") + "}"
+    text = "netspec: 1\nname: nest\ninputs: {x: [N, 4, H, W]}\nlayers:\n  - " + inner + "\n"
+    assert assert_runs_as_checked(text) == 1

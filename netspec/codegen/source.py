@@ -450,8 +450,9 @@ class Writer:
         height: dict = {p: 0 for p in g.containers}
         order = sorted(g.containers, key=lambda q: -q.count("."))
         by_name: dict = {}
-        for p in g.containers:
-            by_name.setdefault((g.containers[p].kind, self.class_base_name(p)), []).append(p)
+        for p in g.containers:       # only blocks: a block never contains itself, while groups of layers that share
+            if g.containers[p].kind == "block":      # a name may nest ('0' inside '0')
+                by_name.setdefault(self.class_base_name(p), []).append(p)
         changed = True
         while changed:
             changed = False
