@@ -28,7 +28,7 @@ from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.parse import Source
 from ..spec.models import LAYER_KEYS, loop_index, op_owns_index
-from ..spec.names import is_template, name_problem, template_parts
+from ..spec.names import input_name_problem, is_template, name_problem, template_parts
 from .ir import Container, Graph, Node
 
 
@@ -184,7 +184,7 @@ class Expander:
         inputs = net.raw.get("inputs") or {}
         for iname, decl in inputs.items():
             loc = src.loc(net.path + ("inputs", iname), key=True)
-            prob = name_problem(iname)
+            prob = input_name_problem(iname)
             if prob:
                 raise SpecError(f"{prob}: it cannot name an input", loc, "rename the input")
             t = self._input_type(decl, env, src, net.path + ("inputs", iname))

@@ -110,6 +110,15 @@ def template_parts(name: str) -> list:
     return out
 
 
+def input_name_problem(name) -> str | None:
+    """Why ``name`` cannot name a network input: it becomes an argument of ``forward`` (a variable) too, so the
+    names the generated code uses (torch, nn, F, math) are refused as for parameters."""
+    prob = identifier_problem(name)
+    if prob is None and name in MODULE_ATTRS:
+        return f"'{name}' is an attribute of torch.nn.Module (an input with this name would replace it)"
+    return prob
+
+
 def layer_name_problem(name) -> str | None:
     """Why ``name`` (as written in the file) cannot be a layer's ``name``: a name, or a non-negative integer."""
     if type(name) is int:
