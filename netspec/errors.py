@@ -5,7 +5,7 @@ The CLI prints them as ``file:line:col: error: message`` followed by ``  hint: .
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 import difflib
 import re
 from typing import Iterable

@@ -17,10 +17,10 @@ import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .errors import Loc, SpecError, did_you_mean
-from .graph.ir import Graph, Node
+from .errors import SpecError, did_you_mean
+from .graph.ir import Graph
+from .pipeline import graph, graphs, parse_bind  # noqa: F401  (parse_bind: part of this module's API)
 from .graph.structure import boundary, copies, members, positions
-from .limits import LIMITS
 from .shapes import Dim
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -238,12 +238,8 @@ def summary(spec_or_path, *, bind: dict | str | None = None, network: str | None
     return summarize(graph, bindings)
 
 
-from .pipeline import parse_bind  # noqa: E402,F401  (part of this module's API: summary(bind="H=224"))
-
-
 def load_graph(spec_or_path, *, bind=None, network=None, params=None, search_path=None) -> tuple[Graph, dict]:
     """Path/text/Spec/Graph -> (verified Graph, bindings): ``pipeline.graph`` plus the parsed bindings."""
-    from .pipeline import graph, parse_bind
     g = graph(spec_or_path, network, params=params, bind=bind, search_path=search_path)
     return g, ({} if isinstance(spec_or_path, Graph) else parse_bind(bind))
 
@@ -251,7 +247,6 @@ def load_graph(spec_or_path, *, bind=None, network=None, params=None, search_pat
 def summaries(spec_or_path, *, bind: dict | str | None = None, network: str | None = None,
               params: dict | None = None, search_path: list[str] | None = None) -> list[Summary]:
     """One Summary per network of a file (or only ``network``); what ``netspec summary`` prints."""
-    from .pipeline import graphs, parse_bind
     bindings = parse_bind(bind)
     return [summarize(g, bindings) for g in graphs(spec_or_path, network, params=params, bind=bind,
                                                    search_path=search_path)]

@@ -150,8 +150,6 @@ def read_safetensors_header(path: str | os.PathLike) -> tuple[dict, int, list]:
 def _torch_zip_declared(p: Path) -> tuple[dict, int]:
     """(key -> Declared, bytes of tensor data to inflate) of a torch.save zip file, from its zip directory and its
     pickle read with every storage on the meta device: no tensor data is read."""
-    import torch
-
     try:
         with zipfile.ZipFile(p) as z:
             infos = z.infolist()

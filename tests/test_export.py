@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import netspec
 from netspec.errors import NetspecError
 
 onnx = pytest.importorskip("onnx")
@@ -31,7 +30,6 @@ def test_export_checks_and_matches_onnxruntime(spec, dynamic, tmp_path):
 def test_export_dynamic_batch_runs_other_sizes(tmp_path):
     ort = pytest.importorskip("onnxruntime")
     import numpy as np
-    import torch
     from netspec.export import export_onnx
     out = tmp_path / "r18.onnx"
     export_onnx(ROOT / "specs/resnet18.yaml", out)

@@ -6,10 +6,8 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).parent.parent
 

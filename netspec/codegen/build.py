@@ -88,7 +88,7 @@ def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=N
     if str(device) != "meta":       # refused, located at the largest layer, before anything is allocated
         from ..memory import require
         require(g, "building")
-    src = generate(g, class_name=class_name)
+    src = generate(g, class_name=class_name, readable=False)
     ns = exec_source(src, g.name)
     cls = ns[top_class_name(src)]
     if device is not None:

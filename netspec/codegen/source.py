@@ -40,9 +40,6 @@ from .printer import Context, literal, literal_prec, render
 from .pyexpr import to_python
 
 INDENT = "    "
-# methods of the containers the code builds (nn.Sequential, nn.ModuleList): a member may not take these names there
-CONTAINER_ATTRS = frozenset({"append", "extend", "insert", "pop", "keys", "items", "values", "update", "clear",
-                             "index", "count"}) | MODULE_ATTRS
 _HARD = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
     "self", "torch", "nn", "F", "math", "torchvision", "OrderedDict", "super", "make_divisible", "None", "True",
     "False"}
@@ -823,7 +820,6 @@ class Writer:
             last_use[tuple(r)] = len(stmts) + 1
         # variables: reuse the first input's variable where that value dies here (x = self.bn1(x))
         assigned: dict = {}       # variable -> number of assignments
-        names_of: dict = {}
         plan = []
         for i, st in enumerate(stmts):
             if st[0] == "dropped":
@@ -927,7 +923,6 @@ class Writer:
         return names
 
     def stmt_code(self, st, invars, vs, access, slots) -> str:
-        g = self.g
         lhs = ", ".join(vs) if len(vs) > 1 else vs[0]
         if st[0] == "node":
             n = st[1]
@@ -983,7 +978,6 @@ class Writer:
         g = self.g
         d0 = grp.drafts[0]
         n_inst = len(grp.drafts)
-        c0 = g.containers[d0.scope]
         decls = self.scope_decls(d0.scope)
         envs = [self.class_env(grp, i) for i in range(n_inst)]
         in_types = [[g.type_of(r) for r in d.in_refs] for d in grp.drafts]
@@ -1473,10 +1467,6 @@ def _fill(text: str, grp: ClassGroup | None, slot_texts: list) -> str:
     return finish_text(_MARK_RE.sub(sub, text))
 
 
-def _fill_plain(text: str, slots: list, writer: Writer, top_ctx) -> str:
-    return _MARK_RE.sub(lambda m: top_ctx[int(m.group(1))][0], text)
-
-
 def _class_text(w: Writer, grp: ClassGroup) -> str:
     d0 = grp.drafts[0]
     sig = "".join(f", {nm}" if default is _NODEFAULT else f", {nm}={literal(default)}"
@@ -1675,8 +1665,10 @@ class _Parts:
 GENERIC_CHECK_MAX_NODES = 4000
 
 
-def _network_parts(g: Graph, class_name: str | None, taken: set, helpers: dict) -> _Parts:
-    banned = _baked_params(g, class_name, helpers)
+def _network_parts(g: Graph, class_name: str | None, taken: set, helpers: dict, readable: bool = True) -> _Parts:
+    # a source only to run (build) constructs its class with the defaults: no parameter needs proving there
+    banned = _baked_params(g, class_name, helpers) if readable else \
+        {p for p, v in g.params.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     w = Writer(g, class_name, taken, helpers)
     w.banned = banned
     top = w.write()
@@ -1753,15 +1745,18 @@ def _dependency_order(w: Writer, classes: list) -> list:
     return out
 
 
-def generate_module(graphs: list[Graph], *, class_names: list | None = None,
-                    weights_file: str | None = None) -> tuple[str, list[str]]:
-    """(source, the network classes' names in the order of ``graphs``)."""
+def generate_module(graphs: list[Graph], *, class_names: list | None = None, weights_file: str | None = None,
+                    readable: bool = True) -> tuple[str, list[str]]:
+    """(source, the network classes' names in the order of ``graphs``).
+
+    ``readable=False`` is the source ``build`` runs: the same classes, but the network's parameters are written as
+    the values it was built with (nothing to prove by generating it again) and the text is not run through ruff."""
     taken: set = set()
     helpers: dict = {}
     parts = []
     for k, g in enumerate(graphs):
         cn = class_names[k] if class_names else None
-        parts.append(_network_parts(g, cn, taken, helpers))
+        parts.append(_network_parts(g, cn, taken, helpers, readable))
     texts = [t for p in parts for t in p.texts]
     body = "\n\n\n".join([h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts])
     needs = set().union(*(p.needs for p in parts)) if parts else set()
@@ -1797,7 +1792,7 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None,
     if re.search(r"\bnn\.", code):
         head.append("from torch import nn")
     src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body] + post) + "\n"
-    return format_source(src), [p.top for p in parts]
+    return (format_source(src) if readable else src), [p.top for p in parts]
 
 
 def format_source(src: str) -> str:
@@ -1818,9 +1813,9 @@ def format_source(src: str) -> str:
     return r.stdout if r.returncode == 0 and r.stdout else src
 
 
-def generate(graph: Graph, *, class_name: str | None = None) -> str:
+def generate(graph: Graph, *, class_name: str | None = None, readable: bool = True) -> str:
     """Standalone PyTorch source for ``graph``; its last class is the network."""
-    return generate_module([graph], class_names=[class_name])[0]
+    return generate_module([graph], class_names=[class_name], readable=readable)[0]
 
 
 def generate_all(graphs: list[Graph], *, class_names: list | None = None) -> str:

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
                       did_you_mean)
 from ..limits import LIMITS
-from ..ops.base import In, OpError, lookup, unknown_op_hints
+from ..ops.base import OpError, lookup, unknown_op_hints
 from ..ops.tensors import InputOp
 from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
 from ..shapes_dim import resimplify
@@ -862,7 +862,7 @@ class Expander:
             if len(ins) < spec_in[0].min_count:
                 raise GraphError(f"'{node_id}' ({op.name}) needs at least {spec_in[0].min_count} inputs, got {len(ins)}",
                                  src.loc(path + ("from",)) if raw_has(src, path, "from") else loc,
-                                 f"list them: from: [a, b]")
+                                 "list them: from: [a, b]")
             refs = [e.refs[0] for e in ins]
             return [self.graph.type_of(r) for r in refs], refs
         names = [s.name for s in spec_in]

@@ -1,7 +1,7 @@
 """Activations: elementwise non-linearities and (log-)softmax."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field
 
@@ -13,13 +13,15 @@ N, T, H, W = (Dim.sym(s) for s in "NTHW")
 
 
 class _Act(Op):
+    """An elementwise function of one float tensor: same shape, no weights, no MACs counted."""
+
     family = "activation"
+    torch_cls = ""
+    inplace_ok = False
 
     @classmethod
     def keeps(cls, p, rank):
         return rank
-    torch_cls = ""
-    inplace_ok = False
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -194,35 +196,17 @@ class LogSoftmax(_Softmax):
 
 
 @register
-class Exp(Op):
+class Exp(_Act):
     """e ** x, elementwise (a VAE's standard deviation: exp(0.5 * logvar))."""
 
     name = "exp"
-    family = "activation"
     torch_ref = "torch.exp"
     cases = [({}, [(N, T, 16)], [(N, T, 16)])]
 
     @classmethod
-    def keeps(cls, p, rank):
-        return rank
-
-    @classmethod
-    def infer(cls, ins, p, ctx):
-        need_float(ins[0], cls.name)
-        return [ins[0]]
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
+    def constructor(cls, ins, p):
+        return None
 
     @classmethod
     def forward(cls, ins, p):
         return call("torch.exp", Operand(0))
-
-    @classmethod
-    def label(cls, p):
-        return "exp"

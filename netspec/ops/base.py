@@ -7,13 +7,13 @@ shape cases that the registry-wide tests run.
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, NamedTuple, Sequence
+from typing import ClassVar, NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from ..codegen import ir
 from ..errors import did_you_mean
-from ..shapes import TensorType, InferCtx, Requirement, compare, norm, is_sym, mul_all
+from ..shapes import TensorType, InferCtx, Requirement, compare, norm, is_sym
 
 
 class OpError(Exception):

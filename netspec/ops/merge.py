@@ -23,7 +23,6 @@ def broadcast(a: TensorType, b: TensorType, ctx, op: str) -> tuple:
         elif y == 1 or x == y:
             out.append(x)
         else:
-            axis = j - n
             out.append(same_dim(x, y, ctx, f"the inputs differ in dim {j}: {a} vs {b}",
                                 _merge_hint(op, j, x, y, n)))
     return tuple(out)

@@ -1,7 +1,8 @@
 """Random tensors: noise with the shape of another tensor (a VAE's reparameterisation). No weights."""
 from __future__ import annotations
 
-from .base import Op, register, need_float
+from .activation import _Act
+from .base import register
 from ..codegen.ir import Operand, call
 from ..shapes import Dim
 
@@ -9,7 +10,7 @@ N, T = (Dim.sym(s) for s in "NT")
 
 
 @register
-class RandnLike(Op):
+class RandnLike(_Act):
     """Standard normal noise with the input's shape and dtype; drawn in training and evaluation alike (VAE sampling)."""
 
     name = "randn_like"
@@ -20,21 +21,8 @@ class RandnLike(Op):
     cases = [({}, [(N, 20)], [(N, 20)]), ({}, [(N, T, 8)], [(N, T, 8)])]
 
     @classmethod
-    def keeps(cls, p, rank):
-        return rank
-
-    @classmethod
-    def infer(cls, ins, p, ctx):
-        need_float(ins[0], cls.name)
-        return [ins[0]]
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
+    def constructor(cls, ins, p):
+        return None
 
     @classmethod
     def forward(cls, ins, p):

@@ -1,7 +1,7 @@
 """Graph inputs, learned tensors that belong to no layer (param), and constant buffers (buffer)."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field, field_validator
 

@@ -9,7 +9,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-import unicodedata
 
 from pydantic import ValidationError
 

@@ -12,8 +12,7 @@ import types
 import typing
 from typing import Annotated, Any, Literal, Optional, Union
 
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, TypeAdapter,
-                      create_model, field_validator, model_validator)
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator, model_validator)
 
 from ..train.config import TrainConfig
 from .expr import ExprError, parse as parse_expr
