@@ -1,7 +1,7 @@
 """Graph -> standalone, readable PyTorch source, through the code IR.
 
 Contract: ``generate(graph)`` returns the text of a Python module that imports only torch (plus ``math`` and
-``torchvision.ops`` where the network needs them) and defines one ``nn.Module`` class per distinct block body and a
+``torchvision.ops`` where the network needs them, and the modules a plugin op lists in ``Op.imports``) and defines one ``nn.Module`` class per distinct block body and a
 top class for the network. Module attributes follow the graph's structural names, so ``state_dict()`` keys equal
 the node ids (``layer1.0.conv1.weight``). The text is a pure function of the graph.
 
@@ -312,6 +312,7 @@ class Writer:
         if n.id not in self._ctor_cache:
             c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
             self._ctor_cache[n.id] = c
+            self.needs.update(f"import {m}" for m in n.op.imports)
             for k, v in n.op.helpers().items():
                 if k in self.helpers and self.helpers[k] != v:
                     raise CodegenError(f"two ops define the helper '{k}' differently")
@@ -1791,6 +1792,7 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
         head.append("import torchvision.ops")
     if re.search(r"\bnn\.", code):
         head.append("from torch import nn")
+    head += sorted(n for n in needs if n.startswith("import "))     # plugin ops' own modules (Op.imports)
     src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body] + post) + "\n"
     return (format_source(src) if readable else src), [p.top for p in parts]
 

@@ -20,7 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
                       did_you_mean)
 from ..limits import LIMITS
-from ..ops.base import OpError, lookup, unknown_op_hints
+from ..ops.base import OpError, lookup, unknown_op_error
 from ..ops.tensors import InputOp
 from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
 from ..shapes_dim import resimplify
@@ -694,8 +694,7 @@ class Expander:
             if len(self.graph.nodes) == nodes_before:    # pure overhead: a block whose layers 'if' dropped
                 self._spend(EMPTY_BLOCK_WORK, loc)
             return ent
-        raise SpecError(f"unknown op '{opname}'", src.loc(path + ("op",)),
-                        unknown_op_hints(opname, list(self.spec.blocks)))
+        raise unknown_op_error(opname, src.loc(path + ("op",)), list(self.spec.blocks))
 
     def _op(self, raw, src, path, scope, node_id, op, ins, slot_names, lenv, container) -> Entry:
         loc = src.loc(path)
