@@ -439,17 +439,36 @@ def zoo() -> None:
 
 @app.command()
 def ops() -> None:
-    """List the built-in ops by family, with what each becomes in PyTorch."""
-    from .ops.base import all_ops
+    """List the ops by family: what each becomes in PyTorch and the package it comes from (plugins included)."""
+    from .ops.base import all_ops, plugin_problems
     fam: dict = {}
     for name, op in all_ops().items():
         fam.setdefault(op.family, []).append(op)
     for f in sorted(fam):
-        _out.print(f"[bold]{f}[/bold]")
+        _out.print(f"[bold]{_esc(f)}[/bold]")
         for op in sorted(fam[f], key=lambda o: o.name):
             alias = f" (also {', '.join(op.aliases)})" if op.aliases else ""
             doc = (op.__doc__ or op.doc or "").strip().split("\n")[0]
-            _out.print(f"  {op.name:<30} {_esc(doc)}{_esc(alias)}")
+            _out.print(f"  {op.name:<30} {_esc(f'[{op.package}]'):<16} {_esc(doc)}{_esc(alias)}")
+    problems = plugin_problems()
+    if problems:        # listed above are the ops that work; a broken plugin is an error here
+        global _plugins_reported
+        _plugins_reported = True
+        _print_errors([p.error() for p in problems])
+        raise UserError()
+
+
+_plugins_reported = False
+
+
+def _warn_plugin_problems() -> None:
+    """After a command other than 'ops': name the plugins that failed to load, as warnings, if the registry was
+    loaded (a spec that uses one of their ops got that plugin's error instead of 'unknown op')."""
+    from .ops import base
+    if _plugins_reported or not base._loaded or not base.PROBLEMS:
+        return
+    from .errors import Warning_
+    _print_errors([Warning_(p.message, None, list(p.hints)) for p in base.PROBLEMS])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -458,7 +477,10 @@ def main(argv: list[str] | None = None) -> int:
     # GC rescans them over and over (a third of the time of a large check). mypy's main does the same.
     gc.set_threshold(200_000, 30, 30)
     try:
-        app(args=argv, standalone_mode=False, prog_name="netspec")
+        try:
+            app(args=argv, standalone_mode=False, prog_name="netspec")
+        finally:
+            _warn_plugin_problems()
         return 0
     except UserError:
         return 1

@@ -4,8 +4,8 @@ The public, stable API for writing ops (built-in or from a plugin package; see d
 
 - ``Op``, ``Params``, ``In``, ``OpError``: the op base class, its parameters' base model, an input slot, the error a
   shape rule raises;
-- shape-rule helpers: ``TensorType``, ``Dim``, ``InferCtx``, ``mul_all``, ``need_rank``, ``need_float``,
-  ``need_int``, ``same_dim``, ``given``, ``tup``;
+- shape-rule helpers: ``TensorType``, ``Dim``, ``InferCtx``, ``Requirement``, ``is_sym``, ``mul_all``, ``conv_out``,
+  ``floordiv``, ``ceildiv``, ``need_rank``, ``need_float``, ``need_int``, ``same_dim``, ``given``, ``tup``;
 - code IR builders (``netspec.codegen.ir``): ``call``, ``method``, ``binop``, ``lit``, ``P``, ``module_call``,
   ``Operand``, ``Operands``, ``Module``, ``Name``, ``Attr``, ``Index``, ``Slice``, ``Tuple``, ``List``, ``Neg``, ``Cond``;
 - the registry: ``lookup``, ``all_ops``, ``all_names``, ``plugin_problems``.
@@ -14,4 +14,5 @@ from .base import (Op, OpError, Params, In, register, lookup, all_ops, all_names
                    given, tup, need_rank, need_float, need_int, same_dim, case_types)
 from ..codegen.ir import (call, method, binop, lit, P, module_call, Operand, Operands, Module, Name,  # noqa: F401
                           Attr, Index, Slice, Tuple, List, Neg, Cond)
-from ..shapes import TensorType, Dim, InferCtx, mul_all  # noqa: F401
+from ..shapes import TensorType, Dim, InferCtx, Requirement, is_sym, mul_all  # noqa: F401
+from ..shapes_dim import conv_out, floordiv, ceildiv  # noqa: F401
