@@ -338,3 +338,17 @@ def test_a_spec_never_causes_an_import(tmp_path):
         r = _run(["check", str(spec)], mods)
         assert r.returncode == 1 and f"{spec}:5:" in r.stderr, r.stderr
         assert not marker.exists(), name
+
+
+def test_the_docs_show_the_example_as_it_is():
+    """docs/plugins.md's worked example is the example package's code, verbatim (so the two cannot drift)."""
+    import re
+    doc = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```(\w+)\n(.*?)```", doc, re.S)
+    op_src = (EXAMPLE / "netspec_plugin_example" / "ops.py").read_text(encoding="utf-8")
+    shown = [b for lang, b in blocks if lang == "python" and b.startswith("class BlurPool2d(Op):")]
+    assert len(shown) == 1 and shown[0] in op_src
+    toml = [b for lang, b in blocks if lang == "toml"]
+    assert len(toml) == 1 and toml[0] in (EXAMPLE / "pyproject.toml").read_text(encoding="utf-8")
+    spec = [b for lang, b in blocks if lang == "yaml"]
+    assert spec and spec[0] in SPEC.read_text(encoding="utf-8")
