@@ -476,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     # A spec becomes many small long-lived objects and few reference cycles; with the default thresholds the cyclic
     # GC rescans them over and over (a third of the time of a large check). mypy's main does the same.
     gc.set_threshold(200_000, 30, 30)
+    global _plugins_reported
+    _plugins_reported = False
     try:
         try:
             app(args=argv, standalone_mode=False, prog_name="netspec")

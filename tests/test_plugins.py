@@ -305,7 +305,10 @@ def test_two_plugins_claiming_one_name_name_both_and_neither_is_used(tmp_path):
     ("raise SystemExit(3)\n", "broken_ops:Scale", "cannot be imported: SystemExit: 3"),
     (_GOOD.format(name="other_name"), "broken_ops:Scale",
      "the entry point is named 'times_two' but the class's op name is 'other_name'"),
-], ids=["import-error", "not-an-op", "system-exit", "misnamed"])
+    ("from netspec.ops import register\n" + textwrap.dedent(_GOOD.format(name="times_two")).replace(
+        "class Scale", "@register\nclass Scale"), "broken_ops:Scale",
+     "TypeError: Scale: a plugin does not call netspec.ops.register()"),
+], ids=["import-error", "not-an-op", "system-exit", "misnamed", "calls-register"])
 def test_a_broken_plugin_is_an_error_for_its_op_only(tmp_path, source, target, why):
     site = _fake_package(tmp_path / "site", "broken-ops", "broken_ops", source, {"times_two": target})
     r = _run(["ops"], site)

@@ -245,3 +245,29 @@ def test_proved_assertions_hold_at_run_time(k):
                 want = [int(d.evaluate(b)) if is_sym(d) else int(d) for d in a.dims]
                 got = [int(d.evaluate(b)) if is_sym(d) else int(d) for d in t.shape]
                 assert want == got, f"{a.what} at {b}: asserted {want}, inferred {got}"
+
+
+def test_every_printed_shape_reads_back_as_a_true_assertion():
+    """For every op's every shape case, the shape check prints for the layer, written back as its 'shape:' (or
+    'out_shape:'), checks: the printed form of any dimension (ceil(H/2), floor((H - 1)/2) + 1, 8*T, ...) is something a
+    statement can say."""
+    from netspec.ops import all_ops
+    from netspec.pipeline import graph
+    from netspec.spec.models import owns_shape
+    from netspec.testing import one_layer_spec, spec_writable
+    ran = 0
+    for name, op in sorted(all_ops().items()):
+        for i in range(len(op.cases)):
+            if not spec_writable(op, i):
+                continue
+            doc = json.loads(one_layer_spec(op, i))
+            g = graph(netspec.load(json.dumps(doc), name=f"{name}.json"))
+            t = g.type_of(g.outputs["y0"])
+            layer = doc["layers"][0]
+            layer["out_shape" if owns_shape(layer) else "shape"] = [d if isinstance(d, int) else str(d)
+                                                                     for d in t.shape]
+            res = netspec.check(netspec.load(json.dumps(doc), name=f"{name}.json"))
+            assert res.ok, f"{name} case {i}: " + "\n".join(e.format() for e in res.errors)
+            assert len(res.graphs["one_op"].assertions) == 1
+            ran += 1
+    assert ran > 300

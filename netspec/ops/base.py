@@ -198,6 +198,9 @@ def register(cls: type[Op]) -> type[Op]:
     """Class decorator of the built-in ops: add an op to the registry under its name and aliases.
 
     (A plugin does not call it: its entry point names the class, and the loader registers it.)"""
+    if _loading_plugins:
+        raise TypeError(f"{cls.__name__}: a plugin does not call netspec.ops.register(); its 'netspec.ops' entry "
+                        "point names the class and netspec registers it (docs/plugins.md)")
     problems = op_problems(cls)
     if problems:
         raise TypeError("; ".join(problems))
@@ -365,12 +368,19 @@ def _package(ep) -> str:
     return dist.name if dist is not None and getattr(dist, "name", None) else (ep.module or "?").split(".")[0]
 
 
+_loading_plugins = False
+
+
 def _ensure_loaded() -> None:
-    global _loaded
+    global _loaded, _loading_plugins
     if not _loaded:
         _loaded = True
         from . import _families  # noqa: F401  (imports every family module, which registers its ops)
-        _load_plugins()
+        _loading_plugins = True
+        try:
+            _load_plugins()
+        finally:
+            _loading_plugins = False
 
 
 # -- helpers shared by the families --------------------------------------------------------------
