@@ -16,7 +16,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import torch
 from pydantic import Field
 
 from netspec.ops import Dim, Op, Params, call, lit, need_float
@@ -42,10 +41,12 @@ def _run(args: list[str], *paths, code: str | None = None, cwd=ROOT) -> subproce
 def site(tmp_path_factory) -> Path:
     """The example plugin, installed with pip into a temporary target, offline, from a copy of its folder (pip
     builds in place)."""
-    pytest.importorskip("setuptools", reason="installing the example plugin needs setuptools in the environment")
+    import importlib.util
+    assert importlib.util.find_spec("setuptools") is not None, \
+        "installing the example plugin offline needs setuptools in the environment (requirements-test.lock pins it)"
     tmp = tmp_path_factory.mktemp("plugin")
     src = tmp / "src"
-    shutil.copytree(EXAMPLE, src)
+    shutil.copytree(EXAMPLE, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     target = tmp / "site"
     r = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-index", "--no-deps",
                         "--no-build-isolation", "--target", str(target), str(src)],

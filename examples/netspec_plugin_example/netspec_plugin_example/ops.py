@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from netspec.ops import (Dim, In, Op, OpError, P, Params, Requirement, call, conv_out, given, is_sym, lit, mul_all,
+from netspec.ops import (Dim, Op, OpError, P, Params, Requirement, call, conv_out, given, is_sym, lit, mul_all,
                          need_float, need_int, need_rank)
 
 N, T, H, W = Dim.sym("N"), Dim.sym("T"), Dim.sym("H"), Dim.sym("W")
