@@ -271,3 +271,35 @@ def test_every_printed_shape_reads_back_as_a_true_assertion():
             assert len(res.graphs["one_op"].assertions) == 1
             ran += 1
     assert ran > 300
+
+
+def test_a_block_states_its_shape_relative_to_its_input():
+    """dim(x, axis), channels(x) and features(x) measure a tensor in scope (a block's input, an earlier layer), so one
+    statement in a block holds at every depth it is used; a wrong one is located in the block, naming the instance."""
+    text = """netspec: 1
+inputs: {x: [N, 3, H, W]}
+blocks:
+  down:
+    params: {c: int}
+    layers:
+      - {name: conv, op: conv2d, out: c, kernel: 3, stride: 2, padding: 1, shape: [N, c, "ceil(dim(x, 2)/2)", W2]}
+      - {name: act, op: relu}
+    outputs: {out: {from: act, shape: [N, c, "ceil(dim(x, 2)/2)", "ceil(dim(x, -1)/2)"]}}
+layers:
+  - {name: a, op: down, c: 8}
+  - {name: b, op: down, c: 16, shape: [N, "2*channels(a)", "ceil(dim(a, 2)/2)", "ceil(dim(x, 3)/4)"]}
+  - {name: t, op: flatten, start: 2, shape: [N, 16, "features(t0)"]}
+"""
+    good = text.replace('W2]', '"ceil(dim(x, 3)/2)"]').replace('"features(t0)"', '"dim(b, 2)*dim(b, 3)"')
+    res = _check(good)
+    assert res.ok, [e.format() for e in res.errors]
+    assert len(res.graphs["net"].assertions) == 6
+    assert assert_runs_as_checked(good, seed=3) == 1
+    errs = _errors(text.replace('W2]', '"dim(x, 3)/2"]').replace('"features(t0)"', '"dim(b, 2)*dim(b, 3)"'))
+    assert len(errs) == 2 and all(e.startswith("net.yaml:7:") for e in errs), errs
+    assert "layer 'a.conv' (conv2d) has shape [N, 8, ceil(H/2), ceil(W/2)]" in errs[0]
+    assert "layer 'b.conv' (conv2d) has shape [N, 16, ceil(H/4), ceil(W/4)]" in errs[1]
+    errs = _errors(text.replace('W2]', '"ceil(dim(x, 3)/2)"]'))
+    assert len(errs) == 1 and "features() takes a tensor in scope" in errs[0]
+    errs = _errors(text.replace('W2]', '"dim(x, 7)"]'))
+    assert len(errs) == 1 and "dim(): index 7 out of range for a rank-4 tensor" in errs[0]

@@ -1,7 +1,8 @@
 """Shape assertions: ``shape: [N, 64, H/2, W/2]`` on a layer, a block instance or an output.
 
-A dimension is an integer, a symbol of the network's inputs (``N``, ``H``), a parameter in scope (``planes``), or an
-expression of those with ``+ - * / //`` and ``ceil()``/``floor()``. ``/`` is exact division: ``H/2`` is the number
+A dimension is an integer, a symbol of the network's inputs (``N``, ``H``), a parameter in scope (``planes``), a size
+of a tensor in scope (``dim(x, 2)``, ``channels(x)``, ``features(x)``: in a block, its input's), or an expression of
+those with ``+ - * / //`` and ``ceil()``/``floor()``. ``/`` is exact division: ``H/2`` is the number
 ``H/2`` (it equals ``ceil(H/2)`` only where ``H`` is even). Expressions are parsed by the spec's expression parser
 (the same whitelist: no attributes, calls only to ``ceil``/``floor``) and evaluated here over symbolic ``Dim``s.
 
@@ -77,9 +78,20 @@ def _num(v):
     return norm(v) if isinstance(v, Dim) else v
 
 
-def _eval(node, names, ctx):
+def _eval(node, names, ctx, tensors=None):
     if isinstance(node, ast.Expression):
-        return _eval(node.body, names, ctx)
+        return _eval(node.body, names, ctx, tensors)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and tensors is not None \
+            and node.func.id in tensors.funcs and not node.keywords and node.args:
+        first = node.args[0]
+        t = tensors.get(first.id) if isinstance(first, ast.Name) else None
+        if t is None:
+            raise _DimError(f"{node.func.id}() takes a tensor in scope (an input or an earlier layer) first")
+        rest = [_eval(a, names, ctx, tensors) for a in node.args[1:]]
+        try:
+            return tensors.funcs[node.func.id](t, *rest)
+        except (ExprError, TypeError) as e:
+            raise _DimError(getattr(e, "message", str(e))) from None
     if isinstance(node, ast.Constant) and type(node.value) is int:
         return node.value
     if isinstance(node, ast.Name):
@@ -87,10 +99,10 @@ def _eval(node, names, ctx):
             raise _DimError(f"unknown name '{node.id}'")
         return names[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        v = _eval(node.operand, names, ctx)
+        v = _eval(node.operand, names, ctx, tensors)
         return -v if isinstance(node.op, ast.USub) else v
     if isinstance(node, ast.BinOp):
-        a, b = _eval(node.left, names, ctx), _eval(node.right, names, ctx)
+        a, b = _eval(node.left, names, ctx, tensors), _eval(node.right, names, ctx, tensors)
         if isinstance(node.op, ast.Add):
             return _num(a + b)
         if isinstance(node.op, ast.Sub):
@@ -106,15 +118,24 @@ def _eval(node, names, ctx):
             return _floor(q, ctx) if isinstance(node.op, ast.FloorDiv) else _num(q)
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("ceil", "floor") \
             and len(node.args) == 1 and not node.keywords:
-        v = _eval(node.args[0], names, ctx)
+        v = _eval(node.args[0], names, ctx, tensors)
         return _ceil(v, ctx) if node.func.id == "ceil" else _floor(v, ctx)
-    raise _DimError("a dimension is a number, a symbol, a parameter, or an expression of them with + - * / // "
-                    "and ceil() or floor()")
+    raise _DimError("a dimension is a number, a symbol, a parameter, dim(x, axis), channels(x), features(x), or an "
+                    "expression of them with + - * / // and ceil() or floor()")
 
 
-def evaluate_dims(written: list, names: dict, ctx: SymCtx, locs: list) -> tuple:
-    """The dims of an assertion: ``names`` maps the symbols and parameters in scope to ints or Dims; each entry is
-    located by ``locs``. Raises SpecError (located at the bad entry)."""
+class Tensors:
+    """The tensors a dimension may measure: ``get(name)`` gives one (a value the shape functions take) or None;
+    ``funcs`` are the shape functions (``dim``, ``channels``, ``features``)."""
+
+    def __init__(self, get, funcs: dict):
+        self.get = get
+        self.funcs = funcs
+
+
+def evaluate_dims(written: list, names: dict, ctx: SymCtx, locs: list, tensors: Tensors | None = None) -> tuple:
+    """The dims of an assertion: ``names`` maps the symbols and parameters in scope to ints or Dims, ``tensors``
+    gives the tensors in scope; each entry is located by ``locs``. Raises SpecError (located at the bad entry)."""
     out = []
     for d, loc in zip(written, locs):
         if isinstance(d, bool) or not isinstance(d, (int, str)):
@@ -127,7 +148,7 @@ def evaluate_dims(written: list, names: dict, ctx: SymCtx, locs: list) -> tuple:
             except ExprError as e:
                 raise SpecError(f"in the dimension '{d}': {e.message}", loc) from None
             try:
-                v = _eval(ast.parse(d.strip(), mode="eval"), names, ctx)
+                v = _eval(ast.parse(d.strip(), mode="eval"), names, ctx, tensors)
             except _DimError as e:
                 hint = None
                 if str(e).startswith("unknown name"):

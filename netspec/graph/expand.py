@@ -204,7 +204,7 @@ class Expander:
         last = self._body(net.raw.get("layers") or [], src, net.path + ("layers",), scope, "", env, first, None)
         try:
             self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
-                          self.graph.output_locs, loc_default=net.loc("layers"), env=env)
+                          self.graph.output_locs, loc_default=net.loc("layers"), env=self._layer_env(env, scope, []))
         except _Poison:
             pass
         except NetspecError as e:
@@ -725,7 +725,17 @@ class Expander:
         for k, v in dict.items(env) if isinstance(env, dict) else ():
             if isinstance(v, int) and not isinstance(v, bool):
                 names[k] = v
-        dims = assertions.evaluate_dims(written, names, self.sym, [src.loc(kpath + (j,)) for j in range(len(written))])
+        def tensor(name):
+            if isinstance(env, _Env) and not dict.__contains__(env, name):
+                try:
+                    v = env[name]
+                except KeyError:
+                    return None
+                return v if isinstance(v, TensorVal) else None
+            return None
+        dims = assertions.evaluate_dims(written, names, self.sym, [src.loc(kpath + (j,)) for j in range(len(written))],
+                                        assertions.Tensors(tensor, {k: SHAPE_FUNCS[k] for k in ("dim", "channels",
+                                                                                                "features")}))
         self.graph.assertions.append(assertions.Assertion(tuple(ref), what, tuple(written), dims, loc, key))
 
     def _op(self, raw, src, path, scope, node_id, op, ins, slot_names, lenv, container) -> Entry:
@@ -1035,7 +1045,8 @@ class Expander:
             outs: dict = {}
             olocs: dict = {}
             self._outputs(bdef.get("outputs"), bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
-                          loc_default=bref.loc("layers"), env=benv, owner=node_id.rstrip("."))
+                          loc_default=bref.loc("layers"), env=self._layer_env(benv, bscope, []),
+                          owner=node_id.rstrip("."))
         finally:
             self.block_stack.pop()
         if not flat:
