@@ -468,7 +468,7 @@ def _warn_plugin_problems() -> None:
     if _plugins_reported or not base._loaded or not base.PROBLEMS:
         return
     from .errors import Warning_
-    _print_errors([Warning_(p.message, None, list(p.hints)) for p in base.PROBLEMS])
+    _print_errors([Warning_(p.message, None, list(p.hints)) for p in base.PROBLEMS if p not in base.REPORTED])
 
 
 def main(argv: list[str] | None = None) -> int:

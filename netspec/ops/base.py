@@ -224,6 +224,7 @@ def unknown_op_error(name: str, loc, blocks: Sequence[str] = ()) -> SpecError:
     _ensure_loaded()
     bad = BROKEN.get(name)
     if bad is not None:
+        REPORTED.add(bad)
         return SpecError(f"op '{name}' is not available: {bad.message}", loc, bad.hints)
     return SpecError(f"unknown op '{name}'", loc, unknown_op_hints(name, blocks))
 
@@ -271,6 +272,7 @@ class PluginProblem:
 
 PROBLEMS: list[PluginProblem] = []
 BROKEN: dict[str, PluginProblem] = {}      # op name -> why the plugin meant to provide it is not loaded
+REPORTED: set = set()                      # problems already given to a spec as its error (not repeated as warnings)
 
 
 def plugin_problems() -> list[PluginProblem]:
