@@ -353,16 +353,20 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="override train.seed"),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="output folder (checkpoints, metrics, weights)"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the network"),
+    strategy: Optional[str] = typer.Option(None, "--strategy",
+                                           help="under torchrun: ddp, or fsdp to shard a network too big for one device"),
     resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint in the output folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
 ) -> None:
     """Train a spec's network(s) as its 'train:' section says; checkpoints, metrics.jsonl, curves.png, weights.
 
-    Under torchrun (torchrun --nproc_per_node=K -m netspec train ...) every process trains its share (DDP).
+    Under torchrun (torchrun --nproc_per_node=K -m netspec train ...) every process trains its share (DDP, or
+    FSDP2 with --strategy fsdp).
     """
     from .train.loop import train as run_train
     res = run_train(spec, config=config, resume=resume, quiet=quiet, epochs=epochs, steps=steps, lr=lr,
-                    batch_size=batch_size, device=device, seed=seed, out=out, compile=compile_ or None)
+                    batch_size=batch_size, device=device, seed=seed, out=out, compile=compile_ or None,
+                    strategy=strategy)
     if res.out is not None and int(os.environ.get("RANK", 0)) == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
         _out.print(_esc(f"trained in {res.seconds:.1f}s; test: {shown or '-'}; wrote {res.out}/"))
