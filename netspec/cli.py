@@ -305,21 +305,32 @@ def _write_trained_weights(g, weights: Path, target: Path) -> None:
 @app.command()
 def export(
     spec: Path = typer.Argument(..., help="spec file"),
-    output: Path = typer.Option(..., "--output", "-o", help="the .onnx file to write"),
+    output: Path = typer.Option(..., "--output", "-o", help="the file to write: .onnx, or .json (the graph as data; "
+                                                            "- for stdout)"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="onnx or json (default: from the suffix)"),
     network: Optional[str] = typer.Option(None, "--network", help="which network of the file (default: the first)"),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset version"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="trained weights to export (.safetensors or "
                                                                    "torch.save); checked in full before loading"),
 ) -> None:
-    """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed."""
+    """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed;
+    or (--format json, or a .json output) its expanded graph as data, described by `netspec schema --graph`."""
     from .export import export_onnx
     from .io import is_stdout, output_target
+    fmt = (fmt or ("json" if output.suffix.lower() == ".json" else "onnx")).lower()
+    if fmt not in ("onnx", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; formats: onnx, json", param_hint="--format")
+    if fmt == "json":
+        _export_json(spec, output, network, _parse_kv(param, "--param"), _parse_kv(bind, "--bind"), search_path,
+                     opset=opset, weights=weights)
+        return
     if is_stdout(output):
         from .errors import Loc, OutputError
         raise OutputError("cannot write ONNX to standard output: it is binary", Loc("-", 1, 1),
-                          "name a file with -o model.onnx")
+                          ["name a file with -o model.onnx", "or write the graph as JSON: --format json -o -"])
     output_target(output)
     rep = export_onnx(str(spec), output, network, bindings=_parse_kv(bind, "--bind") or None, opset=opset,
                       weights=weights, **_parse_kv(param, "--param"))
@@ -328,15 +339,45 @@ def export(
     _out.print(_esc(f"wrote {rep.path}: opset {rep.opset}, {rep.nbytes:,} bytes{dyn}{cmp}"))
 
 
+def _export_json(spec: Path, output: Path, network, params: dict, bind: dict, search_path, *, opset, weights) -> None:
+    """`export --format json`: the expanded graph as a document of netspec/graph.schema.json."""
+    from .graph.data import to_json
+    from .io import is_stdout, output_target, write_output
+    from .pipeline import graphs as pipeline_graphs
+    for name, value in (("--opset", opset), ("--weights", weights)):
+        if value is not None:
+            raise typer.BadParameter("the graph as JSON holds no weights or opset; this option is for ONNX",
+                                     param_hint=name)
+    if not is_stdout(output):
+        output_target(output)       # a device, FIFO, folder or the spec itself is refused before any work
+    gs = pipeline_graphs(spec, network, params=params or None, bind=bind or None,
+                         search_path=[str(x) for x in search_path or []])
+    if len(gs) > 1:
+        from .errors import Loc, SpecError
+        raise SpecError(f"{spec} has {len(gs)} networks ({', '.join(g.name for g in gs)}); a graph document "
+                        "holds one", Loc(str(spec), 1, 1), "choose one with --network NAME")
+    write_output(output, to_json(gs[0]))
+    if not is_stdout(output):
+        _out.print(_esc(f"wrote {output}: network {gs[0].name}, {len(gs[0].nodes)} nodes, "
+                        f"{gs[0].num_params():,} parameters"))
+
+
 @app.command()
 def schema(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+    graph: bool = typer.Option(False, "--graph", help="the schema of the graph document (export --format json) "
+                                                      "instead of the spec language's"),
 ) -> None:
-    """Print the JSON Schema (draft 2020-12) of the spec language, for editors (YAML language server)."""
+    """Print the JSON Schema (draft 2020-12) of the spec language, for editors (YAML language server); with --graph,
+    the schema of the graph document that `export --format json` writes."""
     from .io import is_stdout, output_target, write_output
     from .spec.models import json_schema
     if output and not is_stdout(output):
         output_target(output)
+    if graph:
+        from .graph.data import graph_schema
+        write_output(output or "-", json.dumps(graph_schema(), indent=2) + "\n")
+        return
     text = json.dumps(json_schema(), indent=2, sort_keys=False)
     write_output(output or "-", text + "\n")
 
