@@ -383,6 +383,50 @@ def schema(
 
 
 @app.command()
+def serve(
+    spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="port; 0 picks a free one"),
+    network: Optional[str] = typer.Option(None, "--network", help="only this network (default: all, side by side)"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+) -> None:
+    """A local page with the diagram, the shape table and the errors, redrawn when the spec (or an import) is saved.
+
+    Click a layer or block to see its spec lines; choose --depth folding in the page. Ctrl-C stops it.
+    """
+    srv = _start_server(spec, host, port, network=network, params=_parse_kv(param, "--param"),
+                        bind=_parse_kv(bind, "--bind"), search_path=search_path)
+    _serve_until_interrupted(srv)
+
+
+def _start_server(spec: Path, host: str, port: int, *, network=None, params=None, bind=None, search_path=None,
+                  metrics_dir=None):
+    from .serve import Options, serve as run_serve
+    from .pipeline import parse_bind
+    opts = Options(network=network, params=params or {}, bind=parse_bind(bind or None),
+                   search_path=[str(x) for x in search_path or []])
+    srv = run_serve(spec, host=host, port=port, options=opts, metrics_dir=metrics_dir)
+    _out.print(f"serving {_esc(str(spec))} at {srv.url}  (Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _err.print(f"[yellow]warning: listening on {_esc(host)}: other machines can read this spec[/yellow]")
+    sys.stdout.flush()
+    return srv
+
+
+def _serve_until_interrupted(srv) -> None:
+    import time
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
+
+
+@app.command()
 def train(
     spec: Path = typer.Argument(..., help="spec file with a 'train:' section"),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="a file with the 'train:' section to use"),
@@ -396,17 +440,34 @@ def train(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the network"),
     resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint in the output folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    serve_: bool = typer.Option(False, "--serve", help="also serve the page of `netspec serve`, with live loss and "
+                                                       "metric curves and per-layer gradient norms"),
+    host: str = typer.Option("127.0.0.1", "--host", help="with --serve: address to listen on"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="with --serve: port; 0 picks a free one"),
 ) -> None:
     """Train a spec's network(s) as its 'train:' section says; checkpoints, metrics.jsonl, curves.png, weights.
 
     Under torchrun (torchrun --nproc_per_node=K -m netspec train ...) every process trains its share (DDP).
+    With --serve the page stays up after training until Ctrl-C.
     """
     from .train.loop import train as run_train
-    res = run_train(spec, config=config, resume=resume, quiet=quiet, epochs=epochs, steps=steps, lr=lr,
-                    batch_size=batch_size, device=device, seed=seed, out=out, compile=compile_ or None)
+    overrides = dict(epochs=epochs, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed, out=out,
+                     compile=compile_ or None)
+    srv = None
+    if serve_ and int(os.environ.get("RANK", 0)) == 0:
+        from .spec.load import load
+        from .train.loop import resolve_config
+        loaded = load(spec)
+        cfg, _ = resolve_config(loaded, config, overrides)
+        srv = _start_server(spec, host, port, metrics_dir=Path(cfg.out.format(name=loaded.name)))
+    res = run_train(spec, config=config, resume=resume, quiet=quiet, **overrides)
     if res.out is not None and int(os.environ.get("RANK", 0)) == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
         _out.print(_esc(f"trained in {res.seconds:.1f}s; test: {shown or '-'}; wrote {res.out}/"))
+    if srv is not None:
+        _out.print(f"training done; the page stays at {srv.url} until Ctrl-C")
+        sys.stdout.flush()
+        _serve_until_interrupted(srv)
 
 
 @app.command()
