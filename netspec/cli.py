@@ -387,6 +387,8 @@ def serve(
     spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
     host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="port; 0 picks a free one"),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="fold blocks deeper than K at first (the page "
+                                                                     "can change it)"),
     network: Optional[str] = typer.Option(None, "--network", help="only this network (default: all, side by side)"),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
@@ -397,18 +399,19 @@ def serve(
     Click a layer or block to see its spec lines; choose --depth folding in the page. Ctrl-C stops it.
     """
     srv = _start_server(spec, host, port, network=network, params=_parse_kv(param, "--param"),
-                        bind=_parse_kv(bind, "--bind"), search_path=search_path)
+                        bind=_parse_kv(bind, "--bind"), search_path=search_path, depth=depth)
     _serve_until_interrupted(srv)
 
 
 def _start_server(spec: Path, host: str, port: int, *, network=None, params=None, bind=None, search_path=None,
-                  metrics_dir=None):
+                  metrics_dir=None, depth: int | None = None):
     from .serve import Options, serve as run_serve
     from .pipeline import parse_bind
     opts = Options(network=network, params=params or {}, bind=parse_bind(bind or None),
                    search_path=[str(x) for x in search_path or []])
     srv = run_serve(spec, host=host, port=port, options=opts, metrics_dir=metrics_dir)
-    _out.print(f"serving {_esc(str(spec))} at {srv.url}  (Ctrl-C stops)")
+    url = srv.url + (f"?depth={depth}" if depth is not None else "")
+    _out.print(f"serving {_esc(str(spec))} at {url}  (Ctrl-C stops)")
     if host not in ("127.0.0.1", "localhost", "::1"):
         _err.print(f"[yellow]warning: listening on {_esc(host)}: other machines can read this spec[/yellow]")
     sys.stdout.flush()

@@ -60,6 +60,11 @@ def test_every_bundled_spec_exports_valid_and_round_trips(path, validator, monke
         assert back.to_json() == text                     # re-export is byte-identical
 
 
+def test_the_loader_is_public_api():
+    import netspec
+    assert netspec.graph_from_json is graph_from_json and netspec.graph_to_json is to_json
+
+
 def test_shapes_stay_symbolic_or_bind_to_numbers(monkeypatch):
     monkeypatch.chdir(ROOT)
     data = to_data(graph("specs/resnet18.yaml"))
@@ -148,6 +153,7 @@ def _mutate(f):
 
 @pytest.mark.parametrize("bad,needle", [
     ("not json {", "not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
     ("[1, 2]", "not a netspec graph document"),
     ('{"format": "netspec-graph", "version": 99}', "version 99"),
     (_mutate(lambda d: d["nodes"][1].pop("op")), "does not fit its schema at .nodes[1]"),

@@ -160,10 +160,12 @@ def test_a_taken_port_is_a_clear_error(tmp_path):
 def test_the_cli_prints_the_url_and_serves(tmp_path):
     from serve_helpers import Served
     (tmp_path / "net.yaml").write_text(SPEC)
-    srv = Served(["serve", "net.yaml", "--port", "0"], tmp_path)
+    srv = Served(["serve", "net.yaml", "--port", "0", "--depth", "1"], tmp_path)
     try:
-        assert srv.url.startswith("http://127.0.0.1:")
-        s = json.loads(_get(srv.url + "api/state")[2])
+        assert srv.url.startswith("http://127.0.0.1:") and srv.url.endswith("/?depth=1")
+        base = srv.url.split("?")[0]
+        assert _get(srv.url)[0] == 200
+        s = json.loads(_get(base + "api/state?depth=1")[2])
         assert s["ok"] and s["report"][2] == "  outputs: out [N, 4]"
     finally:
         srv.stop()

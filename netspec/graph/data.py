@@ -199,6 +199,8 @@ def graph_from_json(text_or_data: str | bytes | dict, name: str = "<graph>") -> 
         except ValueError as e:
             raise GraphDataError(f"not JSON: {e}", Loc(name, getattr(e, "lineno", 1), getattr(e, "colno", 1))) \
                 from None
+        except RecursionError:
+            raise GraphDataError("not a graph document: nested too deeply to read", Loc(name, 1, 1)) from None
     else:
         data = text_or_data
     if not isinstance(data, dict) or data.get("format") != FORMAT:

@@ -96,6 +96,7 @@ function fillDepth(maxDepth, depth) {
       return o;
     }));
     sel.value = want.includes(keep) ? keep : "";
+    if (sel.value !== keep) setTimeout(load, 0);     // the folding asked for is deeper than the blocks: all of it
   }
 }
 
@@ -197,5 +198,14 @@ function chart(name, bySplit) {
   return svg;
 }
 
+// ?depth=K in the address (netspec serve --depth K prints it so) chooses the first folding
+const firstDepth = new URLSearchParams(location.search).get("depth");
+if (firstDepth !== null && /^\d{1,3}$/.test(firstDepth)) {
+  const o = document.createElement("option");
+  o.value = firstDepth;
+  o.textContent = firstDepth;
+  $("depth").appendChild(o);
+  $("depth").value = firstDepth;
+}
 poll();
 pollMetrics();
