@@ -191,3 +191,14 @@ def test_server_stops(tmp_path):
     srv.stop()
     with pytest.raises(OSError):
         urllib.request.urlopen(url + "api/version", timeout=5)
+
+
+def test_many_errors_are_cut_as_check_cuts_them(tmp_path):
+    layers = "".join(f"  - {{name: l{k}, op: nosuch{k}}}\n" for k in range(60))
+    (tmp_path / "net.yaml").write_text("netspec: 1\nname: net\ninputs:\n  x: [N, 8]\nlayers:\n" + layers)
+    s = Live(tmp_path / "net.yaml").state(None)
+    r = subprocess.run([sys.executable, "-m", "netspec", "check", "net.yaml"], cwd=tmp_path, capture_output=True,
+                       text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    shown = [line.replace(str(tmp_path / "net.yaml"), "net.yaml") for line in s["errors"]]
+    assert r.returncode == 1 and shown == r.stderr.rstrip("\n").split("\n")
+    assert shown[-1].startswith("... and 10 more errors")

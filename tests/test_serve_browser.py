@@ -20,7 +20,7 @@ pytest.importorskip("selenium")
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
-WAIT_S = 30          # an upper bound for a failing wait, never a pause
+WAIT_S = 60          # an upper bound for a failing wait, never a pause
 
 BLOCKS = """\
 netspec: 1

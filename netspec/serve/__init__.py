@@ -157,11 +157,16 @@ class Live:
 
 
 def _lines(errors) -> list[str]:
-    """Errors as ``check`` prints them: ``file:line:col: error: ...`` and ``  hint: ...`` lines."""
+    """Errors as ``check`` prints them: ``file:line:col: error: ...`` and ``  hint: ...`` lines, the first
+    ``MAX_SHOWN`` of them and a line counting the rest."""
+    from ..cli import MAX_SHOWN
     flat = []
     for e in errors:
         flat.extend(e.errors if isinstance(e, ErrorList) else [e])
-    return [line for e in flat for line in e.format().split("\n")]
+    lines = [line for e in flat[:MAX_SHOWN] for line in e.format().split("\n")]
+    if len(flat) > MAX_SHOWN:
+        lines.append(f"... and {len(flat) - MAX_SHOWN:,} more {flat[MAX_SHOWN].kind}s, not shown")
+    return lines
 
 
 def _report(spec: str, graphs, res) -> list[str]:

@@ -42,7 +42,7 @@ function render(s) {
   $("file").textContent = s.file || "";
   const errors = $("errors");
   errors.replaceChildren();
-  for (const line of (s.errors || []).concat(s.warnings || [])) {
+  for (const line of (s.warnings || []).concat(s.errors || [])) {     // in the order `netspec check` prints them
     const div = document.createElement("div");
     div.className = lineClass(line);
     div.textContent = line;
