@@ -108,7 +108,8 @@ def _graph_rel(p):
 def test_cli_needs_a_network_for_a_file_with_several(tmp_path):
     r = _run("export", "specs/dcgan.yaml", "-o", str(tmp_path / "g.json"))
     assert r.returncode == 1 and "Traceback" not in r.stderr
-    assert r.stderr.startswith("specs/dcgan.yaml:1:1: error: specs/dcgan.yaml has 2 networks") and "--network" in r.stderr
+    assert r.stderr.startswith("specs/dcgan.yaml:1:1: error: specs/dcgan.yaml has 2 networks")
+    assert "--network" in r.stderr
     assert not (tmp_path / "g.json").exists()
     r = _run("export", "specs/dcgan.yaml", "--network", "discriminator", "-o", str(tmp_path / "g.json"))
     assert r.returncode == 0 and json.loads((tmp_path / "g.json").read_text())["network"] == "discriminator"
@@ -131,12 +132,15 @@ def test_a_spec_error_is_located_and_nothing_written(tmp_path):
     assert not (tmp_path / "g.json").exists()
 
 
-def test_docs_publish_the_schema():
+def test_docs_publish_the_schema_and_a_true_example(tmp_path, monkeypatch):
     doc = (ROOT / "docs" / "graph-json.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```json\n(.*?)```", doc, re.S)
     assert any(json.loads(b) == graph_schema() for b in blocks), "docs/graph-json.md must hold the schema as it is"
-    example = next(json.loads(b) for b in blocks if '"netspec-graph"' in b and '"$schema"' not in b)
-    jsonschema.Draft202012Validator(graph_schema()).validate(example)
+    example = next(b for b in blocks if '"netspec-graph"' in b and '"$schema"' not in b)
+    jsonschema.Draft202012Validator(graph_schema()).validate(json.loads(example))
+    (tmp_path / "tiny.yaml").write_text(re.findall(r"```yaml\n(.*?)```", doc, re.S)[0])
+    monkeypatch.chdir(tmp_path)
+    assert to_json(graph("tiny.yaml")) == example           # what the doc shows is what export writes
 
 
 # -- reading hostile documents: a located GraphDataError, never a traceback --------------------------------------

@@ -6,7 +6,6 @@ loud message, only when Chromium itself cannot start (not installed, no librarie
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time
