@@ -202,3 +202,15 @@ def test_many_errors_are_cut_as_check_cuts_them(tmp_path):
     shown = [line.replace(str(tmp_path / "net.yaml"), "net.yaml") for line in s["errors"]]
     assert r.returncode == 1 and shown == r.stderr.rstrip("\n").split("\n")
     assert shown[-1].startswith("... and 10 more errors")
+
+
+def test_a_missing_import_that_appears_is_picked_up(tmp_path):
+    (tmp_path / "net.yaml").write_text("netspec: 1\nname: n\nimports: [blocks.yaml]\ninputs:\n  x: [N, 8]\n"
+                                       "layers:\n  - {op: b}\n")
+    live = Live(tmp_path / "net.yaml")
+    assert not live.state(None)["ok"]
+    (tmp_path / "blocks.yaml").write_text("netspec: 1\nblocks:\n  b:\n    layers:\n      - {op: relu}\n")
+    d = os.stat(tmp_path)
+    os.utime(tmp_path, ns=(d.st_atime_ns, d.st_mtime_ns + 10**9))     # as creating it did, on a coarse clock too
+    assert live.poll()
+    assert live.state(None)["ok"]

@@ -64,8 +64,11 @@ class Live:
 
     # -- watching --------------------------------------------------------------------------------------------
     def _files(self) -> list[str]:
+        """The spec, every file it imported, and their folders (a folder changes when a file appears in it: an
+        import that was missing until now, or an editor's save by renaming)."""
         from ..io import inputs_read
-        return sorted({os.path.realpath(self.spec)} | inputs_read())
+        files = {os.path.realpath(self.spec)} | inputs_read()
+        return sorted(files | {os.path.dirname(f) for f in files})
 
     @staticmethod
     def _stamps(files) -> dict:
