@@ -83,16 +83,17 @@ class MetricsLog:
             f.write(json.dumps(record, sort_keys=False) + "\n")
 
 
-def layer_grad_norms(networks: dict) -> dict[str, float]:
+def layer_grad_norms(networks: dict, prefixed: bool | None = None) -> dict[str, float]:
     """The L2 norm of each layer's gradients (a layer: a module that owns parameters, by its structural name).
 
     Read at log steps only, before clipping: one fused norm over all gradients and one transfer to the host.
-    With several networks (a GAN) the names start with the network's: ``generator/fc``.
+    With several networks (a GAN), or ``prefixed``, the names start with the network's: ``generator/fc``.
     """
     names: list[str] = []
     grads = []
+    prefixed = len(networks) > 1 if prefixed is None else prefixed
     for net_name, module in networks.items():
-        prefix = f"{net_name}/" if len(networks) > 1 else ""
+        prefix = f"{net_name}/" if prefixed else ""
         for pname, p in module.named_parameters():
             if p.grad is not None:
                 names.append(prefix + (pname.rsplit(".", 1)[0] if "." in pname else pname))

@@ -59,3 +59,14 @@ def test_training_logs_norms_at_log_steps_before_clipping(tmp_path):
     # metrics.jsonl keeps its flat numbers: the norms live beside it
     rec = json.loads((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()[0])
     assert "norms" not in rec and "grad_norms" not in rec
+
+
+def test_a_gan_logs_both_networks_norms(tmp_path):
+    from pathlib import Path
+    spec = Path(__file__).resolve().parent.parent.parent / "specs" / "dcgan.yaml"
+    netspec.train(str(spec), out=str(tmp_path / "run"), steps=2, log_every=1, eval_every=1000, device="cpu")
+    lines = [json.loads(x) for x in (tmp_path / "run" / "grad_norms.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == [1, 2]
+    names = list(lines[0]["norms"])
+    assert any(n.startswith("generator/") for n in names) and any(n.startswith("discriminator/") for n in names)
+    assert all(v > 0 for v in lines[0]["norms"].values())
