@@ -15,9 +15,11 @@ import pytest
 
 from serve_helpers import ROOT, Served, chromium
 
-pytest.importorskip("selenium")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+try:                      # without selenium the browser fixture skips, loudly (tools/setup.sh --test installs it)
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select, WebDriverWait
+except ImportError:
+    By = Select = WebDriverWait = None
 
 WAIT_S = 60          # an upper bound for a failing wait, never a pause
 
