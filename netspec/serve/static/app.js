@@ -183,7 +183,15 @@ function chart(name, bySplit) {
     t.setAttribute("x", x); t.setAttribute("y", y); t.setAttribute("text-anchor", anchor || "start");
     t.textContent = s; svg.appendChild(t);
   };
-  text(P, 12, name + "  " + Object.keys(bySplit).join(", "));
+  text(P, 12, name);
+  let lx = P + 8 * name.length + 10;
+  for (const split of Object.keys(bySplit)) {          // the legend: each split in its colour
+    const t = document.createElementNS(NS, "text");
+    t.setAttribute("x", lx); t.setAttribute("y", 12); t.setAttribute("fill", COLOURS[split] || "#555");
+    t.textContent = split;
+    svg.appendChild(t);
+    lx += 6 * split.length + 10;
+  }
   text(P - 2, sy(y1) + 3, y1.toPrecision(3), "end");
   text(P - 2, sy(y0) + 3, y0.toPrecision(3), "end");
   text(W - 8, H - 4, "step " + x1, "end");
@@ -194,6 +202,14 @@ function chart(name, bySplit) {
     line.setAttribute("stroke", COLOURS[split] || "#555");
     line.setAttribute("stroke-width", "1.5");
     svg.appendChild(line);
+    if (split !== "train") {                           // evaluations are few: mark each one
+      for (const [x, y] of p) {
+        const c = document.createElementNS(NS, "circle");
+        c.setAttribute("cx", sx(x).toFixed(1)); c.setAttribute("cy", sy(y).toFixed(1)); c.setAttribute("r", "2.5");
+        c.setAttribute("fill", COLOURS[split] || "#555");
+        svg.appendChild(c);
+      }
+    }
   }
   return svg;
 }
