@@ -398,6 +398,11 @@ def serve(
 
     Click a layer or block to see its spec lines; choose --depth folding in the page. Ctrl-C stops it.
     """
+    if not spec.is_file():           # a typo is an error here; errors inside the file are shown (and fixed) live
+        from .errors import Loc, SpecError
+        raise SpecError(f"cannot read '{spec}': " + ("it is not a file" if spec.exists() else
+                                                     "No such file or directory"), Loc(str(spec), 1, 1),
+                        "give the path of a spec file (.yaml, .yml, .json)")
     srv = _start_server(spec, host, port, network=network, params=_parse_kv(param, "--param"),
                         bind=_parse_kv(bind, "--bind"), search_path=search_path, depth=depth)
     _serve_until_interrupted(srv)

@@ -214,3 +214,11 @@ def test_a_missing_import_that_appears_is_picked_up(tmp_path):
     os.utime(tmp_path, ns=(d.st_atime_ns, d.st_mtime_ns + 10**9))     # as creating it did, on a coarse clock too
     assert live.poll()
     assert live.state(None)["ok"]
+
+
+@pytest.mark.parametrize("arg,why", [("nope.yaml", "No such file or directory"), (".", "it is not a file")])
+def test_a_path_that_is_no_file_is_an_error_at_once(arg, why, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "netspec", "serve", arg, "--port", "0"], cwd=tmp_path,
+                       capture_output=True, text=True, timeout=120, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    assert r.returncode == 1 and r.stderr.startswith(f"{arg}:1:1: error: cannot read '{arg}': {why}"), r.stderr
+    assert "http://" not in r.stdout
