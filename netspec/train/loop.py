@@ -110,6 +110,8 @@ class Run:
         self.params: dict = {}
         self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
         self.channels_last = False
+        self.log_grads = False          # set by the loop before a log step: the method records per-layer grad norms
+        self.grad_norms: dict | None = None
         self._torch = torch
 
     def loc(self, *path) -> Loc:
@@ -270,6 +272,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
         ck.set_rng_state(state["rng"])
         step, epoch, in_epoch = state["step"], state["epoch"], state["in_epoch"]
     log = MetricsLog(out / "metrics.jsonl", enabled=lead, resume_step=step if resume else None)
+    grad_log = MetricsLog(out / "grad_norms.jsonl", enabled=lead, resume_step=step if resume else None)
     history: list[dict] = []
     bar = Progress(total, step, enabled=lead and not quiet, desc=spec.name)
     if resume and lead and not quiet:
@@ -315,6 +318,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
     try:
         while step < total:
             for group in method.batches(epoch, in_epoch):
+                run.log_grads = lead and ((step + 1) % cfg.log_every == 0 or step + 1 == total)
                 logs = method.train_step(group)
                 if not math.isfinite(logs["loss"]):
                     where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
@@ -332,6 +336,9 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                     record({"step": step, "epoch": epoch, "split": "train", "lr": method.lr(),
                             "samples_per_s": round(rate, 1), **logs})
                     bar.update(step, epoch, logs["loss"], method.lr(), rate, log=True)
+                    if run.grad_norms is not None:
+                        grad_log.write({"step": step, "norms": run.grad_norms})
+                        run.grad_norms = None
                 elif bar.tty:
                     bar.update(step, epoch, logs["loss"], method.lr(), 0.0, log=False)
                 if cfg.eval_every and step % cfg.eval_every == 0 and method.has_split("val"):

@@ -16,6 +16,7 @@ import torch
 
 from ...errors import SpecError
 from ..losses import build_loss
+from ..metrics import layer_grad_norms
 from ..optim import build_optimizer
 from .base import Method
 
@@ -129,6 +130,8 @@ class Dqn(Method):
             return float(loss)
         opt = self.optimizers["main"]
         loss.backward()
+        if self.run.log_grads:                          # a log step: per-layer gradient norms, before clipping
+            self.run.grad_norms = layer_grad_norms(self.networks)
         self.run.clip(self.net.parameters())
         opt.step()
         opt.zero_grad(set_to_none=True)
