@@ -212,5 +212,6 @@ def test_fuzz_options_and_outputs(cmd, out, extra, cli_pool, tmp_path_factory):
         parent = os.path.dirname(named)     # a new file in a folder changes the folder's own entry (its mtime)
         assert all(c.split(": ", 1)[1] == named or (parent and c == f"changed: {parent}") for c in changed), \
             (argv, changed)
-    assert (d / "net.yaml").read_text() == GOOD_SPEC
+    if "net.yaml" in cmd:       # a command never replaces its own spec (schema reads none: -o net.yaml is asked for)
+        assert (d / "net.yaml").read_text() == GOOD_SPEC
     assert stat.S_ISFIFO(os.lstat(d / "fifo").st_mode) and (d / "link").is_symlink()
