@@ -553,13 +553,19 @@ class Chunk(_ShapeOp):
 class PadParams(Params):
     padding: list[int] = Field(description="pairs (before, after) per dim, last dim first: [left, right, top, bottom]")
     mode: Literal["constant", "reflect", "replicate", "circular"] = Field("constant", description="how to fill")
-    value: float = Field(0.0, description="fill value (mode 'constant')")
+    value: Union[float, Literal["-inf", "inf"]] = Field(
+        0.0, description="fill value (mode 'constant'); '-inf' before a max pool (TF 'SAME' pooling)")
+
+    @property
+    def fill(self) -> float:
+        """The fill value as a number ('-inf' and 'inf' are the only non-finite values a spec can write)."""
+        return float(self.value)
 
     @model_validator(mode="after")
     def _check(self):
         if not self.padding or len(self.padding) % 2:
             raise ValueError(f"padding needs pairs of values (before, after), last dim first; got {self.padding}")
-        if self.value != 0 and self.mode != "constant":
+        if self.fill != 0 and self.mode != "constant":
             raise ValueError(f"value is only used by mode 'constant', not '{self.mode}'")
         return self
 
@@ -616,6 +622,7 @@ class Pad(_ShapeOp):
              ({"padding": [1, 1], "mode": "replicate"}, [(N, 3, T)], [(N, 3, T + 2)]),
              ({"padding": [1, 1, 1, 1, 1, 1], "mode": "circular"}, [(N, 2, D, H, W)], [(N, 2, D + 2, H + 2, W + 2)]),
              ({"padding": [0, 1, 0, 1], "value": float("-inf")}, [(N, 3, H, W)], [(N, 3, H + 1, W + 1)]),
+             ({"padding": [1, 1, 0, 1], "value": "-inf"}, [(N, 3, H, W)], [(N, 3, H + 1, W + 2)]),
              ({"padding": [1, 1], "value": 0.5}, [(N, T)], [(N, T + 2)])]
 
     @classmethod
@@ -623,8 +630,9 @@ class Pad(_ShapeOp):
         kw = {}
         if p.mode != "constant":
             kw["mode"] = P(p, "mode")
-        elif p.value != 0:
-            kw["value"] = P(p, "value")         # -inf before a max pool: the printer writes -float("inf")
+        elif p.fill != 0:
+            # -inf before a max pool: the printer writes -float("inf")
+            kw["value"] = P(p, "value") if p.fill == p.value else lit(p.fill, "value")
         return call("F.pad", Operand(0), P(p, "padding"), **kw)
 
     @classmethod
