@@ -23,7 +23,7 @@ from netspec.errors import NetspecError, WeightsError
 from netspec.weights import load_weights, save_weights
 
 from codegen_helpers import (ROOT, bundled, case_id, expected_keys, golden_path, import_file, make_inputs, outputs,
-                             small_bindings)
+                             small_bindings, small_params)
 
 CASES = bundled()
 UPDATE = os.environ.get("NETSPEC_UPDATE_GOLDEN") == "1"
@@ -176,8 +176,9 @@ def test_file_class_matches_built_module(case, tmp_path):
     """The class in the written file loads the built module's state_dict strictly and computes the same outputs."""
     path, network = case
     spec = load(path)
-    b = small_bindings(spec, network)
-    g = expand(spec, network)
+    params = small_params(path)
+    b = small_bindings(spec, network, params)
+    g = expand(spec, network, params=params)
     model = build(g).eval()
     f = tmp_path / "model_file.py"
     f.write_text(generate(g), encoding="utf-8")
