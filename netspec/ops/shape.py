@@ -10,7 +10,7 @@ import math
 from fractions import Fraction
 from typing import Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Op, OpError, Params, register, need_float, same_dim
 from ..codegen.ir import Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, Tuple, binop, call, lit, method
@@ -556,16 +556,16 @@ class PadParams(Params):
     value: Union[float, Literal["-inf", "inf"]] = Field(
         0.0, description="fill value (mode 'constant'); '-inf' before a max pool (TF 'SAME' pooling)")
 
-    @property
-    def fill(self) -> float:
-        """The fill value as a number ('-inf' and 'inf' are the only non-finite values a spec can write)."""
-        return float(self.value)
+    @field_validator("value")
+    @classmethod
+    def _number(cls, v):
+        return float(v)      # '-inf' and 'inf' are the only values that are not finite numbers a spec can write
 
     @model_validator(mode="after")
     def _check(self):
         if not self.padding or len(self.padding) % 2:
             raise ValueError(f"padding needs pairs of values (before, after), last dim first; got {self.padding}")
-        if self.fill != 0 and self.mode != "constant":
+        if self.value != 0 and self.mode != "constant":
             raise ValueError(f"value is only used by mode 'constant', not '{self.mode}'")
         return self
 
@@ -630,9 +630,8 @@ class Pad(_ShapeOp):
         kw = {}
         if p.mode != "constant":
             kw["mode"] = P(p, "mode")
-        elif p.fill != 0:
-            # -inf before a max pool: the printer writes -float("inf")
-            kw["value"] = P(p, "value") if p.fill == p.value else lit(p.fill, "value")
+        elif p.value != 0:
+            kw["value"] = P(p, "value")         # -inf before a max pool: the printer writes -float("inf")
         return call("F.pad", Operand(0), P(p, "padding"), **kw)
 
     @classmethod
