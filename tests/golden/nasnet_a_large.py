@@ -31,9 +31,9 @@ class ActConvBn(nn.Module):
         self.bn = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        x = self.act(x)  # (N, in_channels, H, W)  nasnet.yaml:48
-        x = self.conv(x)  # (N, out, H, W)  nasnet.yaml:49
-        x = self.bn(x)  # (N, out, H, W)  nasnet.yaml:50
+        x = self.act(x)  # (N, in_channels, H, W)  nasnet.yaml:50
+        x = self.conv(x)  # (N, out, H, W)  nasnet.yaml:51
+        x = self.bn(x)  # (N, out, H, W)  nasnet.yaml:52
         return x
 
 
@@ -55,9 +55,9 @@ class SeparableConv(nn.Module):
         self.pointwise_conv2d = nn.Conv2d(in_channels, out, kernel_size=1, bias=False)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        x = F.pad(x, self.padding)  # (N, in_channels, *, *)  nasnet.yaml:12
-        x = self.depthwise_conv2d(x)  # (N, in_channels, *, *)  nasnet.yaml:19
-        x = self.pointwise_conv2d(x)  # (N, out, *, *)  nasnet.yaml:21
+        x = F.pad(x, self.padding)  # (N, in_channels, *, *)  nasnet.yaml:14
+        x = self.depthwise_conv2d(x)  # (N, in_channels, *, *)  nasnet.yaml:21
+        x = self.pointwise_conv2d(x)  # (N, out, *, *)  nasnet.yaml:23
         return x
 
 
@@ -78,8 +78,8 @@ class SeparableConv2(nn.Module):
         self.pointwise_conv2d = nn.Conv2d(in_channels, out, kernel_size=1, bias=False)
 
     def forward(self, x):  # x: (N, out, H, W)
-        x = self.depthwise_conv2d(x)  # (N, out, H, W)  nasnet.yaml:19
-        x = self.pointwise_conv2d(x)  # (N, out, H, W)  nasnet.yaml:21
+        x = self.depthwise_conv2d(x)  # (N, out, H, W)  nasnet.yaml:21
+        x = self.pointwise_conv2d(x)  # (N, out, H, W)  nasnet.yaml:23
         return x
 
 
@@ -96,12 +96,12 @@ class BranchSeparables(nn.Module):
         self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        x = self.act_1(x)  # (N, in_channels, H, W)  nasnet.yaml:26
-        x = self.separable_1(x)  # (N, out, *, *)  nasnet.yaml:27
-        x = self.bn_sep_1(x)  # (N, out, *, *)  nasnet.yaml:28
-        x = self.act_2(x)  # (N, out, *, *)  nasnet.yaml:29
-        x = self.separable_2(x)  # (N, out, *, *)  nasnet.yaml:30
-        x = self.bn_sep_2(x)  # (N, out, *, *)  nasnet.yaml:31
+        x = self.act_1(x)  # (N, in_channels, H, W)  nasnet.yaml:28
+        x = self.separable_1(x)  # (N, out, *, *)  nasnet.yaml:29
+        x = self.bn_sep_1(x)  # (N, out, *, *)  nasnet.yaml:30
+        x = self.act_2(x)  # (N, out, *, *)  nasnet.yaml:31
+        x = self.separable_2(x)  # (N, out, *, *)  nasnet.yaml:32
+        x = self.bn_sep_2(x)  # (N, out, *, *)  nasnet.yaml:33
         return x
 
 
@@ -114,8 +114,8 @@ class MaxPool(nn.Module):
         self.pool = nn.MaxPool2d(kernel_size=3, stride=2)
 
     def forward(self, x):  # x: (N, *, H, W)
-        x = F.pad(x, self.padding, value=-float("inf"))  # (N, *, *, *)  nasnet.yaml:12
-        x = self.pool(x)  # (N, *, *, *)  nasnet.yaml:43
+        x = F.pad(x, self.padding, value=-float("inf"))  # (N, *, *, *)  nasnet.yaml:14
+        x = self.pool(x)  # (N, *, *, *)  nasnet.yaml:45
         return x
 
 
@@ -130,8 +130,8 @@ class AvgPool(nn.Module):
         )
 
     def forward(self, x):  # x: (N, *, H, W)
-        x = F.pad(x, self.padding)  # (N, *, *, *)  nasnet.yaml:12
-        x = self.pool(x)  # (N, *, *, *)  nasnet.yaml:37
+        x = F.pad(x, self.padding)  # (N, *, *, *)  nasnet.yaml:14
+        x = self.pool(x)  # (N, *, *, *)  nasnet.yaml:39
         return x
 
 
@@ -145,7 +145,7 @@ class AvgPool2(nn.Module):
         )
 
     def forward(self, x):  # x: (N, *, H, W)
-        x = self.pool(x)  # (N, *, H, W)  nasnet.yaml:37
+        x = self.pool(x)  # (N, *, H, W)  nasnet.yaml:39
         return x
 
 
@@ -162,12 +162,12 @@ class BranchSeparables2(nn.Module):
         self.bn_sep_2 = nn.BatchNorm2d(out, eps=0.001)
 
     def forward(self, x):  # x: (N, out, H, W)
-        x = self.act_1(x)  # (N, out, H, W)  nasnet.yaml:26
-        x = self.separable_1(x)  # (N, out, H, W)  nasnet.yaml:27
-        x = self.bn_sep_1(x)  # (N, out, H, W)  nasnet.yaml:28
-        x = self.act_2(x)  # (N, out, H, W)  nasnet.yaml:29
-        x = self.separable_2(x)  # (N, out, H, W)  nasnet.yaml:30
-        x = self.bn_sep_2(x)  # (N, out, H, W)  nasnet.yaml:31
+        x = self.act_1(x)  # (N, out, H, W)  nasnet.yaml:28
+        x = self.separable_1(x)  # (N, out, H, W)  nasnet.yaml:29
+        x = self.bn_sep_1(x)  # (N, out, H, W)  nasnet.yaml:30
+        x = self.act_2(x)  # (N, out, H, W)  nasnet.yaml:31
+        x = self.separable_2(x)  # (N, out, H, W)  nasnet.yaml:32
+        x = self.bn_sep_2(x)  # (N, out, H, W)  nasnet.yaml:33
         return x
 
 
@@ -196,22 +196,22 @@ class ReductionCell(nn.Module):
         self.comb_iter_4_right = MaxPool(padding=(1, 1, 1, 1))
 
     def forward(self, x, x_prev):  # x: (N, 96, 165, 165), x_prev: (N, 96, 165, 165)
-        out = self.conv_1x1(x)  # (N, 42, 165, 165)  nasnet.yaml:98
-        out2 = self.comb_iter_0_left(out)  # (N, 42, 83, 83)  nasnet.yaml:104
-        comb_iter_0_right = self.comb_iter_0_right(x)  # (N, 42, 83, 83)  nasnet.yaml:105
-        out2 += comb_iter_0_right  # (N, 42, 83, 83)  nasnet.yaml:106
-        out3 = self.comb_iter_1_left(out)  # (N, 42, 83, 83)  nasnet.yaml:107
-        comb_iter_1_right = self.comb_iter_1_right(x)  # (N, 42, 83, 83)  nasnet.yaml:108
-        out3 += comb_iter_1_right  # (N, 42, 83, 83)  nasnet.yaml:109
-        out4 = self.comb_iter_2_left(out)  # (N, 42, 83, 83)  nasnet.yaml:110
-        x = self.comb_iter_2_right(x)  # (N, 42, 83, 83)  nasnet.yaml:111
-        out4 += x  # (N, 42, 83, 83)  nasnet.yaml:112
-        out5 = self.comb_iter_3_right(out2)  # (N, 42, 83, 83)  nasnet.yaml:113
-        out5 += out3  # (N, 42, 83, 83)  nasnet.yaml:114
-        out2 = self.comb_iter_4_left(out2)  # (N, 42, 83, 83)  nasnet.yaml:115
-        out = self.comb_iter_4_right(out)  # (N, 42, 83, 83)  nasnet.yaml:116
-        out2 += out  # (N, 42, 83, 83)  nasnet.yaml:117
-        out3 = torch.cat([out3, out4, out5, out2], dim=1)  # (N, 168, 83, 83)  nasnet.yaml:118
+        out = self.conv_1x1(x)  # (N, 42, 165, 165)  nasnet.yaml:102
+        out2 = self.comb_iter_0_left(out)  # (N, 42, 83, 83)  nasnet.yaml:108
+        comb_iter_0_right = self.comb_iter_0_right(x)  # (N, 42, 83, 83)  nasnet.yaml:109
+        out2 += comb_iter_0_right  # (N, 42, 83, 83)  nasnet.yaml:110
+        out3 = self.comb_iter_1_left(out)  # (N, 42, 83, 83)  nasnet.yaml:111
+        comb_iter_1_right = self.comb_iter_1_right(x)  # (N, 42, 83, 83)  nasnet.yaml:112
+        out3 += comb_iter_1_right  # (N, 42, 83, 83)  nasnet.yaml:113
+        out4 = self.comb_iter_2_left(out)  # (N, 42, 83, 83)  nasnet.yaml:114
+        x = self.comb_iter_2_right(x)  # (N, 42, 83, 83)  nasnet.yaml:115
+        out4 += x  # (N, 42, 83, 83)  nasnet.yaml:116
+        out5 = self.comb_iter_3_right(out2)  # (N, 42, 83, 83)  nasnet.yaml:117
+        out5 += out3  # (N, 42, 83, 83)  nasnet.yaml:118
+        out2 = self.comb_iter_4_left(out2)  # (N, 42, 83, 83)  nasnet.yaml:119
+        out = self.comb_iter_4_right(out)  # (N, 42, 83, 83)  nasnet.yaml:120
+        out2 += out  # (N, 42, 83, 83)  nasnet.yaml:121
+        out3 = torch.cat([out3, out4, out5, out2], dim=1)  # (N, 168, 83, 83)  nasnet.yaml:122
         return out3
 
 
@@ -238,27 +238,27 @@ class ReductionCell2(nn.Module):
         self.comb_iter_4_right = MaxPool(padding=(1, 1, 1, 1))
 
     def forward(self, x, x_prev):  # x: (N, 168, 83, 83), x_prev: (N, 96, 165, 165)
-        x = self.conv_1x1(x)  # (N, 84, 83, 83)  nasnet.yaml:98
-        x_prev = self.act(x_prev)  # (N, 96, 165, 165)  nasnet.yaml:99
-        out = self.path_1(x_prev)  # (N, 42, 83, 83)  nasnet.yaml:100
-        x_prev = self.path_2(x_prev)  # (N, 42, 83, 83)  nasnet.yaml:101
-        out = torch.cat([out, x_prev], dim=1)  # (N, 84, 83, 83)  nasnet.yaml:102
-        out = self.final_path_bn(out)  # (N, 84, 83, 83)  nasnet.yaml:103
-        out2 = self.comb_iter_0_left(x)  # (N, 84, 42, 42)  nasnet.yaml:104
-        comb_iter_0_right = self.comb_iter_0_right(out)  # (N, 84, 42, 42)  nasnet.yaml:105
-        out2 += comb_iter_0_right  # (N, 84, 42, 42)  nasnet.yaml:106
-        out3 = self.comb_iter_1_left(x)  # (N, 84, 42, 42)  nasnet.yaml:107
-        comb_iter_1_right = self.comb_iter_1_right(out)  # (N, 84, 42, 42)  nasnet.yaml:108
-        out3 += comb_iter_1_right  # (N, 84, 42, 42)  nasnet.yaml:109
-        out4 = self.comb_iter_2_left(x)  # (N, 84, 42, 42)  nasnet.yaml:110
-        out = self.comb_iter_2_right(out)  # (N, 84, 42, 42)  nasnet.yaml:111
-        out4 += out  # (N, 84, 42, 42)  nasnet.yaml:112
-        out5 = self.comb_iter_3_right(out2)  # (N, 84, 42, 42)  nasnet.yaml:113
-        out5 += out3  # (N, 84, 42, 42)  nasnet.yaml:114
-        out2 = self.comb_iter_4_left(out2)  # (N, 84, 42, 42)  nasnet.yaml:115
-        x = self.comb_iter_4_right(x)  # (N, 84, 42, 42)  nasnet.yaml:116
-        out2 += x  # (N, 84, 42, 42)  nasnet.yaml:117
-        out3 = torch.cat([out3, out4, out5, out2], dim=1)  # (N, 336, 42, 42)  nasnet.yaml:118
+        x = self.conv_1x1(x)  # (N, 84, 83, 83)  nasnet.yaml:102
+        x_prev = self.act(x_prev)  # (N, 96, 165, 165)  nasnet.yaml:103
+        out = self.path_1(x_prev)  # (N, 42, 83, 83)  nasnet.yaml:104
+        x_prev = self.path_2(x_prev)  # (N, 42, 83, 83)  nasnet.yaml:105
+        out = torch.cat([out, x_prev], dim=1)  # (N, 84, 83, 83)  nasnet.yaml:106
+        out = self.final_path_bn(out)  # (N, 84, 83, 83)  nasnet.yaml:107
+        out2 = self.comb_iter_0_left(x)  # (N, 84, 42, 42)  nasnet.yaml:108
+        comb_iter_0_right = self.comb_iter_0_right(out)  # (N, 84, 42, 42)  nasnet.yaml:109
+        out2 += comb_iter_0_right  # (N, 84, 42, 42)  nasnet.yaml:110
+        out3 = self.comb_iter_1_left(x)  # (N, 84, 42, 42)  nasnet.yaml:111
+        comb_iter_1_right = self.comb_iter_1_right(out)  # (N, 84, 42, 42)  nasnet.yaml:112
+        out3 += comb_iter_1_right  # (N, 84, 42, 42)  nasnet.yaml:113
+        out4 = self.comb_iter_2_left(x)  # (N, 84, 42, 42)  nasnet.yaml:114
+        out = self.comb_iter_2_right(out)  # (N, 84, 42, 42)  nasnet.yaml:115
+        out4 += out  # (N, 84, 42, 42)  nasnet.yaml:116
+        out5 = self.comb_iter_3_right(out2)  # (N, 84, 42, 42)  nasnet.yaml:117
+        out5 += out3  # (N, 84, 42, 42)  nasnet.yaml:118
+        out2 = self.comb_iter_4_left(out2)  # (N, 84, 42, 42)  nasnet.yaml:119
+        x = self.comb_iter_4_right(x)  # (N, 84, 42, 42)  nasnet.yaml:120
+        out2 += x  # (N, 84, 42, 42)  nasnet.yaml:121
+        out3 = torch.cat([out3, out4, out5, out2], dim=1)  # (N, 336, 42, 42)  nasnet.yaml:122
         return out3
 
 
@@ -271,8 +271,8 @@ class Path(nn.Module):
         self.conv = nn.Conv2d(in_channels, out, kernel_size=1, bias=False)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        x = self.avgpool(x)  # (N, in_channels, *, *)  nasnet.yaml:56
-        x = self.conv(x)  # (N, out, *, *)  nasnet.yaml:57
+        x = self.avgpool(x)  # (N, in_channels, *, *)  nasnet.yaml:58
+        x = self.conv(x)  # (N, out, *, *)  nasnet.yaml:59
         return x
 
 
@@ -285,9 +285,9 @@ class Path2(nn.Module):
         self.conv = nn.Conv2d(in_channels, out, kernel_size=1, bias=False)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        x = F.pad(x, (-1, 1, -1, 1))  # (N, in_channels, H, W)  nasnet.yaml:55
-        x = self.avgpool(x)  # (N, in_channels, *, *)  nasnet.yaml:56
-        x = self.conv(x)  # (N, out, *, *)  nasnet.yaml:57
+        x = F.pad(x, (-1, 1, -1, 1))  # (N, in_channels, H, W)  nasnet.yaml:57
+        x = self.avgpool(x)  # (N, in_channels, *, *)  nasnet.yaml:58
+        x = self.conv(x)  # (N, out, *, *)  nasnet.yaml:59
         return x
 
 
@@ -311,26 +311,26 @@ class NormalCell(nn.Module):
         self.comb_iter_4_left = BranchSeparables2(filters, filters, 3)
 
     def forward(self, x, x_prev):  # x: (N, x_channels, H, W), x_prev: (N, x_prev_channels, *, *)
-        x = self.conv_1x1(x)  # (N, filters, H, W)  nasnet.yaml:69
-        x_prev = self.act(x_prev)  # (N, x_prev_channels, *, *)  nasnet.yaml:70
-        out = self.path_1(x_prev)  # (N, *, H, W)  nasnet.yaml:71
-        x_prev = self.path_2(x_prev)  # (N, *, H, W)  nasnet.yaml:72
-        out = torch.cat([out, x_prev], dim=1)  # (N, filters, H, W)  nasnet.yaml:73
-        out = self.final_path_bn(out)  # (N, filters, H, W)  nasnet.yaml:74
-        out2 = self.comb_iter_0_left(x)  # (N, filters, H, W)  nasnet.yaml:75
-        comb_iter_0_right = self.comb_iter_0_right(out)  # (N, filters, H, W)  nasnet.yaml:76
-        out2 += comb_iter_0_right  # (N, filters, H, W)  nasnet.yaml:77
-        out3 = self.comb_iter_1_left(out)  # (N, filters, H, W)  nasnet.yaml:78
-        comb_iter_1_right = self.comb_iter_1_right(out)  # (N, filters, H, W)  nasnet.yaml:79
-        out3 += comb_iter_1_right  # (N, filters, H, W)  nasnet.yaml:80
-        out4 = self.comb_iter_2_left(x)  # (N, filters, H, W)  nasnet.yaml:81
-        out4 += out  # (N, filters, H, W)  nasnet.yaml:82
-        out5 = self.comb_iter_3_left(out)  # (N, filters, H, W)  nasnet.yaml:83
-        comb_iter_3_right = self.comb_iter_3_right(out)  # (N, filters, H, W)  nasnet.yaml:84
-        out5 += comb_iter_3_right  # (N, filters, H, W)  nasnet.yaml:85
-        out6 = self.comb_iter_4_left(x)  # (N, filters, H, W)  nasnet.yaml:86
-        out6 += x  # (N, filters, H, W)  nasnet.yaml:87
-        out = torch.cat([out, out2, out3, out4, out5, out6], dim=1)  # (N, *, H, W)  nasnet.yaml:88
+        x = self.conv_1x1(x)  # (N, filters, H, W)  nasnet.yaml:72
+        x_prev = self.act(x_prev)  # (N, x_prev_channels, *, *)  nasnet.yaml:73
+        out = self.path_1(x_prev)  # (N, *, H, W)  nasnet.yaml:74
+        x_prev = self.path_2(x_prev)  # (N, *, H, W)  nasnet.yaml:75
+        out = torch.cat([out, x_prev], dim=1)  # (N, filters, H, W)  nasnet.yaml:76
+        out = self.final_path_bn(out)  # (N, filters, H, W)  nasnet.yaml:77
+        out2 = self.comb_iter_0_left(x)  # (N, filters, H, W)  nasnet.yaml:78
+        comb_iter_0_right = self.comb_iter_0_right(out)  # (N, filters, H, W)  nasnet.yaml:79
+        out2 += comb_iter_0_right  # (N, filters, H, W)  nasnet.yaml:80
+        out3 = self.comb_iter_1_left(out)  # (N, filters, H, W)  nasnet.yaml:81
+        comb_iter_1_right = self.comb_iter_1_right(out)  # (N, filters, H, W)  nasnet.yaml:82
+        out3 += comb_iter_1_right  # (N, filters, H, W)  nasnet.yaml:83
+        out4 = self.comb_iter_2_left(x)  # (N, filters, H, W)  nasnet.yaml:84
+        out4 += out  # (N, filters, H, W)  nasnet.yaml:85
+        out5 = self.comb_iter_3_left(out)  # (N, filters, H, W)  nasnet.yaml:86
+        comb_iter_3_right = self.comb_iter_3_right(out)  # (N, filters, H, W)  nasnet.yaml:87
+        out5 += comb_iter_3_right  # (N, filters, H, W)  nasnet.yaml:88
+        out6 = self.comb_iter_4_left(x)  # (N, filters, H, W)  nasnet.yaml:89
+        out6 += x  # (N, filters, H, W)  nasnet.yaml:90
+        out = torch.cat([out, out2, out3, out4, out5, out6], dim=1)  # (N, *, H, W)  nasnet.yaml:91
         return out
 
 
@@ -351,24 +351,24 @@ class NormalCell2(nn.Module):
         self.comb_iter_4_left = BranchSeparables2(filters, filters, 3)
 
     def forward(self, x, x_prev):  # x: (N, x_channels, H, W), x_prev: (N, x_prev_channels, H, W)
-        x_prev = self.conv_prev_1x1(x_prev)  # (N, filters, H, W)  nasnet.yaml:68
-        x = self.conv_1x1(x)  # (N, filters, H, W)  nasnet.yaml:69
-        out = self.comb_iter_0_left(x)  # (N, filters, H, W)  nasnet.yaml:75
-        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # (N, filters, H, W)  nasnet.yaml:76
-        out += comb_iter_0_right  # (N, filters, H, W)  nasnet.yaml:77
-        out2 = self.comb_iter_1_left(x_prev)  # (N, filters, H, W)  nasnet.yaml:78
-        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # (N, filters, H, W)  nasnet.yaml:79
-        out2 += comb_iter_1_right  # (N, filters, H, W)  nasnet.yaml:80
-        out3 = self.comb_iter_2_left(x)  # (N, filters, H, W)  nasnet.yaml:81
-        out3 += x_prev  # (N, filters, H, W)  nasnet.yaml:82
-        out4 = self.comb_iter_3_left(x_prev)  # (N, filters, H, W)  nasnet.yaml:83
-        comb_iter_3_right = self.comb_iter_3_right(x_prev)  # (N, filters, H, W)  nasnet.yaml:84
-        out4 += comb_iter_3_right  # (N, filters, H, W)  nasnet.yaml:85
-        out5 = self.comb_iter_4_left(x)  # (N, filters, H, W)  nasnet.yaml:86
-        out5 += x  # (N, filters, H, W)  nasnet.yaml:87
+        x_prev = self.conv_prev_1x1(x_prev)  # (N, filters, H, W)  nasnet.yaml:71
+        x = self.conv_1x1(x)  # (N, filters, H, W)  nasnet.yaml:72
+        out = self.comb_iter_0_left(x)  # (N, filters, H, W)  nasnet.yaml:78
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # (N, filters, H, W)  nasnet.yaml:79
+        out += comb_iter_0_right  # (N, filters, H, W)  nasnet.yaml:80
+        out2 = self.comb_iter_1_left(x_prev)  # (N, filters, H, W)  nasnet.yaml:81
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # (N, filters, H, W)  nasnet.yaml:82
+        out2 += comb_iter_1_right  # (N, filters, H, W)  nasnet.yaml:83
+        out3 = self.comb_iter_2_left(x)  # (N, filters, H, W)  nasnet.yaml:84
+        out3 += x_prev  # (N, filters, H, W)  nasnet.yaml:85
+        out4 = self.comb_iter_3_left(x_prev)  # (N, filters, H, W)  nasnet.yaml:86
+        comb_iter_3_right = self.comb_iter_3_right(x_prev)  # (N, filters, H, W)  nasnet.yaml:87
+        out4 += comb_iter_3_right  # (N, filters, H, W)  nasnet.yaml:88
+        out5 = self.comb_iter_4_left(x)  # (N, filters, H, W)  nasnet.yaml:89
+        out5 += x  # (N, filters, H, W)  nasnet.yaml:90
         x_prev = torch.cat(
             [x_prev, out, out2, out3, out4, out5], dim=1
-        )  # (N, x_channels, H, W)  nasnet.yaml:88
+        )  # (N, x_channels, H, W)  nasnet.yaml:91
         return x_prev
 
 
@@ -390,23 +390,23 @@ class ReductionCell3(nn.Module):
         self.comb_iter_4_right = MaxPool(padding=padding_3)
 
     def forward(self, x, x_prev):  # x: (N, x_channels, H, W), x_prev: (N, x_channels, H, W)
-        x_prev = self.conv_prev_1x1(x_prev)  # (N, filters, H, W)  nasnet.yaml:97
-        x = self.conv_1x1(x)  # (N, filters, H, W)  nasnet.yaml:98
-        out = self.comb_iter_0_left(x)  # (N, filters, *, *)  nasnet.yaml:104
-        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # (N, filters, *, *)  nasnet.yaml:105
-        out += comb_iter_0_right  # (N, filters, *, *)  nasnet.yaml:106
-        out2 = self.comb_iter_1_left(x)  # (N, filters, *, *)  nasnet.yaml:107
-        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # (N, filters, *, *)  nasnet.yaml:108
-        out2 += comb_iter_1_right  # (N, filters, *, *)  nasnet.yaml:109
-        out3 = self.comb_iter_2_left(x)  # (N, filters, *, *)  nasnet.yaml:110
-        x_prev = self.comb_iter_2_right(x_prev)  # (N, filters, *, *)  nasnet.yaml:111
-        out3 += x_prev  # (N, filters, *, *)  nasnet.yaml:112
-        out4 = self.comb_iter_3_right(out)  # (N, filters, *, *)  nasnet.yaml:113
-        out4 += out2  # (N, filters, *, *)  nasnet.yaml:114
-        out = self.comb_iter_4_left(out)  # (N, filters, *, *)  nasnet.yaml:115
-        x = self.comb_iter_4_right(x)  # (N, filters, *, *)  nasnet.yaml:116
-        out += x  # (N, filters, *, *)  nasnet.yaml:117
-        out2 = torch.cat([out2, out3, out4, out], dim=1)  # (N, *, *, *)  nasnet.yaml:118
+        x_prev = self.conv_prev_1x1(x_prev)  # (N, filters, H, W)  nasnet.yaml:101
+        x = self.conv_1x1(x)  # (N, filters, H, W)  nasnet.yaml:102
+        out = self.comb_iter_0_left(x)  # (N, filters, *, *)  nasnet.yaml:108
+        comb_iter_0_right = self.comb_iter_0_right(x_prev)  # (N, filters, *, *)  nasnet.yaml:109
+        out += comb_iter_0_right  # (N, filters, *, *)  nasnet.yaml:110
+        out2 = self.comb_iter_1_left(x)  # (N, filters, *, *)  nasnet.yaml:111
+        comb_iter_1_right = self.comb_iter_1_right(x_prev)  # (N, filters, *, *)  nasnet.yaml:112
+        out2 += comb_iter_1_right  # (N, filters, *, *)  nasnet.yaml:113
+        out3 = self.comb_iter_2_left(x)  # (N, filters, *, *)  nasnet.yaml:114
+        x_prev = self.comb_iter_2_right(x_prev)  # (N, filters, *, *)  nasnet.yaml:115
+        out3 += x_prev  # (N, filters, *, *)  nasnet.yaml:116
+        out4 = self.comb_iter_3_right(out)  # (N, filters, *, *)  nasnet.yaml:117
+        out4 += out2  # (N, filters, *, *)  nasnet.yaml:118
+        out = self.comb_iter_4_left(out)  # (N, filters, *, *)  nasnet.yaml:119
+        x = self.comb_iter_4_right(x)  # (N, filters, *, *)  nasnet.yaml:120
+        out += x  # (N, filters, *, *)  nasnet.yaml:121
+        out2 = torch.cat([out2, out3, out4, out], dim=1)  # (N, *, *, *)  nasnet.yaml:122
         return out2
 
 
