@@ -45,6 +45,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
     "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "mobilenet_v3_large": {"mobilenet_v3_large": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "nasnet_a_large": {"nasnet_a_large": Net({"x": "[N, 3, 331, 331]"}, {"out": "[N, 1000]"})},
     "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -126,7 +127,7 @@ def _gru_params() -> int:
 
 
 # specs that reproduce a timm model (timm is a test dependency): file stem -> timm model name
-TIMM = {"xception": "legacy_xception"}
+TIMM = {"xception": "legacy_xception", "nasnet_a_large": "nasnetalarge"}
 
 # constructor arguments where the defaults differ from the spec (auxiliary classifiers on, no weight init on meta)
 TORCHVISION_ARGS = {"googlenet": {"init_weights": False}, "inception_v3": {"aux_logits": True, "init_weights": False}}
@@ -174,6 +175,7 @@ PARAMS = {
     "inception_v3": {"inception_v3": 27_161_264},   # with the auxiliary classifier (23,834,568 without)
     "squeezenet1_1": {"squeezenet1_1": 1_235_496},
     "xception": {"xception": 22_855_952},           # timm's legacy_xception
+    "nasnet_a_large": {"nasnet_a_large": 88_753_150},   # timm's nasnetalarge
 }
 
 
@@ -234,12 +236,55 @@ def test_spec_checks_without_errors_or_warnings(path):
     assert set(res.graphs) == set(EXPECTED[path.stem])
 
 
-@pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
+BLOCK_FILES = sorted((ROOT / "specs" / "blocks").glob("*.yaml"))
+ALL_FILES = SPECS + BLOCK_FILES
+
+# what each file's header names as the reference it matches (the issue's "reproduces" column): a torchvision or timm
+# model, a torch.nn module, or the reference implementation the spec follows layer for layer
+REFERENCE_NAMED = {
+    **{stem: f"torchvision.models.{stem}" for stem in TORCHVISION},
+    "xception": "timm's `legacy_xception`",
+    "nasnet_a_large": "timm's `nasnetalarge`",
+    "rnn": "torch.nn.RNN",
+    "lstm": "torch.nn.LSTM",
+    "gru": "torch.nn.GRU",
+    "transformer": "torch.nn.Transformer",
+    "dcgan": "pytorch/examples dcgan/main.py",
+    "vae": "pytorch/examples vae/main.py",
+    "autoencoder": "keras.io/examples/vision/autoencoder",
+    "unet": "milesial/Pytorch-UNet",
+    "lenet5": "d2l.ai",
+    "mlp": "sklearn.neural_network.MLPClassifier",
+    "dqn": "Reference: the paper's Methods",
+    "blocks/densenet": "torchvision.models.densenet",
+    "blocks/inception": "torchvision's BasicConv2d",
+    "blocks/mobilenet": "torchvision.ops.misc",
+    "blocks/nasnet": "timm's `nasnetalarge`",
+    "blocks/resnet": "torchvision.models.resnet.Bottleneck",
+    "blocks/squeezenet": "torchvision.models.squeezenet.Fire",
+    "blocks/vgg": "torchvision.models.vgg",
+}
+
+
+def _key(path: Path) -> str:
+    return path.relative_to(ROOT / "specs").with_suffix("").as_posix()
+
+
+def test_every_file_names_its_reference():
+    assert {_key(p) for p in ALL_FILES} == set(REFERENCE_NAMED), \
+        "add the new file's reference to REFERENCE_NAMED (or drop a stale entry)"
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=[_key(p) for p in ALL_FILES])
 def test_spec_header_says_what_it_reproduces(path):
+    """Every file in specs/ (networks and block files) opens with a comment that cites the paper (a quoted title and
+    a year) and names the reference implementation it matches."""
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# ") and len(lines[0]) > 20, "start with a one-line comment saying what it is"
-    header = " ".join(line for line in lines if line.startswith("#"))
+    header = " ".join(line[1:].strip() for line in lines[:next(i for i, t in enumerate(lines) if not t.startswith("#"))])
     assert re.search(r"\b(19|20)\d\d\b", header), "cite the paper (authors, title, year) it reproduces"
+    assert re.search(r'"[A-Z][^"]{10,}"', header), "cite the paper by its title, in double quotes"
+    assert REFERENCE_NAMED[_key(path)] in header, f"name the reference it matches: {REFERENCE_NAMED[_key(path)]}"
 
 
 @pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
@@ -349,3 +394,54 @@ def test_check_all_specs_on_the_command_line():
         assert f"{p}: OK" in r.stdout
     assert "requires: H % 16 == 0, W % 16 == 0" in r.stdout
     assert f"{len(SPECS)} files checked: {len(SPECS)} ok, 0 with errors" in r.stdout
+
+
+# -- NASNet-A Large: TF 'SAME' padding from the input size ------------------------------------------------------
+
+def _tf_same(size: int, kernel: int, stride: int = 2) -> tuple[int, int]:
+    """TensorFlow's 'SAME' padding of one dim (the facts of timm.layers.padding.get_same_padding): (before, after)."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+def test_nasnet_same_pad_is_tensorflows(kernel, tmp_path):
+    """blocks/nasnet.yaml's same_pad gives each stride-2 window TensorFlow's 'SAME' padding, the odd pixel after, for
+    odd and even sizes and for H != W."""
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "nasnet.yaml").write_text((ROOT / "specs" / "blocks" / "nasnet.yaml").read_text("utf-8"),
+                                                     encoding="utf-8")
+    f = tmp_path / "pads.yaml"
+    f.write_text(f"""netspec: 1
+imports: [blocks/nasnet.yaml]
+params: {{h: 1, w: 1}}
+inputs: {{x: [N, 4, h, w]}}
+layers:
+  - {{name: pad, op: same_pad, kernel: {kernel}}}
+""", encoding="utf-8")
+    spec = netspec.load(f)
+    for h, w in [(1, 1), (2, 2), (3, 4), (6, 5), (11, 11), (42, 42), (165, 83)]:
+        g = netspec.expand(spec, params={"h": h, "w": w})
+        (node,) = [n for n in g.nodes.values() if n.op.name == "pad"]
+        assert tuple(node.params.padding) == _tf_same(w, kernel) + _tf_same(h, kernel), (h, w)
+        (out,) = [t.shape for t in g.output_types().values()]
+        assert (out[2], out[3]) == (h + sum(_tf_same(h, kernel)), w + sum(_tf_same(w, kernel)))
+
+
+def test_nasnet_input_size_is_a_parameter_from_3():
+    """The header's promise: the input size is the parameter `size` (331 by default), any size >= 3 checks, and 2 is
+    refused at conv0 with a hint."""
+    path = ROOT / "specs" / "nasnet_a_large.yaml"
+    assert "any size >= 3 builds" in path.read_text(encoding="utf-8")
+    for size in (3, 4, 11, 25, 64):
+        res = netspec.check(path, params={"size": size})
+        assert res.ok, "\n".join(e.format() for e in res.errors)
+        g = res.graphs["nasnet_a_large"]
+        assert str(g.input_types()["x"]) == f"[N, 3, {size}, {size}]"
+        assert str(g.output_types()["out"]) == "[N, 1000]"
+        assert _param_count(g) == 88_753_150
+    res = netspec.check(path, params={"size": 2})
+    assert not res.ok
+    msg = res.errors[0].format()
+    assert "nasnet_a_large.yaml:" in msg and "conv0.conv" in msg and "larger than the padded input" in msg
+    assert "hint:" in msg

@@ -1011,8 +1011,13 @@ class Writer:
             stypes = [in_types[i] for i in idx]
             self._namer = (lambda nm: "self." + _self_attr(grp.self_attrs, nm, members)) if per[0].fwd else \
                 (lambda nm: nm)
+            attrs = dict(grp.self_attrs)
             text = self._slot_text(sub, per, senvs, stypes, in_names, param_names, used_params, derived_name)
             if text is None:
+                # a rejected expression (its value differs from the slot's: a text parameter '-inf' that became the
+                # number -inf) leaves no attribute behind for forward
+                grp.self_attrs.clear()
+                grp.self_attrs.update(attrs)
                 vals = [s.lit.value for s in per]
                 if all(v == vals[0] and type(v) is type(vals[0]) for v in vals):
                     text = literal(vals[0]), literal_prec(vals[0])

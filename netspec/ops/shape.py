@@ -10,7 +10,7 @@ import math
 from fractions import Fraction
 from typing import Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import Op, OpError, Params, register, need_float, same_dim
 from ..codegen.ir import Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, Tuple, binop, call, lit, method
@@ -553,7 +553,13 @@ class Chunk(_ShapeOp):
 class PadParams(Params):
     padding: list[int] = Field(description="pairs (before, after) per dim, last dim first: [left, right, top, bottom]")
     mode: Literal["constant", "reflect", "replicate", "circular"] = Field("constant", description="how to fill")
-    value: float = Field(0.0, description="fill value (mode 'constant')")
+    value: Union[float, Literal["-inf", "inf"]] = Field(
+        0.0, description="fill value (mode 'constant'); '-inf' before a max pool (TF 'SAME' pooling)")
+
+    @field_validator("value")
+    @classmethod
+    def _number(cls, v):
+        return float(v)      # '-inf' and 'inf' are the only values that are not finite numbers a spec can write
 
     @model_validator(mode="after")
     def _check(self):
@@ -616,6 +622,7 @@ class Pad(_ShapeOp):
              ({"padding": [1, 1], "mode": "replicate"}, [(N, 3, T)], [(N, 3, T + 2)]),
              ({"padding": [1, 1, 1, 1, 1, 1], "mode": "circular"}, [(N, 2, D, H, W)], [(N, 2, D + 2, H + 2, W + 2)]),
              ({"padding": [0, 1, 0, 1], "value": float("-inf")}, [(N, 3, H, W)], [(N, 3, H + 1, W + 1)]),
+             ({"padding": [1, 1, 0, 1], "value": "-inf"}, [(N, 3, H, W)], [(N, 3, H + 1, W + 2)]),
              ({"padding": [1, 1], "value": 0.5}, [(N, T)], [(N, T + 2)])]
 
     @classmethod
