@@ -312,7 +312,7 @@ class Writer:
         if n.id not in self._ctor_cache:
             c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
             self._ctor_cache[n.id] = c
-            for k, v in n.op.helpers().items():
+            for k, v in n.op.helpers_used(list(n.meta.get("in", [])), n.params).items():
                 if k in self.helpers and self.helpers[k] != v:
                     raise CodegenError(f"two ops define the helper '{k}' differently")
                 self.helpers[k] = v
@@ -324,7 +324,10 @@ class Writer:
         return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:
+        """'param', 'buffer', 'transient' (a buffer left out of the state_dict) or None (a module, or no state)."""
         w = n.meta.get("weights", {}).get("")
+        if not w and n.op.transient(n.params):
+            return "transient"
         return w[1] if w else None
 
     def owns_module(self, m: Member) -> bool:
@@ -773,6 +776,8 @@ class Writer:
             access[n.id] = _access("self", m.local)
             if kind == "buffer":
                 return [f"self.register_buffer({literal(m.local)}, {expr})"]
+            if kind == "transient":
+                return [f"self.register_buffer({literal(m.local)}, {expr}, persistent=False)"]
             if kind == "param" and not is_attr_name(m.local):
                 return [f"self.register_parameter({literal(m.local)}, {expr})"]
             return [_assign(m.local, expr)]

@@ -148,6 +148,17 @@ class Op:
         """Extra source (helper classes) the generated code needs, keyed by a unique name."""
         return {}
 
+    @classmethod
+    def transient(cls, p) -> bool:
+        """Whether the tensor the constructor makes is a buffer left out of the state_dict (``persistent: false``)."""
+        return False
+
+    @classmethod
+    def helpers_used(cls, ins: list, p) -> dict[str, str]:
+        """The helpers one layer's code needs (default: all of ``helpers()``); an op whose helper serves only some
+        settings (layernorm over a chosen dim) narrows it, so other models' code does not carry it."""
+        return cls.helpers()
+
 
 REGISTRY: dict[str, type[Op]] = {}
 ALIASES: dict[str, str] = {}
