@@ -37,6 +37,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"})},
+    "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
     "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
                                          {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
@@ -151,6 +152,7 @@ PARAMS = {
     "rnn": {"rnn": lambda: _reference(references.RNN)},
     "vae": {"vae": lambda: _reference(references.VAE)},
     "gru": {"gru": _gru_params},
+    "gpt": {"gpt": 124_439_808},                    # GPT-2 small, token embedding and output layer tied
     "lenet5": {"lenet5": LENET5_PARAMS},
     "lstm": {"lstm": _lstm_params},
     "mlp": {"mlp": MLP_PARAMS},

@@ -320,7 +320,11 @@ class Writer:
 
     def fwd_ir(self, n: Node):
         if n.id not in self._fwd_cache:
-            self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
+            target = self.g.nodes.get(n.meta.get("shared_with") or "")
+            if target is not None and target.op is not n.op:      # tied weights: reads the other module's weight
+                self._fwd_cache[n.id] = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
+            else:
+                self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
         return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:

@@ -148,6 +148,14 @@ class Op:
         """Extra source (helper classes) the generated code needs, keyed by a unique name."""
         return {}
 
+    # ops whose module's ``weight`` this op may use with 'share:' (weight tying: a language model's output layer
+    # reads the token embedding's table), and the forward that reads it (``Attr(Module(), "weight")``)
+    ties_to: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def tied_forward(cls, ins: list, p) -> ir.Expr:
+        raise NotImplementedError(f"op {cls.name!r} cannot use the weights of another op")
+
     @classmethod
     def transient(cls, p) -> bool:
         """Whether the tensor the constructor makes is a buffer left out of the state_dict (``persistent: false``)."""

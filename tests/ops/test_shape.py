@@ -209,7 +209,6 @@ PARAM_ERRORS = [
     ("pad", {"padding": []}, ["pairs"]),
     ("pad", {"padding": [1, 1], "mode": "reflect", "value": 1.0}, ["only used by mode 'constant'"]),
     ("pad", {"padding": [1, 1], "mode": "edge"}, ["constant"]),
-    ("upsample", {}, ["either 'scale' or 'size'"]),
     ("upsample", {"scale": 2, "size": 4}, ["either 'scale' or 'size'"]),
     ("upsample", {"scale": 0}, ["must be positive"]),
     ("upsample", {"scale": float("inf")}, ["must be positive"]),
