@@ -55,6 +55,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
+    "transformer_explicit": {"transformer_explicit": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
+                                                         {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -157,6 +159,7 @@ PARAMS = {
     "lstm": {"lstm": _lstm_params},
     "mlp": {"mlp": MLP_PARAMS},
     "transformer": {"transformer": _transformer_params},
+    "transformer_explicit": {"transformer_explicit": _transformer_params},
     "unet": {"unet": UNET_PARAMS},
     # the torchvision models: the published counts, which the reference modules are checked against below
     "mobilenet_v2": {"mobilenet_v2": 3_504_872},

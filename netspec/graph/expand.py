@@ -506,7 +506,9 @@ class Expander:
             counter[0] += 1
             rpath = prefix + name
             self._claim(rpath, loc)
+            # its inputs in the repeated layer's slot order, so a loop passes them as each copy takes them
             self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container,
+                                                     inputs=[e.refs[0] for e in ins if e is not None and e.refs],
                                                      index=loop_index(raw), count=n,
                                                      count_expr=raw["repeat"] if isinstance(raw["repeat"], str) else None)
         idx = loop_index(raw)
