@@ -52,6 +52,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
+    "seq2seq_attention": {"seq2seq_attention": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
+                                                   {"logits": "[N, T, 50000]"})},
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
@@ -86,6 +88,13 @@ UNET_PARAMS = (_double_conv(1, 64) + _double_conv(64, 128) + _double_conv(128, 2
                + _double_conv(512, 1024)
                + sum(_conv(c, c // 2, 2) + _double_conv(c, c // 2) for c in (1024, 512, 256, 128))
                + _conv(64, 2, 1))
+
+# Luong et al. 2015: 50K vocabularies, 1000-d embeddings, 4-layer LSTMs of 1000 cells (encoder and decoder), W_a and
+# W_c without bias, the output layer with one
+def _luong_params(v=50_000, e=1000, h=1000, layers=4) -> int:
+    lstm = sum(4 * h * (i + h) + 8 * h for i in [e] + [h] * (layers - 1))
+    return 2 * v * e + 2 * lstm + h * h + 2 * h * h + (h * v + v)
+
 
 # LeNet-5: C1 6@5x5, C3 16@5x5 (full table), C5 120@5x5, F6 84, output 10
 LENET5_PARAMS = _conv(1, 6, 5) + _conv(6, 16, 5) + _conv(16, 120, 5) + (120 * 84 + 84) + (84 * 10 + 10)
@@ -152,6 +161,7 @@ PARAMS = {
               "discriminator": lambda: _reference(references.Discriminator)},
     "dqn": {"dqn": 1_693_362},                      # the paper's layers (dqn.yaml's header); references.dqn agrees
     "rnn": {"rnn": lambda: _reference(references.RNN)},
+    "seq2seq_attention": {"seq2seq_attention": _luong_params()},   # 217,114,000
     "vae": {"vae": lambda: _reference(references.VAE)},
     "gru": {"gru": _gru_params},
     "gpt": {"gpt": 124_439_808},                    # GPT-2 small, token embedding and output layer tied
