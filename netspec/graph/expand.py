@@ -834,6 +834,8 @@ class Expander:
 
     def _param_value(self, val, annotation, lenv, loc: Loc):
         if isinstance(val, str):
+            if val.isidentifier() and isinstance(lenv.get(val), str):
+                return lenv[val]                     # a str parameter passed on (an einsum equation)
             try:
                 _adapter(annotation).validate_python(val)
                 return val                           # a literal string the param accepts ('same', 'bilinear')
