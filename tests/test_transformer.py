@@ -86,3 +86,33 @@ def test_explicit_form_is_causal():
     with torch.no_grad():
         a, b = model(src, tgt), model(src, tgt2)
     assert torch.allclose(a[:, :4], b[:, :4], atol=1e-6) and not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_a_repeat_in_a_group_passes_inputs_in_the_blocks_order():
+    """The copies of a repeated block read its inputs in the block's order, even where its layers use them in
+    another order and the group's chain input is another value (the explicit decoder's mask and memory)."""
+    text = """
+netspec: 1
+inputs: {x: [N, 4], memory: [N, 4], gate: [N, 1]}
+blocks:
+  mix:
+    inputs: [x, memory, gate]
+    layers:
+      - {name: gated, op: multiply, from: [x, gate]}
+      - {name: lin, op: linear, out: 4}
+      - {name: both, op: add, from: [lin, memory]}
+layers:
+  - {name: first, op: identity, from: gate}
+  - name: stack
+    op: seq
+    layers:
+      - {name: layers, op: mix, repeat: 2, from: {x: x, memory: memory, gate: first}}
+      - {name: norm, op: layernorm}
+"""
+    m = netspec.build(netspec.load(text, name="t.yaml"))
+    x, mem, gate = torch.randn(3, 4), torch.randn(3, 4), torch.randn(3, 1)
+    h = x
+    with torch.no_grad():
+        for layer in m.stack.layers:
+            h = layer.lin(h * gate) + mem
+        assert torch.allclose(m(x, mem, gate), m.stack.norm(h))

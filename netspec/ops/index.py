@@ -88,7 +88,7 @@ class IndexSelect(_IndexOp):
 
 @register
 class Gather(_IndexOp):
-    """Pick x's values along 'dim' at the positions of an index of x's rank (torch.gather): out[i][j] = x[i][idx[i][j]]."""
+    """Pick x's values along 'dim' at an index of x's rank (torch.gather): out[i][j] = x[i][idx[i][j]]."""
 
     name = "gather"
     inputs = (In("x"), In("index"))
