@@ -114,9 +114,9 @@ def _random(t: TensorType) -> torch.Tensor:
     return torch.randint(0, 4, t.shape).to(getattr(torch, t.dtype))
 
 
-def _state(obj) -> dict:
+def _state(obj, transient: bool = False) -> dict:
     """{key: (shape, 'param'|'buffer')} of what the constructor built, in the form ``Op.weights`` returns."""
-    if obj is None:
+    if obj is None or transient:                # a non-persistent buffer is not in the state_dict
         return {}
     if isinstance(obj, torch.Tensor):           # param / buffer ops build the tensor itself
         return {"": (tuple(obj.shape), "param" if isinstance(obj, torch.nn.Parameter) else "buffer")}
@@ -166,7 +166,9 @@ def check_case(op: type[Op], i: int, *, env: dict | None = None) -> None:
     assert ran == inferred, f"{what}: torch ran {fwd} to {ran}, the shape rule says {inferred}"
 
     # weights, MACs and label
-    state = _state(ns.get("mod"))
+    if op.transient(p):
+        assert isinstance(ns.get("mod"), torch.Tensor), f"{what}: a transient (non-persistent) buffer builds a tensor"
+    state = _state(ns.get("mod"), op.transient(p))
     weights = _norm_weights(op.weights(bound, p))
     assert state == weights, f"{what}: weights() is {weights}, but the module's state_dict is {state}"
     macs = op.macs(bound, outs_bound, p)

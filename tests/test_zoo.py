@@ -37,6 +37,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"})},
+    "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
     "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
                                          {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
@@ -52,9 +53,13 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
+    "seq2seq_attention": {"seq2seq_attention": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
+                                                   {"logits": "[N, T, 50000]"})},
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
+    "transformer_explicit": {"transformer_explicit": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
+                                                         {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -84,6 +89,13 @@ UNET_PARAMS = (_double_conv(1, 64) + _double_conv(64, 128) + _double_conv(128, 2
                + _double_conv(512, 1024)
                + sum(_conv(c, c // 2, 2) + _double_conv(c, c // 2) for c in (1024, 512, 256, 128))
                + _conv(64, 2, 1))
+
+# Luong et al. 2015: 50K vocabularies, 1000-d embeddings, 4-layer LSTMs of 1000 cells (encoder and decoder), W_a and
+# W_c without bias, the output layer with one
+def _luong_params(v=50_000, e=1000, h=1000, layers=4) -> int:
+    lstm = sum(4 * h * (i + h) + 8 * h for i in [e] + [h] * (layers - 1))
+    return 2 * v * e + 2 * lstm + h * h + 2 * h * h + (h * v + v)
+
 
 # LeNet-5: C1 6@5x5, C3 16@5x5 (full table), C5 120@5x5, F6 84, output 10
 LENET5_PARAMS = _conv(1, 6, 5) + _conv(6, 16, 5) + _conv(16, 120, 5) + (120 * 84 + 84) + (84 * 10 + 10)
@@ -150,12 +162,15 @@ PARAMS = {
               "discriminator": lambda: _reference(references.Discriminator)},
     "dqn": {"dqn": 1_693_362},                      # the paper's layers (dqn.yaml's header); references.dqn agrees
     "rnn": {"rnn": lambda: _reference(references.RNN)},
+    "seq2seq_attention": {"seq2seq_attention": _luong_params()},   # 217,114,000
     "vae": {"vae": lambda: _reference(references.VAE)},
     "gru": {"gru": _gru_params},
+    "gpt": {"gpt": 124_439_808},                    # GPT-2 small, token embedding and output layer tied
     "lenet5": {"lenet5": LENET5_PARAMS},
     "lstm": {"lstm": _lstm_params},
     "mlp": {"mlp": MLP_PARAMS},
     "transformer": {"transformer": _transformer_params},
+    "transformer_explicit": {"transformer_explicit": _transformer_params},
     "unet": {"unet": UNET_PARAMS},
     # the torchvision models: the published counts, which the reference modules are checked against below
     "mobilenet_v2": {"mobilenet_v2": 3_504_872},

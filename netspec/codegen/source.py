@@ -313,7 +313,7 @@ class Writer:
             c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
             self._ctor_cache[n.id] = c
             self.needs.update(f"import {m}" for m in n.op.imports)
-            for k, v in n.op.helpers().items():
+            for k, v in n.op.helpers_used(list(n.meta.get("in", [])), n.params).items():
                 if k in self.helpers and self.helpers[k] != v:
                     raise CodegenError(f"two ops define the helper '{k}' differently")
                 self.helpers[k] = v
@@ -321,11 +321,18 @@ class Writer:
 
     def fwd_ir(self, n: Node):
         if n.id not in self._fwd_cache:
-            self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
+            target = self.g.nodes.get(n.meta.get("shared_with") or "")
+            if target is not None and target.op is not n.op:      # tied weights: reads the other module's weight
+                self._fwd_cache[n.id] = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
+            else:
+                self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
         return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:
+        """'param', 'buffer', 'transient' (a buffer left out of the state_dict) or None (a module, or no state)."""
         w = n.meta.get("weights", {}).get("")
+        if not w and n.op.transient(n.params):
+            return "transient"
         return w[1] if w else None
 
     def owns_module(self, m: Member) -> bool:
@@ -774,6 +781,8 @@ class Writer:
             access[n.id] = _access("self", m.local)
             if kind == "buffer":
                 return [f"self.register_buffer({literal(m.local)}, {expr})"]
+            if kind == "transient":
+                return [f"self.register_buffer({literal(m.local)}, {expr}, persistent=False)"]
             if kind == "param" and not is_attr_name(m.local):
                 return [f"self.register_parameter({literal(m.local)}, {expr})"]
             return [_assign(m.local, expr)]

@@ -513,7 +513,9 @@ class Expander:
             counter[0] += 1
             rpath = prefix + name
             self._claim(rpath, loc)
+            # its inputs in the repeated layer's slot order, so a loop passes them as each copy takes them
             self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container,
+                                                     inputs=[e.refs[0] for e in ins if e is not None and e.refs],
                                                      index=loop_index(raw), count=n,
                                                      count_expr=raw["repeat"] if isinstance(raw["repeat"], str) else None)
         idx = loop_index(raw)
@@ -834,10 +836,22 @@ class Expander:
                 what = {"block": "a block instance", "seq": "a 'seq' group", "repeat": "a repeated layer"}.get(kind, "a group")
                 raise GraphError(f"'share: {share}' names {what}, not a single layer", sloc,
                                  "share one layer of the same op (a layer inside a block can share only within it)")
-            if tnode is None or tnode.op is not op:
-                raise GraphError(f"'{node_id}' can only share the module of another '{op.name}' layer", sloc)
+            tied = tnode is not None and tnode.op is not op and tnode.op.name in op.ties_to
+            if tnode is None or (tnode.op is not op and not tied):
+                also = "".join(f" or an '{t}' layer" for t in op.ties_to)
+                raise GraphError(f"'{node_id}' can only share the module of another '{op.name}' layer{also}", sloc,
+                                 "a linear layer with bias: false may share a token embedding's weight (tied "
+                                 "input and output embeddings)" if op.ties_to else None)
             tw = tnode.meta["weights"]
-            if {k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()} or tnode.params != params:
+            if tied and {k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()}:
+                want = ", ".join(f"{k} {list(v[0])}" for k, v in tw.items())
+                have = ", ".join(f"{k} {list(v[0])}" for k, v in weights.items())
+                raise ShapeError(f"'{node_id}' cannot use the weights of '{tnode.id}': it needs {have}, "
+                                 f"'{tnode.id}' has {want}", sloc,
+                                 "a tied output layer has bias: false, out: the vocabulary size and the embedding "
+                                 "size as its input features")
+            if not tied and ({k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()} or
+                             tnode.params != params):
                 raise ShapeError(f"'{node_id}' cannot share '{tnode.id}': their parameters differ "
                                  f"({tnode.params} vs {params})", sloc, "shared layers need the same op, parameters and input sizes")
             shared_with = tnode.meta.get("shared_with") or tnode.id
@@ -862,6 +876,8 @@ class Expander:
 
     def _param_value(self, val, annotation, lenv, loc: Loc):
         if isinstance(val, str):
+            if val.isidentifier() and isinstance(lenv.get(val), str):
+                return lenv[val]                     # a str parameter passed on (an einsum equation)
             try:
                 _adapter(annotation).validate_python(val)
                 return val                           # a literal string the param accepts ('same', 'bilinear')

@@ -159,6 +159,25 @@ class Op:
         """Extra source (helper classes) the generated code needs, keyed by a unique name."""
         return {}
 
+    # ops whose module's ``weight`` this op may use with 'share:' (weight tying: a language model's output layer
+    # reads the token embedding's table), and the forward that reads it (``Attr(Module(), "weight")``)
+    ties_to: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def tied_forward(cls, ins: list, p) -> ir.Expr:
+        raise NotImplementedError(f"op {cls.name!r} cannot use the weights of another op")
+
+    @classmethod
+    def transient(cls, p) -> bool:
+        """Whether the tensor the constructor makes is a buffer left out of the state_dict (``persistent: false``)."""
+        return False
+
+    @classmethod
+    def helpers_used(cls, ins: list, p) -> dict[str, str]:
+        """The helpers one layer's code needs (default: all of ``helpers()``); an op whose helper serves only some
+        settings (layernorm over a chosen dim) narrows it, so other models' code does not carry it."""
+        return cls.helpers()
+
 
 REGISTRY: dict[str, type[Op]] = {}
 ALIASES: dict[str, str] = {}
