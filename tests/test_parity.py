@@ -188,6 +188,9 @@ VERIFIED_ELSEWHERE = {
     "lenet5": "the paper's parameter count, 61,706 (test_zoo.py)",
     "unet": "the paper's parameter count, 31,030,658 (test_zoo.py)",
     "transformer": "torch.nn.Transformer's state_dict and outputs (test_zoo.py, test_torch_parity.py)",
+    "transformer_explicit": "torch.nn.Transformer's state_dict and outputs (test_transformer.py)",
+    "gpt": "a hand-written GPT's state_dict and outputs; 124,439,808 parameters (test_gpt.py)",
+    "seq2seq_attention": "a hand-written Luong attention model's state_dict and outputs (test_seq2seq.py)",
 }
 
 CASES = bundled()
