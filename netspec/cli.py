@@ -438,11 +438,34 @@ def zoo() -> None:
 
 
 @app.command()
-def ops() -> None:
-    """List the built-in ops by family, with what each becomes in PyTorch."""
-    from .ops.base import all_ops
+def ops(
+    name: Optional[str] = typer.Argument(None, help="one op: its parameters, defaults, shape rule, torch class and "
+                                                    "an example layer"),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, or markdown (the whole reference, docs/ops.md)"),
+) -> None:
+    """List the built-in ops by family, with what each becomes in PyTorch; or show one op."""
+    from .ops import reference
+    from .ops.base import all_names, all_ops
+    if fmt not in ("text", "markdown"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; formats: text, markdown", param_hint="--format")
+    if fmt == "markdown":
+        if name is not None:
+            raise typer.BadParameter("--format markdown writes the whole reference; leave out NAME",
+                                     param_hint="--format")
+        sys.stdout.write(reference.markdown())
+        return
+    if name is not None:
+        op = reference.find(name)
+        if op is None:
+            from .errors import SpecError, did_you_mean
+            raise SpecError(f"unknown op '{name}'", None,
+                            [h for h in [did_you_mean(name, all_names())] if h] +
+                            ["run 'netspec ops' for the list of ops"])
+        for line in reference.text(op).split("\n"):
+            _out.print(_esc(line))
+        return
     fam: dict = {}
-    for name, op in all_ops().items():
+    for op in all_ops().values():
         fam.setdefault(op.family, []).append(op)
     for f in sorted(fam):
         _out.print(f"[bold]{f}[/bold]")
@@ -450,6 +473,7 @@ def ops() -> None:
             alias = f" (also {', '.join(op.aliases)})" if op.aliases else ""
             doc = (op.__doc__ or op.doc or "").strip().split("\n")[0]
             _out.print(f"  {op.name:<30} {_esc(doc)}{_esc(alias)}")
+    _out.print("netspec ops NAME shows one op: parameters, defaults, shape rule, torch class, an example")
 
 
 def main(argv: list[str] | None = None) -> int:

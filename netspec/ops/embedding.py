@@ -31,6 +31,7 @@ class Embedding(Op):
     """Lookup table: integer token ids (any shape) -> vectors (..., out)."""
 
     name = "embedding"
+    shape_rule = "integer ids [*] -> [*, out]; ids must be < num"
     family = "embedding"
     aliases = ("embed",)
     Params = EmbeddingParams
@@ -125,6 +126,7 @@ class PositionalEncoding(Op):
         return rank
 
     name = "positional_encoding"
+    shape_rule = "[N, T, D] -> [N, T, D]; requires T <= max_len"
     family = "embedding"
     aliases = ("pos_encoding", "sinusoidal_positional_encoding")
     Params = SinusoidalParams
@@ -188,6 +190,7 @@ class LearnedPositionalEncoding(Op):
         return rank
 
     name = "learned_positional_encoding"
+    shape_rule = "[N, T, D] -> [N, T, D]; requires T <= max_len"
     family = "embedding"
     aliases = ("learned_pos_encoding",)
     Params = LearnedPosParams

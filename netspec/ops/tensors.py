@@ -84,6 +84,7 @@ class ParamOp(Op):
     """A learned tensor that belongs to no layer (a class token, a per-channel scale)."""
 
     name = "param"
+    shape_rule = "no input; the output has the given shape (fixed numbers)"
     family = "io"
     inputs = ()
     Params = TensorParams
@@ -122,6 +123,7 @@ class BufferOp(Op):
     """A constant tensor saved with the model (an index table, a mask)."""
 
     name = "buffer"
+    shape_rule = "no input; the output has the given shape (fixed numbers)"
     family = "io"
     inputs = ()
     Params = TensorParams

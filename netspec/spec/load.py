@@ -16,6 +16,7 @@ from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_yo
 from ..limits import LIMITS
 from .parse import Source, load_file, parse_text
 from . import models
+from .spellings import RENAMED, foreign_hint, same_padding_hint
 from .names import NAME_HINT, identifier_problem, layer_name_problem, syntax_problem
 
 
@@ -246,6 +247,11 @@ def validate(src: Source):
                 errors.append(SpecError(f"a layer must be a mapping with an 'op', got {_short(layer)}", src.loc(lp),
                                         "write it as {op: conv2d, out: 64, kernel: 3} or in block style"))
                 continue
+            if layer.get("padding") in ("same", "valid") and not _takes_padding_word(layer.get("op")):
+                errors.append(SpecError(f"layer '{layer.get('name', i)}' ({layer.get('op')}): invalid value "
+                                        f"'{layer['padding']}' for padding", src.loc(lp + ("padding",)),
+                                        same_padding_hint(layer.get("op"), layer["padding"])))
+                continue
             try:
                 models.layer_model_for(layer).model_validate(layer)
             except ValidationError as e:
@@ -257,6 +263,17 @@ def validate(src: Source):
     if errors:
         raise ErrorList(errors)
     return model
+
+
+def _takes_padding_word(op) -> bool:
+    """Whether a layer's op (a built-in op with a 'padding' parameter) accepts 'same'/'valid'; True for anything
+    else (blocks, unknown ops: their own checks speak)."""
+    from ..ops.base import lookup
+    o = lookup(op) if isinstance(op, str) else None
+    if o is None or "padding" not in o.Params.model_fields:
+        return True
+    from ..ops.reference import type_text
+    return "'same'" in type_text(o.Params.model_fields["padding"].annotation)
 
 
 def _data_path(data: Any, loc: tuple) -> tuple[tuple, list]:
@@ -301,7 +318,8 @@ def _errors(e: ValidationError, src: Source, prefix: tuple = ()) -> list[Netspec
         if key in above and not (key and isinstance(key[-1], tuple)):
             continue
         if key and isinstance(key[-1], tuple) and key[-1][0] == "__missing__" and any(
-                did_you_mean(name, [key[-1][1]]) for name in unknown.get(key[:-1], ())):
+                did_you_mean(name, [key[-1][1]]) or key[-1][1] in RENAMED.get(name, ())
+                for name in unknown.get(key[:-1], ())):
             continue
         out.append(_one_error(key, errs, src))
     # an error on a container hides nothing; but drop exact duplicates
@@ -370,10 +388,11 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         fields = _fields_for(src, container)
         where = _what(src, container)
         hints = []
-        dym = did_you_mean(field_name, fields)
+        op = _layer_op(src, path)
+        foreign = foreign_hint(field_name, fields, op) if op else None
+        dym = foreign or did_you_mean(field_name, fields)
         if dym:
             hints.append(dym)
-        op = _layer_op(src, path)
         if op:
             hints.append(f"fields of '{op}': " + ", ".join(f for f in fields if f not in ("op",)))
         return SpecError(f"unknown field '{field_name}' in {where}", src.loc(path, key=True), hints)
