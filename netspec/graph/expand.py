@@ -204,7 +204,9 @@ class Expander:
             self.errors.append(e)
         self._warn_unused()
         if self.errors:
-            raise ErrorList(self.errors)
+            err = ErrorList(self.errors)
+            err.graph = self.graph      # what was built, failing layers marked (meta["error"]): draw shows it
+            raise err
         _inplace_safety(self.graph)
         return self.graph
 
@@ -745,6 +747,7 @@ class Expander:
             macs = op.macs(in_types, outs, params)
         except OpError as e:
             where = param_locs.get(e.param, loc) if e.param else loc
+            self._failed(node_id, op, params, in_refs, in_types, loc, param_locs, container, e.message)
             raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
         except ExprError as e:
             raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
@@ -817,6 +820,13 @@ class Expander:
         self.graph.add(node)
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
+
+    def _failed(self, node_id, op, params, in_refs, in_types, loc, param_locs, container, message: str) -> None:
+        """Keep a layer whose shape rule failed as a node without outputs, marked with the message, so that a
+        diagram of the spec can show where it fails (the expansion ends in an error either way)."""
+        if node_id not in self.graph.nodes:
+            self.graph.add(Node(node_id, op, params, in_refs, loc, self._scopes(container), param_locs,
+                                meta={"in": in_types, "out": [], "weights": {}, "macs": 0, "error": message}))
 
     def _param_value(self, val, annotation, lenv, loc: Loc):
         if isinstance(val, str):
@@ -1285,6 +1295,15 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     check_bindings(spec, network, bindings)
     sym = SymCtx()
     sym.multiple_of.update(spec.symbols)
+    for s, v in (bindings or {}).items():
+        if v % spec.symbols.get(s, 1):
+            m = spec.symbols[s]
+            raise SpecError(f"{s} = {v} is not a multiple of {m}, as the file's 'symbols' declare",
+                            spec.source.loc(("symbols", s)), f"bind {s} to a multiple of {m}, e.g. {s}={max(m, v // m * m)}")
+    stated = _input_multiples(spec.networks[network], bindings or {})
+    for s, (m, _) in stated.items():
+        have = sym.multiple_of.get(s, 1)
+        sym.multiple_of[s] = have * m // math.gcd(have, m)
     try:
         g = Expander(spec, spec.networks[network], params, bindings, sym).run()
     except RecursionError:      # groups nested deeper than Python's stack (a raised max_depth)
@@ -1292,9 +1311,33 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
                          f"{LIMITS.max_depth:,}, more than Python's stack allows)", spec.networks[network].loc(),
                          "lower the limit, e.g. --limit max_depth=200, and use 'repeat' or blocks "
                          "instead of deep nesting") from None
-    _settle(g, sym, spec.symbols)
+    _settle(g, sym, {s: m for s, m in spec.symbols.items() if s not in stated})
     g.spec = spec
     return g
+
+
+def _input_multiples(net, bindings: dict) -> dict[str, tuple[int, Loc]]:
+    """The divisibility an input declares (``multiple_of: {H: 32}``): {symbol: (multiple, where)}, for the symbols
+    left free; a bound value that breaks it, or a symbol not in the input's shape, is a located error."""
+    out: dict[str, tuple[int, Loc]] = {}
+    for iname, decl in (net.raw.get("inputs") or {}).items():
+        if not isinstance(decl, dict) or not decl.get("multiple_of"):
+            continue
+        shape = [str(d).strip() for d in decl.get("shape") or []]
+        for s, m in decl["multiple_of"].items():
+            loc = net.loc("inputs", iname, "multiple_of", s)
+            if s not in shape:
+                raise SpecError(f"input '{iname}': '{s}' is not a symbol of its shape [{', '.join(shape)}]",
+                                net.src.loc(net.path + ("inputs", iname, "multiple_of", s), key=True),
+                                [h for h in [did_you_mean(s, shape)] if h])
+            if s in bindings:
+                if bindings[s] % m:
+                    raise SpecError(f"{s} = {bindings[s]} is not a multiple of {m}, as input '{iname}' requires", loc,
+                                    f"bind {s} to a multiple of {m}, e.g. {s}={max(m, bindings[s] // m * m)}")
+                continue
+            have = out.get(s, (1, loc))[0]
+            out[s] = (have * m // math.gcd(have, m), loc)
+    return out
 
 
 def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:

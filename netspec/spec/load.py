@@ -73,8 +73,18 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         src = parse_text(path_or_text, name or "<text>", json_mode=path_or_text.lstrip().startswith("{"))
         root = Path.cwd()
     else:
-        p = Path(path_or_text)
-        src = load_file(p, str(path_or_text))
+        from ..zoo import missing_hint, resolve
+        shown = str(path_or_text)
+        r = resolve(path_or_text)
+        if r.path is not path_or_text:          # a bundled spec, found by its name
+            shown = _shown(Path(r.path))
+        p = Path(r.path)
+        try:
+            src = load_file(p, shown)
+        except SpecError as e:
+            if not p.exists() and missing_hint(shown):
+                e.hints.append(missing_hint(shown))
+            raise
         root = p.resolve().parent
     roots = [root] + [Path(s).resolve() for s in (search_path or [])]
     return _build(src, roots, stack=[src.path] if src.path else [], counter=[0], memo={})

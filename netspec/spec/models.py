@@ -187,6 +187,9 @@ class ParamDecl(Model):
 class InputDecl(Model):
     shape: list[Union[int, str]]
     dtype: Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"] = "float32"
+    multiple_of: dict[Name, Annotated[int, Field(ge=1, le=2**20)]] = Field(
+        default_factory=dict, description="symbols of the shape that only take multiples of a number "
+                                          "({H: 32, W: 32}): shapes read H/4, not ceil(H/4); shown as a requirement")
     doc: Optional[str] = None
 
 
