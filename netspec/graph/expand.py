@@ -108,6 +108,17 @@ def _f_rank(t):
 SHAPE_FUNCS = {"channels": _f_channels, "features": _f_features, "shape": _f_shape, "dim": _f_dim, "rank": _f_rank}
 
 
+@dataclass
+class _Default:
+    """One scoped default: its value, where it is written, its expression text, and the block depth it is written
+    at (a layer at that depth may keep the expression in generated code)."""
+
+    value: Any
+    loc: Loc
+    text: str | None
+    depth: int
+
+
 class _Env(dict):
     """Expression environment: values, plus scope names resolved lazily to tensors."""
 
@@ -174,6 +185,8 @@ class Expander:
         self.all_local_names: dict[str, str] = {}   # local name -> a full id (for "inside another block" hints)
         self.work = [0]                 # the expansion budget spent (LIMITS.max_work): instances, expression steps
         self.eval_cache: dict = {}      # (text, the values it reads) -> value: an expression is evaluated once
+        # scoped defaults in force, innermost last: {op name: {field: _Default}} (network, then each block instance)
+        self.defaults: list[dict] = [{}]
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -194,6 +207,8 @@ class Expander:
             self.graph.inputs[iname] = iname
             scope.entries[iname] = Entry([(iname, 0)], ["out"], loc)
             first = first or scope.entries[iname]
+        env = self._let(net.raw.get("let"), env, scope, [first] if first else [], src, net.path)
+        self.defaults.append(self._scoped_defaults(net.raw.get("defaults"), env, src, net.path))
         last = self._body(net.raw.get("layers") or [], src, net.path + ("layers",), scope, "", env, first, None)
         try:
             self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
@@ -289,7 +304,7 @@ class Expander:
             if key is not None and key in self.eval_cache:
                 self._spend(1, loc)
                 return self.eval_cache[key]
-            v = e.eval(env, SHAPE_FUNCS, meter=self.work)     # one evaluation is bounded (500 nodes, 1000 items)
+            v = e.eval(env, SHAPE_FUNCS, meter=self.work, sym=self.sym)   # bounded: 500 nodes, 1000 items
             self._spend(1, loc)
             if key is not None:
                 self.eval_cache[key] = v
@@ -726,11 +741,23 @@ class Expander:
                 # pydantic would read 0, 0.0 or 'off' as false: 'bias: "a - a"' would silently drop the bias
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be true or false, not "
                                 f"{values[key]!r}", ploc, "write true or false, or a comparison like 'a > b'")
+        for fname, d in self.defaults[-1].get(op.name, {}).items():
+            key = fields[fname].alias or fname
+            if key in values:
+                continue                            # the layer's own value wins
+            values[key] = d.value
+            param_locs[fname] = d.loc
+            if d.text is not None and d.depth == len(self.block_stack):
+                exprs[fname] = d.text               # written in this block: the expression reads its names
         try:
             params = op.Params.model_validate(values)
         except ValidationError as e:
             err = e.errors(include_url=False)[0]
             key = err["loc"][0] if err["loc"] else None
+            if err["type"] == "missing":        # left out where no scoped default gives it
+                raise SpecError(f"layer '{node_id}' ({op.name}) is missing the required field '{key}'", loc,
+                                f"write it, or give it with 'defaults: {{{op.name}: {{{key}: ...}}}}' in this block "
+                                "or around it") from None
             ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
             msg = err["msg"].removeprefix("Value error, ")
             what = f"'{key}' of " if key is not None else ""
@@ -820,6 +847,44 @@ class Expander:
         self.graph.add(node)
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
+
+    def _let(self, raw, env: dict, scope: _Scope, ins: list, src: Source, path: tuple) -> dict:
+        """``let:`` values of a network or block, in order: each an expression over the parameters, earlier let
+        values and the shapes of the inputs. Returns the environment with them added."""
+        if not raw:
+            return env
+        env = dict(env)
+        for name, val in raw.items():
+            loc = src.loc(path + ("let", name), key=True)
+            if name in env:
+                raise SpecError(f"'let: {name}' has the name of a parameter (or an earlier let value)", loc,
+                                "give the derived value a name of its own")
+            vloc = src.loc(path + ("let", name))
+            lenv = self._layer_env(env, scope, ins)
+            if isinstance(val, str):
+                val = self._eval(val, lenv, vloc)
+            elif isinstance(val, list):
+                val = [self._eval(v, lenv, vloc) if isinstance(v, str) else v for v in val]
+            env[name] = val
+        return env
+
+    def _scoped_defaults(self, raw, env: dict, src: Source, path: tuple) -> dict:
+        """The defaults in force inside a network or block: the enclosing ones, overridden op by op and field by
+        field by its own ``defaults:`` (evaluated here, where they are written)."""
+        outer = self.defaults[-1]
+        if not raw:
+            return outer
+        merged = {k: dict(v) for k, v in outer.items()}
+        depth = len(self.block_stack)
+        for opname, fields in raw.items():
+            op = lookup(opname)
+            for fname, val in (fields or {}).items():
+                loc = src.loc(path + ("defaults", opname, fname))
+                f = op.Params.model_fields[fname]
+                value = self._param_value(val, f.annotation, env, loc)
+                text = val if isinstance(val, str) and value is not val else None
+                merged.setdefault(op.name, {})[fname] = _Default(value, loc, text, depth)
+        return merged
 
     def _failed(self, node_id, op, params, in_refs, in_types, loc, param_locs, container, message: str) -> None:
         """Keep a layer whose shape rule failed as a node without outputs, marked with the message, so that a
@@ -1002,8 +1067,12 @@ class Expander:
                                                        parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
                                                        input_names=bin_names)
         self.block_stack.append(bref.name)
+        pushed = False
         try:
             first = bscope.entries[bin_names[0]] if bin_names else None
+            benv = self._let(bdef.get("let"), benv, bscope, [first] if first else [], bref.src, bref.path)
+            self.defaults.append(self._scoped_defaults(bdef.get("defaults"), benv, bref.src, bref.path))
+            pushed = True
             last = self._body(bdef.get("layers") or [], bref.src, bref.path + ("layers",), bscope,
                               node_id if flat else node_id + ".", benv, first, container if flat else node_id,
                               flat_counter, flat_of=bref.name if flat else None)
@@ -1013,6 +1082,8 @@ class Expander:
                           loc_default=bref.loc("layers"))
         finally:
             self.block_stack.pop()
+            if pushed:
+                self.defaults.pop()
         if not flat:
             c = self.graph.containers[node_id]
             c.outputs = list(outs.values())

@@ -199,6 +199,13 @@ class SymbolDecl(Model):
 
 
 ParamsField = dict[Name, Union[ParamDecl, int, float, bool, str, list, None]]
+LetField = Annotated[dict[Name, Union[int, float, bool, Expr, list]], Field(
+    default_factory=dict, description="derived values, in order: name -> expression over the parameters, earlier "
+                                      "let values and the inputs' shapes; visible to the layers like parameters")]
+DefaultsField = Annotated[dict[Name, dict[Name, Any]], Field(
+    default_factory=dict, description="scoped defaults: op -> {parameter: value}, for every layer of that op here "
+                                      "and in the blocks used here (a layer's own value wins, an inner scope's "
+                                      "defaults win over an outer's)")]
 InputsField = Union[dict[Name, Union[list[Union[int, str]], InputDecl]], list[Name]]
 OutputsField = Union[Ref, list[Ref], dict[Name, Ref]]
 
@@ -208,6 +215,8 @@ class BlockDef(Model):
 
     doc: Optional[str] = None
     params: ParamsField = Field(default_factory=dict)
+    let: LetField
+    defaults: DefaultsField
     inputs: InputsField = Field(default_factory=lambda: ["x"])
     layers: list[Any]
     outputs: Optional[OutputsField] = None
@@ -218,6 +227,8 @@ class NetworkDef(Model):
 
     doc: Optional[str] = None
     params: ParamsField = Field(default_factory=dict)
+    let: LetField
+    defaults: DefaultsField
     inputs: dict[Name, Union[list[Union[int, str]], InputDecl]]
     layers: list[Any]
     outputs: Optional[OutputsField] = None
@@ -232,6 +243,8 @@ class SpecFile(Model):
     imports: list[str] = Field(default_factory=list, description="files (relative to this one) whose blocks are imported")
     symbols: dict[Name, SymbolDecl] = Field(default_factory=dict)
     params: ParamsField = Field(default_factory=dict)
+    let: LetField
+    defaults: DefaultsField
     blocks: dict[Name, BlockDef] = Field(default_factory=dict)
     inputs: Optional[dict[Name, Union[list[Union[int, str]], InputDecl]]] = None
     layers: Optional[list[Any]] = None
