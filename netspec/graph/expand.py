@@ -52,6 +52,7 @@ class Entry:
     poisoned: bool = False
     source: bool = False           # a layer without inputs (param, buffer)
     disabled: bool = False
+    passes: tuple = ()             # a layer dropped by 'if': the outputs it would have, each passing its input on
 
 
 class TensorVal:
@@ -479,9 +480,10 @@ class Expander:
                     self.graph.dropped.setdefault(container, []).append(
                         (name, raw["if"], ins[0].refs[0] if ins and ins[0] is not None and ins[0].refs else None,
                          len(self.graph.nodes), loc))
+                passes = self._output_names(opname)
                 if ins and ins[0] is not None:
-                    return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
-                return Entry([], [], loc, disabled=True)
+                    return Entry(ins[0].refs[:1], ["out"], loc, disabled=True, passes=passes)
+                return Entry([], [], loc, disabled=True, passes=passes)
         # repeat
         n = None
         if raw.get("repeat") is not None:
@@ -675,10 +677,15 @@ class Expander:
                              [h for h in hints if h])
         if e.poisoned:
             raise _Poison()
+        if out and e.disabled and out in e.passes:          # every output of a dropped layer passes its input on
+            if not e.refs:
+                raise GraphError(f"layer '{name}' refers to '{ref}', but '{base}' was dropped by its 'if' and has no "
+                                 "input to pass through", loc, "refer to another layer, or make the condition true")
+            return Entry(e.refs[:1], [out], e.loc)
         if out:
             if out not in e.names:
                 raise GraphError(f"'{base}' has no output '{out}'", loc,
-                                 f"its outputs: {', '.join(e.names) or '(none)'}")
+                                 f"its outputs: {', '.join(e.passes or e.names) or '(none)'}")
             k = e.names.index(out)
             return Entry([e.refs[k]], [out], e.loc)
         if not e.refs:
@@ -885,6 +892,19 @@ class Expander:
                 text = val if isinstance(val, str) and value is not val else None
                 merged.setdefault(op.name, {})[fname] = _Default(value, loc, text, depth)
         return merged
+
+    def _output_names(self, opname) -> tuple:
+        """The outputs a layer of this op, block or seq has (what a reference to a dropped one may name)."""
+        op = lookup(opname) if isinstance(opname, str) else None
+        if op is not None:
+            return tuple(op.outputs)
+        bref = self.spec.blocks.get(opname) if isinstance(opname, str) else None
+        outs = bref.raw.get("outputs") if bref is not None else None
+        if isinstance(outs, dict):
+            return tuple(outs)
+        if isinstance(outs, list):
+            return tuple(str(r).replace(".", "_") for r in outs)
+        return ("out",)
 
     def _failed(self, node_id, op, params, in_refs, in_types, loc, param_locs, container, message: str) -> None:
         """Keep a layer whose shape rule failed as a node without outputs, marked with the message, so that a
