@@ -55,7 +55,8 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
+    "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"},
+                                       ("S <= 5000", "T <= 5000"))},     # the positional table's max_len
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},

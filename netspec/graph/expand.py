@@ -574,7 +574,23 @@ class Expander:
                                      f"over the limit of {LIMITS.max_nodes:,}", src.loc(path + ("repeat",)),
                                      f"one copy has {each:,} nodes; raise the limit with --limit max_nodes=N if you mean it")
             cur = [ent] + list(cur[1:]) if cur else [ent]
+        self._warn_chained_merge(raw, src, path, opname, shown, n, cur)
         return ent
+
+    def _warn_chained_merge(self, raw, src, path, opname, shown, n, cur) -> None:
+        """A repeated merge: each copy after the first takes the previous copy as its first input (the chain) and
+        the other inputs as written; that mix of an implicit and explicit inputs is rarely what was meant."""
+        op = lookup(opname) if isinstance(opname, str) else None
+        if op is None or op.family != "merge" or n < 2 or len(cur) < 2 or raw.get("from") is None:
+            return
+        f = raw["from"]
+        first = f[0] if isinstance(f, list) and f else next(iter(f.values()), None) if isinstance(f, dict) else f
+        self.graph.warnings.append(Warning_(
+            f"'{shown}' repeats a merge ({op.name}) {n} times: copies after the first take the previous copy as their "
+            f"first input, implicitly, instead of '{first}', and the other inputs as written",
+            src.loc(path + ("from",)),
+            ["if every copy should merge the inputs as written, write the copies as separate layers (or a block); "
+             "if the chain is meant, make it explicit with a block whose input is the chain"]))
 
     def _assume(self, start: int) -> None:
         """A divisibility a layer needs (U-Net's H % 16 == 0) is assumed at once for all later shapes."""
@@ -1403,6 +1419,8 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
                          "lower the limit, e.g. --limit max_depth=200, and use 'repeat' or blocks "
                          "instead of deep nesting") from None
     _settle(g, sym, {s: m for s, m in spec.symbols.items() if s not in stated})
+    from .lint import requirement_warnings
+    g.warnings.extend(requirement_warnings(g))
     g.spec = spec
     return g
 
