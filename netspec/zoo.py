@@ -33,9 +33,24 @@ def bundled(name: str) -> Path | None:
         return None
     for suffix in SUFFIXES:
         p = zoo_dir() / f"{name}{suffix}"
-        if p.is_file():
+        if _is_file(p):
             return p
     return None
+
+
+def _exists(p) -> bool:
+    """Whether a path exists; False for one the file system cannot even look up (a NUL byte, a name too long)."""
+    try:
+        return Path(p).exists()
+    except (OSError, ValueError):
+        return False
+
+
+def _is_file(p) -> bool:
+    try:
+        return Path(p).is_file()
+    except (OSError, ValueError):
+        return False
 
 
 @dataclass
@@ -49,13 +64,13 @@ def resolve(arg: str | os.PathLike) -> Resolved:
     bundled spec of that name; with a note when both a file and a bundled spec could be meant."""
     text = os.fspath(arg)
     found = bundled(text) if text and os.sep not in text and "/" not in text else None
-    if Path(text).exists():
+    if _exists(text):
         if found is not None:
             return Resolved(arg, f"'{text}' is the file {text}; the bundled spec of that name is {found}")
         return Resolved(arg)
     if found is None:
         return Resolved(arg)
-    local = [text + s for s in SUFFIXES if Path(text + s).is_file()]
+    local = [text + s for s in SUFFIXES if _is_file(text + s)]
     note = (f"'{text}' is the bundled spec {found}; the local file {local[0]} was not read (name it with its "
             f"suffix to use it)") if local else None
     return Resolved(found, note)

@@ -73,7 +73,7 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         src = parse_text(path_or_text, name or "<text>", json_mode=path_or_text.lstrip().startswith("{"))
         root = Path.cwd()
     else:
-        from ..zoo import missing_hint, resolve
+        from ..zoo import _exists, missing_hint, resolve
         shown = str(path_or_text)
         r = resolve(path_or_text)
         if r.path is not path_or_text:          # a bundled spec, found by its name
@@ -82,7 +82,7 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         try:
             src = load_file(p, shown)
         except SpecError as e:
-            if not p.exists() and missing_hint(shown):
+            if not _exists(p) and missing_hint(shown):
                 e.hints.append(missing_hint(shown))
             raise
         root = p.resolve().parent
