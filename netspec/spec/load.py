@@ -268,7 +268,6 @@ def validate(src: Source):
                 errors.append(SpecError(f"layer '{layer.get('name', i)}' ({layer.get('op')}): invalid value "
                                         f"'{layer['padding']}' for padding", src.loc(lp + ("padding",)),
                                         same_padding_hint(layer.get("op"), layer["padding"])))
-                continue
             try:
                 models.layer_model_for(layer).model_validate(layer)
             except ValidationError as e:
