@@ -87,6 +87,14 @@ def _parse_kv(items: list[str] | None, what: str) -> dict:
     return out
 
 
+def _say_which(spec) -> None:
+    """A spec argument that names both a file and a bundled spec: say which one is read (a file always wins)."""
+    from .zoo import resolve
+    note = resolve(spec).note
+    if note:
+        _err.print(f"[cyan]note: {_esc(note)}[/cyan]")
+
+
 @app.callback()
 def _main(
     limit: Optional[List[str]] = typer.Option(None, "--limit", metavar="NAME=VALUE",
@@ -116,6 +124,7 @@ def check(
     bindings = _parse_kv(bind, "--bind")
     failed = 0
     for path in specs:
+        _say_which(path)
         res = run_check(path, params=params or None, bindings=bindings or None,
                         search_path=[str(s) for s in search_path or []])
         if strict and res.warnings:
@@ -165,6 +174,7 @@ def summary(
     """Table of layers: structural name, op, output shape, parameters, MACs; totals. No weights, no forward pass."""
     from .io import is_stdout, output_target, write_output
     from .summary import FORMATS, summaries
+    _say_which(spec)
     fmt = fmt.lower()
     if fmt not in FORMATS:
         raise typer.BadParameter(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}", param_hint="--format")
@@ -219,6 +229,7 @@ def draw(
 ) -> None:
     """Draw a network with Graphviz: shapes on the edges, blocks as clusters, op families in colour."""
     from .draw import RANKDIRS, draw as run_draw
+    _say_which(spec)
     rankdir = rankdir.upper()
     if rankdir not in RANKDIRS:
         raise typer.BadParameter(f"unknown direction {rankdir!r}; use TB or LR (or BT, RL)", param_hint="--rankdir")
@@ -251,6 +262,7 @@ def compile_(
     source gets load_trained(), which builds the network and loads them: a trained model.py that needs only torch.
     """
     from .codegen.source import generate_module
+    _say_which(spec)
     from .io import is_stdout, output_target, write_output
     from .pipeline import graphs as pipeline_graphs
     if class_name is not None and not (class_name.isidentifier() and class_name.isascii()):
@@ -319,6 +331,7 @@ def export(
     """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed;
     or (--format json, or a .json output) its expanded graph as data, described by `netspec schema --graph`."""
     from .export import export_onnx
+    _say_which(spec)
     from .io import is_stdout, output_target
     fmt = (fmt or ("json" if output.suffix.lower() == ".json" else "onnx")).lower()
     if fmt not in ("onnx", "json"):
@@ -461,6 +474,7 @@ def train(
     FSDP2 with --strategy fsdp). With --serve the page stays up after training until Ctrl-C.
     """
     from .train.loop import train as run_train
+    _say_which(spec)
     overrides = dict(epochs=epochs, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed, out=out,
                      compile=compile_ or None, strategy=strategy)
     srv = None
@@ -491,6 +505,7 @@ def evaluate(
 ) -> None:
     """Report the metrics of trained weights on the data of the spec's 'train:' section."""
     from .train.use import evaluate as run_evaluate
+    _say_which(spec)
     if split not in ("train", "val", "test"):
         raise typer.BadParameter(f"unknown split {split!r}; use train, val or test", param_hint="--split")
     res, warnings = run_evaluate(spec, weights, split=split, config=config, params=_parse_kv(param, "--param"),
@@ -513,6 +528,7 @@ def predict(
 ) -> None:
     """Run trained weights on inputs; print the predicted classes (or values), or write all outputs to --output."""
     from .train.use import predict as run_predict
+    _say_which(spec)
     lines, warnings = run_predict(spec, weights, inputs, output=output, network=network,
                                   params=_parse_kv(param, "--param"), device=device)
     for w in warnings:
@@ -521,40 +537,55 @@ def predict(
         sys.stdout.write(line + "\n")
 
 
-def zoo_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for cand in (here.parent / "specs", here / "specs"):
-        if cand.is_dir():
-            return cand
-    return here.parent / "specs"
+@app.command()
+def zoo(
+    names: Optional[List[str]] = typer.Argument(None, help="only these bundled specs"),
+) -> None:
+    """List the bundled specs: parameters, MACs, the file, and what each reproduces. Any command takes a bundled
+    spec's name where it takes a file (netspec check resnet18): a file of that name always wins."""
+    from . import zoo as bundled
+    known = bundled.names()
+    for n in names or []:
+        if n not in known:
+            from .errors import SpecError, did_you_mean
+            raise SpecError(f"no bundled spec named '{n}'", None,
+                            [h for h in [did_you_mean(n, known)] if h] + [f"bundled: {', '.join(known)}"])
+    for k, n in enumerate(names or known):
+        if k:
+            _out.print("")
+        for line in bundled.text(bundled.entry(bundled.bundled(n))).split("\n"):
+            _out.print(_esc(line))
 
 
 @app.command()
-def zoo() -> None:
-    """List the bundled specs in specs/, one line each."""
-    d = zoo_dir()
-    for p in sorted(d.glob("*.yaml")) + sorted(d.glob("*.json")):
-        first = ""
-        try:
-            from .spec.parse import load_file
-            doc = load_file(p).data.get("doc")
-            first = doc.strip().split("\n")[0] if isinstance(doc, str) else ""
-        except NetspecError:
-            pass
-        if not first:
-            for line in p.read_text(encoding="utf-8").splitlines():
-                if line.startswith("#"):
-                    first = line.lstrip("# ").strip()
-                    break
-        _out.print(f"{p.stem:<18} {_esc(first)}")
-
-
-@app.command()
-def ops() -> None:
-    """List the ops by family: what each becomes in PyTorch and the package it comes from (plugins included)."""
-    from .ops.base import all_ops, plugin_problems
+def ops(
+    name: Optional[str] = typer.Argument(None, help="one op: its parameters, defaults, shape rule, torch class and "
+                                                    "an example layer"),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, or markdown (the whole reference, docs/ops.md)"),
+) -> None:
+    """List the built-in ops by family, with what each becomes in PyTorch; or show one op."""
+    from .ops import reference
+    from .ops.base import all_names, all_ops, plugin_problems
+    if fmt not in ("text", "markdown"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; formats: text, markdown", param_hint="--format")
+    if fmt == "markdown":
+        if name is not None:
+            raise typer.BadParameter("--format markdown writes the whole reference; leave out NAME",
+                                     param_hint="--format")
+        sys.stdout.write(reference.markdown())
+        return
+    if name is not None:
+        op = reference.find(name)
+        if op is None:
+            from .errors import SpecError, did_you_mean
+            raise SpecError(f"unknown op '{name}'", None,
+                            [h for h in [did_you_mean(name, all_names())] if h] +
+                            ["run 'netspec ops' for the list of ops"])
+        for line in reference.text(op).split("\n"):
+            _out.print(_esc(line))
+        return
     fam: dict = {}
-    for name, op in all_ops().items():
+    for op in all_ops().values():
         fam.setdefault(op.family, []).append(op)
     for f in sorted(fam):
         _out.print(f"[bold]{_esc(f)}[/bold]")
@@ -562,6 +593,7 @@ def ops() -> None:
             alias = f" (also {', '.join(op.aliases)})" if op.aliases else ""
             doc = (op.__doc__ or op.doc or "").strip().split("\n")[0]
             _out.print(f"  {op.name:<30} {_esc(f'[{op.package}]'):<16} {_esc(doc)}{_esc(alias)}")
+    _out.print("netspec ops NAME shows one op: parameters, defaults, shape rule, torch class, an example")
     problems = plugin_problems()
     if problems:        # listed above are the ops that work; a broken plugin is an error here
         global _plugins_reported

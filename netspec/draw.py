@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import LimitError, NetspecError
+from .errors import ErrorList, LimitError, NetspecError
 from .limits import LIMITS
 from .graph.ir import Graph
 from .io import OutputError, atomic_write_bytes, is_stdout, output_target, write_new_text, write_output
@@ -123,7 +123,7 @@ class Drawing:
 
 
 def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: str = "TB", legend: bool = True,
-           title: bool = True) -> Drawing:
+           title: bool = True, layout: bool = True) -> Drawing:
     """Lay a graph (or several networks side by side) out as a Graphviz digraph; returns its DOT source.
 
     Args:
@@ -133,6 +133,8 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
         rankdir: "TB" (top to bottom) or "LR" (left to right); "BT" and "RL" also work.
         legend: add the colour legend of the op families used.
         title: add a title line (network name, parameters, MACs).
+        layout: whether Graphviz will lay the source out (an image); only then are the node and layout-work caps
+            applied (DOT source alone costs no layout).
     """
     import graphviz
 
@@ -161,10 +163,10 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
             with dot.subgraph(name=f"cluster_{prefix}") as sub:
                 sub.attr(label=f"<<B>{_h(g.name)}</B>>", style="rounded", color="#333333", fontsize="12",
                          tooltip=_tip(f"network {g.name}\n{g.file}"))
-                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families)
+                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families, layout)
             out.clusters += 1
         else:
-            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families)
+            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families, layout)
         titles.append(_title_text(g))
     if title or legend:
         dot.attr("graph", label=_legend_label(titles if title else [], list(families) if legend else [],
@@ -173,7 +175,8 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
     return out
 
 
-def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Drawing, families: dict) -> None:
+def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Drawing, families: dict,
+                layout: bool = True) -> None:
     """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
     inside = members(g)
     pos = positions(g)
@@ -190,7 +193,7 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
             if ref is not None and rep[ref[0]] != head:
                 edges.setdefault((tuple(ref), head), rep[ref[0]])
     n_nodes = len(set(rep.values())) + len(g.outputs)
-    if n_nodes > MAX_DRAWN_NODES or len(edges) > MAX_DRAWN_EDGES:
+    if layout and n_nodes > MAX_DRAWN_NODES or len(edges) > MAX_DRAWN_EDGES:
         what = f"{n_nodes:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{len(edges):,} edges"
         limit = f"{MAX_DRAWN_NODES:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{MAX_DRAWN_EDGES:,} edges"
         hint = ("fold blocks with --depth K (e.g. --depth 1)" if depth != 0 else
@@ -198,7 +201,7 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
         raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} that Graphviz "
                          "lays out in reasonable time", None, hint)
 
-    cost = layout_cost(g, rep, edges)
+    cost = layout_cost(g, rep, edges) if layout else 0
     if cost > LIMITS.max_layout_cost:
         hint = ("fold blocks with --depth K (e.g. --depth 1) to draw fewer nodes and edges" if depth != 0 else
                 "a picture this dense is not readable; 'netspec summary' lists every layer")
@@ -336,6 +339,9 @@ def _node(where, g: Graph, n, prefix: str, families: dict) -> None:
     macs = n.meta.get("macs", 0)
     if macs:
         tip.append(f"{_count(macs)} MACs")
+    error = n.meta.get("error")
+    if error:
+        tip.append(f"error: {error}")
     attrs: dict[str, Any] = {"fillcolor": family_colour(fam), "tooltip": _tip("\n".join(tip)), "id": prefix + n.id}
     if fam == "merge":
         attrs.update(shape=MERGE_SHAPES.get(len(label), "ellipse"), style="filled", penwidth="1.2",
@@ -355,7 +361,21 @@ def _node(where, g: Graph, n, prefix: str, families: dict) -> None:
         html_label = f"<{_h(label)}{small}>"
         if shared:
             attrs["style"] = "rounded,filled,dashed"
+    if error:                             # the layer whose shape rule failed: red, with the message
+        attrs.update(fillcolor=ERROR_FILL, color=ERROR_LINE, penwidth="2", fontcolor=ERROR_LINE)
+        html_label = html_label[:-1] + f'<BR/><FONT POINT-SIZE="8">{"<BR/>".join(map(_h, _wrap(error)))}</FONT>>'
     where.node(graphviz.nohtml(prefix + n.id), label=html_label, **attrs)
+
+
+ERROR_FILL = "#fbd5d5"
+ERROR_LINE = "#c00000"
+
+
+def _wrap(text: str, width: int = 48) -> list[str]:
+    """A message cut to a few lines for a node label (the full message is in the tooltip and the error output)."""
+    import textwrap
+    lines = textwrap.wrap(text, width)
+    return lines[:3] + ["..."] if len(lines) > 3 else lines
 
 
 def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: dict) -> None:
@@ -555,13 +575,30 @@ def draw(spec_or_path, path: str | os.PathLike | None = None, *, depth: int | No
     """
     p = Path(path) if path is not None else None
     fmt = output_format(p) if p is not None else None
-    graphs = _graphs(spec_or_path, network, bind, params, search_path)
-    drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend)
+    try:
+        graphs = _graphs(spec_or_path, network, bind, params, search_path)
+    except ErrorList as e:
+        partial = getattr(e, "graph", None)
+        if p is None or partial is None or not any(n.meta.get("error") for n in partial.nodes.values()):
+            raise
+        # a shape error: draw what was built, the failing layers in red, then report the errors (exit 1)
+        drawing = to_dot([partial], depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot")
+        _write(p, fmt, drawing)
+        e.errors[-1].hints.append(f"wrote {p} anyway: the failing layer is in red" if not is_stdout(p) else
+                                  "the diagram on standard output marks the failing layer in red")
+        raise
+    drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot")
     if p is None:
         return drawing
+    _write(p, fmt, drawing)
+    return drawing
+
+
+def _write(p: Path, fmt: str, drawing: Drawing) -> None:
+    """Write a drawing: DOT source as it is, other formats laid out by Graphviz."""
     if fmt == "dot":
         write_output(p, drawing.source)
-        return drawing
+        return
     try:
         data = render(drawing, fmt)
     except _NoDot:
@@ -570,7 +607,6 @@ def draw(spec_or_path, path: str | os.PathLike | None = None, *, depth: int | No
                               f"wrote its source to the new file '{dot_path}'", None, INSTALL_HINT,
                               dot_path=dot_path) from None
     atomic_write_bytes(p, data)
-    return drawing
 
 
 def _graphs(spec_or_path, network, bind, params, search_path) -> list[Graph]:

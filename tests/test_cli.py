@@ -152,12 +152,13 @@ def test_missing_file_exits_1(tmp_path):
 def test_zoo_lists_every_spec():
     r = run("zoo")
     assert r.returncode == 0, r.stderr
-    lines = r.stdout.splitlines()
-    assert len(lines) == len(SPECS)
-    for p, line in zip(SPECS, lines):
-        name, _, description = line.partition(" ")
-        assert name == p.stem
-        assert description.strip(), f"{p.name} has no one-line description"
+    entries = r.stdout.strip().split("\n\n")            # one paragraph per spec: counts, file, what it reproduces
+    assert len(entries) == len(SPECS)
+    for p, entry in zip(sorted(SPECS, key=lambda p: p.stem), entries):
+        head, file, reproduces = entry.split("\n")
+        assert head.startswith(f"{p.stem}: ") and " parameters, " in head and " MACs" in head
+        assert file.strip() == f"file: specs/{p.name}"
+        assert reproduces.strip().startswith("reproduces: ") and len(reproduces) > 40, p.name
 
 
 def test_check_prints_shapes():

@@ -178,8 +178,8 @@ def test_folded_blocks_show_shapes_and_parameters(tmp_path):
     assert "layer2.0" in d.folded
     text = " ".join(t.text for t in svg["node"]["layer2.0"].iter(f"{SVG}text"))
     assert "basic(planes=128, stride=2)" in text
-    assert "in: N×64×ceil(H/4)×ceil(W/4)" in text
-    assert "out: N×128×ceil(H/8)×ceil(W/8)" in text
+    assert "in: N×64×H/4×W/4" in text
+    assert "out: N×128×H/8×W/8" in text
     assert "230.14k params" in text
     assert "cluster_layer2" in svg["cluster"]
     assert "cluster_layer2.0" not in svg["cluster"]

@@ -25,6 +25,8 @@ class Net(NamedTuple):
     requires: tuple[str, ...] = ()
 
 
+DIV32 = ("H % 32 == 0", "W % 32 == 0")    # the input declares multiple_of: {H: 32, W: 32}
+
 # file stem -> network name -> expected interface
 EXPECTED: dict[str, dict[str, Net]] = {
     "alexnet": {"alexnet": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -32,11 +34,11 @@ EXPECTED: dict[str, dict[str, Net]] = {
                                        {"recon": "[N, 3, H, W]", "code": "[N, 128, H/8, W/8]"})},
     "dcgan": {"generator": Net({"z": "[N, 100, 1, 1]"}, {"out": "[N, 3, 64, 64]"}),
               "discriminator": Net({"image": "[N, 3, 64, 64]"}, {"out": "[N]"})},
-    "densenet121": {"densenet121": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "densenet121": {"densenet121": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "dqn": {"dqn": Net({"frames": "[N, 4, 84, 84]"}, {"out": "[N, 18]"})},
-    "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
-                                                          "aux_logits1": "[N, 1000]"})},
+                                                          "aux_logits1": "[N, 1000]"}, DIV32)},
     "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
     "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
@@ -44,26 +46,27 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "lenet5": {"lenet5": Net({"x": "[N, 1, 32, 32]"}, {"out": "[N, 10]"})},
     "lstm": {"lstm": Net({"tokens": "[N, T] int64"}, {"out": "[N, 2]"})},
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
-    "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "mobilenet_v3_large": {"mobilenet_v3_large": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    "mobilenet_v3_large": {"mobilenet_v3_large": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "nasnet_a_large": {"nasnet_a_large": Net({"x": "[N, 3, 331, 331]"}, {"out": "[N, 1000]"})},
-    "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
     "seq2seq_attention": {"seq2seq_attention": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
                                                    {"logits": "[N, T, 50000]"})},
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
+    "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"},
+                                       ("S <= 5000", "T <= 5000"))},     # the positional table's max_len
     "transformer_explicit": {"transformer_explicit": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
-                                                         {"out": "[N, T, 10000]"})},
+                                                         {"out": "[N, T, 10000]"}, ("S <= 5000", "T <= 5000"))},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
-    "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
-    "vgg16_bn": {"vgg16_bn": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    "vgg16_bn": {"vgg16_bn": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "xception": {"xception": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
 }
 

@@ -70,7 +70,7 @@ def top_class_name(src: str) -> str:
 
 
 def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=None, class_name: str | None = None,
-          bindings: dict | None = None, **params):
+          bindings: dict | None = None, check_inputs: bool = False, **params):
     """Build the torch module a spec describes.
 
     Args:
@@ -78,6 +78,8 @@ def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=N
         network: which network of the file (default: the first).
         device: where to create the weights (``"cuda"``, ``"meta"`` for no allocation); default: torch's default.
         dtype: a floating-point dtype for the parameters and float buffers (default float32).
+        check_inputs: check every call's inputs against the spec's declared inputs (shapes, symbols, dtypes,
+            requirements); a misfit is a ValueError that names the input and where the spec declares it.
         **params: the network's parameters (``num_classes=10``).
     Returns:
         an ``nn.Module`` whose ``state_dict`` keys are the spec's structural names, initialised as torch does.
@@ -99,4 +101,7 @@ def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=N
     if dtype is not None:
         model = model.to(dtype=dtype)
     model.netspec_source = src
+    if check_inputs:
+        from .check_inputs import attach
+        attach(model, g, dtype)
     return model

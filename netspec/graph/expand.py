@@ -53,6 +53,7 @@ class Entry:
     poisoned: bool = False
     source: bool = False           # a layer without inputs (param, buffer)
     disabled: bool = False
+    passes: tuple = ()             # a layer dropped by 'if': the outputs it would have, each passing its input on
 
 
 class TensorVal:
@@ -107,6 +108,17 @@ def _f_rank(t):
 
 
 SHAPE_FUNCS = {"channels": _f_channels, "features": _f_features, "shape": _f_shape, "dim": _f_dim, "rank": _f_rank}
+
+
+@dataclass
+class _Default:
+    """One scoped default: its value, where it is written, its expression text, and the block depth it is written
+    at (a layer at that depth may keep the expression in generated code)."""
+
+    value: Any
+    loc: Loc
+    text: str | None
+    depth: int
 
 
 class _Env(dict):
@@ -176,6 +188,8 @@ class Expander:
         self.work = [0]                 # the expansion budget spent (LIMITS.max_work): instances, expression steps
         self.eval_cache: dict = {}      # (text, the values it reads) -> value: an expression is evaluated once
         self.dim_names: dict = {}       # what a shape assertion's dims may name: the inputs' symbols (or bound sizes)
+        # scoped defaults in force, innermost last: {op name: {field: _Default}} (network, then each block instance)
+        self.defaults: list[dict] = [{}]
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -201,6 +215,8 @@ class Expander:
                 if is_sym(d):
                     self.dim_names.update({x: Dim.sym(x) for x in d.free_symbols()})
         self.dim_names.update({k: int(v) for k, v in self.bindings.items()})
+        env = self._let(net.raw.get("let"), env, scope, [first] if first else [], src, net.path)
+        self.defaults.append(self._scoped_defaults(net.raw.get("defaults"), env, src, net.path))
         last = self._body(net.raw.get("layers") or [], src, net.path + ("layers",), scope, "", env, first, None)
         try:
             self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
@@ -211,7 +227,9 @@ class Expander:
             self.errors.append(e)
         self._warn_unused()
         if self.errors:
-            raise ErrorList(self.errors)
+            err = ErrorList(self.errors)
+            err.graph = self.graph      # what was built, failing layers marked (meta["error"]): draw shows it
+            raise err
         _inplace_safety(self.graph)
         return self.graph
 
@@ -294,7 +312,7 @@ class Expander:
             if key is not None and key in self.eval_cache:
                 self._spend(1, loc)
                 return self.eval_cache[key]
-            v = e.eval(env, SHAPE_FUNCS, meter=self.work)     # one evaluation is bounded (500 nodes, 1000 items)
+            v = e.eval(env, SHAPE_FUNCS, meter=self.work, sym=self.sym)   # bounded: 500 nodes, 1000 items
             self._spend(1, loc)
             if key is not None:
                 self.eval_cache[key] = v
@@ -469,9 +487,10 @@ class Expander:
                     self.graph.dropped.setdefault(container, []).append(
                         (name, raw["if"], ins[0].refs[0] if ins and ins[0] is not None and ins[0].refs else None,
                          len(self.graph.nodes), loc))
+                passes = self._output_names(opname)
                 if ins and ins[0] is not None:
-                    return Entry(ins[0].refs[:1], ["out"], loc, disabled=True)
-                return Entry([], [], loc, disabled=True)
+                    return Entry(ins[0].refs[:1], ["out"], loc, disabled=True, passes=passes)
+                return Entry([], [], loc, disabled=True, passes=passes)
         # repeat
         n = None
         if raw.get("repeat") is not None:
@@ -564,7 +583,23 @@ class Expander:
                                      f"over the limit of {LIMITS.max_nodes:,}", src.loc(path + ("repeat",)),
                                      f"one copy has {each:,} nodes; raise the limit with --limit max_nodes=N if you mean it")
             cur = [ent] + list(cur[1:]) if cur else [ent]
+        self._warn_chained_merge(raw, src, path, opname, shown, n, cur)
         return ent
+
+    def _warn_chained_merge(self, raw, src, path, opname, shown, n, cur) -> None:
+        """A repeated merge: each copy after the first takes the previous copy as its first input (the chain) and
+        the other inputs as written; that mix of an implicit and explicit inputs is rarely what was meant."""
+        op = lookup(opname) if isinstance(opname, str) else None
+        if op is None or op.family != "merge" or n < 2 or len(cur) < 2 or raw.get("from") is None:
+            return
+        f = raw["from"]
+        first = f[0] if isinstance(f, list) and f else next(iter(f.values()), None) if isinstance(f, dict) else f
+        self.graph.warnings.append(Warning_(
+            f"'{shown}' repeats a merge ({op.name}) {n} times: copies after the first take the previous copy as their "
+            f"first input, implicitly, instead of '{first}', and the other inputs as written",
+            src.loc(path + ("from",)),
+            ["if every copy should merge the inputs as written, write the copies as separate layers (or a block); "
+             "if the chain is meant, make it explicit with a block whose input is the chain"]))
 
     def _assume(self, start: int) -> None:
         """A divisibility a layer needs (U-Net's H % 16 == 0) is assumed at once for all later shapes."""
@@ -667,10 +702,15 @@ class Expander:
                              [h for h in hints if h])
         if e.poisoned:
             raise _Poison()
+        if out and e.disabled and out in e.passes:          # every output of a dropped layer passes its input on
+            if not e.refs:
+                raise GraphError(f"layer '{name}' refers to '{ref}', but '{base}' was dropped by its 'if' and has no "
+                                 "input to pass through", loc, "refer to another layer, or make the condition true")
+            return Entry(e.refs[:1], [out], e.loc)
         if out:
             if out not in e.names:
                 raise GraphError(f"'{base}' has no output '{out}'", loc,
-                                 f"its outputs: {', '.join(e.names) or '(none)'}")
+                                 f"its outputs: {', '.join(e.passes or e.names) or '(none)'}")
             k = e.names.index(out)
             return Entry([e.refs[k]], [out], e.loc)
         if not e.refs:
@@ -768,11 +808,23 @@ class Expander:
                 # pydantic would read 0, 0.0 or 'off' as false: 'bias: "a - a"' would silently drop the bias
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be true or false, not "
                                 f"{values[key]!r}", ploc, "write true or false, or a comparison like 'a > b'")
+        for fname, d in self.defaults[-1].get(op.name, {}).items():
+            key = fields[fname].alias or fname
+            if key in values:
+                continue                            # the layer's own value wins
+            values[key] = d.value
+            param_locs[fname] = d.loc
+            if d.text is not None and d.depth == len(self.block_stack):
+                exprs[fname] = d.text               # written in this block: the expression reads its names
         try:
             params = op.Params.model_validate(values)
         except ValidationError as e:
             err = e.errors(include_url=False)[0]
             key = err["loc"][0] if err["loc"] else None
+            if err["type"] == "missing":        # left out where no scoped default gives it
+                raise SpecError(f"layer '{node_id}' ({op.name}) is missing the required field '{key}'", loc,
+                                f"write it, or give it with 'defaults: {{{op.name}: {{{key}: ...}}}}' in this block "
+                                "or around it") from None
             ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
             msg = err["msg"].removeprefix("Value error, ")
             what = f"'{key}' of " if key is not None else ""
@@ -789,6 +841,7 @@ class Expander:
             macs = op.macs(in_types, outs, params)
         except OpError as e:
             where = param_locs.get(e.param, loc) if e.param else loc
+            self._failed(node_id, op, params, in_refs, in_types, loc, param_locs, container, e.message)
             raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
         except ExprError as e:
             raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
@@ -873,6 +926,64 @@ class Expander:
         self.graph.add(node)
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
+
+    def _let(self, raw, env: dict, scope: _Scope, ins: list, src: Source, path: tuple) -> dict:
+        """``let:`` values of a network or block, in order: each an expression over the parameters, earlier let
+        values and the shapes of the inputs. Returns the environment with them added."""
+        if not raw:
+            return env
+        env = dict(env)
+        for name, val in raw.items():
+            loc = src.loc(path + ("let", name), key=True)
+            if name in env:
+                raise SpecError(f"'let: {name}' has the name of a parameter (or an earlier let value)", loc,
+                                "give the derived value a name of its own")
+            vloc = src.loc(path + ("let", name))
+            lenv = self._layer_env(env, scope, ins)
+            if isinstance(val, str):
+                val = self._eval(val, lenv, vloc)
+            elif isinstance(val, list):
+                val = [self._eval(v, lenv, vloc) if isinstance(v, str) else v for v in val]
+            env[name] = val
+        return env
+
+    def _scoped_defaults(self, raw, env: dict, src: Source, path: tuple) -> dict:
+        """The defaults in force inside a network or block: the enclosing ones, overridden op by op and field by
+        field by its own ``defaults:`` (evaluated here, where they are written)."""
+        outer = self.defaults[-1]
+        if not raw:
+            return outer
+        merged = {k: dict(v) for k, v in outer.items()}
+        depth = len(self.block_stack)
+        for opname, fields in raw.items():
+            op = lookup(opname)
+            for fname, val in (fields or {}).items():
+                loc = src.loc(path + ("defaults", opname, fname))
+                f = op.Params.model_fields[fname]
+                value = self._param_value(val, f.annotation, env, loc)
+                text = val if isinstance(val, str) and value is not val else None
+                merged.setdefault(op.name, {})[fname] = _Default(value, loc, text, depth)
+        return merged
+
+    def _output_names(self, opname) -> tuple:
+        """The outputs a layer of this op, block or seq has (what a reference to a dropped one may name)."""
+        op = lookup(opname) if isinstance(opname, str) else None
+        if op is not None:
+            return tuple(op.outputs)
+        bref = self.spec.blocks.get(opname) if isinstance(opname, str) else None
+        outs = bref.raw.get("outputs") if bref is not None else None
+        if isinstance(outs, dict):
+            return tuple(outs)
+        if isinstance(outs, list):
+            return tuple(str(r).replace(".", "_") for r in outs)
+        return ("out",)
+
+    def _failed(self, node_id, op, params, in_refs, in_types, loc, param_locs, container, message: str) -> None:
+        """Keep a layer whose shape rule failed as a node without outputs, marked with the message, so that a
+        diagram of the spec can show where it fails (the expansion ends in an error either way)."""
+        if node_id not in self.graph.nodes:
+            self.graph.add(Node(node_id, op, params, in_refs, loc, self._scopes(container), param_locs,
+                                meta={"in": in_types, "out": [], "weights": {}, "macs": 0, "error": message}))
 
     def _param_value(self, val, annotation, lenv, loc: Loc):
         if isinstance(val, str):
@@ -1053,8 +1164,12 @@ class Expander:
                                                        parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
                                                        input_names=bin_names)
         self.block_stack.append(bref.name)
+        pushed = False
         try:
             first = bscope.entries[bin_names[0]] if bin_names else None
+            benv = self._let(bdef.get("let"), benv, bscope, [first] if first else [], bref.src, bref.path)
+            self.defaults.append(self._scoped_defaults(bdef.get("defaults"), benv, bref.src, bref.path))
+            pushed = True
             last = self._body(bdef.get("layers") or [], bref.src, bref.path + ("layers",), bscope,
                               node_id if flat else node_id + ".", benv, first, container if flat else node_id,
                               flat_counter, flat_of=bref.name if flat else None)
@@ -1065,6 +1180,8 @@ class Expander:
                           owner=node_id.rstrip("."))
         finally:
             self.block_stack.pop()
+            if pushed:
+                self.defaults.pop()
         if not flat:
             c = self.graph.containers[node_id]
             c.outputs = list(outs.values())
@@ -1356,6 +1473,15 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     check_bindings(spec, network, bindings)
     sym = SymCtx()
     sym.multiple_of.update(spec.symbols)
+    for s, v in (bindings or {}).items():
+        if v % spec.symbols.get(s, 1):
+            m = spec.symbols[s]
+            raise SpecError(f"{s} = {v} is not a multiple of {m}, as the file's 'symbols' declare",
+                            spec.source.loc(("symbols", s)), f"bind {s} to a multiple of {m}, e.g. {s}={max(m, v // m * m)}")
+    stated = _input_multiples(spec.networks[network], bindings or {})
+    for s, (m, _) in stated.items():
+        have = sym.multiple_of.get(s, 1)
+        sym.multiple_of[s] = have * m // math.gcd(have, m)
     try:
         g = Expander(spec, spec.networks[network], params, bindings, sym).run()
     except RecursionError:      # groups nested deeper than Python's stack (a raised max_depth)
@@ -1363,8 +1489,10 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
                          f"{LIMITS.max_depth:,}, more than Python's stack allows)", spec.networks[network].loc(),
                          "lower the limit, e.g. --limit max_depth=200, and use 'repeat' or blocks "
                          "instead of deep nesting") from None
-    _settle(g, sym, spec.symbols)
+    _settle(g, sym, {s: m for s, m in spec.symbols.items() if s not in stated})
     _check_assertions(g)
+    from .lint import requirement_warnings
+    g.warnings.extend(requirement_warnings(g))
     g.spec = spec
     return g
 
@@ -1392,6 +1520,28 @@ def _check_assertions(g: Graph) -> None:
 
 def _shape_text(t: TensorType) -> str:
     return "[" + ", ".join(str(d) for d in t.shape) + "]"
+def _input_multiples(net, bindings: dict) -> dict[str, tuple[int, Loc]]:
+    """The divisibility an input declares (``multiple_of: {H: 32}``): {symbol: (multiple, where)}, for the symbols
+    left free; a bound value that breaks it, or a symbol not in the input's shape, is a located error."""
+    out: dict[str, tuple[int, Loc]] = {}
+    for iname, decl in (net.raw.get("inputs") or {}).items():
+        if not isinstance(decl, dict) or not decl.get("multiple_of"):
+            continue
+        shape = [str(d).strip() for d in decl.get("shape") or []]
+        for s, m in decl["multiple_of"].items():
+            loc = net.loc("inputs", iname, "multiple_of", s)
+            if s not in shape:
+                raise SpecError(f"input '{iname}': '{s}' is not a symbol of its shape [{', '.join(shape)}]",
+                                net.src.loc(net.path + ("inputs", iname, "multiple_of", s), key=True),
+                                [h for h in [did_you_mean(s, shape)] if h])
+            if s in bindings:
+                if bindings[s] % m:
+                    raise SpecError(f"{s} = {bindings[s]} is not a multiple of {m}, as input '{iname}' requires", loc,
+                                    f"bind {s} to a multiple of {m}, e.g. {s}={max(m, bindings[s] // m * m)}")
+                continue
+            have = out.get(s, (1, loc))[0]
+            out[s] = (have * m // math.gcd(have, m), loc)
+    return out
 
 
 def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:

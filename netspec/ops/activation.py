@@ -16,6 +16,7 @@ class _Act(Op):
     """An elementwise function of one float tensor: same shape, no weights, no MACs counted."""
 
     family = "activation"
+    shape_rule = "same shape and dtype as the input, elementwise"
     torch_cls = ""
     inplace_ok = False
 
@@ -163,6 +164,7 @@ class PReLU(_Act):
 
 class _Softmax(_Act):
     Params = SoftmaxParams
+    shape_rule = "same shape as the input; normalised along dim"
     cases = [({}, [(N, T, 16)], [(N, T, 16)]), ({"dim": 1}, [(N, 10)], [(N, 10)]),
              ({"dim": -3}, [(N, 4, T, 16)], [(N, 4, T, 16)])]
 

@@ -129,6 +129,7 @@ class MultiheadAttention(Op):
     """Multi-head attention (torch.nn.MultiheadAttention, batch first); self-attention when only q is given."""
 
     name = "multihead_attention"
+    shape_rule = "q [N, T, E] -> [N, T, E]; k and v [N, S, E] (default: q); E divisible by heads"
     family = "attention"
     aliases = ("mha", "attention")
     Params = MHAParams
@@ -247,6 +248,7 @@ class ScaledDotProductAttention(Op):
     """softmax(q k^T * scale + mask) v over (..., T, E) tensors (no weights: heads are split by the caller)."""
 
     name = "scaled_dot_product_attention"
+    shape_rule = "q [..., T, E], k [..., S, E], v [..., S, Ev] -> [..., T, Ev]"
     family = "attention"
     aliases = ("sdpa",)
     Params = SDPAParams
@@ -374,6 +376,7 @@ class AdditiveAttention(Op):
     """Bahdanau (additive) attention of a query over keys: outputs the context and the attention weights."""
 
     name = "additive_attention"
+    shape_rule = "query [N, Q], keys [N, S, K], values [N, S, V] (default: keys) -> out [N, V], weights [N, S]"
     family = "attention"
     aliases = ("bahdanau_attention",)
     Params = AdditiveParams
@@ -510,6 +513,7 @@ class TransformerEncoderLayer(Op):
         return rank
 
     name = "transformer_encoder_layer"
+    shape_rule = "[N, T, E] -> [N, T, E]; E divisible by heads"
     family = "attention"
     aliases = ("encoder_layer",)
     Params = TransformerLayerParams
@@ -571,6 +575,7 @@ class TransformerDecoderLayer(Op):
         return rank
 
     name = "transformer_decoder_layer"
+    shape_rule = "x [N, T, E], memory [N, S, E] -> [N, T, E]; E divisible by heads"
     family = "attention"
     aliases = ("decoder_layer",)
     Params = TransformerLayerParams

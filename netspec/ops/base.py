@@ -90,6 +90,7 @@ class Op:
     inputs: ClassVar[tuple[In, ...]] = (In("x"),)
     outputs: ClassVar[tuple[str, ...]] = ("out",)
     torch_ref: ClassVar[str] = ""             # what it becomes, for docs: "torch.nn.Conv2d"
+    shape_rule: ClassVar[str] = ""            # the shape rule in words, for docs: "[N, C, L] -> [N, out, L']"
     # whether the op's backward reads its own output; if not, generated code may accumulate into that output in place
     # (a residual `out.add_(identity)` after a conv or batch norm, as torchvision writes it)
     backward_needs_output: ClassVar[bool] = True

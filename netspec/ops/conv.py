@@ -45,6 +45,7 @@ class ConvParams(Params):
 
 class _ConvNd(Op):
     family = "conv"
+    shape_rule = "[N, C, *S] -> [N, out, *S']; each S' = floor((S + 2*padding - dilation*(kernel-1) - 1)/stride) + 1 ('same': S' = S); C divisible by groups"
     backward_needs_output = False
     dims = 2
     Params = ConvParams
@@ -198,6 +199,7 @@ class ConvTParams(Params):
 
 class _ConvTNd(_ConvNd):
     Params = ConvTParams
+    shape_rule = "[N, C, *S] -> [N, out, *S']; each S' = (S-1)*stride - 2*padding + dilation*(kernel-1) + output_padding + 1"
 
     @classmethod
     def _norm(cls, p):

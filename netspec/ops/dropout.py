@@ -19,6 +19,7 @@ class DropoutParams(Params):
 
 class _Dropout(Op):
     family = "dropout"
+    shape_rule = "same shape as the input (identity in eval mode)"
     backward_needs_output = False      # the backward reads the mask, not the result
 
     @classmethod
@@ -94,6 +95,7 @@ class StochasticDepth(Op):
     """Zero a residual branch with probability p in training, scaling the rest by 1/(1-p) (EfficientNet)."""
 
     name = "stochastic_depth"
+    shape_rule = "same shape as the input; drops whole rows (mode 'row') or the batch (identity in eval mode)"
     family = "dropout"
     aliases = ("drop_path",)
     Params = StochasticDepthParams

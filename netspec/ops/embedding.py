@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 
 from .base import Op, OpError, Params, register, need_float, need_int, need_rank
 from ..codegen.ir import P, call, lit
-from ..shapes import INT_DTYPES, Dim, TensorType, is_sym
+from ..shapes import INT_DTYPES, Dim, Requirement, TensorType, is_sym
 
 N, T = Dim.sym("N"), Dim.sym("T")
 
@@ -31,6 +31,7 @@ class Embedding(Op):
     """Lookup table: integer token ids (any shape) -> vectors (..., out)."""
 
     name = "embedding"
+    shape_rule = "integer ids [*] -> [*, out]; ids must be < num"
     family = "embedding"
     aliases = ("embed",)
     Params = EmbeddingParams
@@ -75,8 +76,9 @@ class Embedding(Op):
         return f"embedding {p.num}x{p.out}"
 
 
-def _check_seq(cls, x, p):
-    """(N, T, D) or (T, D) float input with a fixed D and T <= max_len; returns D."""
+def _check_seq(cls, x, p, ctx):
+    """(N, T, D) or (T, D) float input with a fixed D and T <= max_len; returns D. A symbolic length is a
+    requirement (``T <= 128``) that check prints, not a failure found when the module runs."""
     need_float(x, cls.name)
     need_rank(x, (2, 3), cls.name, "(N, T, D) or (T, D)")
     d = need_int(x.shape[-1], "model dimension (last dim)", cls.name)
@@ -84,6 +86,8 @@ def _check_seq(cls, x, p):
     if not is_sym(t) and t > p.max_len:
         raise OpError(f"the sequence length {t} of {x} exceeds max_len ({p.max_len})",
                       f"raise max_len to at least {t}", param="max_len")
+    if is_sym(t):
+        ctx.requirements.append(Requirement(f"{t} <= {p.max_len}", None, None, ctx.node))
     return d
 
 
@@ -125,6 +129,7 @@ class PositionalEncoding(Op):
         return rank
 
     name = "positional_encoding"
+    shape_rule = "[N, T, D] -> [N, T, D]; requires T <= max_len"
     family = "embedding"
     aliases = ("pos_encoding", "sinusoidal_positional_encoding")
     Params = SinusoidalParams
@@ -134,7 +139,7 @@ class PositionalEncoding(Op):
 
     @classmethod
     def infer(cls, ins, p, ctx):
-        _check_seq(cls, ins[0], p)
+        _check_seq(cls, ins[0], p, ctx)
         return [ins[0]]
 
     @classmethod
@@ -188,6 +193,7 @@ class LearnedPositionalEncoding(Op):
         return rank
 
     name = "learned_positional_encoding"
+    shape_rule = "[N, T, D] -> [N, T, D]; requires T <= max_len"
     family = "embedding"
     aliases = ("learned_pos_encoding",)
     Params = LearnedPosParams
@@ -196,7 +202,7 @@ class LearnedPositionalEncoding(Op):
 
     @classmethod
     def infer(cls, ins, p, ctx):
-        _check_seq(cls, ins[0], p)
+        _check_seq(cls, ins[0], p, ctx)
         return [ins[0]]
 
     @classmethod

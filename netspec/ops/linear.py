@@ -15,6 +15,7 @@ class Linear(Op):
     """y = x W^T + b over the last dimension (in_features inferred)."""
 
     name = "linear"
+    shape_rule = "[*, C] -> [*, out]; C must be a fixed number"
     family = "linear"
     backward_needs_output = False
     aliases = ("dense", "fc")

@@ -37,6 +37,7 @@ def _merge_hint(op, j, x, y, n):
 
 class _Elementwise(Op):
     family = "merge"
+    shape_rule = "inputs broadcast together (PyTorch broadcasting); output has the broadcast shape"
     backward_needs_output = False      # gradients of a sum or product never read the result
 
     @classmethod
@@ -126,6 +127,7 @@ class Concat(Op):
     """Join 2+ tensors along 'dim'; every other dim must match (dense blocks, U-Net skips)."""
 
     name = "concat"
+    shape_rule = "inputs agree in every dim but dim; output's dim is the sum of theirs"
     aliases = ("cat",)
     family = "merge"
     inputs = (In("x", variadic=True, min_count=2),)
@@ -208,6 +210,7 @@ class Matmul(Op):
     """Matrix product a @ b with batch broadcasting (torch.matmul)."""
 
     name = "matmul"
+    shape_rule = "a [..., T, K] @ b [..., K, M] -> [..., T, M] (batch dims broadcast, as torch.matmul)"
     family = "merge"
     inputs = (In("a"), In("b"))
     torch_ref = "torch.matmul"

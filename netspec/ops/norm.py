@@ -43,6 +43,7 @@ def _channels_lit(x):
 
 class _NormOp(Op):
     family = "norm"
+    shape_rule = "same shape as the input; statistics over the normalised dims"
 
     @classmethod
     def keeps(cls, p, rank):
@@ -102,6 +103,7 @@ class _StatNorm(_NormOp):
 class _BatchNorm(_StatNorm):
     backward_needs_output = False
     Params = BatchNormParams
+    shape_rule = "same shape as the input [N, C, *]; C must be a fixed number (one mean/variance per channel)"
 
     @classmethod
     def label(cls, p):
@@ -145,6 +147,7 @@ class BatchNorm3d(_BatchNorm):
 
 class _InstanceNorm(_StatNorm):
     Params = InstanceNormParams
+    shape_rule = "same shape as the input [N, C, *]; normalised per sample and channel"
     defaults = {"eps": 1e-5, "momentum": 0.1, "affine": False, "track_running_stats": False}
 
     @classmethod
@@ -290,6 +293,7 @@ class LayerNorm(_NormOp):
     """Normalise over the last dims of each sample (Transformers), or over one chosen 'dim' (channels-first)."""
 
     name = "layernorm"
+    shape_rule = "same shape as the input; normalised over the last dims (shape, default: the last one)"
     aliases = ("layer_norm",)
     Params = LayerNormParams
     torch_ref = "torch.nn.LayerNorm"
@@ -351,6 +355,7 @@ class RMSNorm(_NormOp):
     """Root-mean-square normalisation over the last dims (LLaMA); no mean subtraction, no bias."""
 
     name = "rmsnorm"
+    shape_rule = "same shape as the input; normalised over the last dims (shape, default: the last one)"
     aliases = ("rms_norm",)
     Params = RMSNormParams
     torch_ref = "torch.nn.RMSNorm"
@@ -386,6 +391,7 @@ class GroupNorm(_NormOp):
 
     backward_needs_output = False
     name = "groupnorm"
+    shape_rule = "same shape as the input [N, C, *]; C divisible by groups"
     aliases = ("group_norm",)
     torch_ref = "torch.nn.GroupNorm"
     cases = [({"groups": 32}, [(N, 64, H, W)], [(N, 64, H, W)]),
@@ -431,6 +437,7 @@ class LocalResponseNorm(_NormOp):
     """Normalise each value by the activity of its neighbouring channels (AlexNet, GoogLeNet)."""
 
     name = "local_response_norm"
+    shape_rule = "same shape as the input [N, C, *]; normalised across size neighbouring channels"
     aliases = ("lrn",)
     torch_ref = "torch.nn.LocalResponseNorm"
     cases = [({"size": 5, "alpha": 1e-4, "beta": 0.75, "k": 2.0}, [(N, 96, H, W)], [(N, 96, H, W)]),

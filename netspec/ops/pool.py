@@ -72,6 +72,7 @@ class _PoolOp(Op):
 
 class _PoolNd(_PoolOp):
     dims = 2
+    shape_rule = "[N, C, *S] -> [N, C, *S']; each S' = floor((S + 2*padding - dilation*(kernel-1) - 1)/stride) + 1 (ceil with ceil_mode); stride defaults to kernel"
     kind = "max"          # "max" or "avg"
 
     @classmethod
@@ -169,6 +170,7 @@ class AdaptiveParams(Params):
 
 class _AdaptiveNd(_PoolOp):
     dims = 2
+    shape_rule = "[N, C, *S] -> [N, C, *out] (a null entry of out keeps that size)"
     kind = "avg"
     Params = AdaptiveParams
 
@@ -232,6 +234,7 @@ class GlobalParams(Params):
 
 class _Global(_PoolOp):
     kind = "avg"
+    shape_rule = "[N, C, *S] -> [N, C, 1, ...] ([N, C] with flatten)"
     Params = GlobalParams
     cases = [({}, [(N, 2048, H, W)], [(N, 2048, 1, 1)]), ({"flatten": True}, [(N, 2048, H, W)], [(N, 2048)]),
              ({}, [(N, 64, L)], [(N, 64, 1)]), ({"flatten": True}, [(N, 64, D, H, W)], [(N, 64)]),

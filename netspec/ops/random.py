@@ -14,6 +14,7 @@ class RandnLike(_Act):
     """Standard normal noise with the input's shape and dtype; drawn in training and evaluation alike (VAE sampling)."""
 
     name = "randn_like"
+    shape_rule = "same shape and dtype as the input (standard normal samples)"
     family = "random"
     aliases = ("normal_like",)
     torch_ref = "torch.randn_like"

@@ -44,6 +44,7 @@ class LSTMParams(RecurrentParams):
 
 class _Recurrent(Op):
     family = "recurrent"
+    shape_rule = "x [N, T, C] (batch_first) -> out [N, T, hidden*directions], h [layers*directions, N, hidden] (lstm: also c)"
     gates = 1               # weight blocks per layer: 4 (lstm), 3 (gru), 1 (rnn)
     torch_cls = ""
 

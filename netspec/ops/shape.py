@@ -87,6 +87,7 @@ class Flatten(_ShapeOp):
         return p.start % rank if rank else 0
 
     name = "flatten"
+    shape_rule = "[N, a, b, ...] -> [N, a*b*...]: dims start..end multiplied into one"
     torch_ref = "torch.nn.Flatten"
 
     class Params(Params):
@@ -142,6 +143,7 @@ class Reshape(_ShapeOp):
     """Give the dims after the first 'keep' a new shape with the same number of elements."""
 
     name = "reshape"
+    shape_rule = "[N, ...] -> [N, *shape] (keep leading dims as given; one -1 inferred); the number of elements must match"
     torch_ref = "torch.Tensor.reshape"
     Params = ReshapeParams
 
@@ -200,6 +202,7 @@ class Permute(_ShapeOp):
     """Reorder the dims: 'dims' lists, for each output dim, the input dim it comes from."""
 
     name = "permute"
+    shape_rule = "dims reordered: out dim k is input dim dims[k]"
     torch_ref = "torch.Tensor.permute"
 
     class Params(Params):
@@ -235,6 +238,7 @@ class Transpose(_ShapeOp):
     """Swap two dims."""
 
     name = "transpose"
+    shape_rule = "dims dim0 and dim1 swapped"
     torch_ref = "torch.Tensor.transpose"
 
     class Params(Params):
@@ -267,6 +271,7 @@ class Squeeze(_ShapeOp):
     """Remove a dim of size 1."""
 
     name = "squeeze"
+    shape_rule = "dim (of size 1) removed"
     torch_ref = "torch.Tensor.squeeze"
 
     class Params(Params):
@@ -303,6 +308,7 @@ class Select(_ShapeOp):
     """Pick one index along a dim, removing it (the last step of a sequence: dim 1, index -1)."""
 
     name = "select"
+    shape_rule = "dim removed: the slice at index"
     torch_ref = "torch.Tensor.select"
 
     class Params(Params):
@@ -339,6 +345,7 @@ class Unsqueeze(_ShapeOp):
     """Insert a dim of size 1 at 'dim'."""
 
     name = "unsqueeze"
+    shape_rule = "a dim of size 1 inserted at dim"
     torch_ref = "torch.Tensor.unsqueeze"
 
     class Params(Params):
@@ -391,6 +398,7 @@ class Slice(_ShapeOp):
     """Take start:end:step along one dim (Python semantics, negative indices count from the end)."""
 
     name = "slice"
+    shape_rule = "dim becomes len(range(start, end, step)) of its size; the others stay"
     torch_ref = "x[..., start:end:step]"
     Params = SliceParams
 
@@ -465,6 +473,7 @@ class Split(_ShapeOp):
     """Cut a tensor into pieces along 'dim' (outputs out0, out1, ...): given sizes, or equal chunks."""
 
     name = "split"
+    shape_rule = "outputs out0, out1, ...: dim cut into sizes (one -1 takes the rest) or equal chunks"
     torch_ref = "torch.split"
     Params = SplitParams
     outputs = PIECES
@@ -523,6 +532,7 @@ class Chunk(_ShapeOp):
     """Cut a tensor into 'chunks' equal pieces along 'dim' (outputs out0, out1, ...)."""
 
     name = "chunk"
+    shape_rule = "outputs out0, out1, ...: dim cut into chunks parts (the last may be smaller)"
     torch_ref = "torch.chunk"
     outputs = PIECES
 
@@ -580,6 +590,7 @@ class Pad(_ShapeOp):
         return max(0, rank - len(p.padding) // 2)
 
     name = "pad"
+    shape_rule = "each padded dim grows by its two paddings (pairs from the last dim backwards, as F.pad)"
     torch_ref = "torch.nn.functional.pad"
     Params = PadParams
 
@@ -674,6 +685,7 @@ class Upsample(_ShapeOp):
         return min(rank, 2)
 
     name = "upsample"
+    shape_rule = "[N, C, *S] -> [N, C, *S*scale] or [N, C, *size]"
     aliases = ("interpolate",)
     torch_ref = "torch.nn.Upsample"
     Params = UpsampleParams
@@ -792,6 +804,7 @@ class PixelShuffle(_ShapeOp):
     """Move channels into space: (N, C*r*r, H, W) -> (N, C, H*r, W*r) (sub-pixel convolution)."""
 
     name = "pixel_shuffle"
+    shape_rule = "[N, C*r*r, H, W] -> [N, C, H*r, W*r] (r = factor)"
     torch_ref = "torch.nn.PixelShuffle"
     Params = FactorParams
 
@@ -827,6 +840,7 @@ class PixelUnshuffle(_ShapeOp):
     """Move space into channels: (N, C, H*r, W*r) -> (N, C*r*r, H, W)."""
 
     name = "pixel_unshuffle"
+    shape_rule = "[N, C, H*r, W*r] -> [N, C*r*r, H, W] (r = factor)"
     torch_ref = "torch.nn.PixelUnshuffle"
     Params = FactorParams
 
@@ -859,6 +873,7 @@ class ChannelShuffle(_ShapeOp):
         return rank
 
     name = "channel_shuffle"
+    shape_rule = "same shape as the input [N, C, *]; C divisible by groups"
     torch_ref = "torch.nn.ChannelShuffle"
 
     class Params(Params):
@@ -894,6 +909,7 @@ class Identity(_ShapeOp):
         return rank
 
     name = "identity"
+    shape_rule = "same shape as the input"
     torch_ref = "torch.nn.Identity"
 
     cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({}, [((N, T), "int64")], [((N, T), "int64")])]
@@ -912,6 +928,7 @@ class ToDtype(_ShapeOp):
         return rank
 
     name = "to_dtype"
+    shape_rule = "same shape as the input, in dtype"
     aliases = ("cast",)
     torch_ref = "torch.Tensor.to"
 
@@ -949,6 +966,7 @@ class ReduceParams(Params):
 
 class _Reduce(_ShapeOp):
     Params = ReduceParams
+    shape_rule = "dim removed (kept as size 1 with keepdim)"
 
     @classmethod
     def _dtype(cls, x: TensorType) -> str:
@@ -1022,6 +1040,7 @@ class Scale(_ShapeOp):
         return rank
 
     name = "scale"
+    shape_rule = "same shape as the input, multiplied by factor"
     torch_ref = "x * factor"
 
     class Params(Params):

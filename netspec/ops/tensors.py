@@ -84,6 +84,7 @@ class ParamOp(Op):
     """A learned tensor that belongs to no layer (a class token, a per-channel scale)."""
 
     name = "param"
+    shape_rule = "no input; the output has the given shape (fixed numbers)"
     family = "io"
     inputs = ()
     Params = TensorParams
@@ -254,6 +255,7 @@ class BufferOp(Op):
     """A constant tensor: an index table, a mask; from init, a named generator or values; persistent or not."""
 
     name = "buffer"
+    shape_rule = "no input; the output has the given shape (fixed numbers)"
     family = "io"
     inputs = ()
     Params = BufferParams

@@ -42,6 +42,8 @@ import warnings
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 
+from ..shapes_dim import Dim as _SizeDim      # a symbolic size (``dim(x, 2)``): its arithmetic stays exact
+
 __all__ = [
     "BUILTIN_FUNCS",
     "Expr",
@@ -629,13 +631,14 @@ class _Validator:
 
 
 class _Evaluator:
-    __slots__ = ("src", "env", "funcs", "steps")
+    __slots__ = ("src", "env", "funcs", "steps", "sym")
 
-    def __init__(self, src: _Source, env: Mapping[str, object], funcs: Mapping[str, Callable]):
+    def __init__(self, src: _Source, env: Mapping[str, object], funcs: Mapping[str, Callable], sym=None):
         self.src = src
         self.env = env
         self.funcs = funcs
         self.steps = 0
+        self.sym = sym          # the divisibility assumptions (shapes_dim.SymCtx) under which sizes divide exactly
 
     def col(self, node: ast.AST) -> int:
         return self.src.offset(node.lineno, node.col_offset)
@@ -688,6 +691,8 @@ class _Evaluator:
         return self.binop(sym, fn, a, b, col)
 
     def binop(self, sym: str, fn: Callable, a: object, b: object, col: int) -> object:
+        if type(a) is _SizeDim or type(b) is _SizeDim:
+            return self.size_op(sym, fn, a, b, col)
         seqs = (str, list, tuple)
         if isinstance(a, seqs) or isinstance(b, seqs):
             return self.seq_op(sym, a, b, col)
@@ -705,6 +710,30 @@ class _Evaluator:
         except _OP_ERRORS:
             raise ExprError(f"cannot apply '{sym}' to {_tname(a)} and {_tname(b)}", col) from None
         return _check_value(result, col)
+
+    def size_op(self, sym: str, fn: Callable, a: object, b: object, col: int) -> object:
+        """Arithmetic on a symbolic size (``dim(x, 2) // 2``): whole numbers only, exact under the divisibility the
+        spec declares (``H // 4`` is ``H/4`` where H is a multiple of 4, else ``H//4``)."""
+        from ..shapes_dim import floordiv, norm
+        whole = all((type(v) is int) or type(v) is _SizeDim for v in (a, b))
+        if not whole:
+            raise ExprError(f"cannot apply '{sym}' to {_tname(a)} and {_tname(b)}: a symbolic size combines only "
+                            "with whole numbers", col)
+        if sym in ("+", "-", "*"):
+            try:
+                return norm(fn(a, b))
+            except _OP_ERRORS:
+                raise ExprError(f"cannot apply '{sym}' to {_tname(a)} and {_tname(b)}", col) from None
+        if sym in ("//", "%"):
+            if type(b) is not int or b < 1:
+                raise ExprError(f"'{sym}' on a symbolic size needs a whole number of 1 or more on its right, got "
+                                f"{b}", col)
+            q = floordiv(a, b, self.sym)
+            return norm(q if sym == "//" else a - q * b)
+        if sym == "/":
+            raise ExprError("'/' of a symbolic size is not a whole number", col,
+                            "use '//' (floor division): 'dim(x, 2) // 2' is exact where the size divides")
+        raise ExprError(f"cannot apply '{sym}' to {_tname(a)} and {_tname(b)}", col)
 
     @staticmethod
     def check_pow(a: int | float, b: int | float, col: int) -> None:
@@ -900,13 +929,14 @@ class Expr:
         self._src = src
 
     def eval(self, env: Mapping[str, object], funcs: Mapping[str, Callable] | None = None,
-             meter: list | None = None) -> object:
+             meter: list | None = None, sym=None) -> object:
         """Evaluate over ``env``; ``funcs`` extends/overrides :data:`BUILTIN_FUNCS`. With ``meter`` (a one-item list),
-        the work done -- nodes evaluated, plus the sizes of the lists and strings they made -- is added to it."""
+        the work done -- nodes evaluated, plus the sizes of the lists and strings they made -- is added to it.
+        ``sym`` (a ``shapes_dim.SymCtx``) holds the divisibility under which symbolic sizes divide exactly."""
         if env is None:
             env = {}
         merged = {**BUILTIN_FUNCS, **funcs} if funcs else BUILTIN_FUNCS
-        ev = _Evaluator(self._src, env, merged)
+        ev = _Evaluator(self._src, env, merged, sym)
         try:
             return ev.eval(self._body)
         finally:

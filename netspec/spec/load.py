@@ -16,6 +16,7 @@ from ..errors import ErrorList, GraphError, Loc, NetspecError, SpecError, did_yo
 from ..limits import LIMITS
 from .parse import Source, load_file, parse_text
 from . import models
+from .spellings import RENAMED, foreign_hint, same_padding_hint
 from .names import NAME_HINT, identifier_problem, layer_name_problem, syntax_problem
 
 
@@ -72,8 +73,18 @@ def load(path_or_text: str | os.PathLike, *, search_path: list[str] | None = Non
         src = parse_text(path_or_text, name or "<text>", json_mode=path_or_text.lstrip().startswith("{"))
         root = Path.cwd()
     else:
-        p = Path(path_or_text)
-        src = load_file(p, str(path_or_text))
+        from ..zoo import _exists, missing_hint, resolve
+        shown = str(path_or_text)
+        r = resolve(path_or_text)
+        if r.path is not path_or_text:          # a bundled spec, found by its name
+            shown = _shown(Path(r.path))
+        p = Path(r.path)
+        try:
+            src = load_file(p, shown)
+        except SpecError as e:
+            if not _exists(p) and missing_hint(shown):
+                e.hints.append(missing_hint(shown))
+            raise
         root = p.resolve().parent
     roots = [root] + [Path(s).resolve() for s in (search_path or [])]
     return _build(src, roots, stack=[src.path] if src.path else [], counter=[0], memo={})
@@ -139,7 +150,7 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
             raise SpecError(f"block name '{bname}' is the name of a built-in op", src.loc(path, key=True),
                             "choose another name for the block")
         spec.blocks[bname] = BlockRef(bname, data["blocks"][bname], src, path)
-    errors = list(_check_op_names(spec))
+    errors = list(_check_op_names(spec)) + list(_check_defaults(src))
     if errors:
         raise ErrorList(errors)
     for sname, sdecl in (data.get("symbols") or {}).items():
@@ -149,6 +160,12 @@ def _build(src: Source, roots: list[Path], stack: list[Path], counter: list[int]
         for nname, ndata in data["networks"].items():
             if shared:   # file-level params are defaults shared by every network; a network's own win
                 ndata = dict(ndata, params={**shared, **(ndata.get("params") or {})})
+            if data.get("let"):             # so are file-level let values (a network's own come after them)
+                ndata = dict(ndata, let={**data["let"], **(ndata.get("let") or {})})
+            if data.get("defaults"):        # and scoped defaults, op by op and field by field
+                mine = ndata.get("defaults") or {}
+                ndata = dict(ndata, defaults={op: {**data["defaults"].get(op, {}), **mine.get(op, {})}
+                                              for op in {**data["defaults"], **mine}})
             spec.networks[nname] = NetworkRef(nname, ndata, src, ("networks", nname))
     elif data.get("layers") is not None:
         nname = data.get("name") or (Path(src.file).stem if src.file != "<text>" else "net")
@@ -236,6 +253,7 @@ def validate(src: Source):
     for nname, n in (data.get("networks") or {}).items() if isinstance(data.get("networks"), dict) else []:
         if isinstance(n, dict):
             lists.append((("networks", nname, "layers"), n.get("layers")))
+    defaulted = _defaulted_fields(data)
     while lists:
         path, layers = lists.pop(0)
         if not isinstance(layers, list):
@@ -246,10 +264,14 @@ def validate(src: Source):
                 errors.append(SpecError(f"a layer must be a mapping with an 'op', got {_short(layer)}", src.loc(lp),
                                         "write it as {op: conv2d, out: 64, kernel: 3} or in block style"))
                 continue
+            if layer.get("padding") in ("same", "valid") and not _takes_padding_word(layer.get("op")):
+                errors.append(SpecError(f"layer '{layer.get('name', i)}' ({layer.get('op')}): invalid value "
+                                        f"'{layer['padding']}' for padding", src.loc(lp + ("padding",)),
+                                        same_padding_hint(layer.get("op"), layer["padding"])))
             try:
                 models.layer_model_for(layer).model_validate(layer)
             except ValidationError as e:
-                errors += _errors(e, src, prefix=lp)
+                errors += [x for x in _errors(e, src, prefix=lp) if not _defaulted(x, layer, defaulted)]
             except RecursionError:
                 raise LimitError("the spec is nested too deeply to validate", src.loc(lp)) from None
             if layer.get("op") == "seq" and isinstance(layer.get("layers"), list):
@@ -257,6 +279,39 @@ def validate(src: Source):
     if errors:
         raise ErrorList(errors)
     return model
+
+
+def _defaulted_fields(data: dict) -> set:
+    """(op, field) pairs that some ``defaults:`` of the file gives: a layer may leave those out (whether a default is
+    in force where the layer is used is known in expansion, which reports a field still missing there)."""
+    from ..ops.base import lookup
+    out = set()
+    bodies = [data] + [b for key in ("blocks", "networks") for b in _mapping(data.get(key)).values()]
+    for body in bodies:
+        for opname, fields in _mapping(_mapping(body).get("defaults")).items():
+            op = lookup(opname) if isinstance(opname, str) else None
+            if op is not None:
+                out |= {(op.name, f) for f in _mapping(fields)}
+    return out
+
+
+def _defaulted(err: NetspecError, layer: dict, defaulted: set) -> bool:
+    """Whether ``err`` is a missing required field that a scoped default of the file may give."""
+    from ..ops.base import lookup
+    m = re.search(r"is missing the required field '(\w+)'", err.message)
+    op = lookup(layer.get("op")) if isinstance(layer.get("op"), str) else None
+    return bool(m and op is not None and (op.name, m.group(1)) in defaulted)
+
+
+def _takes_padding_word(op) -> bool:
+    """Whether a layer's op (a built-in op with a 'padding' parameter) accepts 'same'/'valid'; True for anything
+    else (blocks, unknown ops: their own checks speak)."""
+    from ..ops.base import lookup
+    o = lookup(op) if isinstance(op, str) else None
+    if o is None or "padding" not in o.Params.model_fields:
+        return True
+    from ..ops.reference import type_text
+    return "'same'" in type_text(o.Params.model_fields["padding"].annotation)
 
 
 def _data_path(data: Any, loc: tuple) -> tuple[tuple, list]:
@@ -301,7 +356,8 @@ def _errors(e: ValidationError, src: Source, prefix: tuple = ()) -> list[Netspec
         if key in above and not (key and isinstance(key[-1], tuple)):
             continue
         if key and isinstance(key[-1], tuple) and key[-1][0] == "__missing__" and any(
-                did_you_mean(name, [key[-1][1]]) for name in unknown.get(key[:-1], ())):
+                did_you_mean(name, [key[-1][1]]) or key[-1][1] in RENAMED.get(name, ())
+                for name in unknown.get(key[:-1], ())):
             continue
         out.append(_one_error(key, errs, src))
     # an error on a container hides nothing; but drop exact duplicates
@@ -370,10 +426,11 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         fields = _fields_for(src, container)
         where = _what(src, container)
         hints = []
-        dym = did_you_mean(field_name, fields)
+        op = _layer_op(src, path)
+        foreign = foreign_hint(field_name, fields, op) if op else None
+        dym = foreign or did_you_mean(field_name, fields)
         if dym:
             hints.append(dym)
-        op = _layer_op(src, path)
         if op:
             hints.append(f"fields of '{op}': " + ", ".join(f for f in fields if f not in ("op",)))
         return SpecError(f"unknown field '{field_name}' in {where}", src.loc(path, key=True), hints)
@@ -493,6 +550,8 @@ def _check_names(src: Source):
     def scope(path, d):
         for pname in d.get("params") or {}:
             yield from bad(pname, path + ("params", pname), "a parameter")
+        for lname in d.get("let") or {}:
+            yield from bad(lname, path + ("let", lname), "a let value")
         outs = d.get("outputs")
         for oname in outs if isinstance(outs, dict) else ():
             yield from bad(oname, path + ("outputs", oname), "an output")
@@ -524,6 +583,33 @@ def _check_names(src: Source):
     for nname, n in (data.get("networks") or {}).items():
         yield from bad(nname, ("networks", nname), "a network")
         yield from scope(("networks", nname), n)
+
+
+def _check_defaults(src: Source):
+    """Every scoped default names a built-in op (or an alias) and one of its parameters, each error at its key."""
+    from ..ops.base import all_names, lookup
+    data = src.data
+    scopes = [((), data)] + [((key, name), body) for key in ("blocks", "networks")
+                             for name, body in _mapping(data.get(key)).items()]
+    for path, body in scopes:
+        for opname, fields in _mapping(_mapping(body).get("defaults")).items():
+            op = lookup(opname)
+            loc = src.loc(path + ("defaults", opname), key=True)
+            if op is None:
+                hint = did_you_mean(opname, all_names())
+                yield SpecError(f"defaults for an unknown op '{opname}'", loc,
+                                [h for h in [hint] if h] + ["scoped defaults are for built-in ops ('netspec ops' "
+                                                            "lists them); a block's parameters have their own "
+                                                            "defaults"])
+                continue
+            names = [f.alias or n for n, f in op.Params.model_fields.items()]
+            for fname in _mapping(fields):
+                if fname in names:
+                    continue
+                floc = src.loc(path + ("defaults", opname, fname), key=True)
+                hint = foreign_hint(fname, names, op.name) or did_you_mean(fname, names)
+                yield SpecError(f"'{op.name}' has no parameter '{fname}' to default", floc,
+                                [h for h in [hint] if h] + [f"parameters of '{op.name}': {', '.join(names) or '(none)'}"])
 
 
 def _check_op_names(spec: Spec):

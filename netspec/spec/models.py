@@ -219,6 +219,9 @@ class ParamDecl(Model):
 class InputDecl(Model):
     shape: list[Union[int, str]]
     dtype: Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"] = "float32"
+    multiple_of: dict[Name, Annotated[int, Field(ge=1, le=2**20)]] = Field(
+        default_factory=dict, description="symbols of the shape that only take multiples of a number "
+                                          "({H: 32, W: 32}): shapes read H/4, not ceil(H/4); shown as a requirement")
     doc: Optional[str] = None
 
 
@@ -228,6 +231,13 @@ class SymbolDecl(Model):
 
 
 ParamsField = dict[Name, Union[ParamDecl, int, float, bool, str, list, None]]
+LetField = Annotated[dict[Name, Union[int, float, bool, Expr, list]], Field(
+    default_factory=dict, description="derived values, in order: name -> expression over the parameters, earlier "
+                                      "let values and the inputs' shapes; visible to the layers like parameters")]
+DefaultsField = Annotated[dict[Name, dict[Name, Any]], Field(
+    default_factory=dict, description="scoped defaults: op -> {parameter: value}, for every layer of that op here "
+                                      "and in the blocks used here (a layer's own value wins, an inner scope's "
+                                      "defaults win over an outer's)")]
 InputsField = Union[dict[Name, Union[list[Union[int, str]], InputDecl]], list[Name]]
 
 
@@ -247,6 +257,8 @@ class BlockDef(Model):
 
     doc: Optional[str] = None
     params: ParamsField = Field(default_factory=dict)
+    let: LetField
+    defaults: DefaultsField
     inputs: InputsField = Field(default_factory=lambda: ["x"])
     layers: list[Any]
     outputs: Optional[OutputsField] = None
@@ -257,6 +269,8 @@ class NetworkDef(Model):
 
     doc: Optional[str] = None
     params: ParamsField = Field(default_factory=dict)
+    let: LetField
+    defaults: DefaultsField
     inputs: dict[Name, Union[list[Union[int, str]], InputDecl]]
     layers: list[Any]
     outputs: Optional[OutputsField] = None
@@ -271,6 +285,8 @@ class SpecFile(Model):
     imports: list[str] = Field(default_factory=list, description="files (relative to this one) whose blocks are imported")
     symbols: dict[Name, SymbolDecl] = Field(default_factory=dict)
     params: ParamsField = Field(default_factory=dict)
+    let: LetField
+    defaults: DefaultsField
     blocks: dict[Name, BlockDef] = Field(default_factory=dict)
     inputs: Optional[dict[Name, Union[list[Union[int, str]], InputDecl]]] = None
     layers: Optional[list[Any]] = None

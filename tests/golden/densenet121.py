@@ -41,13 +41,13 @@ class DenseBlock(nn.Module):
         self.denselayer5 = DenseLayer(192, growth, bn_size=bn_size)
         self.denselayer6 = DenseLayer(224, growth, bn_size=bn_size)
 
-    def forward(self, x):  # x: (N, 64, ceil(H/4), ceil(W/4))
-        x = self.denselayer1(x)  # (N, 96, ceil(H/4), ceil(W/4))  densenet.yaml:21
-        x = self.denselayer2(x)  # (N, 128, ceil(H/4), ceil(W/4))  densenet.yaml:21
-        x = self.denselayer3(x)  # (N, 160, ceil(H/4), ceil(W/4))  densenet.yaml:21
-        x = self.denselayer4(x)  # (N, 192, ceil(H/4), ceil(W/4))  densenet.yaml:21
-        x = self.denselayer5(x)  # (N, 224, ceil(H/4), ceil(W/4))  densenet.yaml:21
-        x = self.denselayer6(x)  # (N, 256, ceil(H/4), ceil(W/4))  densenet.yaml:21
+    def forward(self, x):  # x: (N, 64, H/4, W/4)
+        x = self.denselayer1(x)  # (N, 96, H/4, W/4)  densenet.yaml:21
+        x = self.denselayer2(x)  # (N, 128, H/4, W/4)  densenet.yaml:21
+        x = self.denselayer3(x)  # (N, 160, H/4, W/4)  densenet.yaml:21
+        x = self.denselayer4(x)  # (N, 192, H/4, W/4)  densenet.yaml:21
+        x = self.denselayer5(x)  # (N, 224, H/4, W/4)  densenet.yaml:21
+        x = self.denselayer6(x)  # (N, 256, H/4, W/4)  densenet.yaml:21
         return x
 
 
@@ -87,19 +87,19 @@ class DenseBlock2(nn.Module):
         self.denselayer11 = DenseLayer(448, growth, bn_size=bn_size)
         self.denselayer12 = DenseLayer(480, growth, bn_size=bn_size)
 
-    def forward(self, x):  # x: (N, 128, (H+3)//8, (W+3)//8)
-        x = self.denselayer1(x)  # (N, 160, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer2(x)  # (N, 192, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer3(x)  # (N, 224, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer4(x)  # (N, 256, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer5(x)  # (N, 288, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer6(x)  # (N, 320, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer7(x)  # (N, 352, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer8(x)  # (N, 384, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer9(x)  # (N, 416, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer10(x)  # (N, 448, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer11(x)  # (N, 480, (H+3)//8, (W+3)//8)  densenet.yaml:21
-        x = self.denselayer12(x)  # (N, 512, (H+3)//8, (W+3)//8)  densenet.yaml:21
+    def forward(self, x):  # x: (N, 128, H/8, W/8)
+        x = self.denselayer1(x)  # (N, 160, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer2(x)  # (N, 192, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer3(x)  # (N, 224, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer4(x)  # (N, 256, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer5(x)  # (N, 288, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer6(x)  # (N, 320, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer7(x)  # (N, 352, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer8(x)  # (N, 384, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer9(x)  # (N, 416, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer10(x)  # (N, 448, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer11(x)  # (N, 480, H/8, W/8)  densenet.yaml:21
+        x = self.denselayer12(x)  # (N, 512, H/8, W/8)  densenet.yaml:21
         return x
 
 
@@ -133,31 +133,31 @@ class DenseBlock3(nn.Module):
         self.denselayer23 = DenseLayer(960, growth, bn_size=bn_size)
         self.denselayer24 = DenseLayer(992, growth, bn_size=bn_size)
 
-    def forward(self, x):  # x: (N, 256, (H+3)//16, (W+3)//16)
-        x = self.denselayer1(x)  # (N, 288, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer2(x)  # (N, 320, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer3(x)  # (N, 352, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer4(x)  # (N, 384, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer5(x)  # (N, 416, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer6(x)  # (N, 448, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer7(x)  # (N, 480, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer8(x)  # (N, 512, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer9(x)  # (N, 544, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer10(x)  # (N, 576, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer11(x)  # (N, 608, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer12(x)  # (N, 640, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer13(x)  # (N, 672, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer14(x)  # (N, 704, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer15(x)  # (N, 736, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer16(x)  # (N, 768, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer17(x)  # (N, 800, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer18(x)  # (N, 832, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer19(x)  # (N, 864, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer20(x)  # (N, 896, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer21(x)  # (N, 928, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer22(x)  # (N, 960, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer23(x)  # (N, 992, (H+3)//16, (W+3)//16)  densenet.yaml:21
-        x = self.denselayer24(x)  # (N, 1024, (H+3)//16, (W+3)//16)  densenet.yaml:21
+    def forward(self, x):  # x: (N, 256, H/16, W/16)
+        x = self.denselayer1(x)  # (N, 288, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer2(x)  # (N, 320, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer3(x)  # (N, 352, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer4(x)  # (N, 384, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer5(x)  # (N, 416, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer6(x)  # (N, 448, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer7(x)  # (N, 480, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer8(x)  # (N, 512, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer9(x)  # (N, 544, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer10(x)  # (N, 576, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer11(x)  # (N, 608, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer12(x)  # (N, 640, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer13(x)  # (N, 672, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer14(x)  # (N, 704, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer15(x)  # (N, 736, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer16(x)  # (N, 768, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer17(x)  # (N, 800, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer18(x)  # (N, 832, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer19(x)  # (N, 864, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer20(x)  # (N, 896, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer21(x)  # (N, 928, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer22(x)  # (N, 960, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer23(x)  # (N, 992, H/16, W/16)  densenet.yaml:21
+        x = self.denselayer24(x)  # (N, 1024, H/16, W/16)  densenet.yaml:21
         return x
 
 
@@ -183,23 +183,23 @@ class DenseBlock4(nn.Module):
         self.denselayer15 = DenseLayer(960, growth, bn_size=bn_size)
         self.denselayer16 = DenseLayer(992, growth, bn_size=bn_size)
 
-    def forward(self, x):  # x: (N, 512, (H+3)//32, (W+3)//32)
-        x = self.denselayer1(x)  # (N, 544, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer2(x)  # (N, 576, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer3(x)  # (N, 608, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer4(x)  # (N, 640, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer5(x)  # (N, 672, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer6(x)  # (N, 704, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer7(x)  # (N, 736, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer8(x)  # (N, 768, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer9(x)  # (N, 800, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer10(x)  # (N, 832, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer11(x)  # (N, 864, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer12(x)  # (N, 896, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer13(x)  # (N, 928, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer14(x)  # (N, 960, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer15(x)  # (N, 992, (H+3)//32, (W+3)//32)  densenet.yaml:21
-        x = self.denselayer16(x)  # (N, 1024, (H+3)//32, (W+3)//32)  densenet.yaml:21
+    def forward(self, x):  # x: (N, 512, H/32, W/32)
+        x = self.denselayer1(x)  # (N, 544, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer2(x)  # (N, 576, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer3(x)  # (N, 608, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer4(x)  # (N, 640, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer5(x)  # (N, 672, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer6(x)  # (N, 704, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer7(x)  # (N, 736, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer8(x)  # (N, 768, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer9(x)  # (N, 800, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer10(x)  # (N, 832, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer11(x)  # (N, 864, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer12(x)  # (N, 896, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer13(x)  # (N, 928, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer14(x)  # (N, 960, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer15(x)  # (N, 992, H/32, W/32)  densenet.yaml:21
+        x = self.denselayer16(x)  # (N, 1024, H/32, W/32)  densenet.yaml:21
         return x
 
 
@@ -224,18 +224,18 @@ class Features(nn.Module):
         self.norm5 = nn.BatchNorm2d(1024)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.conv0(x)  # (N, 64, ceil(H/2), ceil(W/2))  densenet121.yaml:23
-        x = self.norm0(x)  # (N, 64, ceil(H/2), ceil(W/2))  densenet121.yaml:24
-        x = self.relu0(x)  # (N, 64, ceil(H/2), ceil(W/2))  densenet121.yaml:25
-        x = self.pool0(x)  # (N, 64, ceil(H/4), ceil(W/4))  densenet121.yaml:26
-        x = self.denseblock1(x)  # (N, 256, ceil(H/4), ceil(W/4))  densenet121.yaml:27
-        x = self.transition1(x)  # (N, 128, (H+3)//8, (W+3)//8)  densenet121.yaml:28
-        x = self.denseblock2(x)  # (N, 512, (H+3)//8, (W+3)//8)  densenet121.yaml:29
-        x = self.transition2(x)  # (N, 256, (H+3)//16, (W+3)//16)  densenet121.yaml:30
-        x = self.denseblock3(x)  # (N, 1024, (H+3)//16, (W+3)//16)  densenet121.yaml:31
-        x = self.transition3(x)  # (N, 512, (H+3)//32, (W+3)//32)  densenet121.yaml:32
-        x = self.denseblock4(x)  # (N, 1024, (H+3)//32, (W+3)//32)  densenet121.yaml:33
-        x = self.norm5(x)  # (N, 1024, (H+3)//32, (W+3)//32)  densenet121.yaml:34
+        x = self.conv0(x)  # (N, 64, H/2, W/2)  densenet121.yaml:23
+        x = self.norm0(x)  # (N, 64, H/2, W/2)  densenet121.yaml:24
+        x = self.relu0(x)  # (N, 64, H/2, W/2)  densenet121.yaml:25
+        x = self.pool0(x)  # (N, 64, H/4, W/4)  densenet121.yaml:26
+        x = self.denseblock1(x)  # (N, 256, H/4, W/4)  densenet121.yaml:27
+        x = self.transition1(x)  # (N, 128, H/8, W/8)  densenet121.yaml:28
+        x = self.denseblock2(x)  # (N, 512, H/8, W/8)  densenet121.yaml:29
+        x = self.transition2(x)  # (N, 256, H/16, W/16)  densenet121.yaml:30
+        x = self.denseblock3(x)  # (N, 1024, H/16, W/16)  densenet121.yaml:31
+        x = self.transition3(x)  # (N, 512, H/32, W/32)  densenet121.yaml:32
+        x = self.denseblock4(x)  # (N, 1024, H/32, W/32)  densenet121.yaml:33
+        x = self.norm5(x)  # (N, 1024, H/32, W/32)  densenet121.yaml:34
         return x
 
 
@@ -251,8 +251,8 @@ class Densenet121(nn.Module):
         self.classifier = nn.Linear(1024, num_classes)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 1024, (H+3)//32, (W+3)//32)  densenet121.yaml:20
-        x = self.relu(x)  # (N, 1024, (H+3)//32, (W+3)//32)  densenet121.yaml:35
+        x = self.features(x)  # (N, 1024, H/32, W/32)  densenet121.yaml:20
+        x = self.relu(x)  # (N, 1024, H/32, W/32)  densenet121.yaml:35
         x = self.avgpool(x)  # (N, 1024, 1, 1)  densenet121.yaml:36
         x = self.flatten(x)  # (N, 1024)  densenet121.yaml:37
         x = self.classifier(x)  # (N, 1000)  densenet121.yaml:38

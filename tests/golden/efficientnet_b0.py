@@ -88,8 +88,8 @@ class Mbconv(nn.Module):
             ConvNormAct2(make_divisible(in_channels * expand, 8), out, kernel=1),
         )
 
-    def forward(self, x):  # x: (N, 32, ceil(H/2), ceil(W/2))
-        x = self.block(x)  # (N, 16, ceil(H/2), ceil(W/2))  efficientnet_b0.yaml:27
+    def forward(self, x):  # x: (N, 32, H/2, W/2)
+        x = self.block(x)  # (N, 16, H/2, W/2)  efficientnet_b0.yaml:27
         return x
 
 
@@ -98,7 +98,7 @@ class Stage(nn.Sequential):
 
     def __init__(self, in_channels, expand, kernel, out):
         super().__init__(
-            Mbconv(in_channels, expand, kernel, 1, out),  # (N, 16, ceil(H/2), ceil(W/2))
+            Mbconv(in_channels, expand, kernel, 1, out),  # (N, 16, H/2, W/2)
         )
 
 
@@ -166,9 +166,9 @@ class Stage3(nn.Sequential):
 
     def __init__(self, in_channels, expand, kernel, stride, out, p_2, p_3):
         super().__init__(
-            Mbconv2(in_channels, expand, kernel, stride, out),  # (N, out, ceil(H/16), ceil(W/16))
-            Mbconv3(out, expand, kernel, 1, out, p_2),  # (N, out, ceil(H/16), ceil(W/16))
-            Mbconv3(out, expand, kernel, 1, out, p_3),  # (N, out, ceil(H/16), ceil(W/16))
+            Mbconv2(in_channels, expand, kernel, stride, out),  # (N, out, H/16, W/16)
+            Mbconv3(out, expand, kernel, 1, out, p_2),  # (N, out, H/16, W/16)
+            Mbconv3(out, expand, kernel, 1, out, p_3),  # (N, out, H/16, W/16)
         )
 
 
@@ -177,14 +177,10 @@ class Stage4(nn.Sequential):
 
     def __init__(self, in_channels, expand, kernel, out):
         super().__init__(
-            Mbconv2(in_channels, expand, kernel, 2, out),  # (N, 192, ceil(H/32), ceil(W/32))
-            Mbconv3(
-                out, expand, kernel, 1, out, 0.15000000000000002
-            ),  # (N, 192, ceil(H/32), ceil(W/32))
-            Mbconv3(out, expand, kernel, 1, out, 0.1625),  # (N, 192, ceil(H/32), ceil(W/32))
-            Mbconv3(
-                out, expand, kernel, 1, out, 0.17500000000000002
-            ),  # (N, 192, ceil(H/32), ceil(W/32))
+            Mbconv2(in_channels, expand, kernel, 2, out),  # (N, 192, H/32, W/32)
+            Mbconv3(out, expand, kernel, 1, out, 0.15000000000000002),  # (N, 192, H/32, W/32)
+            Mbconv3(out, expand, kernel, 1, out, 0.1625),  # (N, 192, H/32, W/32)
+            Mbconv3(out, expand, kernel, 1, out, 0.17500000000000002),  # (N, 192, H/32, W/32)
         )
 
 
@@ -193,7 +189,7 @@ class Stage5(nn.Sequential):
 
     def __init__(self, in_channels, expand, kernel, out):
         super().__init__(
-            Mbconv2(in_channels, expand, kernel, 1, out),  # (N, 320, ceil(H/32), ceil(W/32))
+            Mbconv2(in_channels, expand, kernel, 1, out),  # (N, 320, H/32, W/32)
         )
 
 
@@ -220,7 +216,7 @@ class EfficientnetB0(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 1280, ceil(H/32), ceil(W/32))  efficientnet_b0.yaml:45
+        x = self.features(x)  # (N, 1280, H/32, W/32)  efficientnet_b0.yaml:45
         x = self.avgpool(x)  # (N, 1280, 1, 1)  efficientnet_b0.yaml:52
         x = self.flatten(x)  # (N, 1280)  efficientnet_b0.yaml:53
         x = self.classifier(x)  # (N, 1000)  efficientnet_b0.yaml:54

@@ -63,7 +63,7 @@ class Aux(nn.Module):
         self.dropout = nn.Dropout(p=dropout)
         self.fc2 = nn.Linear(1024, num_classes)
 
-    def forward(self, x):  # x: (N, in_channels, (H+1)//16, (W+1)//16)
+    def forward(self, x):  # x: (N, in_channels, H/16, W/16)
         x = self.pool(x)  # (N, in_channels, 4, 4)  googlenet.yaml:44
         x = self.conv(x)  # (N, 128, 4, 4)  googlenet.yaml:45
         x = self.flatten(x)  # (N, 2048)  googlenet.yaml:46
@@ -105,22 +105,22 @@ class Googlenet(nn.Module):
         self.fc = nn.Linear(1024, num_classes)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  googlenet.yaml:53
-        x = self.maxpool1(x)  # (N, 64, (H+1)//4, (W+1)//4)  googlenet.yaml:54
-        x = self.conv2(x)  # (N, 64, (H+1)//4, (W+1)//4)  googlenet.yaml:55
-        x = self.conv3(x)  # (N, 192, (H+1)//4, (W+1)//4)  googlenet.yaml:56
-        x = self.maxpool2(x)  # (N, 192, (H+1)//8, (W+1)//8)  googlenet.yaml:57
-        x = self.inception3a(x)  # (N, 256, (H+1)//8, (W+1)//8)  googlenet.yaml:59
-        x = self.inception3b(x)  # (N, 480, (H+1)//8, (W+1)//8)  googlenet.yaml:60
-        x = self.maxpool3(x)  # (N, 480, (H+1)//16, (W+1)//16)  googlenet.yaml:61
-        x = self.inception4a(x)  # (N, 512, (H+1)//16, (W+1)//16)  googlenet.yaml:62
-        out = self.inception4b(x)  # (N, 512, (H+1)//16, (W+1)//16)  googlenet.yaml:63
-        out = self.inception4c(out)  # (N, 512, (H+1)//16, (W+1)//16)  googlenet.yaml:64
-        out = self.inception4d(out)  # (N, 528, (H+1)//16, (W+1)//16)  googlenet.yaml:65
-        out2 = self.inception4e(out)  # (N, 832, (H+1)//16, (W+1)//16)  googlenet.yaml:66
-        out2 = self.maxpool4(out2)  # (N, 832, (H+17)//32, (W+17)//32)  googlenet.yaml:67
-        out2 = self.inception5a(out2)  # (N, 832, (H+17)//32, (W+17)//32)  googlenet.yaml:68
-        out2 = self.inception5b(out2)  # (N, 1024, (H+17)//32, (W+17)//32)  googlenet.yaml:69
+        x = self.conv1(x)  # (N, 64, H/2, W/2)  googlenet.yaml:53
+        x = self.maxpool1(x)  # (N, 64, H/4, W/4)  googlenet.yaml:54
+        x = self.conv2(x)  # (N, 64, H/4, W/4)  googlenet.yaml:55
+        x = self.conv3(x)  # (N, 192, H/4, W/4)  googlenet.yaml:56
+        x = self.maxpool2(x)  # (N, 192, H/8, W/8)  googlenet.yaml:57
+        x = self.inception3a(x)  # (N, 256, H/8, W/8)  googlenet.yaml:59
+        x = self.inception3b(x)  # (N, 480, H/8, W/8)  googlenet.yaml:60
+        x = self.maxpool3(x)  # (N, 480, H/16, W/16)  googlenet.yaml:61
+        x = self.inception4a(x)  # (N, 512, H/16, W/16)  googlenet.yaml:62
+        out = self.inception4b(x)  # (N, 512, H/16, W/16)  googlenet.yaml:63
+        out = self.inception4c(out)  # (N, 512, H/16, W/16)  googlenet.yaml:64
+        out = self.inception4d(out)  # (N, 528, H/16, W/16)  googlenet.yaml:65
+        out2 = self.inception4e(out)  # (N, 832, H/16, W/16)  googlenet.yaml:66
+        out2 = self.maxpool4(out2)  # (N, 832, H/32, W/32)  googlenet.yaml:67
+        out2 = self.inception5a(out2)  # (N, 832, H/32, W/32)  googlenet.yaml:68
+        out2 = self.inception5b(out2)  # (N, 1024, H/32, W/32)  googlenet.yaml:69
         x = self.aux1(x)  # (N, 1000)  googlenet.yaml:70
         out = self.aux2(out)  # (N, 1000)  googlenet.yaml:71
         out2 = self.avgpool(out2)  # (N, 1024, 1, 1)  googlenet.yaml:72

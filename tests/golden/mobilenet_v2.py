@@ -35,8 +35,8 @@ class InvertedResidual(nn.Module):
             nn.BatchNorm2d(out),
         )
 
-    def forward(self, x):  # x: (N, 32, ceil(H/2), ceil(W/2))
-        x = self.conv(x)  # (N, 16, ceil(H/2), ceil(W/2))  mobilenet_v2.yaml:25
+    def forward(self, x):  # x: (N, 32, H/2, W/2)
+        x = self.conv(x)  # (N, 16, H/2, W/2)  mobilenet_v2.yaml:25
         return x
 
 
@@ -106,7 +106,7 @@ class MobilenetV2(nn.Module):
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(1280, num_classes))
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 1280, ceil(H/32), ceil(W/32))  mobilenet_v2.yaml:40
+        x = self.features(x)  # (N, 1280, H/32, W/32)  mobilenet_v2.yaml:40
         x = self.avgpool(x)  # (N, 1280, 1, 1)  mobilenet_v2.yaml:48
         x = self.flatten(x)  # (N, 1280)  mobilenet_v2.yaml:49
         x = self.classifier(x)  # (N, 1000)  mobilenet_v2.yaml:50

@@ -86,9 +86,9 @@ class Bottleneck(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 16, ceil(H/2), ceil(W/2))
-        out = self.block(x)  # (N, 16, ceil(H/2), ceil(W/2))  mobilenet_v3_large.yaml:35
-        out += x  # (N, 16, ceil(H/2), ceil(W/2))  mobilenet_v3_large.yaml:44
+    def forward(self, x):  # x: (N, 16, H/2, W/2)
+        out = self.block(x)  # (N, 16, H/2, W/2)  mobilenet_v3_large.yaml:35
+        out += x  # (N, 16, H/2, W/2)  mobilenet_v3_large.yaml:44
         return out
 
 
@@ -111,8 +111,8 @@ class Bottleneck2(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 16, ceil(H/2), ceil(W/2))
-        x = self.block(x)  # (N, 24, ceil(H/4), ceil(W/4))  mobilenet_v3_large.yaml:35
+    def forward(self, x):  # x: (N, 16, H/2, W/2)
+        x = self.block(x)  # (N, 24, H/4, W/4)  mobilenet_v3_large.yaml:35
         return x
 
 
@@ -135,9 +135,9 @@ class Bottleneck3(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 24, ceil(H/4), ceil(W/4))
-        out = self.block(x)  # (N, 24, ceil(H/4), ceil(W/4))  mobilenet_v3_large.yaml:35
-        out += x  # (N, 24, ceil(H/4), ceil(W/4))  mobilenet_v3_large.yaml:44
+    def forward(self, x):  # x: (N, 24, H/4, W/4)
+        out = self.block(x)  # (N, 24, H/4, W/4)  mobilenet_v3_large.yaml:35
+        out += x  # (N, 24, H/4, W/4)  mobilenet_v3_large.yaml:44
         return out
 
 
@@ -182,8 +182,8 @@ class Bottleneck4(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 24, ceil(H/4), ceil(W/4))
-        x = self.block(x)  # (N, 40, ceil(H/8), ceil(W/8))  mobilenet_v3_large.yaml:35
+    def forward(self, x):  # x: (N, 24, H/4, W/4)
+        x = self.block(x)  # (N, 40, H/8, W/8)  mobilenet_v3_large.yaml:35
         return x
 
 
@@ -207,9 +207,9 @@ class Bottleneck5(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 40, ceil(H/8), ceil(W/8))
-        out = self.block(x)  # (N, 40, ceil(H/8), ceil(W/8))  mobilenet_v3_large.yaml:35
-        out += x  # (N, 40, ceil(H/8), ceil(W/8))  mobilenet_v3_large.yaml:44
+    def forward(self, x):  # x: (N, 40, H/8, W/8)
+        out = self.block(x)  # (N, 40, H/8, W/8)  mobilenet_v3_large.yaml:35
+        out += x  # (N, 40, H/8, W/8)  mobilenet_v3_large.yaml:44
         return out
 
 
@@ -232,8 +232,8 @@ class Bottleneck6(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 40, ceil(H/8), ceil(W/8))
-        x = self.block(x)  # (N, 80, ceil(H/16), ceil(W/16))  mobilenet_v3_large.yaml:35
+    def forward(self, x):  # x: (N, 40, H/8, W/8)
+        x = self.block(x)  # (N, 80, H/16, W/16)  mobilenet_v3_large.yaml:35
         return x
 
 
@@ -256,9 +256,9 @@ class Bottleneck7(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, 80, ceil(H/16), ceil(W/16))
-        out = self.block(x)  # (N, 80, ceil(H/16), ceil(W/16))  mobilenet_v3_large.yaml:35
-        out += x  # (N, 80, ceil(H/16), ceil(W/16))  mobilenet_v3_large.yaml:44
+    def forward(self, x):  # x: (N, 80, H/16, W/16)
+        out = self.block(x)  # (N, 80, H/16, W/16)  mobilenet_v3_large.yaml:35
+        out += x  # (N, 80, H/16, W/16)  mobilenet_v3_large.yaml:44
         return out
 
 
@@ -282,7 +282,7 @@ class Bottleneck8(nn.Module):
             ConvNormAct3(expanded, out, kernel=1, eps=0.001, momentum=0.01),
         )
 
-    def forward(self, x):  # x: (N, in_channels, ceil(H/16), ceil(W/16))
+    def forward(self, x):  # x: (N, in_channels, H/16, W/16)
         x = self.block(x)  # (N, out, *, *)  mobilenet_v3_large.yaml:35
         return x
 
@@ -347,7 +347,7 @@ class MobilenetV3Large(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 960, ceil(H/32), ceil(W/32))  mobilenet_v3_large.yaml:47
+        x = self.features(x)  # (N, 960, H/32, W/32)  mobilenet_v3_large.yaml:47
         x = self.avgpool(x)  # (N, 960, 1, 1)  mobilenet_v3_large.yaml:54
         x = self.flatten(x)  # (N, 960)  mobilenet_v3_large.yaml:55
         x = self.classifier(x)  # (N, 1000)  mobilenet_v3_large.yaml:56

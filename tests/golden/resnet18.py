@@ -57,14 +57,14 @@ class Resnet18(nn.Module):
         self.fc = nn.Linear(512, num_classes)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:31
-        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:32
-        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet18.yaml:33
-        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet18.yaml:34
-        x = self.layer1(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet18.yaml:35
-        x = self.layer2(x)  # (N, 128, ceil(H/8), ceil(W/8))  resnet18.yaml:36
-        x = self.layer3(x)  # (N, 256, ceil(H/16), ceil(W/16))  resnet18.yaml:37
-        x = self.layer4(x)  # (N, 512, ceil(H/32), ceil(W/32))  resnet18.yaml:38
+        x = self.conv1(x)  # (N, 64, H/2, W/2)  resnet18.yaml:31
+        x = self.bn1(x)  # (N, 64, H/2, W/2)  resnet18.yaml:32
+        x = self.relu(x)  # (N, 64, H/2, W/2)  resnet18.yaml:33
+        x = self.maxpool(x)  # (N, 64, H/4, W/4)  resnet18.yaml:34
+        x = self.layer1(x)  # (N, 64, H/4, W/4)  resnet18.yaml:35
+        x = self.layer2(x)  # (N, 128, H/8, W/8)  resnet18.yaml:36
+        x = self.layer3(x)  # (N, 256, H/16, W/16)  resnet18.yaml:37
+        x = self.layer4(x)  # (N, 512, H/32, W/32)  resnet18.yaml:38
         x = self.avgpool(x)  # (N, 512, 1, 1)  resnet18.yaml:39
         x = self.flatten(x)  # (N, 512)  resnet18.yaml:40
         x = self.fc(x)  # (N, 1000)  resnet18.yaml:41

@@ -76,14 +76,14 @@ class Resnet50(nn.Module):
         self.fc = nn.Linear(2048, num_classes)
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.conv1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:15
-        x = self.bn1(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:16
-        x = self.relu(x)  # (N, 64, ceil(H/2), ceil(W/2))  resnet50.yaml:17
-        x = self.maxpool(x)  # (N, 64, ceil(H/4), ceil(W/4))  resnet50.yaml:18
-        x = self.layer1(x)  # (N, 256, ceil(H/4), ceil(W/4))  resnet50.yaml:19
-        x = self.layer2(x)  # (N, 512, ceil(H/8), ceil(W/8))  resnet50.yaml:20
-        x = self.layer3(x)  # (N, 1024, ceil(H/16), ceil(W/16))  resnet50.yaml:21
-        x = self.layer4(x)  # (N, 2048, ceil(H/32), ceil(W/32))  resnet50.yaml:22
+        x = self.conv1(x)  # (N, 64, H/2, W/2)  resnet50.yaml:15
+        x = self.bn1(x)  # (N, 64, H/2, W/2)  resnet50.yaml:16
+        x = self.relu(x)  # (N, 64, H/2, W/2)  resnet50.yaml:17
+        x = self.maxpool(x)  # (N, 64, H/4, W/4)  resnet50.yaml:18
+        x = self.layer1(x)  # (N, 256, H/4, W/4)  resnet50.yaml:19
+        x = self.layer2(x)  # (N, 512, H/8, W/8)  resnet50.yaml:20
+        x = self.layer3(x)  # (N, 1024, H/16, W/16)  resnet50.yaml:21
+        x = self.layer4(x)  # (N, 2048, H/32, W/32)  resnet50.yaml:22
         x = self.avgpool(x)  # (N, 2048, 1, 1)  resnet50.yaml:23
         x = self.flatten(x)  # (N, 2048)  resnet50.yaml:24
         x = self.fc(x)  # (N, 1000)  resnet50.yaml:25

@@ -56,7 +56,7 @@ class Vgg16(nn.Module):
         )
 
     def forward(self, x):  # x: (N, 3, H, W)
-        x = self.features(x)  # (N, 512, H//32, W//32)  vgg16.yaml:16
+        x = self.features(x)  # (N, 512, H/32, W/32)  vgg16.yaml:16
         x = self.avgpool(x)  # (N, 512, 7, 7)  vgg16.yaml:20
         x = self.flatten(x)  # (N, 25088)  vgg16.yaml:21
         x = self.classifier(x)  # (N, 1000)  vgg16.yaml:22

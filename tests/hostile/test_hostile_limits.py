@@ -44,7 +44,7 @@ LOWERED = {
                         "bends of long edges), over the limit of 3 (max_layout_cost)"),
 }
 CHECK_ARGS = {"max_alloc_bytes": ["--strict"]}
-COMMAND = {"max_layout_cost": ["draw", "-o", "net.dot"]}     # the limits that only one command spends
+COMMAND = {"max_layout_cost": ["draw", "-o", "net.svg"]}     # the limits that only one command spends (a layout)
 MACHINE_DEFAULTS = {"max_alloc_bytes": "half of `MemAvailable`"}     # documented as a rule, not a number
 LIBRARY = "netspec: 1\nblocks:\n  unit_{n}: {{layers: [{{op: relu}}]}}\n"
 
