@@ -34,6 +34,7 @@ class CompareParams(Params):
 
 
 class _Compare(_NoWeights):
+    shape_rule = "a, b (or a and value) -> broadcast(a, b) bool; sizes broadcast as in torch (equal or 1)"
     inputs = (In("a"), In("b", optional=True))
     Params = CompareParams
     symbol = "=="
@@ -128,6 +129,7 @@ def _need_bool(t: TensorType, op: str, what: str) -> None:
 @register
 class Where(_NoWeights):
     """Pick a where cond is true and b elsewhere (torch.where; the three broadcast together)."""
+    shape_rule = "cond, a, b -> broadcast(cond, a, b) in the dtype of a and b"
 
     name = "where"
     inputs = (In("cond"), In("a"), In("b"))
@@ -162,6 +164,7 @@ class MaskedFillParams(Params):
 @register
 class MaskedFill(_NoWeights):
     """Write 'value' where the bool mask is true (the mask broadcasts to the input): attention masks."""
+    shape_rule = "x, mask -> x's shape; mask (bool) broadcasts to x"
 
     name = "masked_fill"
     inputs = (In("x"), In("mask"))

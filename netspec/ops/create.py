@@ -63,6 +63,7 @@ class ArangeParams(Params):
 @register
 class Arange(_CreateOp):
     """start, start+step, ... below 'end' or the size of dim 'dim' of the input (positions 0..T-1), on its device."""
+    shape_rule = "like -> [dim(like, dim)] (or [end - start] / step), dtype int64 unless given"
 
     name = "arange"
     inputs = (In("like"),)
@@ -126,6 +127,7 @@ class ConstParams(Params):
 
 class _Fill(_CreateOp):
     """A tensor of one value with the shape (or 'shape') and dtype (or 'dtype') of the input, on its device."""
+    shape_rule = "like -> like's shape (or shape:), like's dtype unless dtype: is given"
 
     inputs = (In("like"),)
     fill = 0.0
@@ -234,6 +236,8 @@ class ExpandParams(Params):
 @register
 class Expand(_CreateOp):
     """Broadcast size-1 dims without copying: a [1, 1, D] token to [N, 1, D], sizes from 'sizes' or a 'like' input."""
+    shape_rule = ("x -> x broadcast to the sizes of like (all dims, or those in dims:) or to sizes: (-1 keeps a "
+                  "dim); only size-1 dims grow")
 
     name = "expand"
     family = "shape"

@@ -98,6 +98,7 @@ class Einsum(Op):
     """Products and sums over named dims (torch.einsum): 'nhtd,nhsd->nhts' for attention scores."""
 
     name = "einsum"
+    shape_rule = 'operands -> the output letters\' sizes, each letter one size across its operands ("..." broadcasts)'
     family = "merge"
     inputs = (In("x", variadic=True, min_count=1),)
     Params = EinsumParams

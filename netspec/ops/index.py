@@ -49,6 +49,7 @@ class IndexDimParams(Params):
 @register
 class IndexSelect(_IndexOp):
     """Look up entries of x along 'dim' by an integer index of any shape: x (V, D), index (N, T) -> (N, T, D)."""
+    shape_rule = "table [..., V, ...], index [I...] -> the table with dim replaced by the index's dims"
 
     name = "index_select"
     inputs = (In("x"), In("index"))
@@ -89,6 +90,7 @@ class IndexSelect(_IndexOp):
 @register
 class Gather(_IndexOp):
     """Pick x's values along 'dim' at an index of x's rank (torch.gather): out[i][j] = x[i][idx[i][j]]."""
+    shape_rule = "x, index (same rank) -> index's shape; index sizes <= x's except along dim"
 
     name = "gather"
     inputs = (In("x"), In("index"))
@@ -147,6 +149,7 @@ class RollParams(Params):
 @register
 class Roll(_IndexOp):
     """Shift the elements along dims, wrapping around (torch.roll): shifted windows, circular shifts."""
+    shape_rule = "x -> x's shape (elements shifted along dims)"
 
     name = "roll"
     family = "shape"
