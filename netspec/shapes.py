@@ -15,10 +15,16 @@ DTYPES = FLOAT_DTYPES + INT_DTYPES + ("bool",)
 
 @dataclass(frozen=True, slots=True)
 class TensorType:
-    """The static type of a tensor value: shape (ints and symbolic Dims) and dtype."""
+    """The static type of a tensor value: shape (ints and symbolic Dims) and dtype.
+
+    ``high``, when known, bounds an integer tensor's values from above (exclusive): ``arange`` over a length T gives
+    values below T, and an embedding table indexed by them requires ``T <= rows`` (check prints it). It takes no part
+    in equality: two tensors of one shape and dtype have one type.
+    """
 
     shape: tuple
     dtype: str = "float32"
+    high: object = field(default=None, compare=False, hash=False)
 
     @property
     def rank(self) -> int:

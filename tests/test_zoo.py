@@ -39,7 +39,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"}, DIV32)},
-    "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"})},
+    "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"}, ("T <= 1024",))},  # wpe's rows
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
     "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
                                          {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},

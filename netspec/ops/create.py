@@ -60,6 +60,11 @@ class ArangeParams(Params):
         return self
 
 
+def _high(p, end):
+    """The values' exclusive upper bound, for integer counts up from 0 or more (positions): ``end``."""
+    return end if p.dtype in ("int64", "int32") and p.start >= 0 and p.step > 0 else None
+
+
 @register
 class Arange(_CreateOp):
     """start, start+step, ... below 'end' or the size of dim 'dim' of the input (positions 0..T-1), on its device."""
@@ -83,11 +88,11 @@ class Arange(_CreateOp):
             if end <= p.start:
                 raise OpError(f"arange from {p.start} to {end} is empty",
                               "start must be below the end", param="start")
-            return [TensorType((-(-(end - p.start) // p.step),), p.dtype)]
+            return [TensorType((-(-(end - p.start) // p.step),), p.dtype, _high(p, end))]
         if p.start:
             ctx.requirements.append(Requirement(f"{end} > {p.start}", None, None, ctx.node))
         n = norm(end - p.start)
-        return [TensorType((n if p.step == 1 else ceildiv(n, p.step, ctx.sym),), p.dtype)]
+        return [TensorType((n if p.step == 1 else ceildiv(n, p.step, ctx.sym),), p.dtype, _high(p, end))]
 
     @classmethod
     def forward(cls, ins, p):

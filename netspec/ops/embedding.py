@@ -50,6 +50,13 @@ class Embedding(Op):
         if x.dtype not in ("int64", "int32"):
             raise OpError(f"token ids must be int64 (or int32), got {x.dtype} {x}: torch cannot index a table "
                           f"with {x.dtype}", hint)
+        if x.high is not None:      # ids with a known bound (positions from arange): the table must cover them
+            if not is_sym(x.high):
+                if x.high > p.num:
+                    raise OpError(f"the ids reach {x.high - 1}, beyond the table's {p.num} rows",
+                                  f"raise num to at least {x.high}", param="num")
+            else:
+                ctx.requirements.append(Requirement(f"{x.high} <= {p.num}", None, None, ctx.node))
         return [TensorType(tuple(x.shape) + (p.out,), "float32")]
 
     @classmethod

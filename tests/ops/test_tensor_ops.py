@@ -360,3 +360,27 @@ layers:
 """)
     assert "t.yaml:5:" in out
     assert re.search(msg, out), out
+
+
+def test_positions_from_arange_bound_the_embedding_table(tmp_path):
+    """arange's values are below its length; an embedding indexed by them needs that many rows: a requirement at
+    check (T <= rows) for a symbolic length, a located error for a fixed one, and nothing for ids of unknown range."""
+    import netspec
+    from netspec.errors import NetspecError
+    head = "netspec: 1\ninputs: {idx: {shape: [N, %s], dtype: int64}}\nlayers:\n"
+    pos = "  - {name: pos, op: arange, from: idx, dim: 1}\n  - {name: wpe, op: embedding, num: 8, out: 4}\n"
+    res = netspec.check(head % "T" + pos)
+    assert res.ok
+    g = next(iter(res.graphs.values()))
+    assert [r.text for r in g.requirements] == ["T <= 8"]
+    assert netspec.check(head % "8" + pos).ok
+    with pytest.raises(NetspecError) as e:
+        netspec.expand(netspec.load(head % "9" + pos))
+    assert "the ids reach 8, beyond the table's 8 rows" in str(e.value)
+    ids = netspec.check(head % "T" + "  - {name: wte, op: embedding, num: 8, out: 4}\n")
+    assert ids.ok and not next(iter(ids.graphs.values())).requirements
+    # and the requirement is what running needs: T = 8 runs, T = 9 is out of the table's range in torch too
+    m = netspec.build(head % "T" + pos)
+    assert m(torch.zeros(2, 8, dtype=torch.int64)).shape == (8, 4)
+    with pytest.raises(IndexError):
+        m(torch.zeros(2, 9, dtype=torch.int64))
