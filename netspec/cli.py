@@ -411,6 +411,9 @@ def serve(
 
     Click a layer or block to see its spec lines; choose --depth folding in the page. Ctrl-C stops it.
     """
+    from .zoo import resolve
+    _say_which(spec)
+    spec = Path(resolve(spec).path)  # a bundled name ('resnet18') serves the bundled file (read-only there)
     if not spec.is_file():           # a typo is an error here; errors inside the file are shown (and fixed) live
         from .errors import Loc, SpecError
         raise SpecError(f"cannot read '{spec}': " + ("it is not a file" if spec.exists() else
@@ -483,7 +486,9 @@ def train(
         from .train.loop import resolve_config
         loaded = load(spec)
         cfg, _ = resolve_config(loaded, config, overrides)
-        srv = _start_server(spec, host, port, metrics_dir=Path(cfg.out.format(name=loaded.name)))
+        from .zoo import resolve
+        srv = _start_server(Path(resolve(spec).path), host, port,
+                            metrics_dir=Path(cfg.out.format(name=loaded.name)))
     res = run_train(spec, config=config, resume=resume, quiet=quiet, **overrides)
     if res.out is not None and int(os.environ.get("RANK", 0)) == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
