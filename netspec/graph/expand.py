@@ -1308,7 +1308,7 @@ def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
         if is_sym(n.meta.get("macs")):
             n.meta["macs"] = resimplify(n.meta["macs"], sym)
     reqs = [Requirement(f"{s} % {m} == 0", s, m) for s, m in sym.multiple_of.items()
-            if m > 1 and declared.get(s, 1) < m]
+            if m > 1 and declared.get(s, 1) < m and s not in sym.data]     # an op sets a data size's step
     seen = set()
     for r in g.requirements:
         if not r.symbol and r.text not in seen and not _implied(r.text, sym):
