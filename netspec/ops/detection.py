@@ -17,20 +17,14 @@ Feature maps that several levels share come in as a list: ops that read "levels"
 """
 from __future__ import annotations
 
-import math
-from typing import Optional
-
 from pydantic import Field, model_validator
 
-from .base import In, Op, OpError, Params, need_float, need_int, need_rank, register, same_dim
+from .base import In, Op, OpError, Params, given, need_float, need_int, need_rank, register, same_dim
 from ..codegen.ir import Operand, P, call, lit, module_call
 from ..shapes import Dim, TensorType, data_dim, mul_all, norm
 from ..shapes_dim import ceildiv
 
 N, C, H, W, T = (Dim.sym(s) for s in "NCHWT")
-
-_BOX_CLIP = math.log(1000.0 / 16)       # torchvision's bbox_xform_clip
-
 
 class _DetectionOp(Op):
     family = "detection"
@@ -85,7 +79,7 @@ def _cells(feats) -> object:
 
 _TRANSFORM = '''\
 class RCNNTransform(torchvision.models.detection.transform.GeneralizedRCNNTransform):
-    """torchvision's detector transform on a batch: normalise, resize (min_size, max_size), pad to a multiple."""
+    """torchvision's detector transform on a batch: normalise, resize, pad to a multiple."""
 
     def forward(self, x):  # (N, 3, H, W) -> (N, 3, Hb, Wb) and the resized sizes (N, 2)
         images, _ = super().forward(list(x))
@@ -136,7 +130,7 @@ class RCNNTransformOp(_DetectionOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        kw = {"size_divisible": P(p, "size_divisible")} if p.size_divisible != 32 else {}
+        kw = {"size_divisible": P(p, "size_divisible")} if given(p, "size_divisible") else {}
         return call("RCNNTransform", P(p, "min_size"), P(p, "max_size"), P(p, "mean"), P(p, "std"), **kw)
 
     @classmethod
@@ -152,13 +146,13 @@ class RCNNTransformOp(_DetectionOp):
 
 _FPN = '''\
 class FeaturePyramid(torchvision.ops.FeaturePyramidNetwork):
-    """torchvision's FPN on feature maps given finest first; pool=True adds a max-pooled coarser level."""
+    """torchvision's FPN on feature maps given finest first; pool=True adds a max-pooled level."""
 
     def __init__(self, in_channels, out_channels, pool=False):
         extra = torchvision.ops.feature_pyramid_network.LastLevelMaxPool() if pool else None
         super().__init__(list(in_channels), out_channels, extra_blocks=extra)
 
-    def forward(self, *xs):  # levels (N, C_i, H_i, W_i) -> (N, out, H_i, W_i) each (+ the pooled level)
+    def forward(self, *xs):  # (N, C_i, H_i, W_i) each -> (N, out, H_i, W_i) each
         return tuple(super().forward({str(k): x for k, x in enumerate(xs)}).values())
 '''
 
@@ -215,7 +209,7 @@ class FeaturePyramidOp(_DetectionOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        kw = {"pool": P(p, "pool")} if p.pool else {}
+        kw = {"pool": P(p, "pool")} if given(p, "pool") else {}
         return call("FeaturePyramid", lit([f.shape[1] for f in ins]), P(p, "out"), **kw)
 
     @classmethod
@@ -235,7 +229,7 @@ class FeaturePyramidOp(_DetectionOp):
 
 _RPN_HEAD = '''\
 class RPNHead(torchvision.models.detection.rpn.RPNHead):
-    """torchvision's RPN head on every level, predictions flattened in anchor order: (N, A), (N, A, 4)."""
+    """torchvision's RPNHead on every level, flattened in anchor order: (N, A), (N, A, 4)."""
 
     def forward(self, *xs):  # levels (N, C, H_i, W_i)
         logits, deltas = super().forward(list(xs))
@@ -288,7 +282,7 @@ class RPNHeadOp(_DetectionOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        kw = {"conv_depth": P(p, "convs")} if p.convs != 1 else {}
+        kw = {"conv_depth": P(p, "convs")} if given(p, "convs") else {}
         return call("RPNHead", lit(ins[0].shape[1], ("in", 0, 1)), P(p, "anchors"), **kw)
 
     @classmethod
@@ -306,7 +300,7 @@ class RPNHeadOp(_DetectionOp):
 
 _ANCHORS = '''\
 class Anchors(torchvision.models.detection.anchor_utils.AnchorGenerator):
-    """torchvision's anchor generator: the anchors of one image of the batch, every level in order, (A, 4)."""
+    """torchvision's AnchorGenerator: the anchors of one image, every level in order (A, 4)."""
 
     def forward(self, images, *levels):  # (N, 3, Hb, Wb), feature maps (N, C, H_i, W_i)
         one = torchvision.models.detection.image_list.ImageList(images[:1], [tuple(images.shape[-2:])])
@@ -373,11 +367,11 @@ class AnchorsOp(_DetectionOp):
 
 _DECODE = '''\
 class BoxDecode(nn.Module):
-    """torchvision's BoxCoder.decode: box deltas (N, A, 4) applied to reference boxes (A, 4) -> boxes (N, A, 4)."""
+    """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4)."""
 
-    def __init__(self, weights, clip=math.log(1000.0 / 16)):
+    def __init__(self, weights):
         super().__init__()
-        self.coder = torchvision.models.detection._utils.BoxCoder(weights, clip)
+        self.coder = torchvision.models.detection._utils.BoxCoder(weights)
 
     def forward(self, deltas, boxes):
         n = deltas.shape[0]
@@ -434,22 +428,23 @@ class BoxDecodeOp(_DetectionOp):
 
 _PROPOSALS = '''\
 class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
-    """torchvision's RPN proposal selection: top-n per level, clip, drop small and low boxes, NMS per level.
+    """torchvision's RPN proposal selection: top-n per level, clip, drop small/low boxes, NMS.
 
-    Returns the kept boxes of all images (R, 4) and the image each belongs to (R,); no gradient flows back.
+    Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back.
     """
 
     def __init__(self, pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, score_thresh=0.0, min_size=1e-3):
-        pre = dict(training=pre_nms_top_n[0], testing=pre_nms_top_n[1])
-        post = dict(training=post_nms_top_n[0], testing=post_nms_top_n[1])
+        pre = {"training": pre_nms_top_n[0], "testing": pre_nms_top_n[1]}
+        post = {"training": post_nms_top_n[0], "testing": post_nms_top_n[1]}
         super().__init__(None, None, 0.7, 0.3, 256, 0.5, pre, post, nms_thresh, score_thresh)
         self.min_size = min_size
 
-    def forward(self, boxes, objectness, sizes, *levels):  # (N, A, 4), (N, A), (N, 2), maps (N, C, H_i, W_i)
+    def forward(self, boxes, objectness, sizes, *levels):  # (N, A, 4), (N, A), (N, 2), levels
         cells = [level.shape[-2] * level.shape[-1] for level in levels]
         per_cell = objectness.shape[1] // sum(cells)
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
-        kept, _ = self.filter_proposals(boxes.detach(), objectness, image_sizes, [c * per_cell for c in cells])
+        counts = [c * per_cell for c in cells]
+        kept, _ = self.filter_proposals(boxes.detach(), objectness, image_sizes, counts)
         image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(kept)]
         return torch.cat(kept), torch.cat(image)
 '''
@@ -513,8 +508,7 @@ class RPNProposalsOp(_DetectionOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        kw = {k: P(p, k) for k, d in (("nms_thresh", 0.7), ("score_thresh", 0.0), ("min_size", 1e-3))
-              if getattr(p, k) != d}
+        kw = {k: P(p, k) for k in ("nms_thresh", "score_thresh", "min_size") if given(p, k)}
         return call("RPNProposals", P(p, "pre_nms_top_n"), P(p, "post_nms_top_n"), **kw)
 
     @classmethod
@@ -534,7 +528,7 @@ class RPNProposalsOp(_DetectionOp):
 
 _ROI_ALIGN = '''\
 class RoIAlignLevels(torchvision.ops.MultiScaleRoIAlign):
-    """torchvision's MultiScaleRoIAlign: each box pooled from the level its size maps to (FPN paper, eq. 1)."""
+    """torchvision's MultiScaleRoIAlign: each box pooled from the level its size maps to."""
 
     def __init__(self, levels, output_size, sampling_ratio):
         super().__init__([str(k) for k in range(levels)], output_size, sampling_ratio)
@@ -597,7 +591,7 @@ class MultiScaleRoIAlignOp(_DetectionOp):
 
 _DETECTIONS = '''\
 class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
-    """torchvision's RoIHeads.postprocess_detections: decode per class, softmax, clip, threshold, NMS per class."""
+    """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class."""
 
     def __init__(self, weights, score_thresh=0.05, nms_thresh=0.5, detections=100):
         super().__init__(None, None, None, 0.5, 0.5, 512, 0.25, weights, score_thresh, nms_thresh, detections)
@@ -669,8 +663,7 @@ class BoxPostprocessOp(_DetectionOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        kw = {k: P(p, k) for k, d in (("score_thresh", 0.05), ("nms_thresh", 0.5), ("detections", 100))
-              if getattr(p, k) != d}
+        kw = {k: P(p, k) for k in ("score_thresh", "nms_thresh", "detections") if given(p, k)}
         return call("BoxPostprocess", P(p, "weights"), **kw)
 
     @classmethod
@@ -715,7 +708,7 @@ class RescaleBoxesOp(_DetectionOp):
     def helpers(cls):
         return {"rescale_boxes": '''\
 def rescale_boxes(boxes, image, sizes, original):
-    """Boxes (K, 4) on the resized batch -> on the original images (torchvision's resize_boxes, per box)."""
+    """Boxes (K, 4) on the resized batch -> on the original images (torchvision's resize_boxes)."""
     if len(image) and (image.min() < 0 or image.max() >= len(sizes)):
         raise ValueError(f"box image indices must lie in [0, {len(sizes)}), got {image.min()} to {image.max()}")
     s = sizes.clamp(min=1)[image].to(boxes.dtype)  # (K, 2): each box's resized image size
@@ -731,7 +724,7 @@ def rescale_boxes(boxes, image, sizes, original):
 
 _MASKS = '''\
 def paste_masks(logits, labels, boxes, original):
-    """Mask R-CNN's masks: each box's own class (sigmoid), pasted into the original image (K, 1, H, W)."""
+    """Mask R-CNN's masks: each box's own class (sigmoid), pasted into the image (K, 1, H, W)."""
     if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         raise ValueError(f"labels must lie in [0, {logits.shape[1]}), got {labels.min()} to {labels.max()}")
     h, w = original.shape[-2:]
