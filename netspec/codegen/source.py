@@ -838,8 +838,9 @@ class Writer:
             else:
                 onames = self._out_names(st)
                 vs = [ident(f"{st[2].local}_{o}" if o else st[2].local, taken, "h", reserved=avoid) for o in onames]
-                if len(vs) > 1:        # outputs nobody reads are unpacked into '_'
-                    vs = [v if last_use.get(r) is not None else "_" for v, r in zip(vs, outs)]
+                if len(vs) > 1:        # outputs nobody reads (or a value returned twice) are unpacked into '_'
+                    vs = [v if last_use.get(r) is not None and r not in outs[:j] else "_"
+                          for j, (v, r) in enumerate(zip(vs, outs))]
             for v in vs:
                 if v != "_":
                     assigned[v] = assigned.get(v, 0) + 1

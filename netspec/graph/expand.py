@@ -253,6 +253,7 @@ class Expander:
                 continue
             s = str(d).strip()
             if s.isidentifier() and s not in env:
+                self.sym.inputs.add(s)
                 if s in self.bindings:
                     dims.append(int(self.bindings[s]))
                 else:
@@ -263,6 +264,8 @@ class Expander:
                 raise SpecError(f"a dimension must be an integer, got {val!r}", loc)
             if isinstance(val, int) and val < 1:
                 raise SpecError(f"dimension {val} is not a positive size", loc)
+            if is_sym(val):
+                self.sym.inputs.update(val.free_symbols())
             if is_sym(val) and _least_value(val, self.sym) > LIMITS.max_dim:
                 raise LimitError(f"dimension '{_clip(s)}' is at least {_big(_least_value(val, self.sym))}, over the "
                                  f"limit of {LIMITS.max_dim:,}", loc,

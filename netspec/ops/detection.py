@@ -478,7 +478,7 @@ class RPNProposalsOp(_DetectionOp):
     outputs = ("boxes", "image")
     torch_ref = "torchvision.models.detection.rpn.RegionProposalNetwork"
     cases = [({"pre_nms_top_n": [20, 10], "post_nms_top_n": [8, 6]},
-              [(N, 3 * H * W + 12, 4), (N, 3 * H * W + 12), ((N, 2), "int64"), (N, 8, H, W), (N, 8, 2, 2)],
+              [(N, 60, 4), (N, 60), ((N, 2), "int64"), (N, 8, 4, 4), (N, 8, 2, 2)],
               [("R", 4), (("R",), "int64")]),
              ({"pre_nms_top_n": [5, 5], "post_nms_top_n": [4, 4], "nms_thresh": 0.5, "score_thresh": 0.1},
               [(2, 24, 4), (2, 24), ((2, 2), "int64"), (2, 4, 3, 4)], [("R", 4), (("R",), "int64")])]
