@@ -51,6 +51,18 @@ def golden_path(case) -> Path:
     return GOLDEN / f"{case_id(case)}.py"
 
 
+# parameters for the runs over the zoo where a spec's defaults make a run needlessly big: the detectors resize every
+# image to 800 pixels and keep 2000 proposals per image (score threshold 0: random weights score under the default
+# 0.05, and a run without detections would prove nothing); parity with torchvision is tests/test_detection.py
+SMALL_PARAMS = {name: {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n": [200, 100],
+                       "rpn_post_nms_top_n": [50, 50], "box_score_thresh": 0.0} for name in ("faster_rcnn", "mask_rcnn")}
+
+
+def small_params(network: str) -> dict:
+    """Parameter overrides for a small run of ``network`` (empty for most)."""
+    return dict(SMALL_PARAMS.get(network, {}))
+
+
 def small_bindings(spec, network: str) -> dict:
     """Concrete values for the input symbols: small, and valid for the network (divisibility, minimum sizes)."""
     g = expand(spec, network)

@@ -23,7 +23,7 @@ from netspec.errors import NetspecError, WeightsError
 from netspec.weights import load_weights, save_weights
 
 from codegen_helpers import (ROOT, bundled, case_id, expected_keys, golden_path, import_file, make_inputs, outputs,
-                             small_bindings)
+                             small_bindings, small_params)
 
 CASES = bundled()
 UPDATE = os.environ.get("NETSPEC_UPDATE_GOLDEN") == "1"
@@ -177,17 +177,18 @@ def test_file_class_matches_built_module(case, tmp_path):
     path, network = case
     spec = load(path)
     b = small_bindings(spec, network)
-    g = expand(spec, network)
+    params = small_params(network)
+    g = expand(spec, network, params=params)
     model = build(g).eval()
     f = tmp_path / "model_file.py"
     f.write_text(generate(g), encoding="utf-8")
     mod = import_file(f, f"netspec_test_{case_id(case).replace('.', '_')}")
     cls = getattr(mod, top_class_name(f.read_text()))
     with torch.device("meta"):       # no second initialisation: the weights come from the built module
-        other = cls()
+        other = cls(**params)
     other.load_state_dict(model.state_dict(), strict=True, assign=True)
     if any(t.is_meta for t in list(other.parameters()) + list(other.buffers())):
-        other = cls()                # non-persistent buffers (not in the state_dict) need a real construction
+        other = cls(**params)        # non-persistent buffers (not in the state_dict) need a real construction
         other.load_state_dict(model.state_dict(), strict=True)
     other.eval()
     ins = make_inputs(g, b)

@@ -11,7 +11,7 @@ import torch
 from netspec import build, expand, load
 from netspec.errors import NetspecError
 
-from codegen_helpers import SPECS, bundled, case_id, make_inputs, outputs, small_bindings
+from codegen_helpers import SPECS, bundled, case_id, make_inputs, outputs, small_bindings, small_params
 from references import HANDWRITTEN
 
 torchvision = pytest.importorskip("torchvision")
@@ -162,7 +162,7 @@ def test_every_spec_trains(case):
     except NetspecError as e:
         pytest.fail(f"{path} does not load:\n{e.format()}")
     b = small_bindings(spec, network)
-    g = expand(spec, network)
+    g = expand(spec, network, params=small_params(network))
     model = build(g).train()
     ys = outputs(model(**make_inputs(g, b)))
     floats = [y for y in ys if y.is_floating_point()]
