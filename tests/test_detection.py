@@ -122,3 +122,17 @@ def test_check_prints_the_data_dependent_sizes():
     assert not g.requirements          # Hb, Wb (multiples of 32), R and K are the ops' own: nothing to bind
     assert {"Hb", "Wb", "R", "K"} <= g.sym.data
     assert str(g.nodes["backbone.fpn"].out[0]) == "[N, 256, Hb/4, Wb/4]"
+
+
+def test_frozen_batchnorm2d_is_torchvisions():
+    """frozen_batchnorm2d (pretrained detector backbones) is torchvision.ops.FrozenBatchNorm2d: four buffers, no
+    parameters, the same output."""
+    model = netspec.build("netspec: 1\ninputs: {x: [N, 8, H, W]}\nlayers:\n  - {name: bn, op: frozen_batchnorm2d}\n")
+    ref = torchvision.ops.FrozenBatchNorm2d(8)
+    gen = torch.Generator().manual_seed(0)
+    state = {k: torch.rand(v.shape, generator=gen) + 0.5 for k, v in ref.state_dict().items()}
+    ref.load_state_dict(state)
+    model.load_state_dict({f"bn.{k}": v for k, v in state.items()}, strict=True)
+    assert not list(model.parameters())
+    x = torch.randn(2, 8, 5, 5, generator=gen)
+    assert torch.equal(model(x), ref(x))
