@@ -136,3 +136,11 @@ def test_frozen_batchnorm2d_is_torchvisions():
     assert not list(model.parameters())
     x = torch.randn(2, 8, 5, 5, generator=gen)
     assert torch.equal(model(x), ref(x))
+
+
+def test_export_refuses_data_dependent_sizes_clearly(tmp_path):
+    from netspec.export import ExportError, export_onnx
+    with pytest.raises(ExportError) as e:
+        export_onnx(ROOT / "specs" / "faster_rcnn.yaml", tmp_path / "f.onnx")
+    assert "only the data decides (Hb, K, R, Wb)" in e.value.message and e.value.hints
+    assert not (tmp_path / "f.onnx").exists()
