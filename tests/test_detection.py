@@ -144,3 +144,27 @@ def test_export_refuses_data_dependent_sizes_clearly(tmp_path):
         export_onnx(ROOT / "specs" / "faster_rcnn.yaml", tmp_path / "f.onnx")
     assert "only the data decides (Hb, K, R, Wb)" in e.value.message and e.value.hints
     assert not (tmp_path / "f.onnx").exists()
+
+
+def test_two_data_dependent_sizes_never_pass_for_equal():
+    """Boxes of one proposal op with the image index of another: R == R2 is no requirement a user can meet (the data
+    decides both), so check refuses it, located at the layer, instead of printing it."""
+    text = """\
+netspec: 1
+inputs: {images: [N, 3, H, W]}
+layers:
+  - {name: transform, op: rcnn_transform, min_size: 64, max_size: 96}
+  - {name: c2, op: conv2d, from: transform.images, out: 8, kernel: 3, stride: 4, padding: 1}
+  - {name: anchors, op: anchors, from: [transform.images, c2], sizes: [[16]], aspect_ratios: [[1.0, 2.0]]}
+  - {name: head, op: rpn_head, from: [c2], anchors: 2}
+  - {name: decode, op: box_decode, from: [head.deltas, anchors]}
+  - {name: p, op: rpn_proposals, from: [decode, head.objectness, transform.sizes, c2]}
+  - {name: q, op: rpn_proposals, from: [decode, head.objectness, transform.sizes, c2]}
+  - {name: pool, op: multiscale_roi_align, from: [p.boxes, q.image, transform.sizes, c2]}
+"""
+    res = netspec.check(netspec.load(text, name="two.yaml"))
+    assert not res.ok
+    (e,) = res.errors
+    assert e.loc.line == 11 and "R2 == R" in e.message and "only the data decides" in e.message and e.hints
+    res = netspec.check(netspec.load(text.replace("q.image", "p.image"), name="one.yaml"))
+    assert res.ok and str(res.graphs["one"].output_types()["out"]) == "[R, 8, 7, 7]"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
+import re
 import functools
 from typing import Any
 
@@ -743,6 +744,7 @@ class Expander:
         try:
             before = len(self.ctx.requirements)
             outs = op.infer(in_types, params, self.ctx)
+            self._no_data_requirement(before)
             self._assume(before)
             weights = op.weights(in_types, params)
             macs = op.macs(in_types, outs, params)
@@ -848,6 +850,18 @@ class Expander:
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
             return v  # pydantic turns 3.0 into 3 for int fields
         return v
+
+    def _no_data_requirement(self, start: int) -> None:
+        """A condition on a size only the data decides (``R == K``: two detectors' counts) can never be promised by
+        the user: it is the op's error, not a printed requirement."""
+        if not self.sym.data:
+            return
+        for r in self.ctx.requirements[start:]:
+            names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", r.text)) & self.sym.data
+            if names:
+                raise OpError(f"the sizes only agree when {r.text}, and {', '.join(sorted(names))} "
+                              f"{'is a size' if len(names) == 1 else 'are sizes'} only the data decides",
+                              "connect tensors that come from the same op (the same boxes, the same detections)")
 
     def _slots(self, op, ins, slot_names, src, path, node_id):
         """Map resolved input entries onto the op's input slots. Returns (types, refs)."""

@@ -123,7 +123,8 @@ class RCNNTransformOp(_DetectionOp):
         need_rank(x, (4,), cls.name, "(N, C, H, W) images")
         c = need_int(x.shape[1], "number of channels", cls.name)
         if c != len(p.mean):
-            raise OpError(f"{cls.name} has {len(p.mean)} mean/std values for {c} channels", param="mean")
+            raise OpError(f"{cls.name} has {len(p.mean)} mean/std values for {c} channels",
+                          f"give one mean and one std per channel ({c} each)", param="mean")
         hb = data_dim(ctx.sym, "Hb", p.size_divisible)
         wb = data_dim(ctx.sym, "Wb", p.size_divisible)
         return [x.with_shape((x.shape[0], c, hb, wb)), TensorType((x.shape[0], 2), "int64")]
@@ -344,6 +345,7 @@ class AnchorsOp(_DetectionOp):
         feats = _levels(ins, 1, cls.name, ctx)
         if len(feats) != len(p.sizes):
             raise OpError(f"{cls.name} has sizes for {len(p.sizes)} levels but gets {len(feats)} feature maps",
+                          "give one list of sizes and of aspect ratios per level, and the levels after the images",
                           param="sizes")
         per = len(p.sizes[0]) * len(p.aspect_ratios[0])
         return [TensorType((norm(per * _cells(feats)), 4))]
@@ -406,7 +408,9 @@ class BoxDecodeOp(_DetectionOp):
         if d.rank != 3 or d.shape[2] != 4:
             raise OpError(f"{cls.name} needs deltas as [N, A, 4], got {d}")
         _boxes(b, "the reference boxes", cls.name)
-        same_dim(d.shape[1], b.shape[0], ctx, f"{cls.name}: one reference box per delta")
+        same_dim(d.shape[1], b.shape[0], ctx, f"{cls.name}: one reference box per delta",
+                 "the anchors and the RPN head need the same levels, and the head's 'anchors' must be the anchors "
+                 "per cell (sizes x aspect ratios of a level)")
         return [d]
 
     @classmethod
