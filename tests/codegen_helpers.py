@@ -55,7 +55,8 @@ def golden_path(case) -> Path:
 # image to 800 pixels and keep 2000 proposals per image (score threshold 0: random weights score under the default
 # 0.05, and a run without detections would prove nothing); parity with torchvision is tests/test_detection.py
 SMALL_PARAMS = {name: {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n": [200, 100],
-                       "rpn_post_nms_top_n": [50, 50], "box_score_thresh": 0.0} for name in ("faster_rcnn", "mask_rcnn")}
+                       "rpn_post_nms_top_n": [50, 50], "box_score_thresh": 0.0}
+                for name in ("faster_rcnn", "mask_rcnn")}
 
 
 def small_params(network: str) -> dict:
