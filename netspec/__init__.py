@@ -11,7 +11,8 @@ from .errors import NetspecError, SpecError, GraphError, ShapeError, LimitError 
 # the rest of the API is imported when first used, so that each command loads only what it needs
 _LAZY = {"load": ".spec.load", "Spec": ".spec.load", "expand": ".graph.expand", "expand_all": ".graph.expand",
          "check": ".check", "CheckResult": ".check", "summary": ".summary", "Summary": ".summary",
-         "draw": ".draw", "graph": ".pipeline", "graphs": ".pipeline"}
+         "draw": ".draw", "graph": ".pipeline", "graphs": ".pipeline", "graph_from_json": ".graph.data",
+         "graph_to_json": ".graph.data"}
 
 
 def __getattr__(name: str):

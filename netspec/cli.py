@@ -310,21 +310,32 @@ def _write_trained_weights(g, weights: Path, target: Path) -> None:
 @app.command()
 def export(
     spec: Path = typer.Argument(..., help="spec file"),
-    output: Path = typer.Option(..., "--output", "-o", help="the .onnx file to write"),
+    output: Path = typer.Option(..., "--output", "-o", help="the file to write: .onnx, or .json (the graph as data; "
+                                                            "- for stdout)"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="onnx or json (default: from the suffix)"),
     network: Optional[str] = typer.Option(None, "--network", help="which network of the file (default: the first)"),
     param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
     opset: Optional[int] = typer.Option(None, "--opset", help="ONNX opset version"),
     weights: Optional[Path] = typer.Option(None, "--weights", help="trained weights to export (.safetensors or "
                                                                    "torch.save); checked in full before loading"),
 ) -> None:
-    """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed."""
+    """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed;
+    or (--format json, or a .json output) its expanded graph as data, described by `netspec schema --graph`."""
     from .export import export_onnx
     from .io import is_stdout, output_target
+    fmt = (fmt or ("json" if output.suffix.lower() == ".json" else "onnx")).lower()
+    if fmt not in ("onnx", "json"):
+        raise typer.BadParameter(f"unknown format {fmt!r}; formats: onnx, json", param_hint="--format")
+    if fmt == "json":
+        _export_json(spec, output, network, _parse_kv(param, "--param"), _parse_kv(bind, "--bind"), search_path,
+                     opset=opset, weights=weights)
+        return
     if is_stdout(output):
         from .errors import Loc, OutputError
         raise OutputError("cannot write ONNX to standard output: it is binary", Loc("-", 1, 1),
-                          "name a file with -o model.onnx")
+                          ["name a file with -o model.onnx", "or write the graph as JSON: --format json -o -"])
     output_target(output)
     rep = export_onnx(str(spec), output, network, bindings=_parse_kv(bind, "--bind") or None, opset=opset,
                       weights=weights, **_parse_kv(param, "--param"))
@@ -333,17 +344,99 @@ def export(
     _out.print(_esc(f"wrote {rep.path}: opset {rep.opset}, {rep.nbytes:,} bytes{dyn}{cmp}"))
 
 
+def _export_json(spec: Path, output: Path, network, params: dict, bind: dict, search_path, *, opset, weights) -> None:
+    """`export --format json`: the expanded graph as a document of netspec/graph.schema.json."""
+    from .graph.data import to_json
+    from .io import is_stdout, output_target, write_output
+    from .pipeline import graphs as pipeline_graphs
+    for name, value in (("--opset", opset), ("--weights", weights)):
+        if value is not None:
+            raise typer.BadParameter("the graph as JSON holds no weights or opset; this option is for ONNX",
+                                     param_hint=name)
+    if not is_stdout(output):
+        output_target(output)       # a device, FIFO, folder or the spec itself is refused before any work
+    gs = pipeline_graphs(spec, network, params=params or None, bind=bind or None,
+                         search_path=[str(x) for x in search_path or []])
+    if len(gs) > 1:
+        from .errors import Loc, SpecError
+        raise SpecError(f"{spec} has {len(gs)} networks ({', '.join(g.name for g in gs)}); a graph document "
+                        "holds one", Loc(str(spec), 1, 1), "choose one with --network NAME")
+    write_output(output, to_json(gs[0]))
+    if not is_stdout(output):
+        _out.print(_esc(f"wrote {output}: network {gs[0].name}, {len(gs[0].nodes)} nodes, "
+                        f"{gs[0].num_params():,} parameters"))
+
+
 @app.command()
 def schema(
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="write to this file instead of stdout"),
+    graph: bool = typer.Option(False, "--graph", help="the schema of the graph document (export --format json) "
+                                                      "instead of the spec language's"),
 ) -> None:
-    """Print the JSON Schema (draft 2020-12) of the spec language, for editors (YAML language server)."""
+    """Print the JSON Schema (draft 2020-12) of the spec language, for editors (YAML language server); with --graph,
+    the schema of the graph document that `export --format json` writes."""
     from .io import is_stdout, output_target, write_output
     from .spec.models import json_schema
     if output and not is_stdout(output):
         output_target(output)
+    if graph:
+        from .graph.data import graph_schema
+        write_output(output or "-", json.dumps(graph_schema(), indent=2) + "\n")
+        return
     text = json.dumps(json_schema(), indent=2, sort_keys=False)
     write_output(output or "-", text + "\n")
+
+
+@app.command()
+def serve(
+    spec: Path = typer.Argument(..., help="spec file (.yaml, .yml, .json)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="address to listen on (default: this machine only)"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="port; 0 picks a free one"),
+    depth: Optional[int] = typer.Option(None, "--depth", min=0, help="fold blocks deeper than K at first (the page "
+                                                                     "can change it)"),
+    network: Optional[str] = typer.Option(None, "--network", help="only this network (default: all, side by side)"),
+    param: Optional[List[str]] = typer.Option(None, "--param", "-p", metavar="NAME=VALUE", help="set network parameters"),
+    bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
+    search_path: Optional[List[Path]] = typer.Option(None, "--search-path", help="also allow imports from this folder"),
+) -> None:
+    """A local page with the diagram, the shape table and the errors, redrawn when the spec (or an import) is saved.
+
+    Click a layer or block to see its spec lines; choose --depth folding in the page. Ctrl-C stops it.
+    """
+    if not spec.is_file():           # a typo is an error here; errors inside the file are shown (and fixed) live
+        from .errors import Loc, SpecError
+        raise SpecError(f"cannot read '{spec}': " + ("it is not a file" if spec.exists() else
+                                                     "No such file or directory"), Loc(str(spec), 1, 1),
+                        "give the path of a spec file (.yaml, .yml, .json)")
+    srv = _start_server(spec, host, port, network=network, params=_parse_kv(param, "--param"),
+                        bind=_parse_kv(bind, "--bind"), search_path=search_path, depth=depth)
+    _serve_until_interrupted(srv)
+
+
+def _start_server(spec: Path, host: str, port: int, *, network=None, params=None, bind=None, search_path=None,
+                  metrics_dir=None, depth: int | None = None):
+    from .serve import Options, serve as run_serve
+    from .pipeline import parse_bind
+    opts = Options(network=network, params=params or {}, bind=parse_bind(bind or None),
+                   search_path=[str(x) for x in search_path or []])
+    srv = run_serve(spec, host=host, port=port, options=opts, metrics_dir=metrics_dir)
+    url = srv.url + (f"?depth={depth}" if depth is not None else "")
+    _out.print(f"serving {_esc(str(spec))} at {url}  (Ctrl-C stops)")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        _err.print(f"[yellow]warning: listening on {_esc(host)}: other machines can read this spec[/yellow]")
+    sys.stdout.flush()
+    return srv
+
+
+def _serve_until_interrupted(srv) -> None:
+    import time
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        srv.stop()
 
 
 @app.command()
@@ -358,19 +451,38 @@ def train(
     seed: Optional[int] = typer.Option(None, "--seed", help="override train.seed"),
     out: Optional[str] = typer.Option(None, "--out", "-o", help="output folder (checkpoints, metrics, weights)"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the network"),
+    strategy: Optional[str] = typer.Option(None, "--strategy",
+                                           help="under torchrun: ddp, or fsdp to shard a network too big for one device"),
     resume: bool = typer.Option(False, "--resume", help="continue from the newest checkpoint in the output folder"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="no progress output"),
+    serve_: bool = typer.Option(False, "--serve", help="also serve the page of `netspec serve`, with live loss and "
+                                                       "metric curves and per-layer gradient norms"),
+    host: str = typer.Option("127.0.0.1", "--host", help="with --serve: address to listen on"),
+    port: int = typer.Option(8000, "--port", min=0, max=65535, help="with --serve: port; 0 picks a free one"),
 ) -> None:
     """Train a spec's network(s) as its 'train:' section says; checkpoints, metrics.jsonl, curves.png, weights.
 
-    Under torchrun (torchrun --nproc_per_node=K -m netspec train ...) every process trains its share (DDP).
+    Under torchrun (torchrun --nproc_per_node=K -m netspec train ...) every process trains its share (DDP, or
+    FSDP2 with --strategy fsdp). With --serve the page stays up after training until Ctrl-C.
     """
     from .train.loop import train as run_train
-    res = run_train(spec, config=config, resume=resume, quiet=quiet, epochs=epochs, steps=steps, lr=lr,
-                    batch_size=batch_size, device=device, seed=seed, out=out, compile=compile_ or None)
+    overrides = dict(epochs=epochs, steps=steps, lr=lr, batch_size=batch_size, device=device, seed=seed, out=out,
+                     compile=compile_ or None, strategy=strategy)
+    srv = None
+    if serve_ and int(os.environ.get("RANK", 0)) == 0:
+        from .spec.load import load
+        from .train.loop import resolve_config
+        loaded = load(spec)
+        cfg, _ = resolve_config(loaded, config, overrides)
+        srv = _start_server(spec, host, port, metrics_dir=Path(cfg.out.format(name=loaded.name)))
+    res = run_train(spec, config=config, resume=resume, quiet=quiet, **overrides)
     if res.out is not None and int(os.environ.get("RANK", 0)) == 0:
         shown = ", ".join(f"{k} {v:.4f}" for k, v in res.metrics.items())
         _out.print(_esc(f"trained in {res.seconds:.1f}s; test: {shown or '-'}; wrote {res.out}/"))
+    if srv is not None:
+        _out.print(f"training done; the page stays at {srv.url} until Ctrl-C")
+        sys.stdout.flush()
+        _serve_until_interrupted(srv)
 
 
 @app.command()
@@ -444,17 +556,36 @@ def zoo() -> None:
 
 @app.command()
 def ops() -> None:
-    """List the built-in ops by family, with what each becomes in PyTorch."""
-    from .ops.base import all_ops
+    """List the ops by family: what each becomes in PyTorch and the package it comes from (plugins included)."""
+    from .ops.base import all_ops, plugin_problems
     fam: dict = {}
     for name, op in all_ops().items():
         fam.setdefault(op.family, []).append(op)
     for f in sorted(fam):
-        _out.print(f"[bold]{f}[/bold]")
+        _out.print(f"[bold]{_esc(f)}[/bold]")
         for op in sorted(fam[f], key=lambda o: o.name):
             alias = f" (also {', '.join(op.aliases)})" if op.aliases else ""
             doc = (op.__doc__ or op.doc or "").strip().split("\n")[0]
-            _out.print(f"  {op.name:<30} {_esc(doc)}{_esc(alias)}")
+            _out.print(f"  {op.name:<30} {_esc(f'[{op.package}]'):<16} {_esc(doc)}{_esc(alias)}")
+    problems = plugin_problems()
+    if problems:        # listed above are the ops that work; a broken plugin is an error here
+        global _plugins_reported
+        _plugins_reported = True
+        _print_errors([p.error() for p in problems])
+        raise UserError()
+
+
+_plugins_reported = False
+
+
+def _warn_plugin_problems() -> None:
+    """After a command other than 'ops': name the plugins that failed to load, as warnings, if the registry was
+    loaded (a spec that uses one of their ops got that plugin's error instead of 'unknown op')."""
+    from .ops import base
+    if _plugins_reported or not base._loaded or not base.PROBLEMS:
+        return
+    from .errors import Warning_
+    _print_errors([Warning_(p.message, None, list(p.hints)) for p in base.PROBLEMS if p not in base.REPORTED])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -462,8 +593,13 @@ def main(argv: list[str] | None = None) -> int:
     # A spec becomes many small long-lived objects and few reference cycles; with the default thresholds the cyclic
     # GC rescans them over and over (a third of the time of a large check). mypy's main does the same.
     gc.set_threshold(200_000, 30, 30)
+    global _plugins_reported
+    _plugins_reported = False
     try:
-        app(args=argv, standalone_mode=False, prog_name="netspec")
+        try:
+            app(args=argv, standalone_mode=False, prog_name="netspec")
+        finally:
+            _warn_plugin_problems()
         return 0
     except UserError:
         return 1

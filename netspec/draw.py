@@ -100,6 +100,26 @@ class Drawing:
     clusters: int = 0
     edges: int = 0
     folded: list = field(default_factory=list)      # container paths drawn as one node
+    name: str = ""                                  # the network(s) drawn
+
+    def svg(self) -> str:
+        """The diagram as SVG text (runs Graphviz's ``dot``; GraphvizMissing when it is not installed)."""
+        try:
+            return render(self, "svg").decode("utf-8")
+        except _NoDot:
+            raise GraphvizMissing("Graphviz's 'dot' program was not found", None, INSTALL_HINT) from None
+
+    def _repr_svg_(self) -> str | None:
+        """Jupyter shows the diagram inline; without Graphviz, the one-line repr."""
+        try:
+            return self.svg()
+        except NetspecError:
+            return None
+
+    def __repr__(self) -> str:
+        folded = f", {len(self.folded)} folded blocks" if self.folded else ""
+        return f"<Drawing {self.name or 'network'}: {self.nodes} nodes, {self.clusters} clusters, {self.edges} edges" \
+               f"{folded}>"
 
 
 def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: str = "TB", legend: bool = True,
@@ -132,7 +152,7 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
              color="#555555", margin="0.12,0.04", height="0.3")
     dot.attr("edge", fontname=FONT, fontsize="8", fontcolor="#333333", color="#666666", arrowsize="0.6",
              penwidth="1")
-    out = Drawing(source="")
+    out = Drawing(source="", name=", ".join(g.name for g in graphs))
     families: dict[str, None] = {}
     titles = []
     for g in graphs:
@@ -511,7 +531,7 @@ def output_format(path: str | os.PathLike) -> str:
     return fmt
 
 
-def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, rankdir: str = "TB",
+def draw(spec_or_path, path: str | os.PathLike | None = None, *, depth: int | None = None, rankdir: str = "TB",
          network: str | None = None, bind: dict | str | None = None, params: dict | None = None,
          legend: bool = True, search_path: list[str] | None = None) -> Drawing:
     """Draw a network to a file; the format comes from the suffix (.svg, .png, .pdf, .dot).
@@ -519,7 +539,7 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
     Args:
         spec_or_path: a spec file path, spec text, a loaded ``Spec``, or an expanded ``Graph``.
         path: where to write; written atomically (a failed render leaves an existing file as it was); ``-`` writes
-            the DOT source to standard output.
+            the DOT source to standard output; None writes nothing (in a notebook the returned Drawing shows itself).
         depth: levels of blocks drawn as clusters; deeper blocks become one node with in/out shapes and
             parameter count (0 folds every block). None opens everything.
         rankdir: "TB" (top to bottom, the default) or "LR" (left to right).
@@ -533,10 +553,12 @@ def draw(spec_or_path, path: str | os.PathLike, *, depth: int | None = None, ran
         GraphvizMissing: ``dot`` is not installed; the DOT source was written next to ``path`` (``.dot``), or,
             where a file of that name exists, to a fresh name beside it (never replacing anything).
     """
-    p = Path(path)
-    fmt = output_format(p)
+    p = Path(path) if path is not None else None
+    fmt = output_format(p) if p is not None else None
     graphs = _graphs(spec_or_path, network, bind, params, search_path)
     drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend)
+    if p is None:
+        return drawing
     if fmt == "dot":
         write_output(p, drawing.source)
         return drawing

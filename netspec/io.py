@@ -30,6 +30,11 @@ def mark_input(path: str | os.PathLike) -> None:
     _INPUTS.add(os.path.realpath(path))
 
 
+def inputs_read() -> set[str]:
+    """Real paths of the spec files (and imports) this process has read: what ``netspec serve`` watches."""
+    return set(_INPUTS)
+
+
 def is_stdout(path) -> bool:
     return str(path) == STDOUT
 

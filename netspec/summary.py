@@ -132,6 +132,33 @@ class Summary:
         out = [fmt(head), rule] + [fmt(b) for b in body] + [rule] + foot
         return "\n".join(out) + "\n"
 
+    def to_html(self) -> str:
+        """The table as an HTML fragment (a <table>; every cell escaped), for notebooks and ``netspec serve``."""
+        from html import escape
+        head = "".join(f'<th style="text-align:{"right" if i >= 3 else "left"}">{h}</th>'
+                       for i, h in enumerate(("layer", "op", "output", "params", "MACs")))
+        body = []
+        for r in self.rows:
+            cells = (_op_text(r), r.out, _params_text(r), _macs_text(r))
+            style = ' style="font-weight:bold"' if r.kind in CONTAINER_KINDS else ""
+            body.append(f'<tr class="{escape(r.kind)}" data-name="{escape(r.name)}"{style}>'
+                        f'<td style="text-align:left;padding-left:{0.2 + 1.2 * r.depth:.1f}em">{escape(r.name)}</td>'
+                        + "".join(f'<td style="text-align:{"right" if i >= 2 else "left"}">{escape(c)}</td>'
+                                  for i, c in enumerate(cells)) + "</tr>")
+        foot = "<br>".join(escape(line) for line in _footer(self))
+        return (f'<table class="netspec-summary"><caption style="text-align:left"><b>{escape(self.network)}</b> '
+                f'({escape(self.file)})</caption><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody>'
+                f'</table><div class="netspec-totals" style="font-family:monospace;white-space:pre">{foot}</div>')
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def __repr__(self) -> str:
+        t = self.totals
+        macs = f", {human(t.macs)}MACs" if not _is_dim(t.macs) else \
+            f", MACs depend on {', '.join(sorted(str(x) for x in t.macs.free_symbols()))}"
+        return f"<Summary {self.network}: {t.layers} layers, {_count(t.params)} parameters{macs}>"
+
     def __str__(self) -> str:
         return self.to_text()
 

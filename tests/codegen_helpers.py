@@ -19,6 +19,22 @@ GOLDEN = Path(__file__).resolve().parent / "golden"
 DEFAULTS = {"N": [2], "T": [7], "S": [5], "L": [16]}
 SPATIAL = [32, 64, 128, 256]
 
+# bundled specs whose input size is a network parameter, not a symbol (NASNet's TF 'SAME' padding depends on the
+# parity of each stage's size): the smallest size with the default's padding pattern (11 -> stages 5, 3, 2, 1, 1: odd,
+# odd, even, odd into the strided layers, like 331 -> 165, 83, 42, 21, 11)
+SMALL_PARAMS = {"nasnet_a_large": {"size": 11}}
+# the detectors resize every image to 800 pixels and keep 2000 proposals per image: small settings instead (score
+# threshold 0: random weights score under the default 0.05, and a run without detections would prove nothing);
+# their parity with torchvision is tests/test_detection.py
+SMALL_PARAMS.update({stem: {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n": [200, 100],
+                            "rpn_post_nms_top_n": [50, 50], "box_score_thresh": 0.0}
+                     for stem in ("faster_rcnn", "mask_rcnn")})
+
+
+def small_params(path) -> dict:
+    """Network parameters that make a bundled spec small (its defaults otherwise)."""
+    return dict(SMALL_PARAMS.get(Path(path).stem, {}))
+
 
 def bundled() -> list[tuple[str, str]]:
     """(spec path, network name) for every network of every bundled spec."""
@@ -51,22 +67,9 @@ def golden_path(case) -> Path:
     return GOLDEN / f"{case_id(case)}.py"
 
 
-# parameters for the runs over the zoo where a spec's defaults make a run needlessly big: the detectors resize every
-# image to 800 pixels and keep 2000 proposals per image (score threshold 0: random weights score under the default
-# 0.05, and a run without detections would prove nothing); parity with torchvision is tests/test_detection.py
-SMALL_PARAMS = {name: {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n": [200, 100],
-                       "rpn_post_nms_top_n": [50, 50], "box_score_thresh": 0.0}
-                for name in ("faster_rcnn", "mask_rcnn")}
-
-
-def small_params(network: str) -> dict:
-    """Parameter overrides for a small run of ``network`` (empty for most)."""
-    return dict(SMALL_PARAMS.get(network, {}))
-
-
-def small_bindings(spec, network: str) -> dict:
+def small_bindings(spec, network: str, params: dict | None = None) -> dict:
     """Concrete values for the input symbols: small, and valid for the network (divisibility, minimum sizes)."""
-    g = expand(spec, network)
+    g = expand(spec, network, params=params)
     syms = set()
     for t in g.input_types().values():
         for d in t.shape:
@@ -81,7 +84,7 @@ def small_bindings(spec, network: str) -> dict:
             v = want[min(k, len(want) - 1)]
             b[s] = max(m, math.ceil(v / m) * m)
         try:
-            expand(spec, network, bindings=b)
+            expand(spec, network, params=params, bindings=b)
             return b
         except NetspecError as e:
             last = e

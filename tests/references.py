@@ -93,10 +93,48 @@ class Discriminator(nn.Module):
         return self.main(image).view(-1, 1).squeeze(1)
 
 
+class LSTMClassifier(nn.Module):
+    """The usual PyTorch recipe (specs/lstm.yaml): embedding, 2-layer LSTM with dropout 0.2 between the layers, a
+    linear layer on the last step's output."""
+
+    def __init__(self, vocab: int = 10000, embed: int = 128, hidden: int = 256, num_classes: int = 2):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, num_layers=2, batch_first=True, dropout=0.2)
+        self.fc = nn.Linear(hidden, num_classes)
+
+    def forward(self, tokens):
+        out, _ = self.lstm(self.embedding(tokens))
+        return self.fc(out[:, -1])
+
+
+class GRUTagger(nn.Module):
+    """specs/gru.yaml: embedding, dropout, 2-layer bidirectional GRU (dropout 0.5), a linear tagger on every step."""
+
+    def __init__(self, vocab: int = 10000, embed: int = 100, hidden: int = 128, num_tags: int = 17):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.drop = nn.Dropout(0.5)
+        self.gru = nn.GRU(embed, hidden, num_layers=2, batch_first=True, dropout=0.5, bidirectional=True)
+        self.tagger = nn.Linear(2 * hidden, num_tags)
+
+    def forward(self, tokens):
+        out, _ = self.gru(self.drop(self.embedding(tokens)))
+        return self.tagger(out)
+
+
+def mlp() -> nn.Module:
+    """scikit-learn's MLPClassifier(hidden_layer_sizes=(128, 64), activation="relu") on 64 features, as torch modules."""
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+
+
 # (spec file stem, network) -> (the reference module's class, a random input, whether the state_dict keys are the
 # same; where they are not, the tensors are loaded by position, which the same layer order makes exact)
 HANDWRITTEN = {
     ("dqn", "dqn"): (dqn, lambda: torch.randn(2, 4, 84, 84), False),
+    ("lstm", "lstm"): (LSTMClassifier, lambda: torch.randint(0, 10000, (2, 7)), True),
+    ("gru", "gru"): (GRUTagger, lambda: torch.randint(0, 10000, (2, 7)), True),
+    ("mlp", "mlp"): (mlp, lambda: torch.randn(2, 64), False),
     ("vae", "vae"): (VAE, lambda: torch.rand(2, 1, 28, 28), True),
     ("rnn", "rnn"): (RNN, lambda: torch.randn(2, 7, 28), True),
     ("dcgan", "generator"): (Generator, lambda: torch.randn(2, NZ, 1, 1), False),

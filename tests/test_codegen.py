@@ -176,8 +176,8 @@ def test_file_class_matches_built_module(case, tmp_path):
     """The class in the written file loads the built module's state_dict strictly and computes the same outputs."""
     path, network = case
     spec = load(path)
-    b = small_bindings(spec, network)
-    params = small_params(network)
+    params = small_params(path)
+    b = small_bindings(spec, network, params)
     g = expand(spec, network, params=params)
     model = build(g).eval()
     f = tmp_path / "model_file.py"
@@ -185,10 +185,10 @@ def test_file_class_matches_built_module(case, tmp_path):
     mod = import_file(f, f"netspec_test_{case_id(case).replace('.', '_')}")
     cls = getattr(mod, top_class_name(f.read_text()))
     with torch.device("meta"):       # no second initialisation: the weights come from the built module
-        other = cls(**params)
+        other = cls()
     other.load_state_dict(model.state_dict(), strict=True, assign=True)
     if any(t.is_meta for t in list(other.parameters()) + list(other.buffers())):
-        other = cls(**params)        # non-persistent buffers (not in the state_dict) need a real construction
+        other = cls()                # non-persistent buffers (not in the state_dict) need a real construction
         other.load_state_dict(model.state_dict(), strict=True)
     other.eval()
     ins = make_inputs(g, b)
@@ -451,7 +451,27 @@ def test_exec_source_registers_lines_for_tracebacks():
     assert fn.startswith("<netspec:tiny:") and linecache.getline(fn, 1).startswith('"""Tiny')
 
 
-@pytest.mark.parametrize("text", [TINY, EDGES, PASSTHROUGH], ids=["tiny", "edges", "passthrough"])
+# a text block parameter that the op reads as a number ('-inf' -> -inf): the class writes the number, and keeps no
+# attribute for a constructor argument it does not have (it once wrote `self.value = value`)
+TEXT_TO_NUMBER = """
+netspec: 1
+name: text_to_number
+inputs: {x: [N, 3, 8, 8]}
+blocks:
+  wrap:
+    params: {padding: {type: list, default: [1, 1, 0, 1]}, value: {type: str, default: "-inf"}}
+    layers:
+      - {name: p, op: pad, padding: padding, value: value}
+      - {name: pool, op: maxpool2d, kernel: 2}
+layers:
+  - {name: first, op: wrap}
+  - {name: second, op: wrap, padding: [2, 2, 0, 2], from: x}
+outputs: [first, second]
+"""
+
+
+@pytest.mark.parametrize("text", [TINY, EDGES, PASSTHROUGH, TEXT_TO_NUMBER],
+                         ids=["tiny", "edges", "passthrough", "text-to-number"])
 def test_inline_specs_build_and_match_their_file(text, tmp_path):
     g = _graph(text)
     model = build(g).eval()

@@ -43,6 +43,7 @@ EXPECTED: dict[str, dict[str, Net]] = {
                                                                "masks": "[K, 1, H, W]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"})},
+    "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"})},
     "gru": {"gru": Net({"tokens": "[N, T] int64"}, {"tags": "[N, T, 17]"})},
     "inception_v3": {"inception_v3": Net({"x": "[N, 3, 299, 299]"},
                                          {"logits": "[N, 1000]", "aux_logits": "[N, 1000]"})},
@@ -51,15 +52,20 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "mlp": {"mlp": Net({"x": "[N, 64]"}, {"out": "[N, 10]"})},
     "mobilenet_v2": {"mobilenet_v2": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "mobilenet_v3_large": {"mobilenet_v3_large": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
+    "nasnet_a_large": {"nasnet_a_large": Net({"x": "[N, 3, 331, 331]"}, {"out": "[N, 1000]"})},
     "resnet18": {"resnet18": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet34": {"resnet34": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet50": {"resnet50": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet101": {"resnet101": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "resnet152": {"resnet152": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "rnn": {"rnn": Net({"x": "[N, T, 28]"}, {"out": "[N, 10]"})},
+    "seq2seq_attention": {"seq2seq_attention": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
+                                                   {"logits": "[N, T, 50000]"})},
     "squeezenet1_0": {"squeezenet1_0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "squeezenet1_1": {"squeezenet1_1": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
     "transformer": {"transformer": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"}, {"out": "[N, T, 10000]"})},
+    "transformer_explicit": {"transformer_explicit": Net({"src": "[N, S] int64", "tgt": "[N, T] int64"},
+                                                         {"out": "[N, T, 10000]"})},
     "unet": {"unet": Net({"x": "[N, 1, H, W]"}, {"out": "[N, 2, H, W]"}, ("H % 16 == 0", "W % 16 == 0"))},
     "vae": {"vae": Net({"x": "[N, 1, 28, 28]"}, {"recon": "[N, 784]", "mu": "[N, 20]", "logvar": "[N, 20]"})},
     "vgg16": {"vgg16": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"})},
@@ -89,6 +95,13 @@ UNET_PARAMS = (_double_conv(1, 64) + _double_conv(64, 128) + _double_conv(128, 2
                + _double_conv(512, 1024)
                + sum(_conv(c, c // 2, 2) + _double_conv(c, c // 2) for c in (1024, 512, 256, 128))
                + _conv(64, 2, 1))
+
+# Luong et al. 2015: 50K vocabularies, 1000-d embeddings, 4-layer LSTMs of 1000 cells (encoder and decoder), W_a and
+# W_c without bias, the output layer with one
+def _luong_params(v=50_000, e=1000, h=1000, layers=4) -> int:
+    lstm = sum(4 * h * (i + h) + 8 * h for i in [e] + [h] * (layers - 1))
+    return 2 * v * e + 2 * lstm + h * h + 2 * h * h + (h * v + v)
+
 
 # LeNet-5: C1 6@5x5, C3 16@5x5 (full table), C5 120@5x5, F6 84, output 10
 LENET5_PARAMS = _conv(1, 6, 5) + _conv(6, 16, 5) + _conv(16, 120, 5) + (120 * 84 + 84) + (84 * 10 + 10)
@@ -132,7 +145,7 @@ def _gru_params() -> int:
 
 
 # specs that reproduce a timm model (timm is a test dependency): file stem -> timm model name
-TIMM = {"xception": "legacy_xception"}
+TIMM = {"xception": "legacy_xception", "nasnet_a_large": "nasnetalarge"}
 
 # specs that reproduce a torchvision detector: file stem -> torchvision.models.detection constructor
 DETECTION = {"faster_rcnn": "fasterrcnn_resnet50_fpn", "mask_rcnn": "maskrcnn_resnet50_fpn"}
@@ -164,12 +177,15 @@ PARAMS = {
               "discriminator": lambda: _reference(references.Discriminator)},
     "dqn": {"dqn": 1_693_362},                      # the paper's layers (dqn.yaml's header); references.dqn agrees
     "rnn": {"rnn": lambda: _reference(references.RNN)},
+    "seq2seq_attention": {"seq2seq_attention": _luong_params()},   # 217,114,000
     "vae": {"vae": lambda: _reference(references.VAE)},
     "gru": {"gru": _gru_params},
+    "gpt": {"gpt": 124_439_808},                    # GPT-2 small, token embedding and output layer tied
     "lenet5": {"lenet5": LENET5_PARAMS},
     "lstm": {"lstm": _lstm_params},
     "mlp": {"mlp": MLP_PARAMS},
     "transformer": {"transformer": _transformer_params},
+    "transformer_explicit": {"transformer_explicit": _transformer_params},
     "unet": {"unet": UNET_PARAMS},
     # the torchvision models: the published counts, which the reference modules are checked against below
     "mobilenet_v2": {"mobilenet_v2": 3_504_872},
@@ -189,6 +205,7 @@ PARAMS = {
     "inception_v3": {"inception_v3": 27_161_264},   # with the auxiliary classifier (23,834,568 without)
     "squeezenet1_1": {"squeezenet1_1": 1_235_496},
     "xception": {"xception": 22_855_952},           # timm's legacy_xception
+    "nasnet_a_large": {"nasnet_a_large": 88_753_150},   # timm's nasnetalarge
     # torchvision's detectors without pretrained weights (batch norm learns: 41,755,286 with frozen batch norm)
     "faster_rcnn": {"faster_rcnn": 41_808_406},
     "mask_rcnn": {"mask_rcnn": 44_454_513},
@@ -252,12 +269,58 @@ def test_spec_checks_without_errors_or_warnings(path):
     assert set(res.graphs) == set(EXPECTED[path.stem])
 
 
-@pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
+BLOCK_FILES = sorted((ROOT / "specs" / "blocks").glob("*.yaml"))
+ALL_FILES = SPECS + BLOCK_FILES
+
+# what each file's header names as the reference it matches (the issue's "reproduces" column): a torchvision or timm
+# model, a torch.nn module, or the reference implementation the spec follows layer for layer
+REFERENCE_NAMED = {
+    **{stem: f"torchvision.models.{stem}" for stem in TORCHVISION},
+    "xception": "timm's `legacy_xception`",
+    "nasnet_a_large": "timm's `nasnetalarge`",
+    "rnn": "torch.nn.RNN",
+    "lstm": "torch.nn.LSTM",
+    "gru": "torch.nn.GRU",
+    "transformer": "torch.nn.Transformer",
+    "dcgan": "pytorch/examples dcgan/main.py",
+    "vae": "pytorch/examples vae/main.py",
+    "autoencoder": "keras.io/examples/vision/autoencoder",
+    "unet": "milesial/Pytorch-UNet",
+    "lenet5": "d2l.ai",
+    "mlp": "sklearn.neural_network.MLPClassifier",
+    "dqn": "Reference: the paper's Methods",
+    "blocks/densenet": "torchvision.models.densenet",
+    "blocks/inception": "torchvision's BasicConv2d",
+    "blocks/mobilenet": "torchvision.ops.misc",
+    "blocks/nasnet": "timm's `nasnetalarge`",
+    "blocks/resnet": "torchvision.models.resnet.Bottleneck",
+    "blocks/squeezenet": "torchvision.models.squeezenet.Fire",
+    "blocks/vgg": "torchvision.models.vgg",
+    "faster_rcnn": "torchvision.models.detection.fasterrcnn_resnet50_fpn",
+    "mask_rcnn": "torchvision.models.detection.maskrcnn_resnet50_fpn",
+    "blocks/rcnn": "torchvision.models.detection",
+}
+
+
+def _key(path: Path) -> str:
+    return path.relative_to(ROOT / "specs").with_suffix("").as_posix()
+
+
+def test_every_file_names_its_reference():
+    assert {_key(p) for p in ALL_FILES} == set(REFERENCE_NAMED), \
+        "add the new file's reference to REFERENCE_NAMED (or drop a stale entry)"
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=[_key(p) for p in ALL_FILES])
 def test_spec_header_says_what_it_reproduces(path):
+    """Every file in specs/ (networks and block files) opens with a comment that cites the paper (a quoted title and
+    a year) and names the reference implementation it matches."""
     lines = path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("# ") and len(lines[0]) > 20, "start with a one-line comment saying what it is"
-    header = " ".join(line for line in lines if line.startswith("#"))
+    header = " ".join(line[1:].strip() for line in lines[:next(i for i, t in enumerate(lines) if not t.startswith("#"))])
     assert re.search(r"\b(19|20)\d\d\b", header), "cite the paper (authors, title, year) it reproduces"
+    assert re.search(r'"[A-Z][^"]{10,}"', header), "cite the paper by its title, in double quotes"
+    assert REFERENCE_NAMED[_key(path)] in header, f"name the reference it matches: {REFERENCE_NAMED[_key(path)]}"
 
 
 @pytest.mark.parametrize("path", SPECS, ids=_ids(SPECS))
@@ -376,3 +439,54 @@ def test_check_all_specs_on_the_command_line():
         assert f"{p}: OK" in r.stdout
     assert "requires: H % 16 == 0, W % 16 == 0" in r.stdout
     assert f"{len(SPECS)} files checked: {len(SPECS)} ok, 0 with errors" in r.stdout
+
+
+# -- NASNet-A Large: TF 'SAME' padding from the input size ------------------------------------------------------
+
+def _tf_same(size: int, kernel: int, stride: int = 2) -> tuple[int, int]:
+    """TensorFlow's 'SAME' padding of one dim (the facts of timm.layers.padding.get_same_padding): (before, after)."""
+    total = max((-(-size // stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
+@pytest.mark.parametrize("kernel", [3, 5, 7])
+def test_nasnet_same_pad_is_tensorflows(kernel, tmp_path):
+    """blocks/nasnet.yaml's same_pad gives each stride-2 window TensorFlow's 'SAME' padding, the odd pixel after, for
+    odd and even sizes and for H != W."""
+    (tmp_path / "blocks").mkdir()
+    (tmp_path / "blocks" / "nasnet.yaml").write_text((ROOT / "specs" / "blocks" / "nasnet.yaml").read_text("utf-8"),
+                                                     encoding="utf-8")
+    f = tmp_path / "pads.yaml"
+    f.write_text(f"""netspec: 1
+imports: [blocks/nasnet.yaml]
+params: {{h: 1, w: 1}}
+inputs: {{x: [N, 4, h, w]}}
+layers:
+  - {{name: pad, op: same_pad, kernel: {kernel}}}
+""", encoding="utf-8")
+    spec = netspec.load(f)
+    for h, w in [(1, 1), (2, 2), (3, 4), (6, 5), (11, 11), (42, 42), (165, 83)]:
+        g = netspec.expand(spec, params={"h": h, "w": w})
+        (node,) = [n for n in g.nodes.values() if n.op.name == "pad"]
+        assert tuple(node.params.padding) == _tf_same(w, kernel) + _tf_same(h, kernel), (h, w)
+        (out,) = [t.shape for t in g.output_types().values()]
+        assert (out[2], out[3]) == (h + sum(_tf_same(h, kernel)), w + sum(_tf_same(w, kernel)))
+
+
+def test_nasnet_input_size_is_a_parameter_from_3():
+    """The header's promise: the input size is the parameter `size` (331 by default), any size >= 3 checks, and 2 is
+    refused at conv0 with a hint."""
+    path = ROOT / "specs" / "nasnet_a_large.yaml"
+    assert "any size >= 3 builds" in path.read_text(encoding="utf-8")
+    for size in (3, 4, 11, 25, 64):
+        res = netspec.check(path, params={"size": size})
+        assert res.ok, "\n".join(e.format() for e in res.errors)
+        g = res.graphs["nasnet_a_large"]
+        assert str(g.input_types()["x"]) == f"[N, 3, {size}, {size}]"
+        assert str(g.output_types()["out"]) == "[N, 1000]"
+        assert _param_count(g) == 88_753_150
+    res = netspec.check(path, params={"size": 2})
+    assert not res.ok
+    msg = res.errors[0].format()
+    assert "nasnet_a_large.yaml:" in msg and "conv0.conv" in msg and "larger than the padded input" in msg
+    assert "hint:" in msg

@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """Overhead benchmark: spec-built modules vs their hand-written references, in one process, interleaved.
 
-For each model (torchvision resnet18 and resnet50; a Transformer built on torch.nn.Transformer), device (CPU, and
+For each model (torchvision resnet18 and resnet50; a Transformer built on torch.nn.Transformer, and the same network
+written out of attention, norm and feed-forward layers; a GPT, against a nanoGPT-style module), device (CPU, and
 CUDA when present), thread count, batch size and mode (forward in eval/no_grad; forward+backward in train), the
 reference's weights are loaded into the spec-built module and their outputs compared first (a benchmark of two
 different computations is no benchmark); then the two are timed in alternating rounds. Each round gives a
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -56,6 +58,42 @@ class RefTransformer(nn.Module):
         return self.generator(self.core(s, t, tgt_mask=mask, tgt_is_causal=True))
 
 
+class RefGPT(nn.Module):
+    """The hand-written reference for specs/gpt.yaml: nanoGPT's layout, attention through F.scaled_dot_product_attention
+    with is_causal (the fused path a person would write), the output layer tied to the token embedding."""
+
+    def __init__(self, vocab, context, d, layers, heads, dropout=0.1):
+        super().__init__()
+        self.heads = heads
+        self.wte, self.wpe, self.drop = nn.Embedding(vocab, d), nn.Embedding(context, d), nn.Dropout(dropout)
+        self.h = nn.ModuleList()
+        for _ in range(layers):
+            b = nn.Module()
+            b.ln_1, b.ln_2 = nn.LayerNorm(d), nn.LayerNorm(d)
+            b.attn = nn.Module()
+            b.attn.c_attn, b.attn.c_proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+            b.attn.resid_dropout = nn.Dropout(dropout)
+            b.mlp = nn.Module()
+            b.mlp.c_fc, b.mlp.c_proj, b.mlp.dropout = nn.Linear(d, 4 * d), nn.Linear(4 * d, d), nn.Dropout(dropout)
+            self.h.append(b)
+        self.ln_f = nn.LayerNorm(d)
+        self.p = dropout
+
+    def forward(self, idx):
+        n, t = idx.shape
+        x = self.drop(self.wte(idx) + self.wpe(torch.arange(t, device=idx.device)))
+        for b in self.h:
+            q, k, v = b.attn.c_attn(b.ln_1(x)).chunk(3, dim=-1)
+            q, k, v = (z.reshape(n, t, self.heads, -1).transpose(1, 2) for z in (q, k, v))
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.p if self.training else 0.0, is_causal=True)
+            x = x + b.attn.resid_dropout(b.attn.c_proj(y.transpose(1, 2).reshape(n, t, -1)))
+            x = x + b.mlp.dropout(b.mlp.c_proj(F.gelu(b.mlp.c_fc(b.ln_2(x)), approximate="tanh")))
+        return F.linear(self.ln_f(x), self.wte.weight)
+
+
+GPT_BENCH = dict(vocab=50257, context=1024, d=768, layers=4, heads=12)      # GPT-2 small's widths, 4 of 12 layers
+
+
 def models(device):
     """(name, spec-built module with the reference's weights, reference, input kind)."""
     import torchvision
@@ -72,6 +110,13 @@ def models(device):
         mapped[k2] = v
     spec.load_state_dict(mapped, strict=True)
     yield "transformer", spec, ref, "tokens"
+    spec = build(ROOT / "specs/transformer_explicit.yaml")
+    spec.load_state_dict(mapped, strict=True)
+    yield "transformer_explicit", spec, ref, "tokens"
+    ref = RefGPT(**GPT_BENCH)
+    spec = build(ROOT / "specs/gpt.yaml", **GPT_BENCH)
+    spec.load_state_dict(ref.state_dict(), strict=True)
+    yield "gpt", spec, ref, "text"
 
 
 def same_outputs(spec_m, ref_m, args) -> float:
@@ -86,6 +131,8 @@ def inputs(kind, batch, device, size):
     g = torch.Generator().manual_seed(0)
     if kind == "image":
         return (torch.randn(batch, 3, size, size, generator=g).to(device),)
+    if kind == "text":
+        return (torch.randint(0, 50257, (batch, 64), generator=g).to(device),)
     src = torch.randint(0, 10000, (batch, 32), generator=g).to(device)
     tgt = torch.randint(0, 10000, (batch, 32), generator=g).to(device)
     return (src, tgt)
@@ -123,7 +170,8 @@ def main(argv=None):
     ap.add_argument("--size", type=int, default=None, help="image size (default 224 on CUDA, 112 on CPU)")
     ap.add_argument("--rounds", type=int, default=11, help="interleaved rounds per cell")
     ap.add_argument("--reps", type=int, default=3, help="calls per timing")
-    ap.add_argument("--models", default="resnet18,resnet50,transformer", help="which models")
+    ap.add_argument("--models", default="resnet18,resnet50,transformer,transformer_explicit,gpt",
+                    help="which models")
     ap.add_argument("--out", type=Path, help="also write the table here")
     a = ap.parse_args(argv)
     devices = a.device or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))

@@ -20,6 +20,18 @@ if ! command -v dot >/dev/null 2>&1; then
   fi
 fi
 
+# the browser test of `netspec serve` (tests/test_serve_browser.py) drives the system's Chromium with selenium
+if [[ "$LOCK" == requirements-test.lock ]] && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+  echo "setup: installing Chromium and chromedriver from the system packages (for the browser test)" >&2
+  if [[ $(id -u) -eq 0 ]]; then SUDO=""; else SUDO="sudo"; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    $SUDO apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
+      || echo "setup: warning: could not install chromium; the browser test will be skipped (loudly)" >&2
+  else
+    echo "setup: warning: no apt-get; install Chromium and chromedriver for the browser test" >&2
+  fi
+fi
+
 PY="${PYTHON:-python3}"
 if [[ ! -x .venv/bin/python ]]; then
   echo "setup: creating .venv" >&2

@@ -1,7 +1,7 @@
 """Graph -> standalone, readable PyTorch source, through the code IR.
 
 Contract: ``generate(graph)`` returns the text of a Python module that imports only torch (plus ``math`` and
-``torchvision.ops`` where the network needs them) and defines one ``nn.Module`` class per distinct block body and a
+``torchvision.ops`` where the network needs them, and the modules a plugin op lists in ``Op.imports``) and defines one ``nn.Module`` class per distinct block body and a
 top class for the network. Module attributes follow the graph's structural names, so ``state_dict()`` keys equal
 the node ids (``layer1.0.conv1.weight``). The text is a pure function of the graph.
 
@@ -312,7 +312,8 @@ class Writer:
         if n.id not in self._ctor_cache:
             c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
             self._ctor_cache[n.id] = c
-            for k, v in n.op.helpers().items():
+            self.needs.update(f"import {m}" for m in n.op.imports)
+            for k, v in n.op.helpers_used(list(n.meta.get("in", [])), n.params).items():
                 if k in self.helpers and self.helpers[k] != v:
                     raise CodegenError(f"two ops define the helper '{k}' differently")
                 self.helpers[k] = v
@@ -320,11 +321,18 @@ class Writer:
 
     def fwd_ir(self, n: Node):
         if n.id not in self._fwd_cache:
-            self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
+            target = self.g.nodes.get(n.meta.get("shared_with") or "")
+            if target is not None and target.op is not n.op:      # tied weights: reads the other module's weight
+                self._fwd_cache[n.id] = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
+            else:
+                self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
         return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:
+        """'param', 'buffer', 'transient' (a buffer left out of the state_dict) or None (a module, or no state)."""
         w = n.meta.get("weights", {}).get("")
+        if not w and n.op.transient(n.params):
+            return "transient"
         return w[1] if w else None
 
     def owns_module(self, m: Member) -> bool:
@@ -773,6 +781,8 @@ class Writer:
             access[n.id] = _access("self", m.local)
             if kind == "buffer":
                 return [f"self.register_buffer({literal(m.local)}, {expr})"]
+            if kind == "transient":
+                return [f"self.register_buffer({literal(m.local)}, {expr}, persistent=False)"]
             if kind == "param" and not is_attr_name(m.local):
                 return [f"self.register_parameter({literal(m.local)}, {expr})"]
             return [_assign(m.local, expr)]
@@ -1011,8 +1021,13 @@ class Writer:
             stypes = [in_types[i] for i in idx]
             self._namer = (lambda nm: "self." + _self_attr(grp.self_attrs, nm, members)) if per[0].fwd else \
                 (lambda nm: nm)
+            attrs = dict(grp.self_attrs)
             text = self._slot_text(sub, per, senvs, stypes, in_names, param_names, used_params, derived_name)
             if text is None:
+                # a rejected expression (its value differs from the slot's: a text parameter '-inf' that became the
+                # number -inf) leaves no attribute behind for forward
+                grp.self_attrs.clear()
+                grp.self_attrs.update(attrs)
                 vals = [s.lit.value for s in per]
                 if all(v == vals[0] and type(v) is type(vals[0]) for v in vals):
                     text = literal(vals[0]), literal_prec(vals[0])
@@ -1794,6 +1809,7 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
         head.append("import torchvision.ops")
     if re.search(r"\bnn\.", code):
         head.append("from torch import nn")
+    head += sorted(n for n in needs if n.startswith("import "))     # plugin ops' own modules (Op.imports)
     src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body] + post) + "\n"
     return (format_source(src) if readable else src), [p.top for p in parts]
 

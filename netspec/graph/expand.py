@@ -21,14 +21,15 @@ from pydantic import TypeAdapter, ValidationError
 from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
                       did_you_mean)
 from ..limits import LIMITS
-from ..ops.base import OpError, lookup, unknown_op_hints
+from ..ops.base import OpError, lookup, unknown_op_error
 from ..ops.tensors import InputOp
 from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
 from ..shapes_dim import resimplify
 from ..spec.expr import ExprError, parse as parse_expr
 from ..spec.load import BlockRef, NetworkRef, Spec
 from ..spec.parse import Source
-from ..spec.models import LAYER_KEYS, loop_index, op_owns_index
+from ..spec.models import LAYER_KEYS, assertion_key, loop_index, op_owns_index, owns_shape
+from . import assertions
 from ..spec.names import input_name_problem, is_template, name_problem, template_parts
 from .ir import Container, Graph, Node
 
@@ -175,6 +176,7 @@ class Expander:
         self.all_local_names: dict[str, str] = {}   # local name -> a full id (for "inside another block" hints)
         self.work = [0]                 # the expansion budget spent (LIMITS.max_work): instances, expression steps
         self.eval_cache: dict = {}      # (text, the values it reads) -> value: an expression is evaluated once
+        self.dim_names: dict = {}       # what a shape assertion's dims may name: the inputs' symbols (or bound sizes)
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -195,10 +197,15 @@ class Expander:
             self.graph.inputs[iname] = iname
             scope.entries[iname] = Entry([(iname, 0)], ["out"], loc)
             first = first or scope.entries[iname]
+        for t in self.graph.input_types().values():
+            for d in t.shape:
+                if is_sym(d):
+                    self.dim_names.update({x: Dim.sym(x) for x in d.free_symbols()})
+        self.dim_names.update({k: int(v) for k, v in self.bindings.items()})
         last = self._body(net.raw.get("layers") or [], src, net.path + ("layers",), scope, "", env, first, None)
         try:
             self._outputs(net.raw.get("outputs"), scope, last, src, net.path + ("outputs",), self.graph.outputs,
-                          self.graph.output_locs, loc_default=net.loc("layers"))
+                          self.graph.output_locs, loc_default=net.loc("layers"), env=self._layer_env(env, scope, []))
         except _Poison:
             pass
         except NetspecError as e:
@@ -510,7 +517,9 @@ class Expander:
             counter[0] += 1
             rpath = prefix + name
             self._claim(rpath, loc)
+            # its inputs in the repeated layer's slot order, so a loop passes them as each copy takes them
             self.graph.containers[rpath] = Container(rpath, "repeat", None, loc, parent=container,
+                                                     inputs=[e.refs[0] for e in ins if e is not None and e.refs],
                                                      index=loop_index(raw), count=n,
                                                      count_expr=raw["repeat"] if isinstance(raw["repeat"], str) else None)
         idx = loop_index(raw)
@@ -686,6 +695,18 @@ class Expander:
         if len(self.graph.nodes) >= LIMITS.max_nodes:
             raise LimitError(f"the network has more than {LIMITS.max_nodes:,} nodes", loc,
                              "raise it with --limit max_nodes=N if you mean it")
+        ent = self._instance_of(raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
+                                flat_counter)
+        key = assertion_key(raw, self.spec.blocks)
+        if raw.get(key) is not None and ent.refs and not ent.disabled:
+            kind = "layer" if lookup(opname) is not None else "group" if opname == "seq" else "block instance"
+            shown = node_id.rstrip(".") or opname
+            self._assert_shape(raw[key], ent.refs[0], f"{kind} '{shown}' ({opname})", src, path + (key,), key, lenv)
+        return ent
+
+    def _instance_of(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
+                     flat_counter) -> Entry:
+        loc = src.loc(path)
         if opname == "seq":
             return self._seq(raw, src, path, scope, node_id, ins, env, container, flat_counter)
         op = lookup(opname)
@@ -698,8 +719,30 @@ class Expander:
             if len(self.graph.nodes) == nodes_before:    # pure overhead: a block whose layers 'if' dropped
                 self._spend(EMPTY_BLOCK_WORK, loc)
             return ent
-        raise SpecError(f"unknown op '{opname}'", src.loc(path + ("op",)),
-                        unknown_op_hints(opname, list(self.spec.blocks)))
+        raise unknown_op_error(opname, src.loc(path + ("op",)), list(self.spec.blocks))
+
+    def _assert_shape(self, written, ref, what: str, src: Source, kpath: tuple, key: str, env) -> None:
+        """Record a shape assertion (checked in ``expand`` once every requirement is known)."""
+        loc = src.loc(kpath, key=True)
+        if not isinstance(written, list):
+            raise SpecError(f"'{key}' asserts a shape: a list of dimensions, got {written!r}", loc,
+                            f"e.g. {key}: [N, 64, H/2, W/2]")
+        names = dict(self.dim_names)
+        for k, v in dict.items(env) if isinstance(env, dict) else ():
+            if isinstance(v, int) and not isinstance(v, bool):
+                names[k] = v
+        def tensor(name):
+            if isinstance(env, _Env) and not dict.__contains__(env, name):
+                try:
+                    v = env[name]
+                except KeyError:
+                    return None
+                return v if isinstance(v, TensorVal) else None
+            return None
+        dims = assertions.evaluate_dims(written, names, self.sym, [src.loc(kpath + (j,)) for j in range(len(written))],
+                                        assertions.Tensors(tensor, {k: SHAPE_FUNCS[k] for k in ("dim", "channels",
+                                                                                                "features")}))
+        self.graph.assertions.append(assertions.Assertion(tuple(ref), what, tuple(written), dims, loc, key))
 
     def _op(self, raw, src, path, scope, node_id, op, ins, slot_names, lenv, container) -> Entry:
         loc = src.loc(path)
@@ -709,8 +752,9 @@ class Expander:
         fields = op.Params.model_fields
         by_alias = {(f.alias or n): n for n, f in fields.items()}
         owns_index = "index" in fields
+        owns_shape_param = "shape" in fields
         for key, val in raw.items():
-            if key in LAYER_KEYS and not (key == "index" and owns_index):
+            if key in LAYER_KEYS and not (key == "index" and owns_index) and not (key == "shape" and owns_shape_param):
                 continue
             fname = by_alias.get(key, key)
             ploc = src.loc(path + (key,))
@@ -797,10 +841,22 @@ class Expander:
                 what = {"block": "a block instance", "seq": "a 'seq' group", "repeat": "a repeated layer"}.get(kind, "a group")
                 raise GraphError(f"'share: {share}' names {what}, not a single layer", sloc,
                                  "share one layer of the same op (a layer inside a block can share only within it)")
-            if tnode is None or tnode.op is not op:
-                raise GraphError(f"'{node_id}' can only share the module of another '{op.name}' layer", sloc)
+            tied = tnode is not None and tnode.op is not op and tnode.op.name in op.ties_to
+            if tnode is None or (tnode.op is not op and not tied):
+                also = "".join(f" or an '{t}' layer" for t in op.ties_to)
+                raise GraphError(f"'{node_id}' can only share the module of another '{op.name}' layer{also}", sloc,
+                                 "a linear layer with bias: false may share a token embedding's weight (tied "
+                                 "input and output embeddings)" if op.ties_to else None)
             tw = tnode.meta["weights"]
-            if {k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()} or tnode.params != params:
+            if tied and {k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()}:
+                want = ", ".join(f"{k} {list(v[0])}" for k, v in tw.items())
+                have = ", ".join(f"{k} {list(v[0])}" for k, v in weights.items())
+                raise ShapeError(f"'{node_id}' cannot use the weights of '{tnode.id}': it needs {have}, "
+                                 f"'{tnode.id}' has {want}", sloc,
+                                 "a tied output layer has bias: false, out: the vocabulary size and the embedding "
+                                 "size as its input features")
+            if not tied and ({k: v[0] for k, v in tw.items()} != {k: v[0] for k, v in weights.items()} or
+                             tnode.params != params):
                 raise ShapeError(f"'{node_id}' cannot share '{tnode.id}': their parameters differ "
                                  f"({tnode.params} vs {params})", sloc, "shared layers need the same op, parameters and input sizes")
             shared_with = tnode.meta.get("shared_with") or tnode.id
@@ -825,6 +881,8 @@ class Expander:
 
     def _param_value(self, val, annotation, lenv, loc: Loc):
         if isinstance(val, str):
+            if val.isidentifier() and isinstance(lenv.get(val), str):
+                return lenv[val]                     # a str parameter passed on (an einsum equation)
             try:
                 _adapter(annotation).validate_python(val)
                 return val                           # a literal string the param accepts ('same', 'bilinear')
@@ -954,7 +1012,10 @@ class Expander:
         bdef = bref.raw
         # arguments
         decls = bdef.get("params") or {}
-        args = {k: v for k, v in raw.items() if k not in LAYER_KEYS}
+        args = {k: v for k, v in raw.items() if k not in LAYER_KEYS or (k == "shape" and "shape" in decls)}
+        if "out_shape" in raw and "shape" not in decls:
+            raise SpecError(f"block '{bref.name}' has no parameter 'shape': its shape assertion is written 'shape'",
+                            src.loc(path + ("out_shape",), key=True), "rename 'out_shape' to 'shape'")
         benv: dict = {}
         for k in args:
             if k not in decls:
@@ -1017,7 +1078,8 @@ class Expander:
             outs: dict = {}
             olocs: dict = {}
             self._outputs(bdef.get("outputs"), bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
-                          loc_default=bref.loc("layers"))
+                          loc_default=bref.loc("layers"), env=self._layer_env(benv, bscope, []),
+                          owner=node_id.rstrip("."))
         finally:
             self.block_stack.pop()
         if not flat:
@@ -1026,7 +1088,8 @@ class Expander:
             c.output_names = list(outs)
         return Entry(list(outs.values()), list(outs), loc)
 
-    def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default):
+    def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default,
+                 env=None, owner: str | None = None):
         if spec_out is None:
             if last is None or last.poisoned:
                 if last is not None and last.poisoned:
@@ -1048,6 +1111,9 @@ class Expander:
                              "name at least one layer, e.g. outputs: [fc], or leave 'outputs' out to use the last layer")
         for oname, ref, p in items:
             loc = src.loc(p)
+            stated = None
+            if isinstance(ref, dict):            # {from: fc, shape: [N, 10]}
+                stated, ref = ref.get("shape"), ref.get("from")
             if oname in into:
                 raise GraphError(f"the output '{oname}' is listed twice (first at {locs[oname].line}:{locs[oname].col})", loc,
                                  "each output needs its own name; write outputs as a mapping, e.g. {a: fc, b: fc}")
@@ -1057,6 +1123,9 @@ class Expander:
                 raise
             into[oname] = e.refs[0]
             locs[oname] = loc
+            if stated is not None:
+                what = f"output '{oname}' of block instance '{owner}'" if owner else f"output '{oname}'"
+                self._assert_shape(stated, e.refs[0], what, src, p + ("shape",), "shape", env or {})
 
     def _warn_unused(self):
         used = set()
@@ -1215,7 +1284,9 @@ def _number_as_bool(annotation) -> bool:
 def _expr_names(raw: dict) -> set:
     out = set()
     for k, v in raw.items():
-        if k in ("op", "name", "from", "share", "doc", "layers") or (k == "index" and not op_owns_index(raw)):
+        if k in ("op", "name", "from", "share", "doc", "layers", "out_shape") or (k == "index" and not op_owns_index(raw)):
+            continue
+        if k == "shape" and not owns_shape(raw):        # a shape assertion names symbols, not layers
             continue
         for s in (v if isinstance(v, list) else [v]):
             if isinstance(s, str):
@@ -1310,8 +1381,34 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
                          "lower the limit, e.g. --limit max_depth=200, and use 'repeat' or blocks "
                          "instead of deep nesting") from None
     _settle(g, sym, spec.symbols)
+    _check_assertions(g)
     g.spec = spec
     return g
+
+
+def _check_assertions(g: Graph) -> None:
+    """Every stated shape equals the inferred one under the network's requirements (ErrorList otherwise); a
+    'linear' applied to a rank-4+ input (a conv feature map) warns unless its shape is stated."""
+    errors = []
+    for a in g.assertions:
+        err = assertions.check(a, g.type_of(a.ref), g.sym)
+        if err is not None:
+            errors.append(err)
+    if errors:
+        raise ErrorList(errors)
+    stated = {a.ref[0] for a in g.assertions}
+    for n in g.nodes.values():
+        if n.op.name == "linear" and n.id not in stated and n.meta.get("in") and n.meta["in"][0] is not None \
+                and n.meta["in"][0].rank >= 4:
+            x, y = n.meta["in"][0], n.out[0]
+            g.warnings.append(Warning_(
+                f"'{n.id}' (linear) maps only the last dimension of its rank-{x.rank} input {x}, giving {y}", n.loc,
+                ["to classify a feature map, flatten it first ({op: flatten}, after a global_avg_pool); "
+                 f"if a per-position linear map is what you mean, state it: shape: {_shape_text(y)}"]))
+
+
+def _shape_text(t: TensorType) -> str:
+    return "[" + ", ".join(str(d) for d in t.shape) + "]"
 
 
 def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:

@@ -93,6 +93,7 @@ class Graph:
     block_decls: dict = field(default_factory=dict)             # block -> [(name, type, default, required)]
     conds: dict = field(default_factory=dict)                   # (container, layer name) -> 'if' expression text
     dropped: dict = field(default_factory=dict)                 # container -> [(name, if text, input ref, order, loc)]
+    assertions: list = field(default_factory=list)              # graph.assertions.Assertion: stated shapes, checked
     doc: str | None = None
     spec: Any = None                                            # the Spec it was expanded from
 

@@ -107,7 +107,7 @@ class MHAParams(Params):
 
 _MHA = f'''\
 class MultiheadAttention(nn.MultiheadAttention):
-    """nn.MultiheadAttention (batch first) returning only the output; self-attention when k and v are absent."""
+    """nn.MultiheadAttention (batch first) returning only the output; no k, v: self-attention."""
 
     def __init__(self, embed_dim, num_heads, causal=False, **kwargs):
         super().__init__(embed_dim, num_heads, batch_first=True, **kwargs)

@@ -1,18 +1,24 @@
-"""The op protocol and registry.
+"""The op protocol and registry: a public, stable API (``from netspec.ops import Op, Params, In, OpError``).
 
 An op is one small class that keeps together its typed parameters (a Pydantic model), its symbolic shape rule,
 its parameter/buffer shapes (so check/summary never allocate weights), its MAC count, the torch code it becomes
 as code IR (``codegen.ir``: a constructor expression for ``__init__`` and a forward expression), and a table of
-shape cases that the registry-wide tests run.
+shape cases that the registry-wide tests run (``netspec.testing.check_op``).
+
+The built-in ops register themselves with ``@register``; installed packages add ops through the ``netspec.ops``
+entry-point group (``docs/plugins.md``), loaded once, when the registry is first needed. A spec only ever names an op:
+it never names a Python path and never causes an import.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+import re
 from typing import ClassVar, NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
 from ..codegen import ir
-from ..errors import did_you_mean
+from ..errors import SpecError, did_you_mean
 from ..shapes import TensorType, InferCtx, Requirement, compare, norm, is_sym
 
 
@@ -87,6 +93,11 @@ class Op:
     # whether the op's backward reads its own output; if not, generated code may accumulate into that output in place
     # (a residual `out.add_(identity)` after a conv or batch norm, as torchvision writes it)
     backward_needs_output: ClassVar[bool] = True
+    # the distribution that provides the op: "netspec" for the built-ins; set by the loader for a plugin's ops
+    package: ClassVar[str] = "netspec"
+    # modules the generated model.py must import for this op's code (a plugin whose constructor calls its own class,
+    # ``call("my_plugin.SwiGLU", ...)``, lists "my_plugin"); empty for an op written in torch alone
+    imports: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def keeps(cls, p, rank: int) -> int:
@@ -148,21 +159,72 @@ class Op:
         """Extra source (helper classes) the generated code needs, keyed by a unique name."""
         return {}
 
+    # ops whose module's ``weight`` this op may use with 'share:' (weight tying: a language model's output layer
+    # reads the token embedding's table), and the forward that reads it (``Attr(Module(), "weight")``)
+    ties_to: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def tied_forward(cls, ins: list, p) -> ir.Expr:
+        raise NotImplementedError(f"op {cls.name!r} cannot use the weights of another op")
+
+    @classmethod
+    def transient(cls, p) -> bool:
+        """Whether the tensor the constructor makes is a buffer left out of the state_dict (``persistent: false``)."""
+        return False
+
+    @classmethod
+    def helpers_used(cls, ins: list, p) -> dict[str, str]:
+        """The helpers one layer's code needs (default: all of ``helpers()``); an op whose helper serves only some
+        settings (layernorm over a chosen dim) narrows it, so other models' code does not carry it."""
+        return cls.helpers()
+
 
 REGISTRY: dict[str, type[Op]] = {}
 ALIASES: dict[str, str] = {}
 
 
-def register(cls: type[Op]) -> type[Op]:
-    """Class decorator: add an op to the registry under its name and aliases."""
-    if not cls.name:
-        raise ValueError(f"{cls.__name__} has no name")
-    if cls.name in REGISTRY or cls.name in ALIASES:
-        raise ValueError(f"op {cls.name!r} registered twice")
+_OP_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+
+
+def op_problems(cls) -> list[str]:
+    """What makes a class unusable as an op (empty when it is fine): the checks ``register`` makes."""
+    if not (isinstance(cls, type) and issubclass(cls, Op)) or cls is Op:
+        return [f"{cls!r} is not a subclass of netspec.ops.Op"]
+    out = []
+    if not isinstance(cls.name, str) or not _OP_NAME.match(cls.name):
+        out.append(f"{cls.__name__}.name must be a lower-case identifier (like 'blur_pool2d'), got {cls.name!r}")
+    for a in cls.aliases if isinstance(cls.aliases, tuple) else [cls.aliases]:
+        if not isinstance(a, str) or not _OP_NAME.match(a):
+            out.append(f"{cls.__name__}.aliases must be a tuple of lower-case identifiers, got {cls.aliases!r}")
+            break
+    if not (isinstance(cls.Params, type) and issubclass(cls.Params, BaseModel)):
+        out.append(f"{cls.__name__}.Params must be a subclass of netspec.ops.Params")
+    if not (isinstance(cls.inputs, tuple) and all(isinstance(i, In) for i in cls.inputs)):
+        out.append(f"{cls.__name__}.inputs must be a tuple of netspec.ops.In")
+    if not (isinstance(cls.outputs, tuple) and cls.outputs and all(isinstance(o, str) for o in cls.outputs)):
+        out.append(f"{cls.__name__}.outputs must be a non-empty tuple of names")
+    if not (isinstance(cls.imports, tuple) and all(isinstance(m, str) and _MODULE.match(m) for m in cls.imports)):
+        out.append(f"{cls.__name__}.imports must be a tuple of module names, got {cls.imports!r}")
     for method in ("weights", "macs"):
         if not any(method in k.__dict__ for k in cls.__mro__ if k is not Op and issubclass(k, Op)):
-            raise TypeError(f"op {cls.name!r} ({cls.__name__}) does not define {method}(): every op states it "
-                            f"(return {{}} or 0 when it has none), in its class or a family base class")
+            out.append(f"op {cls.name!r} ({cls.__name__}) does not define {method}(): every op states it "
+                       f"(return {{}} or 0 when it has none), in its class or a family base class")
+    return out
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Class decorator of the built-in ops: add an op to the registry under its name and aliases.
+
+    (A plugin does not call it: its entry point names the class, and the loader registers it.)"""
+    if _loading_plugins:
+        raise TypeError(f"{cls.__name__}: a plugin does not call netspec.ops.register(); its 'netspec.ops' entry "
+                        "point names the class and netspec registers it (docs/plugins.md)")
+    problems = op_problems(cls)
+    if problems:
+        raise TypeError("; ".join(problems))
+    if cls.name in REGISTRY or cls.name in ALIASES:
+        raise ValueError(f"op {cls.name!r} registered twice")
     REGISTRY[cls.name] = cls
     for a in cls.aliases:
         ALIASES[a] = cls.name
@@ -173,6 +235,17 @@ def lookup(name: str) -> type[Op] | None:
     _ensure_loaded()
     name = ALIASES.get(name, name)
     return REGISTRY.get(name)
+
+
+def unknown_op_error(name: str, loc, blocks: Sequence[str] = ()) -> SpecError:
+    """The error for an op name that resolves to nothing: a plugin's load problem when an installed plugin meant to
+    provide it (its entry point has that name), else 'unknown op' with a guess."""
+    _ensure_loaded()
+    bad = BROKEN.get(name)
+    if bad is not None:
+        REPORTED.add(bad)
+        return SpecError(f"op '{name}' is not available: {bad.message}", loc, bad.hints)
+    return SpecError(f"unknown op '{name}'", loc, unknown_op_hints(name, blocks))
 
 
 def all_ops() -> dict[str, type[Op]]:
@@ -197,12 +270,138 @@ def unknown_op_hints(name: str, extra: Sequence[str] = ()) -> list[str]:
 
 _loaded = False
 
+# -- plugins: ops from installed packages, through the 'netspec.ops' entry-point group ----------------------------
+
+ENTRY_POINT_GROUP = "netspec.ops"
+
+
+@dataclass(frozen=True)
+class PluginProblem:
+    """An entry point that did not become an op: which package, which entry point, and why."""
+
+    package: str
+    entry_point: str          # "blur_pool2d = my_plugin:BlurPool2d"
+    names: tuple              # the op names it would have provided (its entry point's name, and a class's aliases)
+    message: str
+    hints: tuple = ()
+
+    def error(self) -> SpecError:
+        return SpecError(self.message, None, list(self.hints))
+
+
+PROBLEMS: list[PluginProblem] = []
+BROKEN: dict[str, PluginProblem] = {}      # op name -> why the plugin meant to provide it is not loaded
+REPORTED: set = set()                      # problems already given to a spec as its error (not repeated as warnings)
+
+
+def plugin_problems() -> list[PluginProblem]:
+    """The plugins that failed to load (import error, not an Op, bad op, name clash); loads the registry."""
+    _ensure_loaded()
+    return list(PROBLEMS)
+
+
+def _describe(ep) -> str:
+    return f"{ep.name} = {ep.value}"
+
+
+def _load_plugins() -> None:
+    """Register the ops of every installed package's 'netspec.ops' entry points (each names one Op subclass, under
+    the op's name). A plugin that cannot be used is recorded in PROBLEMS (and BROKEN, for its op names) and left
+    out; the others, and the built-ins, still work. A name claimed twice is refused for every claimant but a
+    built-in, so that which op a spec gets never depends on the order packages were installed in."""
+    from importlib.metadata import entry_points
+    try:
+        eps = list(entry_points(group=ENTRY_POINT_GROUP))
+    except Exception as e:  # noqa: BLE001  (a broken installation's metadata)
+        PROBLEMS.append(PluginProblem("?", "?", (), f"cannot read the installed packages' entry points: "
+                                                    f"{type(e).__name__}: {e}"))
+        return
+    eps.sort(key=lambda ep: (_package(ep), ep.name, ep.value))
+    found: list = []          # (entry point, package, class)
+
+    def problem(ep, pkg, names, why, hints=()):
+        p = PluginProblem(pkg, _describe(ep), tuple(names),
+                          f"plugin package '{pkg}' (entry point '{_describe(ep)}' in group '{ENTRY_POINT_GROUP}'): "
+                          f"{why}", tuple(hints) + (f"fix the package '{pkg}', or uninstall it "
+                                                    f"(pip uninstall {pkg})",))
+        PROBLEMS.append(p)
+        for n in names:
+            BROKEN.setdefault(n, p)
+
+    for ep in eps:
+        pkg = _package(ep)
+        try:
+            obj = ep.load()
+        except BaseException as e:  # noqa: BLE001  (any failure of a third party's import, SystemExit too)
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            problem(ep, pkg, [ep.name], f"cannot be imported: {type(e).__name__}: {e}")
+            continue
+        if not (isinstance(obj, type) and issubclass(obj, Op)) or obj is Op:
+            problem(ep, pkg, [ep.name], f"names {type(obj).__name__} {getattr(obj, '__qualname__', obj)!r}, "
+                                        f"which is not a subclass of netspec.ops.Op",
+                    ["an entry point in 'netspec.ops' names one op class: 'my_op = my_package:MyOp'"])
+            continue
+        bad = op_problems(obj)
+        if not bad and obj.name != ep.name:
+            bad = [f"the entry point is named '{ep.name}' but the class's op name is '{obj.name}'"]
+        if bad:
+            problem(ep, pkg, [ep.name], "; ".join(bad),
+                    ["an entry point's name is its op's name: 'blur_pool2d = my_package:BlurPool2d'"])
+            continue
+        found.append((ep, pkg, obj))
+
+    # name clashes: with a built-in (the built-in stays), or between plugins (neither is used)
+    claims: dict = {}
+    for ep, pkg, obj in found:
+        for n in (obj.name,) + tuple(obj.aliases):
+            claims.setdefault(n, []).append((ep, pkg, obj))
+    refused = set()
+    for ep, pkg, obj in found:
+        names = (obj.name,) + tuple(obj.aliases)
+        for n in names:
+            if n in REGISTRY or n in ALIASES:
+                builtin = REGISTRY[ALIASES.get(n, n)]
+                problem(ep, pkg, [x for x in names if x not in REGISTRY and x not in ALIASES],
+                        f"op name '{n}' clashes with the built-in op '{builtin.name}' (package 'netspec'); the "
+                        f"plugin's op is not loaded", ["rename the plugin's op (its name, aliases and entry point)"])
+                refused.add(id(obj))
+                break
+            others = [(e2, p2) for e2, p2, o2 in claims[n] if o2 is not obj]
+            if others:
+                e2, p2 = others[0]
+                problem(ep, pkg, names, f"op name '{n}' is also claimed by package '{p2}' (entry point "
+                                        f"'{_describe(e2)}'); neither is loaded",
+                        ["uninstall one of the two packages, or rename one's op"])
+                refused.add(id(obj))
+                break
+    for ep, pkg, obj in found:
+        if id(obj) in refused:
+            continue
+        obj.package = pkg
+        REGISTRY[obj.name] = obj
+        for a in obj.aliases:
+            ALIASES[a] = obj.name
+
+
+def _package(ep) -> str:
+    dist = getattr(ep, "dist", None)
+    return dist.name if dist is not None and getattr(dist, "name", None) else (ep.module or "?").split(".")[0]
+
+
+_loading_plugins = False
+
 
 def _ensure_loaded() -> None:
-    global _loaded
+    global _loaded, _loading_plugins
     if not _loaded:
         _loaded = True
         from . import _families  # noqa: F401  (imports every family module, which registers its ops)
+        _loading_plugins = True
+        try:
+            _load_plugins()
+        finally:
+            _loading_plugins = False
 
 
 # -- helpers shared by the families --------------------------------------------------------------

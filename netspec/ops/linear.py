@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from .base import Op, OpError, Params, register, need_float, need_int, given
-from ..codegen.ir import P, call, lit
+from ..codegen.ir import Attr, Module, Operand, P, call, lit
 from ..shapes import Dim, mul_all
 
 N, T = Dim.sym("N"), Dim.sym("T")
@@ -26,6 +26,14 @@ class Linear(Op):
     class Params(Params):
         out: int = Field(gt=0, description="output features")
         bias: bool = Field(True, description="add a learned bias")
+
+    # 'share: <embedding layer>' with bias: false ties the weight to a token embedding's (vocab, D) table
+    ties_to = ("embedding",)
+
+    @classmethod
+    def tied_forward(cls, ins, p):
+        """``F.linear(x, self.wte.weight)``: the output projection reads the embedding's table."""
+        return call("F.linear", Operand(0), Attr(Module(), "weight"))
 
     @classmethod
     def infer(cls, ins, p, ctx):

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from .base import Op, OpError, Params, In, register, same_dim
-from ..codegen.ir import Operand, Operands, P, binop, call
+from ..codegen.ir import Attr, Index, List, Lit, Operand, Operands, P, binop, call, lit, method
 from ..shapes import Dim, TensorType, mul_all, norm
 
 N, C, T, S, E, H, W = (Dim.sym(s) for s in "NCTSEHW")
@@ -116,6 +116,8 @@ class Subtract(_Elementwise):
 
 class ConcatParams(Params):
     dim: int = Field(1, description="the axis to join along (1: channels)")
+    broadcast: bool = Field(False, description="expand size-1 dims of an input to the others' sizes (every dim but "
+                            "'dim'): a [1, 1, D] class token joins [N, T, D] tokens")
 
 
 @register
@@ -132,7 +134,9 @@ class Concat(Op):
     cases = [({}, [(N, 64, H, W), (N, 32, H, W)], [(N, 96, H, W)]),
              ({}, [(N, C, H, W), (N, C, H, W), (N, 16, H, W)], [(N, 2 * C + 16, H, W)]),
              ({"dim": -1}, [(N, T, 8), (N, T, 24)], [(N, T, 32)]),
-             ({"dim": 0}, [(2, 5), (3, 5)], [(5, 5)])]
+             ({"dim": 0}, [(2, 5), (3, 5)], [(5, 5)]),
+             ({"dim": 1, "broadcast": True}, [(1, 1, E), (N, T, E)], [(N, T + 1, E)]),
+             ({"dim": -1, "broadcast": True}, [(N, T, 4), (1, T, 2), (N, 1, 3)], [(N, T, 9)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -155,6 +159,13 @@ class Concat(Op):
                 if j >= 2 and r >= 3:
                     hint = ("the spatial sizes differ: crop or pad one input, or constrain the input size "
                             "(U-Net needs H and W divisible by 2**depth)")
+                if p.broadcast and t.shape[j] == 1:
+                    continue
+                if p.broadcast and out[j] == 1:
+                    out[j] = t.shape[j]
+                    continue
+                if not p.broadcast and (out[j] == 1) != (t.shape[j] == 1):
+                    hint = "one input has size 1 there: 'broadcast: true' expands it to the other's size"
                 out[j] = same_dim(out[j], t.shape[j], ctx,
                                   f"concat along dim {d}: input {k} differs in dim {j} ({first} vs {t})", hint)
             total = total + t.shape[d]
@@ -171,11 +182,25 @@ class Concat(Op):
 
     @classmethod
     def forward(cls, ins, p):
-        return call("torch.cat", Operands(), dim=P(p, "dim"))
+        """``torch.cat([a, b], dim=1)``; broadcasting: ``torch.cat([tok.expand(x.shape[0], -1, -1), x], dim=1)``."""
+        if not p.broadcast:
+            return call("torch.cat", Operands(), dim=P(p, "dim"))
+        r = ins[0].rank
+        d = p.dim % r
+        items = []
+        for k, t in enumerate(ins):
+            sizes = []
+            for j in range(r):
+                src = next((m for m, u in enumerate(ins) if u.shape[j] != 1), None) if j != d else None
+                sizes.append(Index(Attr(Operand(src), "shape"), (lit(j),))
+                             if src is not None and t.shape[j] == 1 else lit(-1))
+            grows = any(not (isinstance(e, Lit) and e.value == -1) for e in sizes)
+            items.append(method(Operand(k), "expand", *sizes) if grows else Operand(k))
+        return call("torch.cat", List(tuple(items)), dim=P(p, "dim"))
 
     @classmethod
     def label(cls, p):
-        return "concat" if p.dim == 1 else f"concat dim {p.dim}"
+        return ("concat" if p.dim == 1 else f"concat dim {p.dim}") + (" bcast" if p.broadcast else "")
 
 
 @register

@@ -274,6 +274,8 @@ def _shape_lit(x, p, op: str):
 
 class LayerNormParams(Params):
     shape: Union[int, list[int]] = Field(1, description=SHAPE_DOC)
+    dim: Optional[int] = Field(None, description="normalise over this one dim instead of the last ones (1: the "
+                               "channels of (N, C, H, W), ConvNeXt's channels-first LayerNorm2d)")
     eps: float = Field(1e-5, gt=0, description="added to the variance for numerical stability")
     elementwise_affine: bool = Field(True, description="learn a scale (weight) per normalised element")
     bias: bool = Field(True, description="learn a shift too (with elementwise_affine)")
@@ -289,9 +291,39 @@ class RMSNormParams(Params):
     _shape = field_validator("shape")(_check_shape)
 
 
+_LAYERNORM_DIM = '''\
+class LayerNormDim(nn.LayerNorm):
+    """nn.LayerNorm over one dim that is not the last (channels-first: ConvNeXt's LayerNorm2d)."""
+
+    def __init__(self, normalized_shape, dim, **kwargs):
+        super().__init__(normalized_shape, **kwargs)
+        self.dim = dim
+
+    def forward(self, x):
+        return super().forward(x.movedim(self.dim, -1)).movedim(-1, self.dim)
+'''
+
+
+def _ln_dim(x, p) -> int | None:
+    """The one dim a channels-first layer norm normalises (None: the trailing dims, as nn.LayerNorm)."""
+    if p.dim is None:
+        return None
+    if not -x.rank <= p.dim < x.rank:
+        raise OpError(f"dim {p.dim} is out of range for the rank-{x.rank} input {x}",
+                      f"valid values: {-x.rank}..{x.rank - 1}", param="dim")
+    if p.shape != 1 and not (isinstance(p.shape, list) and len(p.shape) == 1):
+        raise OpError(f"'dim' normalises one dim, so 'shape' must be 1 or one size, got {p.shape}", param="shape")
+    d = p.dim % x.rank
+    size = need_int(x.shape[d], f"size of dim {d} (normalised)", "layernorm", "dim")
+    if isinstance(p.shape, list) and p.shape[0] != size:
+        raise OpError(f"shape {p.shape} does not match dim {d} of the input {x} ({size})",
+                      f"use shape: [{size}], or leave it out", param="shape")
+    return d
+
+
 @register
 class LayerNorm(_NormOp):
-    """Normalise over the last dims of each sample (Transformers); sizes taken from the input."""
+    """Normalise over the last dims of each sample (Transformers), or over one chosen 'dim' (channels-first)."""
 
     name = "layernorm"
     aliases = ("layer_norm",)
@@ -300,17 +332,25 @@ class LayerNorm(_NormOp):
     cases = [({}, [(N, T, 512)], [(N, T, 512)]), ({"shape": 2, "eps": 1e-6}, [(N, 7, 512)], [(N, 7, 512)]),
              ({"shape": [8, 16], "elementwise_affine": True, "bias": False}, [(N, 8, 16)], [(N, 8, 16)]),
              ({"elementwise_affine": False}, [(N, 32)], [(N, 32)]),
-             ({"shape": [7, 7]}, [(N, 64, 7, 7)], [(N, 64, 7, 7)])]
+             ({"shape": [7, 7]}, [(N, 64, 7, 7)], [(N, 64, 7, 7)]),
+             ({"dim": 1, "eps": 1e-6}, [(N, 96, H, W)], [(N, 96, H, W)]),
+             ({"dim": -2, "shape": [8], "bias": False}, [(N, 8, T)], [(N, 8, T)]),
+             ({"dim": -1}, [(N, T, 16)], [(N, T, 16)])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
         need_float(ins[0], cls.name)
-        _trailing(ins[0], p, cls.name)
+        cls._shape(ins[0], p)
         return [ins[0]]
 
     @classmethod
+    def _shape(cls, x, p) -> tuple:
+        d = _ln_dim(x, p)
+        return _trailing(x, p, cls.name) if d is None else (x.shape[d],)
+
+    @classmethod
     def weights(cls, ins, p):
-        s = _trailing(ins[0], p, cls.name)
+        s = cls._shape(ins[0], p)
         w = {}
         if p.elementwise_affine:
             w["weight"] = (s, "param")
@@ -320,12 +360,26 @@ class LayerNorm(_NormOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        return call("nn.LayerNorm", _shape_lit(ins[0], p, cls.name),
-                    **_kwargs(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True}))
+        x = ins[0]
+        kw = _kwargs(p, {"eps": 1e-5, "elementwise_affine": True, "bias": True})
+        d = _ln_dim(x, p)
+        if d is None or d == x.rank - 1:
+            shape = _shape_lit(x, p, cls.name) if d is None else lit(x.shape[d], ("in", 0, d))
+            return call("nn.LayerNorm", shape, **kw)
+        return call("LayerNormDim", lit(x.shape[d], ("in", 0, d)), P(p, "dim"), **kw)
+
+    @classmethod
+    def helpers(cls):
+        return {"LayerNormDim": _LAYERNORM_DIM}
+
+    @classmethod
+    def helpers_used(cls, ins, p):
+        d = _ln_dim(ins[0], p)
+        return {} if d is None or d == ins[0].rank - 1 else cls.helpers()
 
     @classmethod
     def label(cls, p):
-        return "ln"
+        return "ln" if p.dim is None else f"ln dim {p.dim}"
 
 
 @register

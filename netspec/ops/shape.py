@@ -10,10 +10,11 @@ import math
 from fractions import Fraction
 from typing import Literal, Optional, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from .base import Op, OpError, Params, register, need_float, same_dim
-from ..codegen.ir import Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, Tuple, binop, call, lit, method
+from .base import In, Op, OpError, Params, register, need_float, same_dim
+from ..codegen.ir import (Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, Tuple, binop, call, lit,
+                          method, module_call)
 from ..shapes import Dim, TensorType, Requirement, is_sym, mul_all, norm
 from ..shapes_dim import ceildiv, exact_div, floordiv
 
@@ -553,7 +554,13 @@ class Chunk(_ShapeOp):
 class PadParams(Params):
     padding: list[int] = Field(description="pairs (before, after) per dim, last dim first: [left, right, top, bottom]")
     mode: Literal["constant", "reflect", "replicate", "circular"] = Field("constant", description="how to fill")
-    value: float = Field(0.0, description="fill value (mode 'constant')")
+    value: Union[float, Literal["-inf", "inf"]] = Field(
+        0.0, description="fill value (mode 'constant'); '-inf' before a max pool (TF 'SAME' pooling)")
+
+    @field_validator("value")
+    @classmethod
+    def _number(cls, v):
+        return float(v)      # '-inf' and 'inf' are the only values that are not finite numbers a spec can write
 
     @model_validator(mode="after")
     def _check(self):
@@ -616,6 +623,7 @@ class Pad(_ShapeOp):
              ({"padding": [1, 1], "mode": "replicate"}, [(N, 3, T)], [(N, 3, T + 2)]),
              ({"padding": [1, 1, 1, 1, 1, 1], "mode": "circular"}, [(N, 2, D, H, W)], [(N, 2, D + 2, H + 2, W + 2)]),
              ({"padding": [0, 1, 0, 1], "value": float("-inf")}, [(N, 3, H, W)], [(N, 3, H + 1, W + 1)]),
+             ({"padding": [1, 1, 0, 1], "value": "-inf"}, [(N, 3, H, W)], [(N, 3, H + 1, W + 2)]),
              ({"padding": [1, 1], "value": 0.5}, [(N, T)], [(N, T + 2)])]
 
     @classmethod
@@ -644,8 +652,8 @@ class UpsampleParams(Params):
 
     @model_validator(mode="after")
     def _check(self):
-        if (self.scale is None) == (self.size is None):
-            raise ValueError("give either 'scale' or 'size'")
+        if self.scale is not None and self.size is not None:
+            raise ValueError("give either 'scale' or 'size' (or a 'like' input), not both")
         for name in ("scale", "size"):
             v = getattr(self, name)
             vals = v if isinstance(v, list) else [v]
@@ -659,7 +667,7 @@ class UpsampleParams(Params):
 
 @register
 class Upsample(_ShapeOp):
-    """Resize the spatial dims by a scale or to a size (torch.nn.Upsample): (N, C, H, W) -> (N, C, 2H, 2W)."""
+    """Resize the spatial dims by a scale, to a size, or to the size of a 'like' input (U-Net skips of odd size)."""
 
     @classmethod
     def keeps(cls, p, rank):
@@ -669,11 +677,19 @@ class Upsample(_ShapeOp):
     aliases = ("interpolate",)
     torch_ref = "torch.nn.Upsample"
     Params = UpsampleParams
+    inputs = (In("x"), In("like", optional=True))
 
     @classmethod
     def infer(cls, ins, p, ctx):
         x = ins[0]
+        like = ins[1] if len(ins) > 1 else None
         need_float(x, "upsample")
+        if like is None and p.scale is None and p.size is None:
+            raise OpError("upsample needs 'scale', 'size' or a 'like' input",
+                          "scale: 2 doubles H and W; from: {x: up, like: skip} resizes to skip's H and W")
+        if like is not None and (p.scale is not None or p.size is not None):
+            raise OpError("upsample takes its size from the 'like' input, so 'scale' and 'size' must be left out",
+                          param="scale" if p.scale is not None else "size")
         want = _MODE_RANK.get(p.mode)
         if want is not None and x.rank != want:
             raise OpError(f"upsample mode '{p.mode}' needs a rank-{want} input, got {x}",
@@ -683,6 +699,11 @@ class Upsample(_ShapeOp):
             raise OpError(f"upsample needs an (N, C, L), (N, C, H, W) or (N, C, D, H, W) input, got {x}")
         sp = x.rank - 2
         out = list(x.shape[:2])
+        if like is not None:
+            if like.rank != x.rank:
+                raise OpError(f"upsample: 'like' {like} must have the rank of the input {x}",
+                              "its dims after the first two give the output's spatial size")
+            return [x.with_shape(out + list(like.shape[2:]))]
         if p.size is not None:
             vals = p.size if isinstance(p.size, list) else [p.size] * sp
             if len(vals) != sp:
@@ -719,10 +740,14 @@ class Upsample(_ShapeOp):
              ({"scale": 1.5}, [(N, 64, 7, 9)], [(N, 64, 10, 13)]),
              ({"size": [4, 6]}, [(N, 8, H, W)], [(N, 8, 4, 6)]),
              ({"size": 5, "mode": "linear", "align_corners": True}, [(N, 8, T)], [(N, 8, 5)]),
-             ({"scale": 2, "mode": "trilinear"}, [(N, 2, D, H, W)], [(N, 2, 2 * D, 2 * H, 2 * W)])]
+             ({"scale": 2, "mode": "trilinear"}, [(N, 2, D, H, W)], [(N, 2, 2 * D, 2 * H, 2 * W)]),
+             ({}, [(N, 64, H, W), (N, 32, 2 * H + 1, 2 * W + 1)], [(N, 64, 2 * H + 1, 2 * W + 1)]),
+             ({"mode": "bilinear", "align_corners": True}, [(N, 8, 3, 5), (N, 4, H, W)], [(N, 8, H, W)])]
 
     @classmethod
     def constructor(cls, ins, p):
+        if len(ins) > 1 and ins[1] is not None:
+            return None
         kw = {"size": P(p, "size")} if p.size is not None else {"scale_factor": P(p, "scale")}
         kw["mode"] = P(p, "mode")
         if p.align_corners is not None:
@@ -730,7 +755,19 @@ class Upsample(_ShapeOp):
         return call("nn.Upsample", **kw)
 
     @classmethod
+    def forward(cls, ins, p):
+        """``self.up(x)``, or with a 'like' input ``F.interpolate(x, size=skip.shape[2:], mode='nearest')``."""
+        if len(ins) < 2 or ins[1] is None:
+            return module_call()
+        kw = {"size": Index(Attr(Operand(1), "shape"), (SliceExpr(lit(2), None),)), "mode": P(p, "mode")}
+        if p.align_corners is not None:
+            kw["align_corners"] = P(p, "align_corners")
+        return call("F.interpolate", Operand(0), **kw)
+
+    @classmethod
     def label(cls, p):
+        if p.scale is None and p.size is None:
+            return "upsample like" + ("" if p.mode == "nearest" else f" {p.mode}")
         if p.size is not None:
             txt = "to " + ("x".join(map(str, p.size)) if isinstance(p.size, list) else f"{p.size}")
         elif isinstance(p.scale, list) and len(set(p.scale)) > 1:

@@ -528,7 +528,7 @@ def _check_names(src: Source):
 
 def _check_op_names(spec: Spec):
     """Every 'op' names a built-in op, 'seq', or a block defined or imported here."""
-    from ..ops.base import lookup, unknown_op_hints
+    from ..ops.base import lookup, unknown_op_error
     src = spec.source
     data = src.data
 
@@ -541,7 +541,7 @@ def _check_op_names(spec: Spec):
             if op == "seq":
                 yield from walk(layer.get("layers"), lp + ("layers",))
             elif isinstance(op, str) and lookup(op) is None and op not in spec.blocks:
-                yield SpecError(f"unknown op '{op}'", src.loc(lp + ("op",)), unknown_op_hints(op, list(spec.blocks)))
+                yield unknown_op_error(op, src.loc(lp + ("op",)), list(spec.blocks))
 
     # this also runs on data that failed validation (to report unknown ops with the other errors): trust no type
     yield from walk(data.get("layers"), ("layers",))

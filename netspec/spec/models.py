@@ -20,8 +20,31 @@ from .names import MAX_NAME_CHARS, NAME_PATTERN, REF_PATTERN, TEMPLATE_PATTERN
 
 FORMAT_VERSION = 1
 
-# keys every layer may carry, whatever its op
-LAYER_KEYS = ("op", "name", "from", "if", "repeat", "index", "share", "flat", "doc")
+# keys every layer may carry, whatever its op ('shape' and 'out_shape': see assertion_key)
+LAYER_KEYS = ("op", "name", "from", "if", "repeat", "index", "share", "flat", "doc", "shape", "out_shape")
+
+# a shape assertion: dims as in input declarations, or expressions of symbols and parameters (H/2, ceil(H/4))
+ShapeDims = list[Union[int, str]]
+
+
+def owns_shape(raw: dict, blocks=None) -> bool:
+    """Whether the layer's op (reshape, param, layernorm, ...) or block has a parameter named 'shape': then 'shape'
+    is that parameter, and the layer's shape assertion is written 'out_shape'."""
+    op_name = raw.get("op")
+    if not isinstance(op_name, str):
+        return False
+    from ..ops.base import lookup
+    op = lookup(op_name)
+    if op is not None:
+        return "shape" in op.Params.model_fields
+    b = (blocks or {}).get(op_name)
+    decls = (b.raw.get("params") if b is not None else None) or {}
+    return isinstance(decls, dict) and "shape" in decls
+
+
+def assertion_key(raw: dict, blocks=None) -> str:
+    """The key of a layer's shape assertion: 'shape', or 'out_shape' where 'shape' is a parameter."""
+    return "out_shape" if owns_shape(raw, blocks) else "shape"
 
 
 def op_owns_index(raw: dict) -> bool:
@@ -74,6 +97,10 @@ class LayerBase(Model):
                            "seq's layers, and a repeat's copies, in the enclosing list; 'copies' numbers only a "
                            "repeat's copies there, each staying one module")
     doc: Optional[str] = None
+    shape: Optional[ShapeDims] = Field(
+        None, description="assert the layer's output shape: [N, 64, H/2, W/2] (numbers, symbols, parameters, + - * / "
+                          "// ceil() floor()); check proves it or reports both shapes. Where the op or block has a "
+                          "parameter 'shape', write the assertion as 'out_shape'")
 
 
 def _lift(tp):
@@ -105,6 +132,8 @@ def op_layer_model(op_name: str) -> type[LayerBase]:
         default = ... if f.is_required() else f.default
         desc = f.description
         fields[fname] = (_lift(f.annotation), Field(default, description=desc, alias=f.alias))
+    if "shape" in op.Params.model_fields:      # 'shape' is the op's parameter: the assertion is 'out_shape'
+        fields["out_shape"] = (Optional[ShapeDims], Field(None, description="assert the layer's output shape"))
     model = create_model(f"Layer_{op_name}", __base__=LayerBase, __doc__=(op.doc or op_name), **fields)
     return model
 
@@ -145,6 +174,9 @@ class BlockLayer(LayerBase):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, json_schema_extra=_block_layer_schema)
     op: str
+    shape: Any = Field(None, description="assert the block's (first) output shape; a block parameter if the block "
+                                         "declares one named 'shape' (then the assertion is 'out_shape')")
+    out_shape: Optional[ShapeDims] = Field(None, description="the shape assertion of a block with a 'shape' parameter")
 
 
 def _discriminate(v: Any) -> str:
@@ -197,7 +229,17 @@ class SymbolDecl(Model):
 
 ParamsField = dict[Name, Union[ParamDecl, int, float, bool, str, list, None]]
 InputsField = Union[dict[Name, Union[list[Union[int, str]], InputDecl]], list[Name]]
-OutputsField = Union[Ref, list[Ref], dict[Name, Ref]]
+
+
+class OutputDecl(Model):
+    """A named output with its stated shape: {from: fc, shape: [N, 10]}."""
+
+    from_: Ref = Field(alias="from", description="the layer (or layer.output) this output is")
+    shape: Optional[ShapeDims] = Field(None, description="assert the output's shape (checked like a layer's)")
+    doc: Optional[str] = None
+
+
+OutputsField = Union[Ref, list[Ref], dict[Name, Union[Ref, OutputDecl]]]
 
 
 class BlockDef(Model):

@@ -33,10 +33,11 @@ def weights_meta(spec_name: str, spec_text: str, network: str, params: dict) -> 
             "netspec.network": network, "netspec.params": json.dumps(params, sort_keys=True, default=str)}
 
 
-def _state_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """The state dict on the CPU, contiguous, with tensors shared under two names stored once per name."""
+def _state_tensors(module) -> dict[str, torch.Tensor]:
+    """The state dict (of a module, or one given as a dict) on the CPU, contiguous, with tensors shared under two
+    names stored once per name."""
     state, seen = {}, set()
-    for k, v in module.state_dict().items():
+    for k, v in (module if isinstance(module, dict) else module.state_dict()).items():
         t = v.detach().cpu()
         key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
         t = t.clone() if key in seen or not t.is_contiguous() else t
@@ -45,8 +46,8 @@ def _state_tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return state
 
 
-def save_weights(module: torch.nn.Module, path: str | os.PathLike, meta: dict[str, str]) -> None:
-    """Save a module's weights as safetensors with ``meta`` in the header, atomically."""
+def save_weights(module, path: str | os.PathLike, meta: dict[str, str]) -> None:
+    """Save a module's weights (or a whole state dict's) as safetensors with ``meta`` in the header, atomically."""
     from safetensors.torch import save
     from ..io import atomic_write_bytes
     atomic_write_bytes(path, save(_state_tensors(module), metadata=meta))
@@ -191,13 +192,24 @@ def latest_checkpoint(folder: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def load_checkpoint(path: Path, networks: dict) -> dict:
-    """Load the networks' weights from checkpoint ``path`` (strict) and return its state."""
+def load_checkpoint(path: Path, networks: dict, load=None) -> dict:
+    """Load the networks' weights from checkpoint ``path`` (strict) and return its state.
+
+    ``load(module, state)`` copies a checked whole state dict into a module that cannot take it by
+    ``load_state_dict`` (a sharded one); by default ``weights.load_weights`` checks and loads it.
+    """
     from safetensors.torch import load_file
     from safetensors import safe_open
-    from ..weights import load_weights
+    from ..weights import load_weights, plan_weights
     for net, module in networks.items():
-        load_weights(module, path / f"{net}.safetensors", strict=True)
+        file = path / f"{net}.safetensors"
+        if load is None:
+            load_weights(module, file, strict=True)
+            continue
+        plan = plan_weights(module, file, strict=True)
+        if plan.problems:       # the same check and message as load_weights
+            load_weights(module, file, strict=True)
+        load(module, load_file(str(file)))
     tensors = load_file(str(path / "state.safetensors"))
     with safe_open(str(path / "state.safetensors"), framework="pt") as f:
         meta = f.metadata()

@@ -338,6 +338,9 @@ class TrainConfig(Model):
     precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="auto: bf16 autocast on CUDA, fp32 on CPU")
     channels_last: Literal["auto", True, False] = "auto"
     compile: bool = Field(False, description="torch.compile the network")
+    strategy: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="under torchrun: ddp (a whole copy per process) or fsdp (FSDP2: parameters, gradients "
+                           "and optimizer state sharded across processes, for networks larger than one device)")
     device: str = Field("auto", description="auto (CUDA when present), cpu, cuda, cuda:1, ...")
     seed: int = 0
     threads: Optional[int] = Field(None, ge=1, le=1024, description="CPU threads for torch (default: torch's); "
@@ -356,6 +359,9 @@ class TrainConfig(Model):
     def _fit(self):
         if self.method == "dqn" and self.data.source != "cartpole":
             raise ValueError("method 'dqn' learns from an environment: use data: {source: cartpole}")
+        if self.method == "dqn" and self.strategy == "fsdp":
+            raise ValueError("method 'dqn' trains a small network in one process; strategy 'fsdp' is for networks "
+                             "larger than one device: use strategy: ddp")
         if self.method != "dqn" and self.data.source == "cartpole":
             raise ValueError("data source 'cartpole' is an environment: use it with method: dqn")
         if self.method == "lm" and self.data.source != "text":
@@ -364,7 +370,8 @@ class TrainConfig(Model):
 
 
 class TrainFile(Model):
-    """A ``--config`` file: a ``train:`` section on its own (other spec keys are ignored)."""
+    """A ``--config`` file: a ``train:`` section on its own, or a whole spec file (whose other sections are not
+    used here); any other top-level key is an error, not ignored."""
 
     model_config = ConfigDict(extra="ignore")
     train: TrainConfig

@@ -46,6 +46,15 @@ def resolve_config(spec, config: str | os.PathLike | None, overrides: dict):
     from .config import TrainConfig, TrainFile
     if config is not None:
         src = load_file(Path(config), str(config))
+        if isinstance(src.data, dict):
+            from ..errors import did_you_mean
+            from ..spec.models import SpecFile
+            known = list(dict.fromkeys(["train"] + [f.alias or n for n, f in SpecFile.model_fields.items()]))
+            for key in src.data:
+                if key not in known:
+                    raise SpecError(f"unknown top-level key '{key}' in a training config", src.loc((key,), key=True),
+                                    did_you_mean(str(key), known) or "the file holds a 'train:' section (it may be "
+                                    "a whole spec file); settings go inside 'train:'")
         try:
             cfg = TrainFile.model_validate(src.data).train
         except ValidationError as e:
@@ -101,6 +110,8 @@ class Run:
         self.params: dict = {}
         self.bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device.type == "cuda")
         self.channels_last = False
+        self.log_grads = False          # set by the loop before a log step: the method records per-layer grad norms
+        self.grad_norms: dict | None = None
         self._torch = torch
 
     def loc(self, *path) -> Loc:
@@ -141,9 +152,20 @@ class Run:
             module = module.to(memory_format=self._torch.channels_last)
         return module
 
+    @property
+    def sharded(self) -> bool:
+        """FSDP2 under torchrun: every rank holds a shard, so forwards (evaluation too) run on every rank."""
+        return self.world > 1 and self.cfg.strategy == "fsdp"
+
     def wrap(self, module):
-        """What the forward pass calls: the module, compiled (--compile) and/or under DDP (torchrun)."""
-        if self.world > 1:
+        """What the forward pass calls: the module, compiled (--compile) and/or under DDP or FSDP2 (torchrun).
+
+        FSDP2 shards the module in place (before its optimizer is made), so the method's network is the sharded one.
+        """
+        if self.sharded:
+            from .distributed import shard
+            module = shard(module, self.device)
+        elif self.world > 1:
             from .distributed import wrap
             module = wrap(module, self.device)
         if self.cfg.compile:
@@ -236,16 +258,21 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
         if last_ckpt is None:
             raise TrainError(f"nothing to resume: no checkpoint in '{folder}'", None,
                              "run without --resume to start afresh, or give the run's --out folder")
-        state = ck.load_checkpoint(last_ckpt, method.networks)
+        state = ck.load_checkpoint(last_ckpt, method.networks,
+                                   load=distributed.load_full_model if run.sharded else None)
         _check_same_run(state.get("config", {}), cfg.model_dump(mode="json"), last_ckpt)
         for k, opt in method.optimizers.items():
-            opt.load_state_dict(state["optimizers"][k])
+            if run.sharded:
+                distributed.load_full_optimizer(method.networks, opt, state["optimizers"][k])
+            else:
+                opt.load_state_dict(state["optimizers"][k])
         for k, s in method.schedules.items():
             s.load_state_dict(state["schedules"][k])
         method.load_extra_state(state.get("extra", {}))
         ck.set_rng_state(state["rng"])
         step, epoch, in_epoch = state["step"], state["epoch"], state["in_epoch"]
     log = MetricsLog(out / "metrics.jsonl", enabled=lead, resume_step=step if resume else None)
+    grad_log = MetricsLog(out / "grad_norms.jsonl", enabled=lead, resume_step=step if resume else None)
     history: list[dict] = []
     bar = Progress(total, step, enabled=lead and not quiet, desc=spec.name)
     if resume and lead and not quiet:
@@ -255,20 +282,33 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
         history.append(r)
         log.write(r)
 
+    def gathered() -> tuple[dict, dict | None]:
+        """The networks (or their whole state dicts) and optimizer states to write; every rank calls it together."""
+        if run.sharded:
+            return distributed.full_states(method.networks, method.optimizers)
+        return method.networks, None
+
+    saved_step = step if resume else None      # known on every rank (only rank 0 writes)
+
     def save() -> None:
-        nonlocal last_ckpt
+        nonlocal last_ckpt, saved_step
+        saved_step = step
+        nets, opts = gathered()
         if not lead:
             return
-        state = {"step": step, "epoch": epoch, "in_epoch": in_epoch, "rng": ck.rng_state(),
-                 "optimizers": {k: o.state_dict() for k, o in method.optimizers.items()},
+        if opts is None:
+            opts = {k: o.state_dict() for k, o in method.optimizers.items()}
+        state = {"step": step, "epoch": epoch, "in_epoch": in_epoch, "rng": ck.rng_state(), "optimizers": opts,
                  "schedules": {k: s.state_dict() for k, s in method.schedules.items()},
                  "extra": method.extra_state(), "config": cfg.model_dump(mode="json")}
-        last_ckpt = ck.save_checkpoint(folder, step, method.networks, state, metas, cfg.keep)
+        last_ckpt = ck.save_checkpoint(folder, step, nets, state, metas, cfg.keep)
 
     def evaluate(split: str) -> dict:
-        if not lead:
+        if not lead and not run.sharded:
             return {}
         res = method.evaluate(split)
+        if not lead:
+            return res
         record({"step": step, "epoch": epoch, "split": split, **res})
         if not quiet:
             bar.message(f"{split} at step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in res.items()))
@@ -278,6 +318,7 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
     try:
         while step < total:
             for group in method.batches(epoch, in_epoch):
+                run.log_grads = lead and ((step + 1) % cfg.log_every == 0 or step + 1 == total)
                 logs = method.train_step(group)
                 if not math.isfinite(logs["loss"]):
                     where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
@@ -295,6 +336,9 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                     record({"step": step, "epoch": epoch, "split": "train", "lr": method.lr(),
                             "samples_per_s": round(rate, 1), **logs})
                     bar.update(step, epoch, logs["loss"], method.lr(), rate, log=True)
+                    if run.grad_norms is not None:
+                        grad_log.write({"step": step, "norms": run.grad_norms})
+                        run.grad_norms = None
                 elif bar.tty:
                     bar.update(step, epoch, logs["loss"], method.lr(), 0.0, log=False)
                 if cfg.eval_every and step % cfg.eval_every == 0 and method.has_split("val"):
@@ -312,11 +356,16 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
                     save()
     finally:
         bar.close()
-    if last_ckpt is None or not last_ckpt.name.endswith(f"{step:08d}"):
+    if saved_step != step:
         save()
     final = evaluate("test") if method.has_split("test") else {}
+    nets, _ = gathered()
+    if run.sharded and not lead:
+        import tempfile
+        with tempfile.TemporaryDirectory() as scratch:      # its forwards need every rank; only rank 0's output stays
+            method.finish(Path(scratch))
     if lead:
-        for n, m in method.networks.items():
+        for n, m in nets.items():
             ck.save_weights(m, out / f"{n}.safetensors", metas[n])
         plot_curves(out / "metrics.jsonl", out / "curves.png", f"{spec.name}: {cfg.method}")
         method.finish(out)

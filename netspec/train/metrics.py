@@ -83,6 +83,30 @@ class MetricsLog:
             f.write(json.dumps(record, sort_keys=False) + "\n")
 
 
+def layer_grad_norms(networks: dict, prefixed: bool | None = None) -> dict[str, float]:
+    """The L2 norm of each layer's gradients (a layer: a module that owns parameters, by its structural name).
+
+    Read at log steps only, before clipping: one fused norm over all gradients and one transfer to the host.
+    With several networks (a GAN), or ``prefixed``, the names start with the network's: ``generator/fc``.
+    """
+    names: list[str] = []
+    grads = []
+    prefixed = len(networks) > 1 if prefixed is None else prefixed
+    for net_name, module in networks.items():
+        prefix = f"{net_name}/" if prefixed else ""
+        for pname, p in module.named_parameters():
+            if p.grad is not None:
+                names.append(prefix + (pname.rsplit(".", 1)[0] if "." in pname else pname))
+                grads.append(p.grad.detach())
+    if not grads:
+        return {}
+    layers = list(dict.fromkeys(names))
+    index = torch.tensor([layers.index(n) for n in names], device=grads[0].device)
+    squares = torch.stack([n.float() ** 2 for n in torch._foreach_norm(grads)])
+    norms = torch.zeros(len(layers), device=squares.device).index_add_(0, index, squares).sqrt()
+    return {n: round(v, 6) for n, v in zip(layers, norms.tolist())}
+
+
 def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 

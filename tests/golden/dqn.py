@@ -14,8 +14,8 @@ class ConvRelu(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x):  # x: (N, in_channels, H, W)
-        x = self.conv(x)  # (N, out, *, *)  dqn.yaml:17
-        x = self.relu(x)  # (N, out, *, *)  dqn.yaml:18
+        x = self.conv(x)  # (N, out, *, *)  dqn.yaml:19
+        x = self.relu(x)  # (N, out, *, *)  dqn.yaml:20
         return x
 
 
@@ -35,9 +35,9 @@ class Dqn(nn.Module):
         self.q = nn.Linear(512, num_actions)
 
     def forward(self, frames):  # frames: (N, 4, 84, 84)
-        frames = self.conv(frames)  # (N, 64, 7, 7)  dqn.yaml:21
-        frames = self.flatten(frames)  # (N, 3136)  dqn.yaml:22
-        frames = self.fc(frames)  # (N, 512)  dqn.yaml:23
-        frames = self.relu(frames)  # (N, 512)  dqn.yaml:24
-        frames = self.q(frames)  # (N, 18)  dqn.yaml:25
+        frames = self.conv(frames)  # (N, 64, 7, 7)  dqn.yaml:23
+        frames = self.flatten(frames)  # (N, 3136)  dqn.yaml:24
+        frames = self.fc(frames)  # (N, 512)  dqn.yaml:25
+        frames = self.relu(frames)  # (N, 512)  dqn.yaml:26
+        frames = self.q(frames)  # (N, 18)  dqn.yaml:27
         return frames

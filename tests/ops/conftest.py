@@ -1,32 +1,11 @@
 """Shared helper for op tests: build an op's torch module from its code IR, printed as Python, and run it."""
 from __future__ import annotations
 
-import math
-
 import torch
-import torchvision
 
-from netspec.codegen.printer import render_op
 from netspec.ops.base import lookup
 from netspec.shapes import InferCtx, TensorType
-
-
-def namespace(op) -> dict:
-    """Names the generated source may use: nn, torch, F, math, torchvision and the op's helper classes."""
-    ns = {"nn": torch.nn, "torch": torch, "F": torch.nn.functional, "math": math, "torchvision": torchvision}
-    for src in op.helpers().values():
-        exec(src, ns)
-    return ns
-
-
-def source(op, ins: list, p, args: list[str], mod: str = "mod") -> tuple[str | None, str]:
-    """(constructor source or None, forward source) of an op, printed from its code IR.
-
-    ``args`` names the inputs (one per entry of ``ins``); ``mod`` names the module (used when there is one).
-    """
-    c = op.constructor(ins, p)
-    init = None if c is None else render_op(c, [])
-    return init, render_op(op.forward(ins, p), args, mod if c is not None else None)
+from netspec.testing import namespace, source  # noqa: F401  (the registry checks' own; tests import them from here)
 
 
 def run_op(name, params: dict, in_shapes: list[tuple], dtypes=None, inputs=None):

@@ -209,7 +209,6 @@ PARAM_ERRORS = [
     ("pad", {"padding": []}, ["pairs"]),
     ("pad", {"padding": [1, 1], "mode": "reflect", "value": 1.0}, ["only used by mode 'constant'"]),
     ("pad", {"padding": [1, 1], "mode": "edge"}, ["constant"]),
-    ("upsample", {}, ["either 'scale' or 'size'"]),
     ("upsample", {"scale": 2, "size": 4}, ["either 'scale' or 'size'"]),
     ("upsample", {"scale": 0}, ["must be positive"]),
     ("upsample", {"scale": float("inf")}, ["must be positive"]),
@@ -278,6 +277,8 @@ def _rand(shape):
 
 # op, params, concrete input shape, reference: fn(x) -> output(s) built with torch's own API (None: same as infer only)
 RUN = [
+    ("roll", {"shifts": [1, -2], "dims": [1, 2]}, (2, 4, 3), lambda x: torch.roll(x, (1, -2), (1, 2))),
+    ("expand", {"sizes": [3, -1, -1]}, (1, 4, 5), lambda x: x.expand(3, -1, -1)),
     ("flatten", {}, (2, 4, 3, 5), lambda x: nn.Flatten()(x)),
     ("flatten", {"start": 0, "end": 1}, (2, 4, 3), lambda x: torch.flatten(x, 0, 1)),
     ("reshape", {"shape": [8, -1]}, (2, 16, 3, 3), lambda x: x.reshape(2, 8, -1)),

@@ -156,3 +156,23 @@ def test_resume_with_other_settings_says_what_differs(tmp_path):
     assert "only epochs, steps" in e.value.format()
     res = netspec.train(MLP, out=str(tmp_path), steps=10, threads=1, resume=True)    # longer is fine
     assert [r["step"] for r in res.history if r["split"] == "train"] == [10]
+
+
+def test_config_file_unknown_top_level_key_is_located(tmp_path):
+    """A --config file holds a train: section (or is a whole spec file); a setting written outside train: is an
+    error at its key, never ignored."""
+    cfg = tmp_path / "train.yaml"
+    cfg.write_text(CONFIG % 1 + "chekpoint_every: 5\n")
+    with pytest.raises(NetspecError) as e:
+        netspec.train(MLP, config=cfg, quiet=True, out=str(tmp_path / "run"))
+    text = str(e.value.located() if hasattr(e.value, "located") else e.value)
+    assert "chekpoint_every" in text
+    r = subprocess.run([sys.executable, "-m", "netspec", "train", str(MLP), "--config", str(cfg), "-q"],
+                       capture_output=True, text=True, env=_env(), cwd=tmp_path, timeout=120)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"{cfg}:11:1: error: unknown top-level key 'chekpoint_every'" in r.stdout + r.stderr
+    # a whole spec file is a valid config: its other sections are the spec's, not unknown keys
+    ok = subprocess.run([sys.executable, "-m", "netspec", "train", str(MLP), "--config", str(MLP), "--steps", "1",
+                         "-q", "-o", str(tmp_path / "ok")], capture_output=True, text=True, env=_env(), cwd=tmp_path,
+                        timeout=120)
+    assert ok.returncode == 0, ok.stdout + ok.stderr

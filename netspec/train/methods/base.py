@@ -12,7 +12,7 @@ import torch
 
 from ..data import Data, augment, batches, bind_inputs, load_data, num_batches, to_device
 from ..losses import DEFAULT_LOSS, build_loss
-from ..metrics import Meter
+from ..metrics import Meter, layer_grad_norms
 from ..optim import build_optimizer, build_schedule
 
 
@@ -99,6 +99,8 @@ class Method:
                 return {"loss": value}
             (loss / len(group)).backward()
             total += value / len(group)
+        if self.run.log_grads:                          # a log step: per-layer gradient norms, before clipping
+            self.run.grad_norms = layer_grad_norms(self.networks)
         self.run.clip(p for m in self.networks.values() for p in m.parameters())
         opt.step()
         opt.zero_grad(set_to_none=True)

@@ -16,6 +16,7 @@ import torch
 
 from ...errors import SpecError
 from ..losses import build_loss
+from ..metrics import layer_grad_norms
 from ..optim import build_optimizer
 from .base import Method
 
@@ -129,6 +130,8 @@ class Dqn(Method):
             return float(loss)
         opt = self.optimizers["main"]
         loss.backward()
+        if self.run.log_grads:                          # a log step: per-layer gradient norms, before clipping
+            self.run.grad_norms = layer_grad_norms(self.networks)
         self.run.clip(self.net.parameters())
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -168,8 +171,37 @@ class Dqn(Method):
                 self.best_state = copy.deepcopy(self.net.state_dict())
         return {"return": float(np.mean(returns)), "return_min": float(np.min(returns))}
 
+    def env_state(self) -> dict:
+        """Where the training episode stands: CartPole's physical state and random generator, the time limit's step
+        count, the last observation and the return so far; enough for a resumed run to continue bitwise."""
+        u = self.env.unwrapped
+        state = None if u.state is None else torch.from_numpy(np.array(u.state, copy=True))
+        elapsed = {}
+        w = self.env
+        while hasattr(w, "env"):
+            if hasattr(w, "_elapsed_steps"):
+                elapsed[type(w).__name__] = w._elapsed_steps
+            w = w.env
+        return {"state": state, "steps_beyond_terminated": u.steps_beyond_terminated,
+                "rng": u.np_random.bit_generator.state, "elapsed": elapsed,
+                "obs": torch.from_numpy(np.array(self.obs, copy=True)), "return": self.ep_return}
+
+    def set_env_state(self, s: dict) -> None:
+        u = self.env.unwrapped
+        u.state = None if s["state"] is None else s["state"].numpy().copy()
+        u.steps_beyond_terminated = s["steps_beyond_terminated"]
+        u.np_random.bit_generator.state = s["rng"]
+        w = self.env
+        while hasattr(w, "env"):
+            if type(w).__name__ in s["elapsed"]:
+                w._elapsed_steps = s["elapsed"][type(w).__name__]
+            w = w.env
+        self.obs = s["obs"].numpy().copy()
+        self.ep_return = s["return"]
+
     def extra_state(self) -> dict:
-        state = {"buffer": self.buf, "counters": dict(self.counters), "target": self.target.state_dict()}
+        state = {"buffer": self.buf, "counters": dict(self.counters), "target": self.target.state_dict(),
+                 "env": self.env_state()}
         if self.best_state is not None:
             state["best"] = self.best_state
         return state
@@ -179,3 +211,5 @@ class Dqn(Method):
         self.counters = state["counters"]
         self.target.load_state_dict(state["target"])
         self.best_state = state.get("best")
+        if "env" in state:
+            self.set_env_state(state["env"])

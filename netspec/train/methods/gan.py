@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from ...errors import SpecError
 from ..data import augment, batches, bind_inputs, load_data, to_device
+from ..metrics import layer_grad_norms
 from ..losses import build_loss
 from ..optim import build_optimizer
 from .base import Method
@@ -89,12 +90,18 @@ class Gan(Method):
         if not torch.isfinite(loss_d):
             return {"loss": float(loss_d)}
         loss_d.backward()
+        names = {id(m): k for k, m in self.networks.items()}
+        if self.run.log_grads:                          # each network's norms from its own loss, before clipping
+            self.run.grad_norms = layer_grad_norms({names[id(self.d)]: self.d}, prefixed=True)
         self.run.clip(self.d.parameters())
         od.step()
         od.zero_grad(set_to_none=True)
         with self.run.autocast():
             loss_g = self.loss_fn(self.score(self.dm, fake), ones)
         loss_g.backward()
+        if self.run.log_grads:
+            self.run.grad_norms = {**layer_grad_norms({names[id(self.g)]: self.g}, prefixed=True),
+                                   **self.run.grad_norms}
         self.run.clip(self.g.parameters())
         og.step()
         og.zero_grad(set_to_none=True)
