@@ -203,12 +203,17 @@ def summary(
         else:
             sys.stdout.write(s.render(fmt))
     order = {"N": 0, "C": 1, "T": 2, "H": 3, "W": 4}
-    symbolic = sorted({str(x) for s in res if s.symbolic for x in s.totals.macs.free_symbols()},
+    data = {x for s in res for x in s.data_symbols}
+    symbolic = sorted({str(x) for s in res if s.symbolic for x in s.totals.macs.free_symbols()} - data,
                       key=lambda x: (order.get(x, 5), x))
     if fmt == "table" and symbolic:
         example = ",".join(f"{x}={1 if x == 'N' else 224}" for x in symbolic)
         _err.print(f"[cyan]  hint: MACs depend on {', '.join(symbolic)}; bind them for numbers, "
                    f"e.g. --bind {example}[/cyan]")
+    shown = sorted(x for s in res if s.symbolic for x in s.data_symbols if x in map(str, s.totals.macs.free_symbols()))
+    if fmt == "table" and shown:
+        _err.print(f"[cyan]  note: {', '.join(shown)} are sizes the data decides when the network runs "
+                   f"(an op's own symbols), so their MACs stay symbolic[/cyan]")
 
 
 @app.command()

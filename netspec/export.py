@@ -101,6 +101,11 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
         raise OutputError(f"cannot write '{out}': the folder '{out.parent}' does not exist", Loc(str(out), 1, 1),
                           "create the folder first")
     _require_memory(g)            # the weights and the example inputs, before torch allocates either
+    if g.sym.data:      # torch.onnx cannot trace sizes that only the data decides (it ran for minutes on a detector)
+        data = ", ".join(sorted(g.sym.data))
+        raise ExportError(f"'{g.name}' has sizes that only the data decides ({data}): ONNX export does not support "
+                          "them yet", Loc(g.file, 1, 1),
+                          "use 'netspec compile' for a standalone model.py, or export the backbone as its own spec")
     try:
         import onnx  # noqa: F401
         import onnxscript  # noqa: F401

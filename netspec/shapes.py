@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from .shapes_dim import Dim, Requirement, SymCtx, compare, norm, is_sym, mul_all  # noqa: F401  (re-exported)
+from .shapes_dim import Dim, Requirement, SymCtx, compare, data_dim, norm, is_sym, mul_all  # noqa: F401  (re-exported)
 
 FLOAT_DTYPES = ("float32", "float16", "bfloat16", "float64")
 INT_DTYPES = ("int64", "int32", "uint8", "int8", "int16")

@@ -485,15 +485,37 @@ def is_sym(x) -> bool:
 
 @dataclass
 class SymCtx:
-    """Assumptions about symbols: each is a positive integer, a multiple of ``multiple_of[s]``."""
+    """Assumptions about symbols: each is a positive integer, a multiple of ``multiple_of[s]``.
+
+    ``data`` holds the data-dependent symbols: sizes an op only knows when it runs (a detector's number of
+    detections ``K``). An op introduces one with ``data_dim``; nobody binds it and no requirement names it.
+    ``inputs`` holds the symbols of the network's inputs, which a data-dependent symbol never reuses.
+    """
 
     multiple_of: dict = field(default_factory=dict)
+    data: set = field(default_factory=set)
+    inputs: set = field(default_factory=set)
 
     def multiple(self, s: str) -> int:
         return self.multiple_of.get(s, 1)
 
     def copy(self) -> "SymCtx":
-        return SymCtx(dict(self.multiple_of))
+        return SymCtx(dict(self.multiple_of), set(self.data), set(self.inputs))
+
+
+def data_dim(ctx: "SymCtx", name: str, multiple_of: int = 1) -> "Dim":
+    """A fresh data-dependent size (a multiple of ``multiple_of``), recorded in ``ctx.data``: ``name``, or ``name2``,
+    ``name3``, ... when an input's symbol or another op's size already has that name (two detectors' counts differ).
+    """
+    base, k = name, 1
+    while name in ctx.data or name in ctx.inputs:
+        k += 1
+        name = f"{base}{k}"
+    ctx.data.add(name)
+    if multiple_of > 1:
+        m = ctx.multiple_of.get(name, 1)
+        ctx.multiple_of[name] = lcm(m, multiple_of)
+    return Dim.sym(name)
 
 
 _EMPTY_CTX_MULT: dict = {}

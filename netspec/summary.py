@@ -68,6 +68,7 @@ class Summary:
     requirements: list[str] = field(default_factory=list)
     memory: dict = field(default_factory=dict)     # bytes: params, inputs, activations (None where symbolic)
     warnings: list = field(default_factory=list)   # e.g. more memory than max_alloc_bytes
+    data_symbols: list = field(default_factory=list)   # sizes only the data decides (a detector's K): never bound
 
     @property
     def symbolic(self) -> bool:
@@ -221,7 +222,7 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
         rows=rows, totals=Totals(tot_p, tot_b, tot_m, layers, shared),
         requirements=[r.text for r in graph.requirements],
         memory={"params": est.params, "inputs": est.inputs, "activations": est.activations},
-        warnings=warnings_for(graph))
+        warnings=warnings_for(graph), data_symbols=sorted(graph.sym.data))
 
 
 def _container_row(graph: Graph, path: str, depth: int, ids: list[str], pos: dict) -> Row:

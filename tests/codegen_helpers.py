@@ -23,6 +23,12 @@ SPATIAL = [32, 64, 128, 256]
 # parity of each stage's size): the smallest size with the default's padding pattern (11 -> stages 5, 3, 2, 1, 1: odd,
 # odd, even, odd into the strided layers, like 331 -> 165, 83, 42, 21, 11)
 SMALL_PARAMS = {"nasnet_a_large": {"size": 11}}
+# the detectors resize every image to 800 pixels and keep 2000 proposals per image: small settings instead (score
+# threshold 0: random weights score under the default 0.05, and a run without detections would prove nothing);
+# their parity with torchvision is tests/test_detection.py
+SMALL_PARAMS.update({stem: {"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n": [200, 100],
+                            "rpn_post_nms_top_n": [50, 50], "box_score_thresh": 0.0}
+                     for stem in ("faster_rcnn", "mask_rcnn")})
 
 
 def small_params(path) -> dict:

@@ -47,11 +47,33 @@ def _holds(text: str, b: dict) -> bool:
 
 
 def _concrete(t, b):
-    return tuple(int(d.evaluate(b)) if is_sym(d) else int(d) for d in t.shape)
+    """The shape at sizes ``b``; a data-dependent size (a symbol an op introduced, a detector's K) stays None."""
+    return tuple(int(d.evaluate(b)) if is_sym(d) and d.free_symbols() <= set(b) else None if is_sym(d) else int(d)
+                 for d in t.shape)
+
+
+def _fits(got: tuple, want: "_Typed", data: dict) -> bool:
+    """A run-time shape against a type at the bound sizes: a data-dependent size is any number, the same one
+    everywhere (``data`` remembers each by its symbol)."""
+    return len(got) == len(want.values) and all(
+        g == w if w is not None else data.setdefault(str(d), g) == g for g, w, d in zip(got, want.values, want.dims))
+
+
+class _Typed:
+    """A concrete shape that remembers its dims, so a data-dependent size can be told by its symbol."""
+
+    def __init__(self, t, b):
+        self.values, self.dims = _concrete(t, b), t.shape
+
+    def __len__(self):
+        return len(self.values)
+
+    def __repr__(self):
+        return repr(self.values)
 
 
 def make_input(t, b, gen: torch.Generator):
-    shape = _concrete(t, b)
+    shape = tuple(int(d.evaluate(b)) if is_sym(d) else int(d) for d in t.shape)
     if t.is_float:     # not a leaf: an in-place first layer (relu(inplace=True)) is allowed on it
         return torch.randn(shape, generator=gen, dtype=getattr(torch, t.dtype)).requires_grad_(True).clone()
     if t.dtype == "bool":
@@ -101,16 +123,20 @@ def assert_runs_as_checked(text_or_path, seed: int = 0, name: str = "spec.yaml")
         for h in hooks:
             h.remove()
         outs = out if isinstance(out, dict) else dict(zip(g.outputs, out if isinstance(out, tuple) else (out,)))
+        data: dict = {}       # the run-time value of each data-dependent size
         for k, t in g.output_types().items():
-            assert tuple(outs[k].shape) == _concrete(t, b), f"output {k}: {tuple(outs[k].shape)} vs {t} at {b}"
+            assert _fits(tuple(outs[k].shape), _Typed(t, b), data), \
+                f"output {k}: {tuple(outs[k].shape)} vs {t} at {b}"
         for nid, (args, o) in seen.items():
             n = g.nodes[nid]
             got = [o] if torch.is_tensor(o) else [x for x in _flat(o)]
-            want = [_concrete(t, b) for t in n.out]
-            assert [tuple(x.shape) for x in got[:len(want)]] == want, f"{nid} ({n.op.name}) at {b}"
-            ins_want = [_concrete(t, b) for t in n.meta.get("in", []) if t is not None]
+            want = [_Typed(t, b) for t in n.out]
+            assert len(got) >= len(want) and all(_fits(tuple(x.shape), w, data) for x, w in zip(got, want)), \
+                f"{nid} ({n.op.name}) at {b}: {[tuple(x.shape) for x in got]} vs {want}"
+            ins_want = [_Typed(t, b) for t in n.meta.get("in", []) if t is not None]
             ins_got = [tuple(a.shape) for a in args if torch.is_tensor(a)]
-            assert ins_got == ins_want[:len(ins_got)], f"inputs of {nid} ({n.op.name}) at {b}"
+            assert len(ins_got) <= len(ins_want) and all(_fits(x, w, data) for x, w in zip(ins_got, ins_want)), \
+                f"inputs of {nid} ({n.op.name}) at {b}"
         loss = sum(v.float().sum() for v in outs.values() if torch.is_tensor(v) and v.requires_grad)
         if torch.is_tensor(loss):
             loss.backward()

@@ -37,6 +37,12 @@ EXPECTED: dict[str, dict[str, Net]] = {
     "densenet121": {"densenet121": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
     "dqn": {"dqn": Net({"frames": "[N, 4, 84, 84]"}, {"out": "[N, 18]"})},
     "efficientnet_b0": {"efficientnet_b0": Net({"x": "[N, 3, H, W]"}, {"out": "[N, 1000]"}, DIV32)},
+    # detectors: K (the number of detections) is a data-dependent size, known only when the model runs
+    "faster_rcnn": {"faster_rcnn": Net({"images": "[N, 3, H, W]"}, {"boxes": "[K, 4]", "scores": "[K]",
+                                                                   "labels": "[K] int64", "image": "[K] int64"})},
+    "mask_rcnn": {"mask_rcnn": Net({"images": "[N, 3, H, W]"}, {"boxes": "[K, 4]", "scores": "[K]",
+                                                               "labels": "[K] int64", "image": "[K] int64",
+                                                               "masks": "[K, 1, H, W]"})},
     "googlenet": {"googlenet": Net({"x": "[N, 3, H, W]"}, {"logits": "[N, 1000]", "aux_logits2": "[N, 1000]",
                                                           "aux_logits1": "[N, 1000]"}, DIV32)},
     "gpt": {"gpt": Net({"idx": "[N, T] int64"}, {"logits": "[N, T, 50257]"}, ("T <= 1024",))},  # wpe's rows
@@ -144,6 +150,9 @@ def _gru_params() -> int:
 # specs that reproduce a timm model (timm is a test dependency): file stem -> timm model name
 TIMM = {"xception": "legacy_xception", "nasnet_a_large": "nasnetalarge"}
 
+# specs that reproduce a torchvision detector: file stem -> torchvision.models.detection constructor
+DETECTION = {"faster_rcnn": "fasterrcnn_resnet50_fpn", "mask_rcnn": "maskrcnn_resnet50_fpn"}
+
 # constructor arguments where the defaults differ from the spec (auxiliary classifiers on, no weight init on meta)
 TORCHVISION_ARGS = {"googlenet": {"init_weights": False}, "inception_v3": {"aux_logits": True, "init_weights": False}}
 
@@ -152,6 +161,12 @@ def _torchvision(stem: str):
     torchvision = pytest.importorskip("torchvision")
     make = getattr(torchvision.models, TORCHVISION[stem])
     return _meta(lambda: make(weights=None, **TORCHVISION_ARGS.get(stem, {})))
+
+
+def _torchvision_detector(stem: str):
+    torchvision = pytest.importorskip("torchvision")
+    make = getattr(torchvision.models.detection, DETECTION[stem])
+    return _meta(lambda: make(weights=None, weights_backbone=None))
 
 
 def _reference(make) -> int:
@@ -194,6 +209,9 @@ PARAMS = {
     "squeezenet1_1": {"squeezenet1_1": 1_235_496},
     "xception": {"xception": 22_855_952},           # timm's legacy_xception
     "nasnet_a_large": {"nasnet_a_large": 88_753_150},   # timm's nasnetalarge
+    # torchvision's detectors without pretrained weights (batch norm learns: 41,755,286 with frozen batch norm)
+    "faster_rcnn": {"faster_rcnn": 41_808_406},
+    "mask_rcnn": {"mask_rcnn": 44_454_513},
 }
 
 
@@ -284,6 +302,9 @@ REFERENCE_NAMED = {
     "blocks/resnet": "torchvision.models.resnet.Bottleneck",
     "blocks/squeezenet": "torchvision.models.squeezenet.Fire",
     "blocks/vgg": "torchvision.models.vgg",
+    "faster_rcnn": "torchvision.models.detection.fasterrcnn_resnet50_fpn",
+    "mask_rcnn": "torchvision.models.detection.maskrcnn_resnet50_fpn",
+    "blocks/rcnn": "torchvision.models.detection",
 }
 
 
@@ -349,6 +370,15 @@ def test_lenet5_and_dcgan_counts_match_their_headers():
 @pytest.mark.parametrize("stem", sorted(TORCHVISION))
 def test_state_dict_matches_torchvision(stem):
     ref = _torchvision(stem)
+    assert _numel(ref) == PARAMS[stem][stem]
+    res = checked(ROOT / "specs" / f"{stem}.yaml")
+    assert res.ok, "\n".join(e.format() for e in res.errors)
+    assert {k: s for k, (s, _) in _state(res.graphs[stem]).items()} == _reference_state(ref)
+
+
+@pytest.mark.parametrize("stem", sorted(DETECTION))
+def test_state_dict_matches_torchvision_detector(stem):
+    ref = _torchvision_detector(stem)
     assert _numel(ref) == PARAMS[stem][stem]
     res = checked(ROOT / "specs" / f"{stem}.yaml")
     assert res.ok, "\n".join(e.format() for e in res.errors)

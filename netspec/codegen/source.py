@@ -848,8 +848,9 @@ class Writer:
             else:
                 onames = self._out_names(st)
                 vs = [ident(f"{st[2].local}_{o}" if o else st[2].local, taken, "h", reserved=avoid) for o in onames]
-                if len(vs) > 1:        # outputs nobody reads are unpacked into '_'
-                    vs = [v if last_use.get(r) is not None else "_" for v, r in zip(vs, outs)]
+                if len(vs) > 1:        # outputs nobody reads (or a value returned twice) are unpacked into '_'
+                    vs = [v if last_use.get(r) is not None and r not in outs[:j] else "_"
+                          for j, (v, r) in enumerate(zip(vs, outs))]
             for v in vs:
                 if v != "_":
                     assigned[v] = assigned.get(v, 0) + 1
@@ -1802,6 +1803,8 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
         head.append("import torch")
     if re.search(r"\bF\.", code):
         head.append("import torch.nn.functional as F")
+    if "torchvision.models." in code:           # the detector ops (ops/detection.py) build on torchvision's parts
+        head.append("import torchvision.models.detection")
     if "torchvision." in code:
         head.append("import torchvision.ops")
     if re.search(r"\bnn\.", code):
@@ -1826,7 +1829,25 @@ def format_source(src: str) -> str:
                            capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
         return src
-    return r.stdout if r.returncode == 0 and r.stdout else src
+    return _fit_comments(r.stdout) if r.returncode == 0 and r.stdout else src
+
+
+_SHAPE_COMMENT = re.compile(r"^(?P<code>.*[):])  # (?P<shapes>.*?\S)(?:  (?P<loc>\S+\.(?:yaml|yml|json):\d+))?$")
+
+
+def _fit_comments(src: str) -> str:
+    """Shorten the shape comments that the formatter left past 100 columns (a detector's many outputs with long
+    sizes): the shapes end in '...', the spec location stays."""
+    out = []
+    for line in src.split("\n"):
+        m = _SHAPE_COMMENT.match(line) if len(line) > 100 else None
+        if m:
+            loc = f"  {m['loc']}" if m["loc"] else ""
+            room = 100 - len(m["code"]) - len(loc) - 7
+            line = (f"{m['code']}  # {m['shapes'][:room].rstrip()}...{loc}" if room >= 8
+                    else f"{m['code']}  #{loc}" if loc else m["code"])
+        out.append(line)
+    return "\n".join(out)
 
 
 def generate(graph: Graph, *, class_name: str | None = None, readable: bool = True) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import math
+import re
 import functools
 from typing import Any
 
@@ -278,6 +279,7 @@ class Expander:
                 continue
             s = str(d).strip()
             if s.isidentifier() and s not in env:
+                self.sym.inputs.add(s)
                 if s in self.bindings:
                     dims.append(int(self.bindings[s]))
                 else:
@@ -288,6 +290,8 @@ class Expander:
                 raise SpecError(f"a dimension must be an integer, got {val!r}", loc)
             if isinstance(val, int) and val < 1:
                 raise SpecError(f"dimension {val} is not a positive size", loc)
+            if is_sym(val):
+                self.sym.inputs.update(val.free_symbols())
             if is_sym(val) and _least_value(val, self.sym) > LIMITS.max_dim:
                 raise LimitError(f"dimension '{_clip(s)}' is at least {_big(_least_value(val, self.sym))}, over the "
                                  f"limit of {LIMITS.max_dim:,}", loc,
@@ -836,6 +840,7 @@ class Expander:
         try:
             before = len(self.ctx.requirements)
             outs = op.infer(in_types, params, self.ctx)
+            self._no_data_requirement(before)
             self._assume(before)
             weights = op.weights(in_types, params)
             macs = op.macs(in_types, outs, params)
@@ -1014,6 +1019,18 @@ class Expander:
         if isinstance(v, float) and v.is_integer() and abs(v) < 2**53:
             return v  # pydantic turns 3.0 into 3 for int fields
         return v
+
+    def _no_data_requirement(self, start: int) -> None:
+        """A condition on a size only the data decides (``R == K``: two detectors' counts) can never be promised by
+        the user: it is the op's error, not a printed requirement."""
+        if not self.sym.data:
+            return
+        for r in self.ctx.requirements[start:]:
+            names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", r.text)) & self.sym.data
+            if names:
+                raise OpError(f"the sizes only agree when {r.text}, and {', '.join(sorted(names))} "
+                              f"{'is a size' if len(names) == 1 else 'are sizes'} only the data decides",
+                              "connect tensors that come from the same op (the same boxes, the same detections)")
 
     def _slots(self, op, ins, slot_names, src, path, node_id):
         """Map resolved input entries onto the op's input slots. Returns (types, refs)."""
@@ -1555,7 +1572,7 @@ def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
         if is_sym(n.meta.get("macs")):
             n.meta["macs"] = resimplify(n.meta["macs"], sym)
     reqs = [Requirement(f"{s} % {m} == 0", s, m) for s, m in sym.multiple_of.items()
-            if m > 1 and declared.get(s, 1) < m]
+            if m > 1 and declared.get(s, 1) < m and s not in sym.data]     # an op sets a data size's step
     seen = set()
     for r in g.requirements:
         if not r.symbol and r.text not in seen and not _implied(r.text, sym):

@@ -145,6 +145,42 @@ class BatchNorm3d(_BatchNorm):
     cases = [({}, [(N, 16, D, H, W)], [(N, 16, D, H, W)]), ({"affine": False}, [(N, 4, 3, 5, 5)], [(N, 4, 3, 5, 5)])]
 
 
+class FrozenBatchNormParams(Params):
+    eps: float = Field(1e-5, gt=0, description="added to the variance for numerical stability")
+
+
+@register
+class FrozenBatchNorm2d(_NormOp):
+    """Batch normalisation with fixed statistics and affine parameters, all buffers (detectors' backbones)."""
+    name = "frozen_batchnorm2d"
+    Params = FrozenBatchNormParams
+    torch_ref = "torchvision.ops.FrozenBatchNorm2d"
+    backward_needs_output = False
+    cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({"eps": 1e-3}, [(N, 8, 5, 5)], [(N, 8, 5, 5)])]
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        x = ins[0]
+        need_float(x, cls.name)
+        need_rank(x, (4,), cls.name, LAYOUTS[2])
+        _channels(x, cls.name)
+        return [x]
+
+    @classmethod
+    def weights(cls, ins, p):
+        c = ins[0].shape[1]
+        return {k: ((c,), "buffer") for k in ("weight", "bias", "running_mean", "running_var")}
+
+    @classmethod
+    def constructor(cls, ins, p):
+        kw = {"eps": P(p, "eps")} if p.eps != 1e-5 else {}
+        return call("torchvision.ops.FrozenBatchNorm2d", _channels_lit(ins[0]), **kw)
+
+    @classmethod
+    def label(cls, p):
+        return "frozen bn"
+
+
 class _InstanceNorm(_StatNorm):
     Params = InstanceNormParams
     shape_rule = "same shape as the input [N, C, *]; normalised per sample and channel"

@@ -140,6 +140,9 @@ TORCH = [
      lambda: nn.LocalResponseNorm(5, k=2.0)),
     ("rmsnorm", {}, (2, 7, 16), lambda: nn.RMSNorm(16)),
     ("rmsnorm", {"shape": [4, 5], "eps": 1e-6}, (2, 3, 4, 5), lambda: nn.RMSNorm((4, 5), eps=1e-6)),
+    ("frozen_batchnorm2d", {}, (2, 8, 5, 5), lambda: __import__("torchvision").ops.FrozenBatchNorm2d(8)),
+    ("frozen_batchnorm2d", {"eps": 1e-3}, (2, 4, 3, 3),
+     lambda: __import__("torchvision").ops.FrozenBatchNorm2d(4, eps=1e-3)),
 ]
 
 
@@ -206,6 +209,6 @@ def test_label(name, params, label):
 @pytest.mark.parametrize("name", NORM_OPS)
 def test_doc_and_schema(name):
     op = lookup(name)
-    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith("torch.nn.")
+    assert op.doc and "\n" not in op.doc and op.torch_ref.startswith(("torch.nn.", "torchvision.ops."))
     for fname, f in op.Params.model_fields.items():
         assert f.description, (name, fname)
