@@ -38,6 +38,24 @@ class ExportReport:
     nbytes: int
 
 
+def _max_diff(got, want) -> tuple[float, bool]:
+    """(max |got - want|, whether they agree within rtol 1e-3 / atol 1e-4): equal values count 0 (so do infinities
+    of one sign and NaNs in the same places); a shape or dtype-kind mismatch is an infinite difference."""
+    import torch
+    want = want.detach().cpu()
+    if tuple(got.shape) != tuple(want.shape):
+        return float("inf"), False
+    if not (got.is_floating_point() or want.is_floating_point()):
+        ok = bool((got.to(want.dtype) == want).all())
+        return (0.0 if ok else float("inf")), ok
+    a, b = got.double(), want.double()
+    same = (a == b) | (torch.isnan(a) & torch.isnan(b))
+    d = (a - b).abs().masked_fill(same, 0.0)
+    diff = float(d.max()) if d.numel() else 0.0
+    ok = bool(torch.isclose(a, b, rtol=1e-3, atol=1e-4, equal_nan=True).all())
+    return (diff if diff == diff else float("inf")), ok
+
+
 def _example_value(sym: str, multiple: int) -> int:
     v = EXAMPLE_SIZES.get(sym, DEFAULT_SIZE)
     return max(multiple, (v + multiple - 1) // multiple * multiple)
@@ -177,7 +195,15 @@ def export_onnx(spec_or_path: Any, path: str | os.PathLike, network: str | None 
                 sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
                 feeds = {n: a.numpy() for n, a in zip(names, args)}
                 outs = sess.run(None, feeds)
-                diff = max(float(abs(torch.from_numpy(o) - r.float()).max()) for o, r in zip(outs, refs))
+                diffs = [_max_diff(torch.from_numpy(o), r) for o, r in zip(outs, refs)]
+                diff = max(d for d, _ in diffs) if diffs else 0.0
+                bad = [(n, d) for n, (d, ok) in zip(out_names, diffs) if not ok]
+                if bad:         # an export that computes something else is not written
+                    name, d = bad[0]
+                    raise ExportError(f"the exported model computes another '{name}' than the network: onnxruntime "
+                                      f"differs from torch by up to {d:.3g} on the same input",
+                                      Loc(g.file, 1, 1), ["nothing was written", "report the network's ops: one of "
+                                                          "them exports to ONNX differently"])
     atomic_write_bytes(out, data)
     op_set = next((o.version for o in model_proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     return ExportReport(str(out), op_set, shapes, sorted(dynamic), diff, len(data))

@@ -64,3 +64,44 @@ def test_export_without_onnx_is_a_clear_error(monkeypatch, tmp_path):
     from netspec.export import export_onnx
     with pytest.raises(NetspecError, match="needs the 'onnx'"):
         export_onnx(ROOT / "specs/mlp.yaml", tmp_path / "m.onnx")
+
+
+MASKED = """\
+netspec: 1
+inputs: {x: [N, 6]}
+layers:
+  - {name: neg, op: lt, value: 0.0}
+  - {name: fill, op: masked_fill, from: [x, neg], value: "-inf"}
+"""
+
+
+def test_export_compares_infinities_as_values(tmp_path):
+    """Outputs holding -inf where the network puts -inf agree with onnxruntime (difference 0, not NaN)."""
+    pytest.importorskip("onnxruntime")
+    from netspec.export import export_onnx
+    spec = tmp_path / "masked.yaml"
+    spec.write_text(MASKED)
+    rep = export_onnx(spec, tmp_path / "masked.onnx")
+    assert rep.max_abs_diff == 0.0 and (tmp_path / "masked.onnx").exists()
+
+
+def test_export_that_computes_something_else_is_not_written(tmp_path, monkeypatch):
+    """onnxruntime's outputs are compared with torch's before anything is written: a model whose export computes
+    other values (simulated here by a runtime that adds 0.01) is an error and leaves no file."""
+    ort = pytest.importorskip("onnxruntime")
+    from netspec.export import export_onnx
+
+    real = ort.InferenceSession
+
+    class Off:
+        def __init__(self, *a, **k):
+            self.sess = real(*a, **k)
+
+        def run(self, *a, **k):
+            return [o + 0.01 for o in self.sess.run(*a, **k)]
+
+    monkeypatch.setattr(ort, "InferenceSession", Off)
+    out = tmp_path / "mlp.onnx"
+    with pytest.raises(NetspecError) as e:
+        export_onnx(ROOT / "specs" / "mlp.yaml", out)
+    assert "differs from torch by up to 0.01" in str(e.value) and not out.exists()
