@@ -1300,13 +1300,28 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
 def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
     """After the one expansion: every shape rewritten under the divisibility found along the way (so the U-Net's
     first layers read H/2, not ceil(H/2)), and the requirements reduced to what those assumptions leave open."""
+    memo: dict = {}         # a network repeats the same few types and sizes on every node: rewrite each once
+
+    def re(d):
+        r = memo.get(d)
+        if r is None:
+            r = memo[d] = resimplify(d, sym)
+        return r
+
+    types: dict = {}
+
+    def re_type(t):
+        r = types.get(t)
+        if r is None:
+            r = types[t] = t if not any(is_sym(d) for d in t.shape) else t.with_shape([re(d) for d in t.shape])
+        return r
+
     for n in g.nodes.values():
         for k in ("in", "out"):
             if n.meta.get(k):
-                n.meta[k] = [t if t is None or not any(is_sym(d) for d in t.shape) else
-                             t.with_shape([resimplify(d, sym) for d in t.shape]) for t in n.meta[k]]
+                n.meta[k] = [t if t is None else re_type(t) for t in n.meta[k]]
         if is_sym(n.meta.get("macs")):
-            n.meta["macs"] = resimplify(n.meta["macs"], sym)
+            n.meta["macs"] = re(n.meta["macs"])
     reqs = [Requirement(f"{s} % {m} == 0", s, m) for s, m in sym.multiple_of.items()
             if m > 1 and declared.get(s, 1) < m]
     seen = set()
