@@ -10,8 +10,12 @@ Safety against hostile cache files: entries are pickles, and a pickle can run co
 it carries a valid HMAC-SHA256 under a random key that only this user can read. The folder (``$NETSPEC_CACHE_DIR``,
 else ``$XDG_CACHE_HOME/netspec``, else ``~/.cache/netspec``) is created with mode 0700 and used only if it is a real
 folder owned by this user that nobody else can open; the key file likewise (0600). A corrupt, truncated, tampered
-or unreadable entry is ignored (and replaced by the next store). Disable with ``NETSPEC_NO_CACHE=1`` or
-``netspec --no-cache``; delete the folder to empty it.
+or unreadable entry is ignored (and replaced by the next store).
+
+The command line uses it (``netspec check``, ``summary``, ``draw``, ``compile``, ...); disable it with
+``NETSPEC_NO_CACHE=1`` or ``netspec --no-cache``. From Python it is off unless ``netspec.cache.ENABLED = True``
+(a program that changes netspec's behaviour at run time, such as a test, should not get an earlier result).
+Delete the folder to empty it.
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ MAX_ENTRY_BYTES = 512 * 1024**2            # a larger result is not stored
 # limits that only later stages spend (memory estimate, drawing): they do not change a loaded, expanded graph
 NOT_KEYED_LIMITS = frozenset({"max_alloc_bytes", "max_layout_cost", "max_drawn_nodes"})
 
-ENABLED = True                              # netspec --no-cache sets it False
+ENABLED = False                             # the CLI turns it on (netspec --no-cache leaves it off); so may an API user
 READS: list | None = None                   # while computing an entry: (path, SHA-256) of each file read
 _code_fingerprint: str | None = None
 

@@ -465,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     # A spec becomes many small long-lived objects and few reference cycles; with the default thresholds the cyclic
     # GC rescans them over and over (a third of the time of a large check). mypy's main does the same.
     gc.set_threshold(200_000, 30, 30)
+    from . import cache
+    cache.ENABLED = True          # repeated calls on an unchanged spec reuse its expansion (--no-cache: not)
     try:
         app(args=argv, standalone_mode=False, prog_name="netspec")
         return 0
@@ -495,6 +497,8 @@ def main(argv: list[str] | None = None) -> int:
         _err.print(f"netspec: internal error: {type(e).__name__}: {_esc(str(e))}")
         _err.print("this is a bug in netspec; rerun with NETSPEC_DEBUG=1 for a traceback and report it")
         return 3
+    finally:
+        cache.ENABLED = False
 
 
 def _script() -> None:
