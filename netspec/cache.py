@@ -122,7 +122,14 @@ def entry_key(kind: str, path, args: dict) -> str:
 
 
 class _Pickler(pickle.Pickler):
-    """Ops are classes made by factories: they are stored by their registered name."""
+    """Ops are classes made by factories: they are stored by their registered name. The loaded ``Spec`` a graph
+    keeps (``Graph.spec``) is not stored: a graph from the cache has ``spec = None`` (nothing after expansion reads
+    it), so that a cached command needs neither the spec models nor pydantic's validation of them."""
+
+    def persistent_id(self, obj):
+        if type(obj).__name__ == "Spec" and type(obj).__module__ == "netspec.spec.load":
+            return "spec"
+        return None
 
     def reducer_override(self, obj):
         from .ops.base import Op, lookup
@@ -134,6 +141,13 @@ class _Pickler(pickle.Pickler):
                 raise pickle.PicklingError(f"op class {obj!r} cannot be found again")
             return (_op_named, (obj.name,))
         return NotImplemented
+
+
+class _Unpickler(pickle.Unpickler):
+    def persistent_load(self, pid):
+        if pid == "spec":
+            return None
+        raise pickle.UnpicklingError(f"unknown reference {pid!r}")
 
 
 def _op_named(name: str):
@@ -176,7 +190,7 @@ def load_entry(d: Path, name: str, key: bytes) -> Any:
         deps = json.loads(body[4:4 + n])
         if not _files_unchanged([(str(p), str(h)) for p, h in deps]):
             return None
-        value = pickle.loads(body[4 + n:])
+        value = _Unpickler(io.BytesIO(body[4 + n:])).load()
     except Exception:                                  # corrupt, or made by an incompatible netspec: rebuilt
         return None
     from .io import mark_input

@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
+from typing import TYPE_CHECKING
 
 from .errors import ErrorList, NetspecError
 from . import cache, pipeline
 from .graph.ir import Graph
 from .memory import estimate, warnings_for
-from .spec.load import Spec, load
+
+if TYPE_CHECKING:
+    from .spec.load import Spec
 
 
 @dataclass
@@ -32,7 +35,7 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
 
     The expanded graphs of a file that checks are kept in the spec cache (``netspec.cache``) for the next call with
     the same arguments and the same content of every file read."""
-    file = path_or_spec.file if isinstance(path_or_spec, Spec) else str(path_or_spec)
+    file = str(path_or_spec) if isinstance(path_or_spec, (str, os.PathLike)) else path_or_spec.file
     res = CheckResult(file)
 
     def expanded():
@@ -55,7 +58,7 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
 def _expand_all(path_or_spec, params, bindings, search_path, res: CheckResult) -> None:
     """Every network of the file into ``res.graphs``; every error into ``res.errors``."""
     try:
-        spec = path_or_spec if isinstance(path_or_spec, Spec) else load(path_or_spec, search_path=search_path)
+        spec = pipeline.load_spec(path_or_spec, search_path)
         for name in spec.networks:      # none: a library of blocks, which loaded and validated
             try:
                 res.graphs[name] = pipeline.graph(spec, name, params=params, bind=bindings)

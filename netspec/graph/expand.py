@@ -14,7 +14,6 @@ import math
 import functools
 from typing import Any
 
-import networkx as nx
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
@@ -396,17 +395,18 @@ class Expander:
         if all(a < b for a, b in edges):
             order = list(range(len(layers)))        # every layer reads only earlier ones: the list is the order
         else:
+            import networkx as nx
             deps = nx.DiGraph()
             deps.add_nodes_from(range(len(layers)))
             deps.add_edges_from(edges)
-        try:
-            if edges and not all(a < b for a, b in edges):
+            try:
                 order = list(nx.lexicographical_topological_sort(deps))
-        except nx.NetworkXUnfeasible:     # a cycle: find it only now (find_cycle is slow on long bodies)
-            cyc = nx.find_cycle(deps)
-            chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]
-            raise GraphError(f"the layers form a cycle: {chain}", src.loc(lpath + (cyc[0][1],)),
-                             "a network is a DAG: one of these layers must take its input from an earlier one") from None
+            except nx.NetworkXUnfeasible:     # a cycle: find it only now (find_cycle is slow on long bodies)
+                cyc = nx.find_cycle(deps)
+                chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]
+                raise GraphError(f"the layers form a cycle: {chain}", src.loc(lpath + (cyc[0][1],)),
+                                 "a network is a DAG: one of these layers must take its input from an earlier "
+                                 "one") from None
         last_entry = first
         results: dict[int, Entry] = {}
         for i in order:
