@@ -122,12 +122,16 @@ def entry_key(kind: str, path, args: dict) -> str:
 
 
 class _Pickler(pickle.Pickler):
-    """Ops are classes made by factories: they are stored by their registered name. The loaded ``Spec`` a graph
-    keeps (``Graph.spec``) is not stored: a graph from the cache has ``spec = None`` (nothing after expansion reads
-    it), so that a cached command needs neither the spec models nor pydantic's validation of them."""
+    """Ops are classes made by factories: they are stored by their registered name. With ``keep_spec`` False (the
+    entries of ``check``, which reads nothing but the graphs) the loaded ``Spec`` a graph keeps (``Graph.spec``) is
+    not stored: such a graph comes back with ``spec = None``, so that a cached check needs neither the spec models
+    nor pydantic. Code generation reads the spec (it expands again at other parameter values), so the entries of
+    every other command keep it."""
+
+    keep_spec = True
 
     def persistent_id(self, obj):
-        if type(obj).__name__ == "Spec" and type(obj).__module__ == "netspec.spec.load":
+        if not self.keep_spec and type(obj).__name__ == "Spec" and type(obj).__module__ == "netspec.spec.load":
             return "spec"
         return None
 
@@ -199,10 +203,12 @@ def load_entry(d: Path, name: str, key: bytes) -> Any:
     return value
 
 
-def store_entry(d: Path, name: str, key: bytes, deps: list, value) -> None:
+def store_entry(d: Path, name: str, key: bytes, deps: list, value, keep_spec: bool = True) -> None:
     try:
         buf = io.BytesIO()
-        _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+        pickler = _Pickler(buf, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.keep_spec = keep_spec
+        pickler.dump(value)
     except Exception:                                  # something in the result does not pickle: not cached
         return
     payload = buf.getvalue()
@@ -224,8 +230,10 @@ def store_entry(d: Path, name: str, key: bytes, deps: list, value) -> None:
             pass
 
 
-def cached(kind: str, path, args: dict, compute: Callable[[], Any], storable: Callable[[Any], bool] = bool):
-    """``compute()``, or its stored result for the same key and the same content of every file it read."""
+def cached(kind: str, path, args: dict, compute: Callable[[], Any], storable: Callable[[Any], bool] = bool,
+           keep_spec: bool = True):
+    """``compute()``, or its stored result for the same key and the same content of every file it read
+    (``keep_spec=False``: graphs come back without their ``spec``)."""
     global READS
     if not enabled() or READS is not None:
         return compute()
@@ -244,5 +252,5 @@ def cached(kind: str, path, args: dict, compute: Callable[[], Any], storable: Ca
     finally:
         READS = None
     if deps and storable(value):
-        store_entry(d, name, key, sorted(set(deps)), value)
+        store_entry(d, name, key, sorted(set(deps)), value, keep_spec)
     return value

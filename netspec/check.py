@@ -45,7 +45,7 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
     if pipeline.is_path(path_or_spec):
         res.graphs = cache.cached("check", path_or_spec, {"params": params, "bindings": bindings,
                                                           "search_path": search_path},
-                                  expanded, storable=lambda _: not res.errors)
+                                  expanded, storable=lambda _: not res.errors, keep_spec=False)
     else:
         expanded()
     for name, g in res.graphs.items():

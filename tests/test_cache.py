@@ -174,9 +174,16 @@ def test_errors_are_not_cached(env, capsys):
 
 def test_other_commands_use_it_too(env, capsys):
     tmp_path, calls = env
-    for _ in range(2):
+    (tmp_path / "net.yaml").write_text(SPEC.replace("inputs:", "params: {width: 8}\ninputs:")
+                                       .replace("repeat: 3}", "repeat: 3}\n  - {name: head, op: linear, out: width}"))
+    assert main(["--no-cache", "compile", str(tmp_path / "net.yaml"), "-o", str(tmp_path / "plain.py"), "-q"]) == 0
+    plain = (tmp_path / "plain.py").read_text()
+    assert "def __init__(self, width=8)" in plain           # code generation expands again at other values
+    calls.clear()
+    for _ in range(2):                                       # a miss, then a hit: the same source as without cache
         assert main(["compile", str(tmp_path / "net.yaml"), "-o", str(tmp_path / "model.py"), "-q"]) == 0
-    assert len(calls) == 1 and "class Net" in (tmp_path / "model.py").read_text()
+        assert (tmp_path / "model.py").read_text() == plain
+    assert len(calls) == 3          # the first run: the network, then two more values of width; the second: none
     # an output may never replace an input, also when the inputs were not read again
     assert main(["compile", str(tmp_path / "net.yaml"), "-o", str(tmp_path / "blocks.yaml")]) == 1
     assert "blocks.yaml" in capsys.readouterr().err
