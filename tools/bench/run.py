@@ -131,8 +131,26 @@ def startup_rows(b: "Bench") -> None:
 class Bench:
     def __init__(self, reps: int, stages: list[str], out_rows: list, workdir: Path, cli_reps: int):
         self.reps, self.stages, self.rows, self.workdir, self.cli_reps = reps, stages, out_rows, workdir, cli_reps
+        self.records: list = []
+
+    def pivot(self) -> list[str]:
+        """One line per spec, one column per stage: CPU microseconds per node (flat across sizes = linear)."""
+        stages = [st for st in dict.fromkeys(r[2] for r in self.records) if st != "process"]
+        specs = list(dict.fromkeys(r[0] for r in self.records if r[2] != "process"))
+        cell = {(r[0], r[2]): r for r in self.records}
+        out = ["", "CPU microseconds per node (whole-process check: start-up included)", "",
+               "| spec | nodes | " + " | ".join(stages) + " |", "|---|---:|" + "---:|" * len(stages)]
+        for sp in specs:
+            nodes = max(r[1] for r in self.records if r[0] == sp)
+            vals = []
+            for st in stages:
+                r = cell.get((sp, st))
+                vals.append("-" if r is None or r[3] != r[3] or not r[1] else f"{r[3] / r[1] * 1e6:.0f}")
+            out.append(f"| {sp} | {nodes:,} | " + " | ".join(vals) + " |")
+        return out
 
     def row(self, what: str, nodes: int, stage: str, cpu: float, wall: float, note: str = "") -> None:
+        self.records.append((what, nodes, stage + (" cached" if "cached" in note else ""), cpu))
         per = f"{cpu / nodes * 1e6:.1f}" if nodes else "-"
         line = f"| {what} | {nodes:,} | {stage} | {cpu:.3f} | {wall:.3f} | {per} | {note} |"
         self.rows.append(line)
@@ -271,6 +289,10 @@ def main(argv=None) -> int:
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="netspec-bench-") as tmp:
         b = Bench(a.reps, stages, rows, Path(tmp), a.cli_reps)
+        from netspec.codegen.source import generate_all
+        from netspec.pipeline import graph
+        for kind in gen.KINDS:           # warm-up: the lazily built validation models and imports, not timed
+            generate_all([graph(gen.generate(kind, 20)[0])])
         if "check" in stages:
             startup_rows(b)
         if not a.zoo_only:
@@ -291,7 +313,8 @@ def main(argv=None) -> int:
         if a.zoo or a.zoo_only:
             for path in sorted((ROOT / "specs").glob("*.yaml")):
                 b.run(path.stem, path, 0, {}, a.reps)
-    tail = ["", f"load average at end {load_average()}"]
+        pivot = b.pivot()
+    tail = pivot + ["", f"load average at end {load_average()}"]
     print("\n".join(tail), flush=True)
     if a.out:
         a.out.write_text("\n".join(head + rows + tail) + "\n")
