@@ -30,7 +30,7 @@ from .limits import LIMITS
 from .graph.ir import Graph
 from .io import OutputError, atomic_write_bytes, is_stdout, output_target, write_new_text, write_output
 from .graph.structure import boundary, copies, members, positions
-from .summary import summarize, human, _count
+from .summary import human, _count
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("TB", "LR", "BT", "RL")
@@ -472,12 +472,17 @@ def _params_short(p) -> str:
 
 
 def _title_text(g: Graph) -> str:
-    s = summarize(g)
-    t = s.totals
+    # the totals of the summary (summarize's sums, in its order), without its rows: a big graph's title costs a pass
+    params: Any = 0
+    macs: Any = 0
+    for n in g.nodes.values():
+        if n.op.name != "input":
+            params = params + n.counts()[0]
+            macs = macs + n.meta.get("macs", 0)
     ins = ", ".join(f"{k}: {shape_text(v)}" for k, v in g.input_types().items())
-    parts = [f"<B>{_h(g.name)}</B>", _h(ins), f"{_h(_count(t.params))} params"]
-    if isinstance(t.macs, int) and t.macs:
-        parts.append(f"{_h(human(t.macs))}MACs")
+    parts = [f"<B>{_h(g.name)}</B>", _h(ins), f"{_h(_count(params))} params"]
+    if isinstance(macs, int) and macs:
+        parts.append(f"{_h(human(macs))}MACs")
     return "  ·  ".join(parts)
 
 

@@ -116,8 +116,6 @@ def graphs(source, network: str | None = None, *, params: dict | None = None, bi
     Returns:
         Graphs with shapes, weights, MACs and requirements; raises NetspecError with locations otherwise.
     """
-    from .graph.expand import expand
-    from .graph.verify import verify
     if isinstance(source, Graph):
         if bind:
             raise SpecError("cannot bind symbols of an already expanded graph", None,

@@ -8,8 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "tools" / "bench" / "run.py"
 ROW = re.compile(r"^\| (?P<spec>[^|]+) \| (?P<nodes>[\d,]+) \| (?P<stage>\w+) \| (?P<cpu>[\d.]+|nan) \| "

@@ -166,7 +166,7 @@ def test_a_linked_cache_folder_is_not_used(env, capsys, tmp_path_factory):
 
 
 def test_errors_are_not_cached(env, capsys):
-    tmp_path, calls = env
+    tmp_path, _ = env
     (tmp_path / "net.yaml").write_text(SPEC.replace("op: unit", "op: unti"))
     assert check(tmp_path, capsys)[0] == 1
     assert not entries(tmp_path)

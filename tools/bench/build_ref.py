@@ -63,13 +63,13 @@ def main(argv=None) -> int:
         g = graph(ROOT / "specs" / f"{name}.yaml")
         ctor = getattr(torchvision.models, name)
 
-        def tv_meta():
+        def tv_meta(ctor=ctor):
             with torch.device("meta"):
                 return ctor()
-        cases = [("meta device", tv_meta, lambda: build(g, device="meta")),
-                 ("real, as built", ctor, lambda: build(g))]
+        cases = [("meta device", tv_meta, lambda g=g: build(g, device="meta")),
+                 ("real, as built", ctor, lambda g=g: build(g))]
         if name.startswith("resnet"):
-            cases.append(("real, same init", ctor, lambda: tv_init(build(g))))
+            cases.append(("real, same init", ctor, lambda g=g: tv_init(build(g))))
         for what, ref, ours in cases:
             ref(); ours()                      # warm-up
             r, s, ratio = [], [], []
