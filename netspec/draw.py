@@ -266,8 +266,8 @@ def _fold(g: Graph, depth, prefix: str = "") -> tuple[dict, dict]:
 def auto_depth(graphs: Graph | list[Graph]) -> int | None:
     """The folding depth ``draw`` uses when none is given: every block open (None) where the drawing fits the
     limits (``max_drawn_nodes``, ``max_layout_cost``), otherwise the deepest level of blocks that fits, so that a
-    big network still shows its whole structure, its deeper blocks folded into one box each. 0 where even that is
-    too big (the drawing then refuses with a hint)."""
+    big network still shows its whole structure, its deeper blocks folded into one box each. None also where no
+    depth fits (the drawing then refuses, with the hints of an open drawing)."""
     if isinstance(graphs, Graph):
         graphs = [graphs]
     deepest = max((len(n.scope) for g in graphs for n in g.nodes.values()), default=0)
@@ -292,7 +292,7 @@ def auto_depth(graphs: Graph | list[Graph]) -> int | None:
         except LimitError:
             continue
         return depth
-    return 0
+    return None
 
 
 def layout_cost(g: Graph, rep: dict, edges: dict) -> int:
