@@ -47,7 +47,7 @@ LOWERED = {
 }
 CHECK_ARGS = {"max_alloc_bytes": ["--strict"]}
 COMMAND = {"max_layout_cost": ["draw", "-o", "net.dot"],     # the limits that only one command spends
-           "max_drawn_nodes": ["draw", "-o", "net.dot"]}
+           "max_drawn_nodes": ["draw", "-o", "net.svg"]}
 MACHINE_DEFAULTS = {"max_alloc_bytes": "half of `MemAvailable`"}     # documented as a rule, not a number
 LIBRARY = "netspec: 1\nblocks:\n  unit_{n}: {{layers: [{{op: relu}}]}}\n"
 
