@@ -30,16 +30,20 @@ def __dir__():
 
 # -- compile: these import torch, so they are loaded on first use (``import netspec`` stays torch-free) ----------
 
-def build(spec_or_path, network=None, *, device=None, dtype=None, check_inputs: bool = False, **params):
+def build(spec_or_path, network=None, *, device=None, dtype=None, check_inputs: bool = False, compile=False,
+          channels_last=False, cuda_graph=False, example_inputs=None, **params):
     """Build the torch ``nn.Module`` a spec describes (see ``netspec.codegen.build.build``).
 
+    Runtime options (``netspec.codegen.runtime``): ``compile=True`` (torch.compile in place), ``channels_last=True``,
+    ``cuda_graph=True`` with ``example_inputs`` (static-shape inference on a CUDA device).
     Refuses (LimitError, located at the largest layer) when the weights would need more than
     ``LIMITS.max_alloc_bytes``, before anything is allocated; ``device="meta"`` allocates nothing and is never refused.
     With ``check_inputs=True`` the module checks every call's inputs against the declared ones (ValueError naming the
     spec's input and where it is declared).
     """
     from .codegen.build import build as _build
-    return _build(spec_or_path, network, device=device, dtype=dtype, check_inputs=check_inputs, **params)
+    return _build(spec_or_path, network, device=device, dtype=dtype, check_inputs=check_inputs, compile=compile,
+                  channels_last=channels_last, cuda_graph=cuda_graph, example_inputs=example_inputs, **params)
 
 
 def compile_source(spec_or_path, network=None, **params) -> str:

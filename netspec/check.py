@@ -3,12 +3,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import os
+from typing import TYPE_CHECKING
 
 from .errors import ErrorList, NetspecError
-from . import pipeline
+from . import cache, pipeline
 from .graph.ir import Graph
 from .memory import estimate, warnings_for
-from .spec.load import Spec, load
+
+if TYPE_CHECKING:
+    from .spec.load import Spec
 
 
 @dataclass
@@ -28,21 +31,37 @@ class CheckResult:
 
 def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None, bindings: dict | None = None,
           search_path: list[str] | None = None) -> CheckResult:
-    """Check a spec file: every network is expanded and shape-checked. Never raises for user errors."""
-    file = path_or_spec.file if isinstance(path_or_spec, Spec) else str(path_or_spec)
+    """Check a spec file: every network is expanded and shape-checked. Never raises for user errors.
+
+    The expanded graphs of a file that checks are kept in the spec cache (``netspec.cache``) for the next call with
+    the same arguments and the same content of every file read."""
+    file = str(path_or_spec) if isinstance(path_or_spec, (str, os.PathLike)) else path_or_spec.file
     res = CheckResult(file)
+
+    def expanded():
+        _expand_all(path_or_spec, params, bindings, search_path, res)
+        return dict(res.graphs)
+
+    if pipeline.is_path(path_or_spec):
+        res.graphs = cache.cached("check", path_or_spec, {"params": params, "bindings": bindings,
+                                                          "search_path": search_path},
+                                  expanded, storable=lambda _: not res.errors, keep_spec=False)
+    else:
+        expanded()
+    for name, g in res.graphs.items():
+        res.warnings.extend(g.warnings)
+        res.memory[name] = estimate(g)
+        res.warnings.extend(warnings_for(g))
+    return res
+
+
+def _expand_all(path_or_spec, params, bindings, search_path, res: CheckResult) -> None:
+    """Every network of the file into ``res.graphs``; every error into ``res.errors``."""
     try:
-        spec = path_or_spec if isinstance(path_or_spec, Spec) else load(path_or_spec, search_path=search_path)
-        if not spec.networks:
-            # a library of blocks: nothing to expand, but it loaded and validated
-            return res
-        for name in spec.networks:
+        spec = pipeline.load_spec(path_or_spec, search_path)
+        for name in spec.networks:      # none: a library of blocks, which loaded and validated
             try:
-                g = pipeline.graph(spec, name, params=params, bind=bindings)
-                res.graphs[name] = g
-                res.warnings.extend(g.warnings)
-                res.memory[name] = estimate(g)
-                res.warnings.extend(warnings_for(g))
+                res.graphs[name] = pipeline.graph(spec, name, params=params, bind=bindings)
             except ErrorList as e:
                 res.errors.extend(e.errors)
             except NetspecError as e:
@@ -51,4 +70,3 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
         res.errors.extend(e.errors)
     except NetspecError as e:
         res.errors.append(e)
-    return res

@@ -100,7 +100,12 @@ def _main(
     limit: Optional[List[str]] = typer.Option(None, "--limit", metavar="NAME=VALUE",
                                               help="override a safety limit, e.g. --limit max_nodes=500000 "
                                                    "(names: " + ", ".join(LIMITS.names()) + ")"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not use or fill the cache of expanded specs "
+                                                            "(also: NETSPEC_NO_CACHE=1)"),
 ) -> None:
+    if no_cache:
+        from . import cache
+        cache.ENABLED = False
     for k, v in _parse_kv(limit, "--limit").items():
         if k not in LIMITS.names():
             raise typer.BadParameter(f"unknown limit {k!r}; limits: {', '.join(LIMITS.names())}", param_hint="--limit")
@@ -223,7 +228,8 @@ def draw(
                                                             ".svg, .png, .pdf or .dot; - writes DOT to stdout"),
     depth: Optional[int] = typer.Option(None, "--depth", min=0,
                                         help="draw K levels of blocks as clusters, fold deeper ones into one node "
-                                             "(0 folds every block)"),
+                                             "(0 folds every block); default: every level that fits "
+                                             "max_drawn_nodes"),
     rankdir: str = typer.Option("TB", "--rankdir", help="TB (top to bottom) or LR (left to right)"),
     network: Optional[str] = typer.Option(None, "--network", help="only this network (default: all, side by side)"),
     bind: Optional[List[str]] = typer.Option(None, "--bind", metavar="SYM=INT", help="fix symbols, e.g. --bind H=224,W=224"),
@@ -243,6 +249,8 @@ def draw(
                  search_path=[str(s) for s in search_path or []])
     if not quiet and str(output) != "-":
         folded = f", {len(d.folded)} folded blocks" if d.folded else ""
+        if depth is None and d.depth is not None:
+            folded += f" (depth {d.depth} chosen to fit max_drawn_nodes={LIMITS.max_drawn_nodes:,}; --depth K to choose)"
         _out.print(f"wrote {_esc(str(output))}: {d.nodes} nodes, {d.clusters} clusters, {d.edges} edges{folded}")
 
 
@@ -632,6 +640,8 @@ def main(argv: list[str] | None = None) -> int:
     gc.set_threshold(200_000, 30, 30)
     global _plugins_reported
     _plugins_reported = False
+    from . import cache
+    cache.ENABLED = True          # repeated calls on an unchanged spec reuse its expansion (--no-cache: not)
     try:
         try:
             app(args=argv, standalone_mode=False, prog_name="netspec")
@@ -665,6 +675,8 @@ def main(argv: list[str] | None = None) -> int:
         _err.print(f"netspec: internal error: {type(e).__name__}: {_esc(str(e))}")
         _err.print("this is a bug in netspec; rerun with NETSPEC_DEBUG=1 for a traceback and report it")
         return 3
+    finally:
+        cache.ENABLED = False
 
 
 def _script() -> None:

@@ -30,13 +30,12 @@ from .limits import LIMITS
 from .graph.ir import Graph
 from .io import OutputError, atomic_write_bytes, is_stdout, output_target, write_new_text, write_output
 from .graph.structure import boundary, copies, members, positions
-from .summary import summarize, human, _count
+from .summary import human, _count
 
 FORMATS = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": "dot", ".gv": "dot"}
 RANKDIRS = ("TB", "LR", "BT", "RL")
 HEAD_PORTS = {"TB": "n", "LR": "w", "BT": "s", "RL": "e"}   # edges enter a node from the side facing its inputs
-MAX_DRAWN_NODES = 2000            # dot takes seconds beyond this (and nobody reads it); fold blocks with depth=K
-MAX_DRAWN_EDGES = 6000
+EDGES_PER_DRAWN_NODE = 3          # a drawing may have max_drawn_nodes boxes and three times as many edges
 DOT_TIMEOUT_S = 60                # a layout that takes longer is stopped with an error
 INSTALL_HINT = ("install Graphviz's 'dot' (Debian/Ubuntu: apt install graphviz; macOS: brew install graphviz; "
                 "conda: conda install -c conda-forge graphviz), then run the command again")
@@ -101,6 +100,7 @@ class Drawing:
     edges: int = 0
     folded: list = field(default_factory=list)      # container paths drawn as one node
     name: str = ""                                  # the network(s) drawn
+    depth: int | None = None                        # the folding depth used (draw() chooses one when not given)
 
     def svg(self) -> str:
         """The diagram as SVG text (runs Graphviz's ``dot``; GraphvizMissing when it is not installed)."""
@@ -181,35 +181,12 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
     inside = members(g)
     pos = positions(g)
 
-    # which drawn node stands for each graph node: itself, or the folded container around it
-    rep: dict[str, str] = {}
-    for n in g.nodes.values():
-        rep[n.id] = prefix + (n.scope[depth] if depth is not None and len(n.scope) > depth else n.id)
-    # one edge per value crossing between drawn nodes (values inside a folded block are not drawn)
-    edges: dict = {}
-    for n in g.nodes.values():
-        head = rep[n.id]
-        for ref in n.inputs:
-            if ref is not None and rep[ref[0]] != head:
-                edges.setdefault((tuple(ref), head), rep[ref[0]])
+    # which drawn node stands for each graph node (itself, or the folded container around it), and one edge per
+    # value crossing between drawn nodes (values inside a folded block are not drawn)
+    rep, edges = _fold(g, depth, prefix)
     n_nodes = len(set(rep.values())) + len(g.outputs)
-    if layout and n_nodes > MAX_DRAWN_NODES or len(edges) > MAX_DRAWN_EDGES:
-        what = f"{n_nodes:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{len(edges):,} edges"
-        limit = f"{MAX_DRAWN_NODES:,} nodes" if n_nodes > MAX_DRAWN_NODES else f"{MAX_DRAWN_EDGES:,} edges"
-        hint = ("fold blocks with --depth K (e.g. --depth 1)" if depth != 0 else
-                "a picture this large is not readable; 'netspec summary' lists every layer")
-        raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} that Graphviz "
-                         "lays out in reasonable time", None, hint)
-
-    cost = layout_cost(g, rep, edges) if layout else 0
-    if cost > LIMITS.max_layout_cost:
-        hint = ("fold blocks with --depth K (e.g. --depth 1) to draw fewer nodes and edges" if depth != 0 else
-                "a picture this dense is not readable; 'netspec summary' lists every layer")
-        first = next(iter(g.nodes.values()), None)
-        raise LimitError(f"network '{g.name}' would take Graphviz about {cost:,} units of layout work ({n_nodes:,} "
-                         f"nodes, {len(edges):,} edges and the bends of long edges), over the limit of "
-                         f"{LIMITS.max_layout_cost:,} (max_layout_cost)", first.loc if first else None,
-                         [hint, "raise the limit with --limit max_layout_cost=N if you mean it"])
+    if layout:      # DOT source alone costs no layout: only a laid-out drawing has the caps
+        _check_size(g, n_nodes, edges, rep, depth)
 
     # cluster tree: container path -> (child containers, drawn nodes directly inside)
     children: dict[str | None, list[str]] = {}
@@ -270,6 +247,76 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
         _edge(root, g, ref, rep[ref[0]], oid, port=port)
         out.edges += 1
         families.setdefault("io", None)
+
+
+def _check_size(g: Graph, n_nodes: int, edges: dict, rep: dict, depth) -> None:
+    """Refuse a drawing over ``max_drawn_nodes`` (or three times as many edges) or ``max_layout_cost``."""
+    first = next(iter(g.nodes.values()), None)
+    loc = first.loc if first else None
+    max_nodes = LIMITS.max_drawn_nodes
+    max_edges = EDGES_PER_DRAWN_NODE * max_nodes
+    fold = "fold blocks with --depth K (e.g. --depth 1)" if depth != 0 else \
+        "a picture this large is not readable; 'netspec summary' lists every layer"
+    if n_nodes > max_nodes or len(edges) > max_edges:
+        what = f"{n_nodes:,} nodes" if n_nodes > max_nodes else f"{len(edges):,} edges"
+        limit = f"{max_nodes:,} nodes" if n_nodes > max_nodes else f"{max_edges:,} edges"
+        raise LimitError(f"network '{g.name}' would be drawn with {what}, over the limit of {limit} "
+                         "(max_drawn_nodes)", loc,
+                         [fold, f"raise the limit with --limit max_drawn_nodes={max(n_nodes, len(edges))} if you "
+                                "mean it (Graphviz takes about a second per thousand boxes)"])
+    cost = layout_cost(g, rep, edges)
+    if cost > LIMITS.max_layout_cost:
+        raise LimitError(f"network '{g.name}' would take Graphviz about {cost:,} units of layout work ({n_nodes:,} "
+                         f"nodes, {len(edges):,} edges and the bends of long edges), over the limit of "
+                         f"{LIMITS.max_layout_cost:,} (max_layout_cost)", loc,
+                         [fold.replace("(e.g. --depth 1)", "(e.g. --depth 1) to draw fewer nodes and edges"),
+                          "raise the limit with --limit max_layout_cost=N if you mean it"])
+
+
+def _fold(g: Graph, depth, prefix: str = "") -> tuple[dict, dict]:
+    """(graph node -> the drawn node standing for it, {(value, head): tail} of the edges drawn) at a depth."""
+    rep: dict[str, str] = {}
+    for n in g.nodes.values():
+        rep[n.id] = prefix + (n.scope[depth] if depth is not None and len(n.scope) > depth else n.id)
+    edges: dict = {}
+    for n in g.nodes.values():
+        head = rep[n.id]
+        for ref in n.inputs:
+            if ref is not None and rep[ref[0]] != head:
+                edges.setdefault((tuple(ref), head), rep[ref[0]])
+    return rep, edges
+
+
+def auto_depth(graphs: Graph | list[Graph]) -> int | None:
+    """The folding depth ``draw`` uses when none is given: every block open (None) where the drawing fits the
+    limits (``max_drawn_nodes``, ``max_layout_cost``), otherwise the deepest level of blocks that fits, so that a
+    big network still shows its whole structure, its deeper blocks folded into one box each. None also where no
+    depth fits (the drawing then refuses, with the hints of an open drawing)."""
+    if isinstance(graphs, Graph):
+        graphs = [graphs]
+    deepest = max((len(n.scope) for g in graphs for n in g.nodes.values()), default=0)
+    # drawn nodes per depth, counted in one pass: the nodes at most d deep plus the distinct containers at level d
+    shallow = [0] * (deepest + 1)
+    level: list[set] = [set() for _ in range(deepest + 1)]
+    for gi, g in enumerate(graphs):
+        for n in g.nodes.values():
+            shallow[len(n.scope)] += 1
+            for d, c in enumerate(n.scope):
+                level[d].add((gi, c))
+    outputs = sum(len(g.outputs) for g in graphs)
+    counts = [sum(shallow[:d + 1]) + len(level[d]) + outputs for d in range(deepest)]
+    for depth in [None] + list(range(deepest - 1, -1, -1)):
+        n_nodes = (sum(len(g.nodes) for g in graphs) + outputs) if depth is None else counts[depth]
+        if n_nodes > LIMITS.max_drawn_nodes:
+            continue
+        try:
+            for g in graphs:
+                rep, edges = _fold(g, depth)
+                _check_size(g, len(set(rep.values())) + len(g.outputs), edges, rep, depth)
+        except LimitError:
+            continue
+        return depth
+    return None
 
 
 def layout_cost(g: Graph, rep: dict, edges: dict) -> int:
@@ -466,12 +513,17 @@ def _params_short(p) -> str:
 
 
 def _title_text(g: Graph) -> str:
-    s = summarize(g)
-    t = s.totals
+    # the totals of the summary (summarize's sums, in its order), without its rows: a big graph's title costs a pass
+    params: Any = 0
+    macs: Any = 0
+    for n in g.nodes.values():
+        if n.op.name != "input":
+            params = params + n.counts()[0]
+            macs = macs + n.meta.get("macs", 0)
     ins = ", ".join(f"{k}: {shape_text(v)}" for k, v in g.input_types().items())
-    parts = [f"<B>{_h(g.name)}</B>", _h(ins), f"{_h(_count(t.params))} params"]
-    if isinstance(t.macs, int) and t.macs:
-        parts.append(f"{_h(human(t.macs))}MACs")
+    parts = [f"<B>{_h(g.name)}</B>", _h(ins), f"{_h(_count(params))} params"]
+    if isinstance(macs, int) and macs:
+        parts.append(f"{_h(human(macs))}MACs")
     return "  ·  ".join(parts)
 
 
@@ -561,7 +613,8 @@ def draw(spec_or_path, path: str | os.PathLike | None = None, *, depth: int | No
         path: where to write; written atomically (a failed render leaves an existing file as it was); ``-`` writes
             the DOT source to standard output; None writes nothing (in a notebook the returned Drawing shows itself).
         depth: levels of blocks drawn as clusters; deeper blocks become one node with in/out shapes and
-            parameter count (0 folds every block). None opens everything.
+            parameter count (0 folds every block). None: every block open where the drawing fits
+            ``max_drawn_nodes`` and ``max_layout_cost``, otherwise the deepest level that fits (``auto_depth``).
         rankdir: "TB" (top to bottom, the default) or "LR" (left to right).
         network: which network of a file with several; by default all of them, side by side.
         bind: values for symbols (``{"H": 224}`` or ``"H=224,W=224"``), so edges show numbers.
@@ -582,12 +635,17 @@ def draw(spec_or_path, path: str | os.PathLike | None = None, *, depth: int | No
         if p is None or partial is None or not any(n.meta.get("error") for n in partial.nodes.values()):
             raise
         # a shape error: draw what was built, the failing layers in red, then report the errors (exit 1)
+        if depth is None and fmt != "dot":
+            depth = auto_depth([partial])
         drawing = to_dot([partial], depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot")
         _write(p, fmt, drawing)
         e.errors[-1].hints.append(f"wrote {p} anyway: the failing layer is in red" if not is_stdout(p) else
                                   "the diagram on standard output marks the failing layer in red")
         raise
+    if depth is None and fmt != "dot":      # a laid-out drawing folds what does not fit; DOT source opens all
+        depth = auto_depth(graphs)
     drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot")
+    drawing.depth = depth
     if p is None:
         return drawing
     _write(p, fmt, drawing)

@@ -44,6 +44,7 @@ class Limits:
     max_imports: int = 64                        # files reachable through imports
     max_work: int = 2_000_000                    # expansion steps: instances, repeat copies, expression work
     max_layout_cost: int = 100_000               # draw: the sum over ranks of their squared widths (see draw.py)
+    max_drawn_nodes: int = 2_000                 # draw: boxes in one picture (edges: three times as many)
     max_alloc_bytes: int = DEFAULT_ALLOC_BYTES
     """what build, export and load_weights may allocate (weights, example inputs, tensors read from a file);
     check and summary warn past it. Default: half of MemAvailable when netspec starts."""

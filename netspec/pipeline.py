@@ -6,6 +6,9 @@ Every command and API entry (check, summary, draw, compile, build, export, train
 """
 from __future__ import annotations
 
+import os
+
+from . import cache
 from .errors import Loc, SpecError, did_you_mean
 from .graph.ir import Graph
 from .limits import LIMITS
@@ -17,6 +20,13 @@ def load_spec(source, search_path=None):
     if isinstance(source, Spec):
         return source
     return load(source, search_path=search_path)
+
+
+def is_path(source) -> bool:
+    """Whether ``load`` reads ``source`` as a file path (not as spec text, a Spec or a Graph)."""
+    if isinstance(source, os.PathLike):
+        return True
+    return isinstance(source, str) and "\n" not in source and not source.lstrip().startswith("{")
 
 
 def pick_network(spec, network: str | None) -> str:
@@ -106,13 +116,20 @@ def graphs(source, network: str | None = None, *, params: dict | None = None, bi
     Returns:
         Graphs with shapes, weights, MACs and requirements; raises NetspecError with locations otherwise.
     """
-    from .graph.expand import expand
-    from .graph.verify import verify
     if isinstance(source, Graph):
         if bind:
             raise SpecError("cannot bind symbols of an already expanded graph", None,
                             "pass the spec (or its path) instead, or expand it with bind=...")
         return [source]
+    if is_path(source):
+        args = {"network": network, "params": params, "bind": bind, "search_path": search_path, "every": every}
+        return cache.cached("graphs", source, args, lambda: _graphs(source, network, params, bind, search_path, every))
+    return _graphs(source, network, params, bind, search_path, every)
+
+
+def _graphs(source, network, params, bind, search_path, every) -> list[Graph]:
+    from .graph.expand import expand
+    from .graph.verify import verify
     spec = load_spec(source, search_path)
     names = networks_of(spec, network) if every else [pick_network(spec, network)]
     bindings = parse_bind(bind)

@@ -305,3 +305,59 @@ def test_too_many_nodes_is_refused_not_hung():
         to_dot(g)
     assert "--depth" in e.value.format()
     assert to_dot(g, depth=0).nodes == 3                 # x, the folded repeat, the output
+
+
+# -- the folding depth draw chooses for big networks (max_drawn_nodes) -------------------------------------------
+
+def _generated(kind: str, n: int) -> str:
+    sys.path.insert(0, str(ROOT / "tools" / "bench"))
+    import specs
+    return specs.generate(kind, n)[0]
+
+
+def test_draw_opens_every_block_where_the_picture_fits():
+    from netspec.draw import auto_depth
+    for name in ("resnet18", "resnet152", "densenet121", "inception_v3", "unet"):
+        assert auto_depth(graphs_of(ROOT / "specs" / f"{name}.yaml")) is None, name
+
+
+def test_draw_folds_a_big_network_to_the_deepest_level_that_fits(tmp_path, monkeypatch):
+    from netspec.draw import auto_depth
+    from netspec.limits import LIMITS
+    (tmp_path / "big.yaml").write_text(_generated("nested", 4096))      # blocks nested 12 deep, 4,097 nodes
+    g = graphs_of(tmp_path / "big.yaml")[0]
+    depth = auto_depth(g)
+    assert depth is not None
+    d = draw(g, tmp_path / "big.svg")
+    assert d.depth == depth and d.nodes <= LIMITS.max_drawn_nodes and d.folded
+    with pytest.raises(netspec.LimitError):                   # one level deeper would be over the limit
+        to_dot(g, depth=depth + 1)
+    # every layer is in the picture: drawn itself, or inside a folded block
+    shown = {f for f in d.folded}
+    assert all(n.id in d.source or any(n.id.startswith(f + ".") for f in shown) for n in g.nodes.values())
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 100)
+    smaller = auto_depth(g)
+    assert smaller is not None and smaller < depth
+    assert draw(g, tmp_path / "small.dot").nodes <= 100
+
+
+def test_draw_command_says_which_depth_it_chose(tmp_path):
+    (tmp_path / "big.yaml").write_text(_generated("repeat", 3000))
+    r = subprocess.run([sys.executable, "-m", "netspec", "--no-cache", "draw", "big.yaml", "-o", "big.svg"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    assert "1499 folded blocks (depth 1 chosen to fit max_drawn_nodes=2,000; --depth K to choose)" in r.stdout
+
+
+def test_draw_refuses_a_flat_network_over_the_limit_with_a_hint(tmp_path, monkeypatch):
+    from netspec.limits import LIMITS
+    (tmp_path / "flat.yaml").write_text(_generated("literal", 300))
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 200)
+    with pytest.raises(netspec.LimitError) as e:
+        draw(tmp_path / "flat.yaml", tmp_path / "flat.svg")
+    assert "over the limit of 200 nodes (max_drawn_nodes)" in e.value.message
+    assert str(e.value.loc).startswith(str(tmp_path / "flat.yaml"))
+    assert any("--limit max_drawn_nodes=" in h for h in e.value.hints)
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 400)
+    assert draw(tmp_path / "flat.yaml", tmp_path / "flat.svg").depth is None

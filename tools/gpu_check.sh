@@ -3,8 +3,10 @@
 # torchvision). It installs netspec's other dependencies from wheels that travel with it (--wheels DIR, default
 # tools/wheels: fill it beforehand with `pip download -d tools/wheels pydantic pyyaml networkx typer rich safetensors
 # graphviz` on a machine with a network), then runs tools/gpu_bench.py under a time limit: resnet50 training (bf16,
-# channels-last) netspec vs torchvision eager and compiled, a transformer LM (tokens/s, MFU) and the U-Net.
-# Paste the table it prints into BENCHMARKS.md with the card's name.
+# channels-last) netspec vs torchvision eager and compiled, a transformer LM (tokens/s, MFU) and the U-Net; then
+# tools/bench_overhead.py on CUDA (spec-built vs torchvision/torch.nn with the same weights, forward and
+# forward+backward, eager / channels-last / bf16 / CUDA graph / torch.compile) into OUTPUT's sibling
+# overhead_cuda.md. Paste the tables it prints into BENCHMARKS.md with the card's name.
 #
 #   bash tools/gpu_check.sh [--wheels DIR] [--output FILE] [--dry-run]
 #
@@ -46,3 +48,13 @@ if [[ -n "$missing" ]]; then
 fi
 
 timeout "$LIMIT" "$PY" tools/gpu_bench.py "${DRY[@]}" --output "$OUTPUT"
+
+OVERHEAD="$(dirname "$OUTPUT")/overhead_cuda.md"
+if [[ ${#DRY[@]} -gt 0 ]]; then    # the same script on the CPU at toy sizes: its CUDA-only rows say why they did not run
+  timeout 240 "$PY" tools/bench_overhead.py --dry-run --models resnet18 --variants eager,channels_last,cuda_graph \
+    --out "$OVERHEAD" >&2
+else                               # rows are written as they finish: a run stopped by the time limit keeps them
+  timeout 300 "$PY" tools/bench_overhead.py --device cuda --models resnet50,transformer --batch 32 --rounds 5 \
+    --reps 5 --variants eager,channels_last,bf16,cuda_graph,compile --out "$OVERHEAD" >&2 || \
+    echo "gpu_check.sh: the overhead benchmark stopped early (time limit); its finished rows are in $OVERHEAD" >&2
+fi

@@ -70,7 +70,8 @@ def top_class_name(src: str) -> str:
 
 
 def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=None, class_name: str | None = None,
-          bindings: dict | None = None, check_inputs: bool = False, **params):
+          bindings: dict | None = None, check_inputs: bool = False, compile: bool = False,
+          channels_last: bool = False, cuda_graph: bool = False, example_inputs=None, **params):
     """Build the torch module a spec describes.
 
     Args:
@@ -80,6 +81,10 @@ def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=N
         dtype: a floating-point dtype for the parameters and float buffers (default float32).
         check_inputs: check every call's inputs against the spec's declared inputs (shapes, symbols, dtypes,
             requirements); a misfit is a ValueError that names the input and where the spec declares it.
+        compile: ``module.compile()`` (torch.compile in place: same class, same ``state_dict`` keys).
+        channels_last: weights in channels-last memory format (feed channels-last inputs too).
+        cuda_graph: capture the forward pass as a CUDA graph for ``example_inputs`` (static-shape inference on a
+            CUDA device; returns a ``CUDAGraphed`` callable whose ``.module`` is the module). See ``runtime.py``.
         **params: the network's parameters (``num_classes=10``).
     Returns:
         an ``nn.Module`` whose ``state_dict`` keys are the spec's structural names, initialised as torch does.
@@ -104,4 +109,8 @@ def build(spec_or_path: Any, network: str | None = None, *, device=None, dtype=N
     if check_inputs:
         from .check_inputs import attach
         attach(model, g, dtype)
+    if compile or channels_last or cuda_graph or example_inputs is not None:
+        from .runtime import apply_options
+        return apply_options(model, compile=compile, channels_last=channels_last, cuda_graph=cuda_graph,
+                             example_inputs=example_inputs)
     return model

@@ -43,6 +43,7 @@ INDENT = "    "
 _HARD = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | {
     "self", "torch", "nn", "F", "math", "torchvision", "OrderedDict", "super", "make_divisible", "None", "True",
     "False"}
+_CALLED = re.compile(r"(?<![.\w])(\w+)\(")          # names called as functions in source text
 _BUILTINS = frozenset(dir(builtins))
 _RESERVED = _HARD | _BUILTINS
 # parameter fields whose value is a size (a conv's 'out'): where an input size is traced back to
@@ -625,7 +626,7 @@ class Writer:
         d.fwd, d.args = self.forward(scope, members, in_refs, in_names, out_refs, out_names, access, slots, d)
         # a variable may be named like a builtin (an input called 'sum') unless the class calls that builtin
         text = "\n".join(x[0] for x in d.fwd) + "".join(o.fwd[0] for o in optional.values() if o and o.fwd)
-        clash = {v for v in _BUILTINS if v + "(" in text and re.search(rf"(?<![.\w]){v}\(", text)}
+        clash = set(_CALLED.findall(text)) & _BUILTINS     # one scan of the text, not one per builtin
         if clash:
             del slots[n0:]
             for o in optional.values():

@@ -15,7 +15,6 @@ import re
 import functools
 from typing import Any
 
-import networkx as nx
 from pydantic import TypeAdapter, ValidationError
 
 from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
@@ -425,17 +424,18 @@ class Expander:
         if all(a < b for a, b in edges):
             order = list(range(len(layers)))        # every layer reads only earlier ones: the list is the order
         else:
+            import networkx as nx
             deps = nx.DiGraph()
             deps.add_nodes_from(range(len(layers)))
             deps.add_edges_from(edges)
-        try:
-            if edges and not all(a < b for a, b in edges):
+            try:
                 order = list(nx.lexicographical_topological_sort(deps))
-        except nx.NetworkXUnfeasible:     # a cycle: find it only now (find_cycle is slow on long bodies)
-            cyc = nx.find_cycle(deps)
-            chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]
-            raise GraphError(f"the layers form a cycle: {chain}", src.loc(lpath + (cyc[0][1],)),
-                             "a network is a DAG: one of these layers must take its input from an earlier one") from None
+            except nx.NetworkXUnfeasible:     # a cycle: find it only now (find_cycle is slow on long bodies)
+                cyc = nx.find_cycle(deps)
+                chain = " -> ".join(names[a] for a, _ in cyc) + " -> " + names[cyc[0][0]]
+                raise GraphError(f"the layers form a cycle: {chain}", src.loc(lpath + (cyc[0][1],)),
+                                 "a network is a DAG: one of these layers must take its input from an earlier "
+                                 "one") from None
         last_entry = first
         results: dict[int, Entry] = {}
         for i in order:
@@ -1564,13 +1564,28 @@ def _input_multiples(net, bindings: dict) -> dict[str, tuple[int, Loc]]:
 def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
     """After the one expansion: every shape rewritten under the divisibility found along the way (so the U-Net's
     first layers read H/2, not ceil(H/2)), and the requirements reduced to what those assumptions leave open."""
+    memo: dict = {}         # a network repeats the same few types and sizes on every node: rewrite each once
+
+    def re(d):
+        r = memo.get(d)
+        if r is None:
+            r = memo[d] = resimplify(d, sym)
+        return r
+
+    types: dict = {}
+
+    def re_type(t):
+        r = types.get(t)
+        if r is None:
+            r = types[t] = t if not any(is_sym(d) for d in t.shape) else t.with_shape([re(d) for d in t.shape])
+        return r
+
     for n in g.nodes.values():
         for k in ("in", "out"):
             if n.meta.get(k):
-                n.meta[k] = [t if t is None or not any(is_sym(d) for d in t.shape) else
-                             t.with_shape([resimplify(d, sym) for d in t.shape]) for t in n.meta[k]]
+                n.meta[k] = [t if t is None else re_type(t) for t in n.meta[k]]
         if is_sym(n.meta.get("macs")):
-            n.meta["macs"] = resimplify(n.meta["macs"], sym)
+            n.meta["macs"] = re(n.meta["macs"])
     reqs = [Requirement(f"{s} % {m} == 0", s, m) for s, m in sym.multiple_of.items()
             if m > 1 and declared.get(s, 1) < m and s not in sym.data]     # an op sets a data size's step
     seen = set()

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import networkx as nx
-
 from ..errors import Loc, NetspecError
 from ..shapes import SymCtx, Requirement, TensorType
 
@@ -80,7 +78,6 @@ class Graph:
     name: str
     file: str
     nodes: dict[str, Node] = field(default_factory=dict)       # in topological (creation) order
-    g: nx.DiGraph = field(default_factory=nx.DiGraph)
     inputs: dict[str, str] = field(default_factory=dict)        # input name -> node id
     outputs: dict[str, ValueRef] = field(default_factory=dict)  # output name -> value
     output_locs: dict[str, Loc] = field(default_factory=dict)
@@ -96,13 +93,23 @@ class Graph:
     assertions: list = field(default_factory=list)              # graph.assertions.Assertion: stated shapes, checked
     doc: str | None = None
     spec: Any = None                                            # the Spec it was expanded from
+    _nx: Any = field(default=None, repr=False, compare=False)   # the networkx view, made on first use of .g
+
+    @property
+    def g(self):
+        """The graph as a networkx ``DiGraph`` (made from ``nodes`` on first use, so that commands that need no
+        graph algorithm never import networkx). Edges carry ``slot`` and ``out``."""
+        if self._nx is None or self._nx.number_of_nodes() != len(self.nodes):
+            import networkx as nx
+            dg = nx.DiGraph()
+            dg.add_nodes_from(self.nodes)
+            dg.add_edges_from((ref[0], node.id, {"slot": slot, "out": ref[1]}) for node in self.nodes.values()
+                              for slot, ref in enumerate(node.inputs) if ref is not None)
+            self._nx = dg
+        return self._nx
 
     def add(self, node: Node) -> Node:
         self.nodes[node.id] = node
-        self.g.add_node(node.id)
-        for slot, ref in enumerate(node.inputs):
-            if ref is not None:
-                self.g.add_edge(ref[0], node.id, slot=slot, out=ref[1])
         return node
 
     def type_of(self, ref: ValueRef) -> TensorType:

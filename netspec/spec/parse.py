@@ -18,6 +18,7 @@ import yaml
 from yaml.constructor import SafeConstructor, ConstructorError
 from yaml.resolver import Resolver
 
+from .. import cache as _cache
 from ..errors import Loc, SpecError, LimitError
 from ..io import mark_input
 from ..limits import LIMITS
@@ -98,6 +99,8 @@ def read_text(path: Path, shown: str) -> str:
             raw = f.read(LIMITS.max_file_bytes + 1)
     except OSError as e:
         raise SpecError(f"cannot read '{shown}': {e.strerror or e}", Loc(shown, 1, 1)) from None
+    if _cache.READS is not None:         # a cached result is used only while every file read is unchanged
+        _cache.record_read(path, raw)
     return decode(raw, shown)
 
 

@@ -42,9 +42,12 @@ LOWERED = {
     "max_layout_cost": (3, HEAD + "layers:\n  - {op: relu}\n  - {op: relu}\n",
                         "network 'net' would take Graphviz about 4 units of layout work (4 nodes, 2 edges and the "
                         "bends of long edges), over the limit of 3 (max_layout_cost)"),
+    "max_drawn_nodes": (3, HEAD + "layers:\n  - {op: relu}\n  - {op: relu}\n",
+                        "network 'net' would be drawn with 4 nodes, over the limit of 3 nodes (max_drawn_nodes)"),
 }
 CHECK_ARGS = {"max_alloc_bytes": ["--strict"]}
-COMMAND = {"max_layout_cost": ["draw", "-o", "net.svg"]}     # the limits that only one command spends (a layout)
+COMMAND = {"max_layout_cost": ["draw", "-o", "net.svg"],     # the limits that only one command spends (a layout)
+           "max_drawn_nodes": ["draw", "-o", "net.svg"]}
 MACHINE_DEFAULTS = {"max_alloc_bytes": "half of `MemAvailable`"}     # documented as a rule, not a number
 LIBRARY = "netspec: 1\nblocks:\n  unit_{n}: {{layers: [{{op: relu}}]}}\n"
 

@@ -20,5 +20,9 @@ def test_gpu_check_dry_run(tmp_path):
     for row in ("| resnet50 train eager | netspec |", "| resnet50 train eager | torchvision |",
                 "| resnet50 train eager | ratio |", "| transformer LM train |", "| unet train |"):
         assert row in table
+    overhead = (tmp_path / "overhead_cuda.md").read_text()     # tools/bench_overhead.py, same weights, compared
+    assert "| resnet18 | cpu | eager | 1 | 2 | fwd |" in overhead
+    assert "| resnet18 | cpu | channels_last | 1 | 2 | fwd+bwd |" in overhead
+    assert "| resnet18 | cpu | cuda_graph | 1 | 2 | fwd | - | - | not run: CUDA graphs need a CUDA device |" in overhead
     r2 = subprocess.run(["bash", str(ROOT / "tools" / "gpu_check.sh"), "--bogus"], capture_output=True, text=True)
     assert r2.returncode == 2 and "unknown argument" in r2.stderr
