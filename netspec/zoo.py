@@ -99,6 +99,7 @@ class Entry:
     macs: int | None = None              # MACs of one forward pass of all its networks, at ``sizes``
     sizes: dict | None = None
     error: str | None = None
+    macs_data: list | None = None        # data-dependent sizes some MACs depend on (a detector's K): macs is a floor
 
 
 def header(path: Path) -> str:
@@ -115,11 +116,13 @@ def entry(path: Path) -> Entry:
     """A bundled spec's name, header, parameter count and MACs (at EXAMPLE_SIZES; no weights are made)."""
     from .errors import NetspecError
     from .pipeline import graphs, input_symbols, load_spec
+    from .shapes import is_sym
     e = Entry(path.stem, path, header(path))
     try:
         spec = load_spec(path)
         params = macs = 0
         sizes: dict = {}
+        data: set = set()
         for name in spec.networks:
             free = graphs(spec, name)[0]
             bind = {}
@@ -129,9 +132,15 @@ def entry(path: Path) -> Entry:
                 bind[s] = -(-v // m) * m
             g = graphs(spec, name, bind=bind)[0] if bind else free
             params += g.num_params()
-            macs += sum(int(n.meta.get("macs") or 0) for n in g.nodes.values())
+            for n in g.nodes.values():
+                m = n.meta.get("macs") or 0
+                if is_sym(m):           # only sizes the data decides are left free after binding the inputs'
+                    data.update(str(x) for x in m.free_symbols())
+                else:
+                    macs += int(m)
             sizes.update(bind)
         e.params, e.macs, e.sizes = params, macs, sizes
+        e.macs_data = sorted(data) or None
     except NetspecError as err:
         e.error = err.message
     return e
@@ -156,7 +165,8 @@ def text(e: Entry) -> str:
         head = f"{e.name}: does not check: {e.error}"
     else:
         at = ", ".join(f"{k}={v}" for k, v in (e.sizes or {}).items())
-        head = f"{e.name}: {e.params:,} parameters, {_human(e.macs)} MACs" + (f" at {at}" if at else "")
+        macs = _human(e.macs) + (f"+ (more per {', '.join(e.macs_data)})" if e.macs_data else "")
+        head = f"{e.name}: {e.params:,} parameters, {macs} MACs" + (f" at {at}" if at else "")
     return "\n".join([head, f"  file: {_shown(e.path)}", f"  reproduces: {e.reproduces or '-'}"])
 
 

@@ -17,7 +17,7 @@ R18 = str(ROOT / "specs" / "resnet18.yaml")
 def test_drawing_renders_as_svg_and_reprs_in_one_line():
     d = netspec.draw(R18, depth=1)                 # no path: nothing written, the drawing shows itself
     svg = d._repr_svg_()
-    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "N×64×ceil(H/4)×ceil(W/4)" in svg
+    assert svg.lstrip().startswith("<?xml") and "<svg" in svg and "N×64×H/4×W/4" in svg
     assert 'id="layer1.0"' in svg                 # folded at depth 1
     assert repr(d) == "<Drawing resnet18: 17 nodes, 4 clusters, 16 edges, 8 folded blocks>"
     gan = netspec.draw(str(ROOT / "specs" / "dcgan.yaml"))

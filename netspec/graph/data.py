@@ -86,7 +86,7 @@ def to_data(g: Graph) -> dict:
             "op": n.op.name,
             "params": _params(n),
             "exprs": {str(k): str(v) for k, v in (n.meta.get("exprs") or {}).items()},
-            "inputs": [_type(t) for t in n.meta.get("in", [])],
+            "inputs": [None if t is None else _type(t) for t in n.meta.get("in", [])],   # null: optional, absent
             "outputs": [_type(t) for t in n.out],
             "weights": {k: {"shape": [_dim(d) for d in shape], "kind": kind}
                         for k, (shape, kind) in n.meta.get("weights", {}).items()},
@@ -221,7 +221,7 @@ def _read(data: dict, name: str) -> GraphData:
     nodes = {}
     for d in data["nodes"]:
         loc = d.get("loc")
-        nodes[d["name"]] = NodeData(d["name"], d["op"], d["params"], [_type_back(t) for t in d["inputs"]],
+        nodes[d["name"]] = NodeData(d["name"], d["op"], d["params"], [None if t is None else _type_back(t) for t in d["inputs"]],
                                     [_type_back(t) for t in d["outputs"]], d["parameters"], d["macs"],
                                     Loc(loc["file"], loc["line"], loc["col"]) if loc else None, d)
     if len(nodes) != len(data["nodes"]):

@@ -768,6 +768,8 @@ class Expander:
             raise SpecError(f"'{key}' asserts a shape: a list of dimensions, got {written!r}", loc,
                             f"e.g. {key}: [N, 64, H/2, W/2]")
         names = dict(self.dim_names)
+        # data-dependent sizes introduced so far (a detector's K detections) may be stated like the inputs' symbols
+        names.update({x: Dim.sym(x) for x in self.sym.data if x not in names})
         for k, v in dict.items(env) if isinstance(env, dict) else ():
             if isinstance(v, int) and not isinstance(v, bool):
                 names[k] = v

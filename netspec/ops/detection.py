@@ -104,9 +104,22 @@ class TransformParams(Params):
         return self
 
 
+def _resized_batch(h: int, w: int, p) -> tuple[int, int]:
+    """The transform's batch size for (h, w) images, as torchvision computes it: the scale that brings the shorter
+    side to min_size unless the longer would pass max_size (Python floats), interpolate's floor(size * scale), then
+    each side rounded up to a multiple of size_divisible."""
+    import math
+    scale = min(p.min_size / min(h, w), p.max_size / max(h, w))
+    hr, wr = math.floor(float(h) * scale), math.floor(float(w) * scale)
+    d = p.size_divisible
+    return int(math.ceil(float(hr) / d) * d), int(math.ceil(float(wr) / d) * d)
+
+
 @register
 class RCNNTransformOp(_DetectionOp):
     """Detector input transform: normalise, resize to min_size/max_size, pad the batch to a multiple (Hb, Wb)."""
+    shape_rule = ("[N, C, H, W] -> images [N, C, Hb, Wb] (resized, padded to size_divisible; known "
+                  "numbers at known H, W), sizes [N, 2] int64")
 
     name = "rcnn_transform"
     Params = TransformParams
@@ -114,7 +127,8 @@ class RCNNTransformOp(_DetectionOp):
     torch_ref = "torchvision.models.detection.transform.GeneralizedRCNNTransform"
     cases = [({}, [(N, 3, H, W)], [(N, 3, "Hb", "Wb"), ((N, 2), "int64")]),
              ({"min_size": 16, "max_size": 24, "mean": [0.5], "std": [0.25], "size_divisible": 8},
-              [(2, 1, 9, 14)], [(2, 1, "Hb", "Wb"), ((2, 2), "int64")])]
+              [(2, 1, 9, 14)], [(2, 1, 16, 24), ((2, 2), "int64")]),
+             ({"min_size": 20, "max_size": 33, "size_divisible": 8}, [(1, 3, 7, 13)], [(1, 3, 24, 40), ((1, 2), "int64")])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
@@ -125,8 +139,12 @@ class RCNNTransformOp(_DetectionOp):
         if c != len(p.mean):
             raise OpError(f"{cls.name} has {len(p.mean)} mean/std values for {c} channels",
                           f"give one mean and one std per channel ({c} each)", param="mean")
-        hb = data_dim(ctx.sym, "Hb", p.size_divisible)
-        wb = data_dim(ctx.sym, "Wb", p.size_divisible)
+        h, w = x.shape[2], x.shape[3]
+        if isinstance(h, int) and isinstance(w, int):       # known sizes: the batch's size is known too
+            hb, wb = _resized_batch(h, w, p)
+        else:
+            hb = data_dim(ctx.sym, "Hb", p.size_divisible)
+            wb = data_dim(ctx.sym, "Wb", p.size_divisible)
         return [x.with_shape((x.shape[0], c, hb, wb)), TensorType((x.shape[0], 2), "int64")]
 
     @classmethod
@@ -166,6 +184,8 @@ class FPNParams(Params):
 @register
 class FeaturePyramidOp(_DetectionOp):
     """Feature pyramid (Lin et al. 2017) over levels given finest first: outputs out0, out1, ... (+ a pooled one)."""
+    shape_rule = ("levels [N, C_i, H_i, W_i] (finest first) -> out_i [N, out, H_i, W_i], plus pool "
+                  "[N, out, ceil(H_last/2), ceil(W_last/2)] when asked")
 
     name = "feature_pyramid"
     Params = FPNParams
@@ -247,6 +267,8 @@ class RPNHeadParams(Params):
 @register
 class RPNHeadOp(_DetectionOp):
     """RPN head shared by every level (3x3 conv, relu, 1x1 objectness and box deltas), flattened: [N, A], [N, A, 4]."""
+    shape_rule = ("levels [N, C, H_i, W_i] -> objectness [N, A], deltas [N, A, 4]; A = anchors per "
+                  "cell x sum(H_i * W_i)")
 
     name = "rpn_head"
     Params = RPNHeadParams
@@ -329,6 +351,8 @@ class AnchorParams(Params):
 @register
 class AnchorsOp(_DetectionOp):
     """Anchor boxes of every level (sizes x aspect ratios at each cell), in the RPN head's order: [A, 4]."""
+    shape_rule = ("images, levels [N, C, H_i, W_i] -> anchors [A, 4]; A = len(sizes_i) x "
+                  "len(aspect_ratios) x sum(H_i * W_i)")
 
     name = "anchors"
     Params = AnchorParams
@@ -394,6 +418,7 @@ class DecodeParams(Params):
 @register
 class BoxDecodeOp(_DetectionOp):
     """Apply box deltas [N, A, 4] to reference boxes [A, 4] (anchors): boxes [N, A, 4] (torchvision's BoxCoder)."""
+    shape_rule = "deltas [N, A, 4], boxes [A, 4] -> boxes [N, A, 4]"
 
     name = "box_decode"
     Params = DecodeParams
@@ -475,6 +500,8 @@ class ProposalParams(Params):
 @register
 class RPNProposalsOp(_DetectionOp):
     """RPN proposals from decoded boxes, objectness, image sizes and the levels: boxes [R, 4], image [R]."""
+    shape_rule = ("boxes [N, A, 4], objectness [N, A], sizes [N, 2], levels -> boxes [R, 4], image "
+                  "[R] int64 (R known when it runs)")
 
     name = "rpn_proposals"
     Params = ProposalParams
@@ -558,6 +585,8 @@ class RoIAlignParams(Params):
 @register
 class MultiScaleRoIAlignOp(_DetectionOp):
     """RoIAlign from several levels: boxes [K, 4], image [K], sizes [N, 2], then the levels -> [K, C, s, s]."""
+    shape_rule = ("boxes [K, 4], image [K], sizes [N, 2], levels [N, C, H_i, W_i] -> [K, C, "
+                  "output_size, output_size]")
 
     name = "multiscale_roi_align"
     Params = RoIAlignParams
@@ -630,6 +659,8 @@ class DetectionParams(Params):
 @register
 class BoxPostprocessOp(_DetectionOp):
     """Detections from class logits, per-class deltas, proposals, their image and the sizes: [K, 4], [K], [K], [K]."""
+    shape_rule = ("logits [R, classes], deltas [R, 4 * classes], boxes [R, 4], image [R], sizes [N, "
+                  "2] -> boxes [K, 4], scores [K], labels [K] int64, image [K] int64")
 
     name = "box_postprocess"
     Params = DetectionParams
@@ -693,6 +724,8 @@ def _rescale_types(b, i, s, x, op, ctx):
 @register
 class RescaleBoxesOp(_DetectionOp):
     """Boxes [K, 4] from the resized batch back to the original images (boxes, image, sizes, original images)."""
+    shape_rule = ("boxes [K, 4], image [K], sizes [N, 2], original [N, C, H, W] -> boxes [K, 4] in "
+                  "the original images' pixels")
 
     name = "rescale_boxes"
     inputs = (In("boxes"), In("image"), In("sizes"), In("original"))
@@ -743,6 +776,8 @@ def paste_masks(logits, labels, boxes, original):
 @register
 class PasteMasksOp(_DetectionOp):
     """Mask probabilities of each box's class, pasted into the original image: [K, classes, s, s] -> [K, 1, H, W]."""
+    shape_rule = ("logits [K, classes, s, s], labels [K], boxes [K, 4], original [N, C, H, W] -> "
+                  "masks [K, 1, H, W]")
 
     name = "paste_masks"
     inputs = (In("logits"), In("labels"), In("boxes"), In("original"))
