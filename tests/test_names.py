@@ -173,3 +173,26 @@ def test_a_shape_function_of_a_name_that_is_parameter_and_layer_is_an_error():
     assert not res.ok, errs
     assert "'dropout' in 'features(dropout)' is ambiguous" in errs[0] and ":9:" in errs[0], errs
     assert "rename the layer 'dropout' or the parameter" in errs[0], errs
+
+
+def test_a_member_named_like_the_groups_only_output_is_ambiguous_unless_it_is_that_output():
+    text = HEAD + ("  - {op: seq, name: s, layers: [{op: linear, name: out, out: 8}, {op: relu}]}\n"
+                   "  - {op: seq, name: t, layers: [{op: linear, out: 8}, {op: relu, name: out}]}\n"
+                   "  - {op: add, from: [REF, x]}\n")
+    res, errs = _check(text.replace("REF", "s.out"))
+    assert not res.ok and "'s.out' is ambiguous" in errs[0] and ":6:" in errs[0], errs
+    res, errs = _check(text.replace("REF", "t.out"))     # the member 'out' is the last layer: one tensor
+    assert res.ok, errs
+
+
+def test_listed_outputs_of_dash_digit_and_member_names_are_identifiers():
+    text = HEAD + ("  - {op: linear, name: block1-0, out: 4}\n"
+                   "  - {op: seq, name: body, layers: [{op: relu}, {op: linear, out: 8}]}\n"
+                   "  - {op: relu, name: '9'}\n"
+                   "outputs: [block1-0, body.0, '9']\n")
+    res, errs = _check(text)
+    assert res.ok, errs
+    m = netspec.build(text)
+    y = m(torch.randn(2, 8))
+    assert set(y) == {"block1_0", "body_0", "out_9"} and tuple(y["block1_0"].shape) == (2, 4)
+    assert assert_runs_as_checked(text) == 1

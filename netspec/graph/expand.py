@@ -733,9 +733,10 @@ class Expander:
                 raise _Poison()
             kids = e.children or {}
             outs = e.passes if e.disabled else e.names
-            if step in kids and step in outs and len(outs) > 1:
+            same = step in kids and step in e.names and kids[step].refs[:1] == e.refs[e.names.index(step):][:1]
+            if step in kids and step in outs and not same:
                 raise GraphError(f"'{here}.{step}' is ambiguous: '{step}' is both a member of the group '{here}' and "
-                                 "an output of its last layer", loc,
+                                 "an output of its last layer (a different tensor)", loc,
                                  f"rename the member '{step}', or name the last layer and refer to its output "
                                  "through it")
             if step in kids:
@@ -1267,7 +1268,7 @@ class Expander:
             locs["out"] = last.loc
             return
         items = ([(str(spec_out).split(".")[0], spec_out, opath)] if isinstance(spec_out, str) else
-                 [(str(r).replace(".", "_"), r, opath + (j,)) for j, r in enumerate(spec_out)] if isinstance(spec_out, list) else
+                 [(_output_name(r), r, opath + (j,)) for j, r in enumerate(spec_out)] if isinstance(spec_out, list) else
                  [(k, r, opath + (k,)) for k, r in spec_out.items()])
         if isinstance(spec_out, str):
             items = [("out", spec_out, opath)]
@@ -1460,6 +1461,13 @@ def _expr_names(raw: dict) -> set:
                 except ExprError:
                     pass
     return out
+
+
+def _output_name(ref) -> str:
+    """The output name a listed reference gives (outputs: [fc, body.0, block1-0] -> fc, body_0, block1_0): an
+    identifier, as output names are variables in generated code; a name starting with a digit gets 'out_' first."""
+    s = re.sub(r"[.-]", "_", str(ref))
+    return "out_" + s if s[:1].isdigit() else s
 
 
 def _tensor_use(raw: dict, name: str) -> tuple | None:

@@ -480,6 +480,9 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         if why is None and ref and isinstance(value, str) and "" in parts:
             why = "a reference has a name on each side of '.'"
         msg = f"invalid name {shown}" + (f": {why}" if why else "")
+        if layerish and not ref and why and why.startswith("'.'"):
+            hints.append("'.' separates the steps of a module path: write 'layer1-0', or put the layer in a seq "
+                         "named 'layer1'")
         hints.append((LAYER_NAME_HINT if layerish else NAME_HINT)
                      + (" (references may add '.output' or '.child': 'lstm.h', 'body.0')" if ref else ""))
     elif chosen["type"].endswith("_type") or chosen["type"].endswith("_parsing"):
