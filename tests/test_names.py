@@ -196,3 +196,37 @@ def test_listed_outputs_of_dash_digit_and_member_names_are_identifiers():
     y = m(torch.randn(2, 8))
     assert set(y) == {"block1_0", "body_0", "out_9"} and tuple(y["block1_0"].shape) == (2, 4)
     assert assert_runs_as_checked(text) == 1
+
+
+FPN_LIKE = """
+netspec: 1
+inputs: {c2: [N, 4, 16, 16], c3: [N, 8, 8, 8]}
+layers:
+  - name: inner_blocks         # torchvision FPN: inner_blocks.0.0.weight (a ModuleList of Conv2dNormActivation)
+    op: seq
+    layers:
+      - {name: 0, op: seq, from: c2, layers: [{op: conv2d, out: 6, kernel: 1}]}
+      - {name: 1, op: seq, from: c3, layers: [{op: conv2d, out: 6, kernel: 1}]}
+  - {name: up, op: interpolate, size: [16, 16], mode: nearest, from: inner_blocks.1}
+  - {name: merged, op: add, from: [inner_blocks.0, up]}
+  - {name: layer_blocks, op: seq, layers: [{name: 0, op: seq, layers: [{op: conv2d, out: 6, kernel: 3, padding: 1}]}]}
+outputs: {p2: layer_blocks, p3: inner_blocks.1.0}
+"""
+
+
+def test_members_of_members_reach_a_pyramid_written_out_of_groups():
+    """The key layout of torchvision's FPN (fpn.inner_blocks.0.0), each inner block applied to its own level and
+    reached from outside the group by its number."""
+    res, errs = _check(FPN_LIKE)
+    assert res.ok, errs
+    m = netspec.build(FPN_LIKE).eval()
+    assert sorted(k for k in m.state_dict() if k.endswith("weight")) == [
+        "inner_blocks.0.0.weight", "inner_blocks.1.0.weight", "layer_blocks.0.0.weight"]
+    c2, c3 = torch.randn(1, 4, 16, 16), torch.randn(1, 8, 8, 8)
+    y = m(c2=c2, c3=c3)
+    ib = m.inner_blocks
+    with torch.no_grad():
+        lat = getattr(ib, "0")(c2) + torch.nn.functional.interpolate(getattr(ib, "1")(c3), size=(16, 16))
+        assert (y["p2"] - getattr(m.layer_blocks, "0")(lat)).abs().max().item() <= 1e-5
+        assert (y["p3"] - getattr(ib, "1")(c3)).abs().max().item() <= 1e-5
+    assert assert_runs_as_checked(FPN_LIKE) == 1
