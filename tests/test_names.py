@@ -230,3 +230,10 @@ def test_members_of_members_reach_a_pyramid_written_out_of_groups():
         assert (y["p2"] - getattr(m.layer_blocks, "0")(lat)).abs().max().item() <= 1e-5
         assert (y["p3"] - getattr(ib, "1")(c3)).abs().max().item() <= 1e-5
     assert assert_runs_as_checked(FPN_LIKE) == 1
+
+
+def test_share_on_a_group_is_an_error_not_ignored():
+    text = HEAD + ("  - {op: seq, name: head, layers: [{op: linear, out: 8}]}\n"
+                   "  - {op: seq, name: head2, from: x, share: head, layers: [{op: linear, out: 8}]}\n")
+    res, errs = _check(text)   # before: accepted, and head2 got weights of its own
+    assert not res.ok and "'share: head' on a seq" in errs[0] and ":5:" in errs[0], errs

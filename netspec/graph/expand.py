@@ -796,6 +796,10 @@ class Expander:
     def _instance_of(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
                      flat_counter) -> Entry:
         loc = src.loc(path)
+        if raw.get("share") is not None and lookup(opname) is None:      # a seq or block instance: never ignored
+            raise GraphError(f"'share: {raw['share']}' on a {'seq' if opname == 'seq' else 'block instance'}: only a "
+                             "single layer (an op) can share another's module", src.loc(path + ("share",)),
+                             "share each layer inside it instead, or use one instance for both inputs")
         if opname == "seq":
             return self._seq(raw, src, path, scope, node_id, ins, env, container, flat_counter)
         op = lookup(opname)
