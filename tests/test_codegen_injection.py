@@ -86,7 +86,7 @@ print("ok", len({json.dumps([str(f) for f in files])}))
     assert not canary.exists()
 
 
-@pytest.mark.parametrize("name", ["forward", "self", "__init__", "import", "a.b", "a b", "ｍａｘ", "1abc", ""])
+@pytest.mark.parametrize("name", ["forward", "self", "__init__", "import", "a.b", "a b", "ｍａｘ", "-1abc", "a:b", ""])
 def test_hostile_layer_names_are_refused_with_a_location(name):
     text = json.dumps({"netspec": 1, "inputs": {"x": ["N", 4]}, "layers": [{"name": name, "op": "linear", "out": 2}]})
     try:

@@ -146,7 +146,7 @@ def test_format_version_is_the_number_1(text, error):
                                "more, not true/false True"),
     ("{op: relu, name: 1.5}", "'name' of layer '1.5' (relu): a layer's name must be a name or a number of 0 or "
                               "more, not a number 1.5"),
-    ("{op: relu, name: '-1'}", "'name' of layer '-1' (relu): invalid name '-1': '-' is not allowed in a name"),
+    ("{op: relu, name: '-1'}", "'name' of layer '-1' (relu): invalid name '-1': a name cannot start with '-'"),
     ("{op: relu, name: ''}", "'name' of layer '' (relu): invalid name '': a name cannot be empty"),
 ])
 def test_types_are_not_confused(layer, error):
@@ -173,7 +173,10 @@ def test_the_network_name_is_checked(name, error):
 
 
 def test_one_rule_for_every_kind_of_name():
-    for bad in ["", "1a", "a-b", "a b", "\x1b", "с", "_a", "class", "self", "true", "x" * 129]:
+    for bad in ["", "-1", "a.b", "a b", "\x1b", "с", "_a", "_a-b", "a:b", "class", "self", "true", "x" * 129]:
         assert identifier_problem(bad) and name_problem(bad) and layer_name_problem(bad), bad
+    for layer_only in ["1a", "2", "a-b", "block1-0", "1x1", "a-"]:     # a layer's name, never a variable's
+        assert identifier_problem(layer_only) and name_problem(layer_only) is None, layer_only
+        assert layer_name_problem(layer_only) is None, layer_only
     assert syntax_problem("a" * 128) is None and name_problem("forward") and identifier_problem("forward") is None
     assert layer_name_problem(0) is None and layer_name_problem(-1) and layer_name_problem(True)

@@ -27,7 +27,8 @@ from guarantee import Rejected, assert_runs_as_checked
 
 # names that methods of nn.Sequential / nn.ModuleList / dict take: each must still name a layer
 CONTAINER_NAMES = ["append", "extend", "insert", "pop", "keys", "items", "values", "update", "clear", "index",
-                   "count", "forward_", "y", "out", "self_", "F", "torch", "nn", "math", "layer", "sum", "input"]
+                   "count", "forward_", "y", "out", "self_", "F", "torch", "nn", "math", "layer", "sum", "input",
+                   "block1-0", "2", "1x1", "conv-a"]   # names only a module attribute can have (getattr)
 
 
 def _dim(d):

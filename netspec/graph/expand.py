@@ -9,6 +9,8 @@ in the ops, this pass only calls them in order and records the results.
 """
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass, field
 import math
 import re
@@ -54,6 +56,7 @@ class Entry:
     source: bool = False           # a layer without inputs (param, buffer)
     disabled: bool = False
     passes: tuple = ()             # a layer dropped by 'if': the outputs it would have, each passing its input on
+    children: dict | None = None   # a group (seq, repeat): its members by structural name ('0', 'conv1'), for body.0
 
 
 class TensorVal:
@@ -153,6 +156,7 @@ class _Scope:
     entries: dict                           # local name -> Entry
     parent: "_Scope | None" = None          # lexical parent (for 'seq' only)
     names_here: set = field(default_factory=set)   # all layer names of this body (for hints)
+    children: dict = field(default_factory=dict)   # structural name -> Entry of each layer present ('0', 'conv1')
 
     def get(self, name: str):
         s = self
@@ -413,7 +417,14 @@ class Expander:
                     raise GraphError(f"layer '{names[i]}' takes its own output as input",
                                      src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
             for n in _expr_names(raw):
-                if n in seen and seen[n] != i:
+                if n in seen and n in env:          # in an expression a name is the parameter (or let value)
+                    where = _tensor_use(raw, n)
+                    if where is not None:
+                        raise GraphError(f"'{n}' in '{where[1]}' is ambiguous: '{n}' is both a parameter (or let "
+                                         "value) and a layer of this block", src.loc(lpath + (i, where[0])),
+                                         f"in an expression a name is the parameter, but {where[2]}() takes a tensor:"
+                                         f" rename the layer '{n}' or the parameter")
+                elif n in seen and seen[n] != i:
                     edges.append((seen[n], i))
             if implicit:
                 prev_of[i] = prev
@@ -446,6 +457,7 @@ class Expander:
                 chain_in = results.get(p) if p is not None else first
             else:
                 chain_in = None
+            numbered = counter[0]
             try:
                 ent = self._layer(raw, src, path, scope, prefix, None if i in auto else names[i], env, chain_in,
                                   container, counter)
@@ -459,6 +471,10 @@ class Expander:
                 ent = Entry([], [], src.loc(path), poisoned=True)
             results[i] = ent
             scope.entries[names[i]] = ent
+            if i not in auto:
+                scope.children[names[i]] = ent
+            elif counter[0] == numbered + 1 and not ent.poisoned:   # numbered like nn.Sequential: body.0
+                scope.children[str(numbered)] = ent
         # the body's result is its last layer in list order (not in evaluation order)
         if layers:
             last_i = len(layers) - 1
@@ -544,6 +560,7 @@ class Expander:
         idx = loop_index(raw)
         cur = ins
         ent = None
+        copies: dict = {}                    # a repeat's copies by number, for rep.0
         before = len(self.graph.nodes)
         work_first = self.work[0]
         for k in range(n):
@@ -552,6 +569,7 @@ class Expander:
             klenv = self._layer_env(kenv, scope, cur)
             if rpath is not None:
                 ent = self._instance(raw, src, path, scope, f"{rpath}.{k}", opname, cur, slot_names, klenv, kenv, rpath)
+                copies[str(k)] = ent
             elif template:                                            # each copy named by the template
                 copy_name = self._copy_name(template, klenv, src, path)
                 if scope.get(copy_name) is not None or copy_name in scope.names_here:
@@ -560,6 +578,7 @@ class Expander:
                 ent = self._instance(raw, src, path, scope, prefix + copy_name, opname, cur, slot_names, klenv, kenv,
                                      container)
                 scope.entries[copy_name] = ent      # a later layer may name one copy (from: stage2)
+                scope.children[copy_name] = ent
             elif splice:                                              # flat: each copy's layers spliced
                 ent = self._instance(raw, src, path, scope, prefix, opname, cur, slot_names, klenv, kenv, container,
                                      flat_counter=counter)
@@ -588,6 +607,8 @@ class Expander:
                                      f"one copy has {each:,} nodes; raise the limit with --limit max_nodes=N if you mean it")
             cur = [ent] + list(cur[1:]) if cur else [ent]
         self._warn_chained_merge(raw, src, path, opname, shown, n, cur)
+        if rpath is not None:
+            ent = dataclasses.replace(ent, children=copies)
         return ent
 
     def _warn_chained_merge(self, raw, src, path, opname, shown, n, cur) -> None:
@@ -689,7 +710,9 @@ class Expander:
         return ents, locs, None
 
     def _resolve(self, ref: str, scope: _Scope, loc: Loc, name: str, who: str | None = None) -> Entry:
-        base, _, out = ref.partition(".")
+        """The entry a reference names: a layer or input ('conv1', '2', 'block1-0'), then steps that are a group's
+        members by structural name ('body.0': seq and repeat) or a layer's outputs by declared name ('lstm.h')."""
+        base, *steps = ref.split(".")
         e = scope.get(base)
         if e is None:
             hints = []
@@ -704,23 +727,49 @@ class Expander:
             hints.append("names in scope: " + ", ".join(scope.all_names()) if scope.all_names() else "")
             raise GraphError(f"{who or f'layer {name!r}'} refers to '{base}', which is not defined here", loc,
                              [h for h in hints if h])
+        here = base
+        for k, step in enumerate(steps):
+            if e.poisoned:
+                raise _Poison()
+            kids = e.children or {}
+            outs = e.passes if e.disabled else e.names
+            same = step in kids and step in e.names and kids[step].refs[:1] == e.refs[e.names.index(step):][:1]
+            if step in kids and step in outs and not same:
+                raise GraphError(f"'{here}.{step}' is ambiguous: '{step}' is both a member of the group '{here}' and "
+                                 "an output of its last layer (a different tensor)", loc,
+                                 f"rename the member '{step}', or name the last layer and refer to its output "
+                                 "through it")
+            if step in kids:
+                e, here = kids[step], f"{here}.{step}"
+                continue
+            if k < len(steps) - 1:
+                hint = (f"its members: {', '.join(kids)}" if kids else
+                        f"'{here}' is not a group (seq or repeat); only a group's members can be named after a '.', "
+                        "and then an output last")
+                dym = did_you_mean(step, list(kids)) if kids else None
+                raise GraphError(f"'{here}' has no member '{step}'", loc, [h for h in (dym, hint) if h])
+            return self._output_of(e, here, step, ref, loc, name, kids)
         if e.poisoned:
             raise _Poison()
-        if out and e.disabled and out in e.passes:          # every output of a dropped layer passes its input on
+        if not e.refs:
+            raise GraphError(f"layer '{name}' refers to '{here}', which was dropped by its 'if' and has no input to "
+                             "pass through", loc, "refer to another layer, or make the condition true")
+        return e
+
+    def _output_of(self, e: Entry, base: str, out: str, ref: str, loc: Loc, name: str, kids: dict) -> Entry:
+        """Output ``out`` of the layer entry ``e`` (named ``base`` in the reference)."""
+        if e.disabled and out in e.passes:          # every output of a dropped layer passes its input on
             if not e.refs:
                 raise GraphError(f"layer '{name}' refers to '{ref}', but '{base}' was dropped by its 'if' and has no "
                                  "input to pass through", loc, "refer to another layer, or make the condition true")
             return Entry(e.refs[:1], [out], e.loc)
-        if out:
-            if out not in e.names:
-                raise GraphError(f"'{base}' has no output '{out}'", loc,
-                                 f"its outputs: {', '.join(e.passes or e.names) or '(none)'}")
-            k = e.names.index(out)
-            return Entry([e.refs[k]], [out], e.loc)
-        if not e.refs:
-            raise GraphError(f"layer '{name}' refers to '{base}', which was dropped by its 'if' and has no input to "
-                             "pass through", loc, "refer to another layer, or make the condition true")
-        return e
+        if out not in e.names:
+            hints = [h for h in (did_you_mean(out, list(e.passes or e.names) + list(kids)),) if h]
+            hints.append(f"its outputs: {', '.join(e.passes or e.names) or '(none)'}"
+                         + (f"; its members: {', '.join(kids)}" if kids else ""))
+            raise GraphError(f"'{base}' has no output {'or member ' if kids else ''}'{out}'", loc, hints)
+        k = e.names.index(out)
+        return Entry([e.refs[k]], [out], e.loc)
 
     # -- instances: op, seq or block ----------------------------------------------------------------
     def _instance(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
@@ -747,6 +796,10 @@ class Expander:
     def _instance_of(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
                      flat_counter) -> Entry:
         loc = src.loc(path)
+        if raw.get("share") is not None and lookup(opname) is None:      # a seq or block instance: never ignored
+            raise GraphError(f"'share: {raw['share']}' on a {'seq' if opname == 'seq' else 'block instance'}: only a "
+                             "single layer (an op) can share another's module", src.loc(path + ("share",)),
+                             "share each layer inside it instead, or use one instance for both inputs")
         if opname == "seq":
             return self._seq(raw, src, path, scope, node_id, ins, env, container, flat_counter)
         op = lookup(opname)
@@ -1110,7 +1163,7 @@ class Expander:
         c = self.graph.containers[node_id]
         c.outputs = last.refs[:1]
         c.output_names = ["out"]
-        return Entry(last.refs, last.names, loc)
+        return Entry(last.refs, last.names, loc, children=inner.children)
 
     def _block(self, raw, src, path, node_id, bref: BlockRef, ins, slot_names, lenv, container,
                flat_counter=None) -> Entry:
@@ -1221,7 +1274,7 @@ class Expander:
             locs["out"] = last.loc
             return
         items = ([(str(spec_out).split(".")[0], spec_out, opath)] if isinstance(spec_out, str) else
-                 [(str(r).replace(".", "_"), r, opath + (j,)) for j, r in enumerate(spec_out)] if isinstance(spec_out, list) else
+                 [(_output_name(r), r, opath + (j,)) for j, r in enumerate(spec_out)] if isinstance(spec_out, list) else
                  [(k, r, opath + (k,)) for k, r in spec_out.items()])
         if isinstance(spec_out, str):
             items = [("out", spec_out, opath)]
@@ -1414,6 +1467,33 @@ def _expr_names(raw: dict) -> set:
                 except ExprError:
                     pass
     return out
+
+
+def _output_name(ref) -> str:
+    """The output name a listed reference gives (outputs: [fc, body.0, block1-0] -> fc, body_0, block1_0): an
+    identifier, as output names are variables in generated code; a name starting with a digit gets 'out_' first."""
+    s = re.sub(r"[.-]", "_", str(ref))
+    return "out_" + s if s[:1].isdigit() else s
+
+
+def _tensor_use(raw: dict, name: str) -> tuple | None:
+    """Where a layer's expressions pass ``name`` to a shape function (channels(x), dim(x, 1)): (key, text, function)."""
+    import ast
+    for k, v in raw.items():
+        if k in ("op", "name", "from", "share", "doc", "layers", "out_shape") or (k == "index" and not op_owns_index(raw)):
+            continue
+        for text in (v if isinstance(v, list) else [v]):
+            if not isinstance(text, str):
+                continue
+            try:
+                tree = ast.parse(text.strip(), mode="eval")
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in SHAPE_FUNCS \
+                        and node.args and isinstance(node.args[0], ast.Name) and node.args[0].id == name:
+                    return k, text, node.func.id
+    return None
 
 
 def _least_value(d, sym: SymCtx) -> int:

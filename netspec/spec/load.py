@@ -17,7 +17,7 @@ from ..limits import LIMITS
 from .parse import Source, load_file, parse_text
 from . import models
 from .spellings import RENAMED, foreign_hint, same_padding_hint
-from .names import NAME_HINT, identifier_problem, layer_name_problem, syntax_problem
+from .names import LAYER_NAME_HINT, NAME_HINT, identifier_problem, layer_name_problem, layer_syntax_problem, syntax_problem
 
 
 @dataclass
@@ -471,12 +471,20 @@ def _one_error(key: tuple, errs: list, src: Source) -> NetspecError:
         hints.append(f"expected {chosen['ctx']['expected']}")
         msg = f"invalid value {shown}"
     elif chosen["type"] == "string_pattern_mismatch":
-        ref = "\\." in str(chosen.get("ctx", {}).get("pattern", ""))   # a reference: name or name.output
-        parts = str(value).split(".", 1) if ref else [str(value)]
-        why = next((_name_trouble(part) for part in parts if _name_trouble(part)), None) if isinstance(value, str) else None
+        pattern = str(chosen.get("ctx", {}).get("pattern", ""))
+        ref = "\\." in pattern                        # a reference: name, name.output, group.child
+        layerish = ref or "-]" in pattern           # a layer's name (or a reference to one): '-' and digits allowed
+        trouble = layer_syntax_problem if layerish else _name_trouble
+        parts = str(value).split(".") if ref else [str(value)]
+        why = next((trouble(part) for part in parts if trouble(part)), None) if isinstance(value, str) else None
+        if why is None and ref and isinstance(value, str) and "" in parts:
+            why = "a reference has a name on each side of '.'"
         msg = f"invalid name {shown}" + (f": {why}" if why else "")
-        hints.append("names are ASCII letters, digits and '_', not starting with a digit"
-                     + (" (references may add '.output')" if ref else ""))
+        if layerish and not ref and why and why.startswith("'.'"):
+            hints.append("'.' separates the steps of a module path: write 'layer1-0', or put the layer in a seq "
+                         "named 'layer1'")
+        hints.append((LAYER_NAME_HINT if layerish else NAME_HINT)
+                     + (" (references may add '.output' or '.child': 'lstm.h', 'body.0')" if ref else ""))
     elif chosen["type"].endswith("_type") or chosen["type"].endswith("_parsing"):
         msg = re.sub(r" or instance of \w+", "", msg)     # pydantic's class names mean nothing to a user
         msg = f"{msg.lower().rstrip('.')}, got {shown}"

@@ -16,7 +16,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Fiel
 
 from ..train.config import TrainConfig
 from .expr import ExprError, parse as parse_expr
-from .names import MAX_NAME_CHARS, NAME_PATTERN, REF_PATTERN, TEMPLATE_PATTERN
+from .names import LAYER_NAME_PATTERN, MAX_NAME_CHARS, MAX_REF_STEPS, NAME_PATTERN, REF_PATTERN, TEMPLATE_PATTERN
 
 FORMAT_VERSION = 1
 
@@ -70,11 +70,14 @@ def _check_expr(s: str) -> str:
 
 Expr = Annotated[str, AfterValidator(_check_expr), Field(json_schema_extra={"description": "an expression"})]
 Name = Annotated[str, Field(pattern=NAME_PATTERN, max_length=MAX_NAME_CHARS)]
+LayerName = Annotated[str, Field(pattern=LAYER_NAME_PATTERN, max_length=MAX_NAME_CHARS,
+                                 description="a layer's name: letters, digits, '_' and '-' (not first): 'block1-0'")]
 LayerNumber = Annotated[int, Field(ge=0, le=2**31, description="a position-style name (classifier.1)")]
 NameTemplate = Annotated[str, Field(pattern=TEMPLATE_PATTERN, max_length=MAX_NAME_CHARS,
                                     description="a repeated layer's copies named by expressions: 'denselayer{i+1}'")]
-Ref = Annotated[str, Field(pattern=REF_PATTERN, max_length=2 * MAX_NAME_CHARS + 1,
-                           description="a layer name in the same scope, optionally with an output: 'lstm.h'")]
+Ref = Annotated[str, Field(pattern=REF_PATTERN, max_length=MAX_REF_STEPS * (MAX_NAME_CHARS + 1),
+                           description="a layer name in the same scope, optionally with an output or a group's "
+                                       "children: 'lstm.h', 'body.0'")]
 From = Union[Ref, list[Ref], dict[Name, Ref]]
 
 
@@ -84,14 +87,14 @@ class Model(BaseModel):
 
 
 class LayerBase(Model):
-    name: Optional[Union[Name, LayerNumber, NameTemplate]] = Field(
+    name: Optional[Union[LayerName, LayerNumber, NameTemplate]] = Field(
         None, description="structural name (module attribute), or a number of 0 or more; default: index in the "
                           "list. With 'repeat', a template names each copy: 'denselayer{i+1}'")
     from_: Optional[From] = Field(None, alias="from", description="inputs: a name, a list, or {input: name}; default: the previous layer")
     if_: Optional[Union[bool, Expr]] = Field(None, alias="if", description="keep the layer only when true; when dropped, references to it pass its input through")
     repeat: Optional[Union[int, Expr]] = Field(None, description="instantiate n times in a chain, named name.0 .. name.{n-1}")
     index: Name = Field("i", description="the loop variable of 'repeat'")
-    share: Optional[Name] = Field(None, description="reuse the module (weights) of another layer in this scope")
+    share: Optional[LayerName] = Field(None, description="reuse the module (weights) of another layer in this scope")
     flat: Union[bool, Literal["copies"]] = Field(
         False, description="add no level to the module tree (torchvision's features.N): true numbers a block's or "
                            "seq's layers, and a repeat's copies, in the enclosing list; 'copies' numbers only a "

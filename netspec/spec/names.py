@@ -5,9 +5,13 @@ not ``self`` or a name generated code uses (``torch``, ``nn``, ``F``, ...; layer
 attributes), not an expression constant (``true``, ``null``, ...) and does not start with ``_``. Layer and input
 names become torch module attributes, so they may also not be an ``nn.Module`` attribute (``forward``, ...).
 
-A layer's ``name`` may also be a non-negative integer, written as a number (``name: 1``): the position-style names
-``nn.Sequential`` gives (``classifier.1``). Negative numbers, booleans, floats and strings of digits are refused:
-``name: -1`` would make the state_dict key ``-1.weight``, which no Python attribute can reach.
+A layer's name (a module attribute, never a Python variable) may also start with a digit and contain '-'
+(``block1-0``, ``"2"``, ``1x1``): PyTorch takes any module name but the empty one and one with '.', and generated
+code reaches such a layer with ``getattr(self, "block1-0")``. Other punctuation, whitespace, control characters and
+non-ASCII letters stay refused (they would be unreadable in references, diagrams and error messages), as does a
+leading '-' (``-1`` reads as a negative number). A layer's ``name`` may also be a non-negative integer, written as a
+number (``name: 1``): the position-style names ``nn.Sequential`` gives (``classifier.1``). Negative numbers,
+booleans and floats are refused: ``name: -1`` would make the state_dict key ``-1.weight``.
 
 The pydantic models take NAME_PATTERN from here; the loader and the expansion call the functions below. Nothing
 else decides what a name is.
@@ -18,9 +22,13 @@ import keyword
 import unicodedata
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
-REF_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"    # a name, optionally with '.output'
+LAYER_NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*$"     # a layer's name: also digits first and '-'
+# a reference: a layer, then '.output' or '.child' steps (body.0, stage2.block1-0.out1)
+REF_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_-]*(\.[A-Za-z0-9_][A-Za-z0-9_-]*)*$"
 MAX_NAME_CHARS = 128
+MAX_REF_STEPS = 8
 NAME_HINT = "names are ASCII letters, digits and '_', not starting with a digit"
+LAYER_NAME_HINT = "layer names are ASCII letters, digits, '_' and '-' (not first), e.g. 'block1-0' or '2'"
 
 MODULE_ATTRS = frozenset("""
 T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double dump_patches eval
@@ -38,21 +46,21 @@ CODEGEN_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super", "None", 
 EXPR_CONSTANTS = frozenset({"true", "false", "null", "none"})   # the constants of spec expressions
 
 
-def syntax_problem(name) -> str | None:
+def syntax_problem(name, offset: int = 0) -> str | None:
     """What keeps ``name`` from being an ASCII identifier, said plainly (look-alike letters named), or None."""
     if not isinstance(name, str):
         return f"a name must be text, not {_type_name(name)}"
     if not name:
         return "a name cannot be empty"
-    if len(name) > MAX_NAME_CHARS:
-        return f"a name of {len(name):,} characters is longer than {MAX_NAME_CHARS}"
+    if len(name) + offset > MAX_NAME_CHARS:
+        return f"a name of {len(name) + offset:,} characters is longer than {MAX_NAME_CHARS}"
     if name[0].isdigit():
         return "a name cannot start with a digit"
     for i, ch in enumerate(name):
         if ch.isascii() and (ch.isalnum() or ch == "_"):
             continue
         if not ch.isascii():
-            return (f"character {i + 1}, '{ch}', is U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}, "
+            return (f"character {i + 1 + offset}, '{ch}', is U+{ord(ch):04X} {unicodedata.name(ch, 'UNNAMED')}, "
                     "not an ASCII letter or digit")
         if ch == " ":
             return "a space is not allowed in a name"
@@ -60,6 +68,16 @@ def syntax_problem(name) -> str | None:
             return f"the control character {ascii(ch)[1:-1]} is not allowed in a name"
         return f"'{ch}' is not allowed in a name"
     return None
+
+
+def layer_syntax_problem(name) -> str | None:
+    """What keeps ``name`` from being a layer's name (letters, digits, '_' and '-', '-' not first), or None."""
+    if isinstance(name, str) and name.startswith("-"):
+        return "a name cannot start with '-' (it would read as a negative number)"
+    if isinstance(name, str) and name:
+        # the same rule as for identifiers, with '-' allowed anywhere but first and a digit allowed first
+        return syntax_problem("_" + name.replace("-", "_"), offset=-1)
+    return syntax_problem(name)
 
 
 def identifier_problem(name) -> str | None:
@@ -86,13 +104,17 @@ def name_problem(name) -> str | None:
 
     A layer is an attribute (``self.torch``), never a free name in generated code, so the names the code itself
     uses (torch, nn, F, math) may name layers; only parameters and symbols, which become variables, may not."""
-    prob = identifier_problem(name) if name not in {"torch", "nn", "F", "math"} else syntax_problem(name)
+    prob = layer_syntax_problem(name)
+    if prob is None and name not in {"torch", "nn", "F", "math"}:
+        prob = identifier_problem(name) if name.isidentifier() else (
+            "starts with '_' (reserved for internals)" if name.startswith("_") else None)
+        prob = f"'{name}' {prob}" if prob and not prob.startswith("'") else prob
     if prob is None and name in MODULE_ATTRS:
         return f"'{name}' is an attribute of torch.nn.Module (a layer with this name would replace it)"
     return prob
 
 
-TEMPLATE_PATTERN = r"^[A-Za-z0-9_]*(\{[^{}]+\}[A-Za-z0-9_]*)+$"
+TEMPLATE_PATTERN = r"^[A-Za-z0-9_-]*(\{[^{}]+\}[A-Za-z0-9_-]*)+$"
 
 
 def is_template(name) -> bool:
