@@ -338,7 +338,8 @@ def test_draw_folds_a_big_network_to_the_deepest_level_that_fits(tmp_path, monke
     monkeypatch.setattr(LIMITS, "max_drawn_nodes", 100)
     smaller = auto_depth(g)
     assert smaller is not None and smaller < depth
-    assert draw(g, tmp_path / "small.dot").nodes <= 100
+    assert draw(g, tmp_path / "small.svg").nodes <= 100
+    assert draw(g, tmp_path / "all.dot").nodes > 4000        # DOT source needs no layout: every layer, open
 
 
 def test_draw_command_says_which_depth_it_chose(tmp_path):

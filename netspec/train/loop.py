@@ -318,7 +318,8 @@ def train(spec_or_path, *, config=None, resume: bool = False, quiet: bool = Fals
     try:
         while step < total:
             for group in method.batches(epoch, in_epoch):
-                run.log_grads = lead and ((step + 1) % cfg.log_every == 0 or step + 1 == total)
+                # sharded gradients are gathered to measure them, which every rank must join
+                run.log_grads = (lead or run.sharded) and ((step + 1) % cfg.log_every == 0 or step + 1 == total)
                 logs = method.train_step(group)
                 if not math.isfinite(logs["loss"]):
                     where = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"

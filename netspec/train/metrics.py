@@ -88,6 +88,7 @@ def layer_grad_norms(networks: dict, prefixed: bool | None = None) -> dict[str, 
 
     Read at log steps only, before clipping: one fused norm over all gradients and one transfer to the host.
     With several networks (a GAN), or ``prefixed``, the names start with the network's: ``generator/fc``.
+    Under FSDP every rank calls it (the shards are gathered); only rank 0 writes the result.
     """
     names: list[str] = []
     grads = []
@@ -97,7 +98,10 @@ def layer_grad_norms(networks: dict, prefixed: bool | None = None) -> dict[str, 
         for pname, p in module.named_parameters():
             if p.grad is not None:
                 names.append(prefix + (pname.rsplit(".", 1)[0] if "." in pname else pname))
-                grads.append(p.grad.detach())
+                g = p.grad.detach()
+                if hasattr(g, "full_tensor"):       # an FSDP shard (DTensor): every rank gathers it together
+                    g = g.full_tensor()
+                grads.append(g)
     if not grads:
         return {}
     layers = list(dict.fromkeys(names))

@@ -73,6 +73,13 @@ def test_fsdp_two_processes_equal_one_and_resume_bitwise(tmp_path):
     for k in one:
         assert one[k].shape == sharded[k].shape    # whole tensors, not one rank's shard
         assert torch.allclose(one[k], sharded[k], rtol=1e-4, atol=1e-5), (k, (one[k] - sharded[k]).abs().max())
+    # per-layer gradient norms of the whole (gathered) gradients, as one process measures them
+    import json
+    norms = [[json.loads(x) for x in (tmp_path / d / "grad_norms.jsonl").read_text().splitlines()] for d in ("one", "fsdp")]
+    assert [r["step"] for r in norms[0]] == [r["step"] for r in norms[1]] and norms[0]
+    for a, b in zip(*norms):
+        assert a["norms"].keys() == b["norms"].keys()
+        assert all(abs(a["norms"][k] - b["norms"][k]) <= 1e-4 * max(1.0, a["norms"][k]) for k in a["norms"])
     ck = _weights(tmp_path / "fsdp" / "checkpoints" / "step-00000040" / "mlp.safetensors")
     assert {k: v.shape for k, v in ck.items()} == {k: v.shape for k, v in one.items()}
 
