@@ -4,4 +4,5 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 bash tools/setup.sh --test
-exec .venv/bin/python -m pytest -q "$@"
+# tests run on every core (pytest-xdist, from requirements-test.lock); `bash tools/test.sh -n 0` runs them in one process
+exec .venv/bin/python -m pytest -q -n auto "$@"
