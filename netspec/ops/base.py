@@ -180,6 +180,19 @@ class Op:
         return cls.helpers()
 
 
+class WeightlessOp(Op):
+    """Base for ops that own no weights and whose arithmetic is not counted (indexing, comparisons, constants,
+    detector bookkeeping): ``weights()`` is ``{}`` and ``macs()`` is 0."""
+
+    @classmethod
+    def weights(cls, ins, p):
+        return {}
+
+    @classmethod
+    def macs(cls, ins, outs, p):
+        return 0
+
+
 REGISTRY: dict[str, type[Op]] = {}
 ALIASES: dict[str, str] = {}
 

@@ -9,7 +9,7 @@ from typing import Optional
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, In, register
+from .base import OpError, Params, In, register, WeightlessOp
 from .merge import broadcast
 from ..codegen.ir import Operand, P, binop, call, method
 from ..shapes import Dim, TensorType
@@ -17,16 +17,8 @@ from ..shapes import Dim, TensorType
 N, T, S, H, W = (Dim.sym(s) for s in "NTSHW")
 
 
-class _NoWeights(Op):
+class _NoWeights(WeightlessOp):
     family = "compare"
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
 
 class CompareParams(Params):

@@ -10,7 +10,7 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Op, OpError, Params, In, register, same_dim
+from .base import OpError, Params, In, register, same_dim, WeightlessOp
 from ..codegen.ir import Attr, Index, Name, Operand, P, call, lit, method
 from ..shapes import Dim, Requirement, TensorType, is_sym, norm
 from ..shapes_dim import ceildiv
@@ -19,17 +19,9 @@ N, T, S, E, D, H, W = (Dim.sym(s) for s in "NTSEDHW")
 CreateDtype = Literal["float32", "float16", "bfloat16", "float64", "int64", "bool"]
 
 
-class _CreateOp(Op):
+class _CreateOp(WeightlessOp):
     family = "create"
     backward_needs_output = False
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
 
 def _size_of(x: TensorType, d: int, param: str = "dim"):

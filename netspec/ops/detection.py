@@ -19,24 +19,21 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import In, Op, OpError, Params, given, need_float, need_int, need_rank, register, same_dim
+from .base import In, OpError, Params, given, need_float, need_int, need_rank, register, same_dim, WeightlessOp
 from ..codegen.ir import Operand, P, call, lit, module_call
 from ..shapes import Dim, TensorType, data_dim, mul_all, norm
 from ..shapes_dim import ceildiv
 
 N, C, H, W, T = (Dim.sym(s) for s in "NCHWT")
 
-class _DetectionOp(Op):
+class _DetectionOp(WeightlessOp):
     family = "detection"
     backward_needs_output = True
 
     @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
+    def forward(cls, ins, p):
+        """The module applied to every input, in order (each detection op's module takes them all)."""
+        return module_call(*[Operand(k) for k in range(len(ins))])
 
 
 def _boxes(t: TensorType, what: str, op: str) -> None:
@@ -234,10 +231,6 @@ class FeaturePyramidOp(_DetectionOp):
         return call("FeaturePyramid", lit([f.shape[1] for f in ins]), P(p, "out"), **kw)
 
     @classmethod
-    def forward(cls, ins, p):
-        return module_call(*[Operand(k) for k in range(len(ins))])
-
-    @classmethod
     def helpers(cls):
         return {"FeaturePyramid": _FPN}
 
@@ -309,10 +302,6 @@ class RPNHeadOp(_DetectionOp):
         return call("RPNHead", lit(ins[0].shape[1], ("in", 0, 1)), P(p, "anchors"), **kw)
 
     @classmethod
-    def forward(cls, ins, p):
-        return module_call(*[Operand(k) for k in range(len(ins))])
-
-    @classmethod
     def helpers(cls):
         return {"RPNHead": _RPN_HEAD}
 
@@ -377,10 +366,6 @@ class AnchorsOp(_DetectionOp):
     @classmethod
     def constructor(cls, ins, p):
         return call("Anchors", P(p, "sizes"), P(p, "aspect_ratios"))
-
-    @classmethod
-    def forward(cls, ins, p):
-        return module_call(*[Operand(k) for k in range(len(ins))])
 
     @classmethod
     def helpers(cls):
@@ -543,10 +528,6 @@ class RPNProposalsOp(_DetectionOp):
         return call("RPNProposals", P(p, "pre_nms_top_n"), P(p, "post_nms_top_n"), **kw)
 
     @classmethod
-    def forward(cls, ins, p):
-        return module_call(*[Operand(k) for k in range(len(ins))])
-
-    @classmethod
     def helpers(cls):
         return {"RPNProposals": _PROPOSALS}
 
@@ -608,10 +589,6 @@ class MultiScaleRoIAlignOp(_DetectionOp):
     @classmethod
     def constructor(cls, ins, p):
         return call("RoIAlignLevels", lit(len(ins) - 3), P(p, "output_size"), P(p, "sampling_ratio"))
-
-    @classmethod
-    def forward(cls, ins, p):
-        return module_call(*[Operand(k) for k in range(len(ins))])
 
     @classmethod
     def helpers(cls):

@@ -7,7 +7,7 @@ from typing import Union
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, In, register, same_dim
+from .base import OpError, Params, In, register, same_dim, WeightlessOp
 from ..codegen.ir import Attr, Operand, P, call, lit, method
 from ..shapes import Dim, TensorType, norm
 
@@ -15,16 +15,8 @@ N, T, S, C, H, W, E = (Dim.sym(s) for s in "NTSCHWE")
 INDEX_DTYPES = ("int64", "int32")
 
 
-class _IndexOp(Op):
+class _IndexOp(WeightlessOp):
     family = "index"
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
 
 def _axis(d: int, x: TensorType, param: str = "dim") -> int:
