@@ -580,3 +580,16 @@ def test_compile_with_weights_writes_a_trained_model_that_needs_only_torch(tmp_p
     assert main(["compile", str(ROOT / "specs" / "lenet5.yaml"), "-o", str(bad / "model.py"), "--weights",
                  str(bad / "w.safetensors")]) == 1
     assert not (bad / "model.py").exists() and not (bad / "model.pt").exists()
+
+
+def test_a_repeat_count_parameter_is_a_constructor_argument():
+    """gpt's `layers` (the repeat count of its blocks) is an argument of the generated class: constructed with another
+    value, it has the state_dict of the network built with that value (the use counts in the blocks' docstrings are
+    documentation, not code, and do not stop the proof)."""
+    src = compile_source(ROOT / "specs" / "gpt.yaml")
+    assert "def __init__(self, vocab=50257, context=1024, layers=12," in src and "range(layers)" in src
+    ns = exec_source(src, "gpt_layers")
+    with torch.device("meta"):
+        two = ns[top_class_name(src)](layers=2)
+    ref = netspec.build(ROOT / "specs" / "gpt.yaml", device="meta", layers=2)
+    assert {k: v.shape for k, v in two.state_dict().items()} == {k: v.shape for k, v in ref.state_dict().items()}

@@ -1701,6 +1701,9 @@ def _network_parts(g: Graph, class_name: str | None, taken: set, helpers: dict, 
     return _Parts(name, texts, w.needs, w.ordered_dict)
 
 
+_USE_COUNT = re.compile(r" It is used \d+ times\.")
+
+
 def _top_text_with(g: Graph, class_name, helpers: dict, defaults: dict | None, banned: set) -> str:
     w = Writer(g, class_name, set(), dict(helpers))
     w.banned = banned
@@ -1711,7 +1714,8 @@ def _top_text_with(g: Graph, class_name, helpers: dict, defaults: dict | None, b
     classes = sorted((x for xs in w.groups.values() for x in xs), key=lambda grp: grp.order)
     text = "\n".join([_class_text(w, grp) for grp in _dependency_order(w, classes)] +
                      [_top_text(w, "Net", top, texts_top)])
-    return "\n".join(line.split("  # ", 1)[0] for line in text.splitlines())      # the code, not its comments
+    # the code, not its comments, nor the use counts in docstrings (a repeat count parameter changes them)
+    return "\n".join(_USE_COUNT.sub("", line.split("  # ", 1)[0]) for line in text.splitlines())
 
 
 def _baked_params(g: Graph, class_name, helpers: dict) -> set:

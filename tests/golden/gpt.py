@@ -94,12 +94,12 @@ class Gpt(nn.Module):
     token embedding and output layer).
     """
 
-    def __init__(self, vocab=50257, context=1024, heads=12, dropout=0.1):
+    def __init__(self, vocab=50257, context=1024, layers=12, heads=12, dropout=0.1):
         super().__init__()
         self.wte = nn.Embedding(vocab, 768)
         self.wpe = nn.Embedding(context, 768)
         self.drop = nn.Dropout(p=dropout)
-        self.h = nn.ModuleList([Block(768, heads, dropout) for _ in range(12)])
+        self.h = nn.ModuleList([Block(768, heads, dropout) for _ in range(layers)])
         self.ln_f = nn.LayerNorm(768)
 
     def forward(self, idx):  # idx: (N, T) int64
