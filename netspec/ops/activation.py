@@ -5,14 +5,14 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, register, need_float, given
+from .base import OpError, Params, register, need_float, given, WeightlessOp
 from ..codegen.ir import Operand, P, call
 from ..shapes import Dim
 
 N, T, H, W = (Dim.sym(s) for s in "NTHW")
 
 
-class _Act(Op):
+class _Act(WeightlessOp):
     """An elementwise function of one float tensor: same shape, no weights, no MACs counted."""
 
     family = "activation"
@@ -30,14 +30,6 @@ class _Act(Op):
         return [ins[0]]
 
     cases = [({}, [(N, 64, H, W)], [(N, 64, H, W)]), ({}, [(N, T, 16)], [(N, T, 16)]), ({}, [(3, 5)], [(3, 5)])]
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
     @classmethod
     def constructor(cls, ins, p):

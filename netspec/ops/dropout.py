@@ -5,7 +5,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from .base import Op, Params, register, need_float, need_rank, given
+from .base import Params, register, need_float, need_rank, given, WeightlessOp
 from ..codegen.ir import P, call
 from ..shapes import Dim
 
@@ -17,7 +17,7 @@ class DropoutParams(Params):
     inplace: bool = Field(False, description="overwrite the input (saves memory)")
 
 
-class _Dropout(Op):
+class _Dropout(WeightlessOp):
     family = "dropout"
     shape_rule = "same shape as the input (identity in eval mode)"
     backward_needs_output = False      # the backward reads the mask, not the result
@@ -37,14 +37,6 @@ class _Dropout(Op):
         if cls.ranks:
             need_rank(x, cls.ranks, cls.name, cls.layout)
         return [x]
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
     @classmethod
     def constructor(cls, ins, p):
@@ -91,7 +83,7 @@ class StochasticDepthParams(Params):
 
 
 @register
-class StochasticDepth(Op):
+class StochasticDepth(WeightlessOp):
     """Zero a residual branch with probability p in training, scaling the rest by 1/(1-p) (EfficientNet)."""
 
     name = "stochastic_depth"
@@ -112,14 +104,6 @@ class StochasticDepth(Op):
     @classmethod
     def keeps(cls, p, rank):
         return rank
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
     @classmethod
     def constructor(cls, ins, p):

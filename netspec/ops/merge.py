@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from .base import Op, OpError, Params, In, register, same_dim
+from .base import Op, OpError, Params, In, register, same_dim, WeightlessOp
 from ..codegen.ir import Attr, Index, List, Lit, Operand, Operands, P, binop, call, lit, method
 from ..shapes import Dim, TensorType, mul_all, norm
 
@@ -35,7 +35,7 @@ def _merge_hint(op, j, x, y, n):
     return "the shapes must be equal, or 1 where one side broadcasts"
 
 
-class _Elementwise(Op):
+class _Elementwise(WeightlessOp):
     family = "merge"
     shape_rule = "inputs broadcast together (PyTorch broadcasting); output has the broadcast shape"
     backward_needs_output = False      # gradients of a sum or product never read the result
@@ -59,14 +59,6 @@ class _Elementwise(Op):
              ({}, [(N, 64, H, W), (N, 64, 1, 1)], [(N, 64, H, W)]),
              ({}, [(N, T, 16), (16,), (N, 1, 16)], [(N, T, 16)]),
              ({}, [((N, 4), "int64"), ((N, 4), "int64")], [((N, 4), "int64")])]
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
     @classmethod
     def forward(cls, ins, p):
@@ -122,7 +114,7 @@ class ConcatParams(Params):
 
 
 @register
-class Concat(Op):
+class Concat(WeightlessOp):
     backward_needs_output = False
     """Join 2+ tensors along 'dim'; every other dim must match (dense blocks, U-Net skips)."""
 
@@ -173,14 +165,6 @@ class Concat(Op):
             total = total + t.shape[d]
         out[d] = norm(total)
         return [TensorType(tuple(out), first.dtype)]
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
     @classmethod
     def forward(cls, ins, p):

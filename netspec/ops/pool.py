@@ -5,7 +5,7 @@ from typing import Optional, Union
 
 from pydantic import Field, model_validator
 
-from .base import Op, OpError, Params, register, need_float, need_rank, tup, given
+from .base import OpError, Params, register, need_float, need_rank, tup, given, WeightlessOp
 from ..codegen.ir import P, call, lit, module_call
 from ..shapes_dim import Dim, conv_out
 
@@ -48,21 +48,13 @@ class AvgPoolParams(_PoolParams):
     count_include_pad: bool = Field(True, description="count the zero padding in the average's divisor")
 
 
-class _PoolOp(Op):
+class _PoolOp(WeightlessOp):
     family = "pool"
     backward_needs_output = False      # max pooling keeps its indices; averaging reads nothing
 
     @classmethod
     def keeps(cls, p, rank):
         return 2
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)

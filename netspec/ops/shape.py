@@ -12,7 +12,7 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import In, Op, OpError, Params, register, need_float, same_dim
+from .base import In, OpError, Params, register, need_float, same_dim, WeightlessOp
 from ..codegen.ir import (Attr, Index, List, Name, Operand, P, Raw, Slice as SliceExpr, Tuple, binop, call, lit,
                           method, module_call)
 from ..shapes import Dim, TensorType, Requirement, is_sym, mul_all, norm
@@ -24,16 +24,8 @@ MAX_PIECES = 16                       # outputs of split/chunk: out0 .. out15
 PIECES = tuple(f"out{i}" for i in range(MAX_PIECES))
 
 
-class _ShapeOp(Op):
+class _ShapeOp(WeightlessOp):
     family = "shape"
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
 
 def _axis(d: int, rank: int, x: TensorType, param: str = "dim", extra: int = 0) -> int:

@@ -5,14 +5,14 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import Op, OpError, Params, register
+from .base import Op, OpError, Params, register, WeightlessOp
 from ..codegen.ir import Module, Name, P, binop, call, lit, method
 from ..shapes import TensorType
 
 INITS = Literal["zeros", "ones", "normal", "trunc_normal", "uniform", "arange", "constant"]
 
 
-class InputOp(Op):
+class InputOp(WeightlessOp):
     """A graph input (not a layer; created from the spec's 'inputs')."""
 
     name = "input"
@@ -22,14 +22,6 @@ class InputOp(Op):
     class Params(Params):
         shape: list = []
         dtype: str = "float32"
-
-    @classmethod
-    def weights(cls, ins, p):
-        return {}
-
-    @classmethod
-    def macs(cls, ins, outs, p):
-        return 0
 
 
 class TensorParams(Params):
