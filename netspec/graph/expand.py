@@ -1426,8 +1426,9 @@ def _str_choices(annotation) -> list[str]:
     return out
 
 
-def _bool_as_number(annotation) -> bool:
-    """Whether pydantic would turn a boolean into a number for this parameter type (int or float, but no bool)."""
+def _annotation_parts(annotation) -> set:
+    """The annotation and the types inside it (through Optional/Union and the like), stopping at Literal and
+    containers, which are kept whole."""
     import typing
     found: set = set()
     stack = [annotation]
@@ -1436,19 +1437,19 @@ def _bool_as_number(annotation) -> bool:
         found.add(t)
         if typing.get_origin(t) not in (typing.Literal, list, tuple, dict):
             stack += list(typing.get_args(t))
+    return found
+
+
+def _bool_as_number(annotation) -> bool:
+    """Whether pydantic would turn a boolean into a number for this parameter type (int or float, but no bool)."""
+    found = _annotation_parts(annotation)
     return bool(found & {int, float}) and not found & {bool, Any}
 
 
 def _number_as_bool(annotation) -> bool:
     """Whether a parameter takes only booleans (or None), so that a number or text must not pass as one."""
     import typing
-    found: set = set()
-    stack = [annotation]
-    while stack:
-        t = stack.pop()
-        found.add(t)
-        if typing.get_origin(t) not in (typing.Literal, list, tuple, dict):
-            stack += list(typing.get_args(t))
+    found = _annotation_parts(annotation)
     return bool in found and not found & {int, float, str, Any} and not any(
         typing.get_origin(t) in (typing.Literal, list, tuple, dict) for t in found)
 
