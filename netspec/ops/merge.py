@@ -115,8 +115,9 @@ class ConcatParams(Params):
 
 @register
 class Concat(WeightlessOp):
-    backward_needs_output = False
     """Join 2+ tensors along 'dim'; every other dim must match (dense blocks, U-Net skips)."""
+
+    backward_needs_output = False
 
     name = "concat"
     shape_rule = "inputs agree in every dim but dim; output's dim is the sum of theirs"
