@@ -626,8 +626,8 @@ _plugins_reported = False
 def _warn_plugin_problems() -> None:
     """After a command other than 'ops': name the plugins that failed to load, as warnings, if the registry was
     loaded (a spec that uses one of their ops got that plugin's error instead of 'unknown op')."""
-    from .ops import base
-    if _plugins_reported or not base._loaded or not base.PROBLEMS:
+    base = sys.modules.get("netspec.ops.base")    # not imported: no spec was read, no plugin loaded
+    if base is None or _plugins_reported or not base._loaded or not base.PROBLEMS:
         return
     from .errors import Warning_
     _print_errors([Warning_(p.message, None, list(p.hints)) for p in base.PROBLEMS if p not in base.REPORTED])

@@ -38,7 +38,7 @@ class OpError(Exception):
 class Params(BaseModel):
     """Base for op parameters: unknown fields are errors, values are immutable once built."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, defer_build=True)
 
 
 class NoParams(Params):

@@ -246,6 +246,14 @@ def validate(src: Source):
     except RecursionError:
         raise LimitError("the spec is nested too deeply to validate", src.loc(())) from None
     data = src.data if isinstance(src.data, dict) else {}
+    if isinstance(data.get("train"), dict):
+        from ..train.config import TrainConfig
+        try:
+            train = TrainConfig.model_validate(data["train"])
+            if model is not None:
+                model.train = train
+        except ValidationError as e:
+            errors += _errors(e, src, prefix=("train",))
     lists = [(("layers",), data.get("layers"))]
     for bname, b in (data.get("blocks") or {}).items() if isinstance(data.get("blocks"), dict) else []:
         if isinstance(b, dict):

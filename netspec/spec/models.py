@@ -14,7 +14,6 @@ from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Discriminator, Field, Tag, create_model, field_validator, model_validator)
 
-from ..train.config import TrainConfig
 from .expr import ExprError, parse as parse_expr
 from .names import LAYER_NAME_PATTERN, MAX_NAME_CHARS, MAX_REF_STEPS, NAME_PATTERN, REF_PATTERN, TEMPLATE_PATTERN
 
@@ -295,7 +294,8 @@ class SpecFile(Model):
     layers: Optional[list[Any]] = None
     outputs: Optional[OutputsField] = None
     networks: Optional[dict[Name, NetworkDef]] = None
-    train: Optional[TrainConfig] = Field(None, description="how `netspec train` trains this spec")
+    # validated on its own (spec/load.py validate) so that `check` never builds the training models; typed in the schema
+    train: Optional[dict[str, Any]] = Field(None, description="how `netspec train` trains this spec")
 
     @field_validator("netspec", mode="before")
     @classmethod
@@ -318,6 +318,7 @@ class SpecFile(Model):
 @functools.lru_cache(maxsize=None)
 def typed_spec_model() -> type[SpecFile]:
     """SpecFile with every 'layers' list typed by the layer union (used to validate and for the schema)."""
+    from ..train.config import TrainConfig
     LayerT = layer_union()
     SeqLayer.model_rebuild(_types_namespace={"Layer": LayerT})
 
@@ -328,7 +329,8 @@ def typed_spec_model() -> type[SpecFile]:
     SpecFile_ = create_model("SpecFile", __base__=SpecFile, __doc__=SpecFile.__doc__,
                              blocks=(dict[Name, BlockDef_], Field(default_factory=dict)),
                              layers=(Optional[list[LayerT]], None),
-                             networks=(Optional[dict[Name, NetworkDef_]], None))  # type: ignore
+                             networks=(Optional[dict[Name, NetworkDef_]], None),
+                             train=(Optional[TrainConfig], SpecFile.model_fields["train"]))  # type: ignore
     return SpecFile_
 
 
