@@ -251,6 +251,9 @@ def draw(
         folded = f", {len(d.folded)} folded blocks" if d.folded else ""
         if depth is None and d.depth is not None:
             folded += f" (depth {d.depth} chosen to fit max_drawn_nodes={LIMITS.max_drawn_nodes:,}; --depth K to choose)"
+        if d.runs:
+            folded += (f", {len(d.runs)} long chain{'s' if len(d.runs) > 1 else ''} drawn shortened to fit the "
+                       f"limits ('netspec summary' lists every layer)")
         _out.print(f"wrote {_esc(str(output))}: {d.nodes} nodes, {d.clusters} clusters, {d.edges} edges{folded}")
 
 

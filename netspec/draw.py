@@ -101,6 +101,7 @@ class Drawing:
     folded: list = field(default_factory=list)      # container paths drawn as one node
     name: str = ""                                  # the network(s) drawn
     depth: int | None = None                        # the folding depth used (draw() chooses one when not given)
+    runs: list = field(default_factory=list)        # long chains drawn as one "run" box each (to fit the limits)
 
     def svg(self) -> str:
         """The diagram as SVG text (runs Graphviz's ``dot``; GraphvizMissing when it is not installed)."""
@@ -118,12 +119,13 @@ class Drawing:
 
     def __repr__(self) -> str:
         folded = f", {len(self.folded)} folded blocks" if self.folded else ""
+        folded += f", {len(self.runs)} long chains shortened" if self.runs else ""
         return f"<Drawing {self.name or 'network'}: {self.nodes} nodes, {self.clusters} clusters, {self.edges} edges" \
                f"{folded}>"
 
 
 def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: str = "TB", legend: bool = True,
-           title: bool = True, layout: bool = True) -> Drawing:
+           title: bool = True, layout: bool = True, runs: bool | None = None) -> Drawing:
     """Lay a graph (or several networks side by side) out as a Graphviz digraph; returns its DOT source.
 
     Args:
@@ -135,6 +137,9 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
         title: add a title line (network name, parameters, MACs).
         layout: whether Graphviz will lay the source out (an image); only then are the node and layout-work caps
             applied (DOT source alone costs no layout).
+        runs: draw the middle of every long chain (more than ``2 * RUN_KEEP + 1`` boxes one after the other in one
+            container: a deep stack written out layer by layer, or a repeat's folded copies) as one box that counts
+            what it stands for. None (the default): only where the drawing would not fit the limits otherwise.
     """
     import graphviz
 
@@ -163,20 +168,20 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
             with dot.subgraph(name=f"cluster_{prefix}") as sub:
                 sub.attr(label=f"<<B>{_h(g.name)}</B>>", style="rounded", color="#333333", fontsize="12",
                          tooltip=_tip(f"network {g.name}\n{g.file}"))
-                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families, layout)
+                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families, layout, runs)
             out.clusters += 1
         else:
-            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families, layout)
+            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families, layout, runs)
         titles.append(_title_text(g))
     if title or legend:
         dot.attr("graph", label=_legend_label(titles if title else [], list(families) if legend else [],
-                                              bool(out.folded)), labelloc="t")
+                                              bool(out.folded), bool(out.runs)), labelloc="t")
     out.source = dot.source
     return out
 
 
 def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Drawing, families: dict,
-                layout: bool = True) -> None:
+                layout: bool = True, runs: bool | None = None) -> None:
     """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
     inside = members(g)
     pos = positions(g)
@@ -184,6 +189,13 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
     # which drawn node stands for each graph node (itself, or the folded container around it), and one edge per
     # value crossing between drawn nodes (values inside a folded block are not drawn)
     rep, edges = _fold(g, depth, prefix)
+    run_members: dict[str, list[str]] = {}
+    if runs or (runs is None and layout and not _fits(g, rep, edges, depth)):
+        rep, edges, run_members = _shorten_chains(g, rep, edges, depth)
+    run_nodes: dict[str, list[str]] = {}
+    for nid, r in rep.items():
+        if r in run_members:
+            run_nodes.setdefault(r, []).append(nid)
     n_nodes = len(set(rep.values())) + len(g.outputs)
     if layout:      # DOT source alone costs no layout: only a laid-out drawing has the caps
         _check_size(g, n_nodes, edges, rep, depth)
@@ -200,7 +212,12 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
                 children[c] = []
                 children.setdefault(parent, []).append(c)
             parent = c
-        if depth is not None and len(n.scope) > depth:
+        r = rep[n.id]
+        if r in run_members:
+            if r not in seen_folded:
+                seen_folded.add(r)
+                direct.setdefault(parent, []).append(("run", r))
+        elif depth is not None and len(n.scope) > depth:
             c = n.scope[depth]
             if c not in seen_folded:
                 seen_folded.add(c)
@@ -215,6 +232,9 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
         for kind, ident in direct.get(container, []):
             if kind == "node":
                 _node(sub, g, g.nodes[ident], prefix, families)
+            elif kind == "run":
+                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos)
+                out.runs.append(ident)
             else:
                 _folded_node(sub, g, ident, inside[ident], prefix, pos)
                 out.folded.append(prefix + ident)
@@ -278,13 +298,76 @@ def _fold(g: Graph, depth, prefix: str = "") -> tuple[dict, dict]:
     rep: dict[str, str] = {}
     for n in g.nodes.values():
         rep[n.id] = prefix + (n.scope[depth] if depth is not None and len(n.scope) > depth else n.id)
+    return rep, _edges_of(g, rep)
+
+
+def _edges_of(g: Graph, rep: dict) -> dict:
     edges: dict = {}
     for n in g.nodes.values():
         head = rep[n.id]
         for ref in n.inputs:
             if ref is not None and rep[ref[0]] != head:
                 edges.setdefault((tuple(ref), head), rep[ref[0]])
-    return rep, edges
+    return edges
+
+
+def _fits(g: Graph, rep: dict, edges: dict, depth) -> bool:
+    try:
+        _check_size(g, len(set(rep.values())) + len(g.outputs), edges, rep, depth)
+    except LimitError:
+        return False
+    return True
+
+
+RUN_KEEP = 3        # a shortened chain keeps its first and last RUN_KEEP boxes; one box stands for the rest
+
+
+def _shorten_chains(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict, dict]:
+    """Draw the middle of every long chain as one box: (rep, edges, {run id: the drawn nodes it stands for}).
+
+    A chain is a sequence of drawn nodes in one container, each the only consumer of the one before and consuming
+    only it (no branch leaves or enters in between), none an input, an output or a failed layer. One that is longer
+    than ``2 * RUN_KEEP + 1`` keeps its first and last ``RUN_KEEP`` boxes; the boxes between become one. Every
+    branch, merge and block boundary stays drawn, so the picture still shows the whole structure.
+    """
+    succ: dict[str, set] = {}
+    pred: dict[str, set] = {}
+    for (_ref, head), tail in edges.items():
+        succ.setdefault(tail, set()).add(head)
+        pred.setdefault(head, set()).add(tail)
+    fixed = {rep[ref[0]] for ref in g.outputs.values()}
+    cont: dict[str, str | None] = {}
+    for n in g.nodes.values():
+        r = rep[n.id]
+        if r not in cont:
+            scope = n.scope if depth is None else n.scope[:depth]
+            cont[r] = scope[-1] if scope else None
+        if n.op.name == "input" or n.meta.get("error"):
+            fixed.add(r)
+    nxt: dict[str, str] = {}
+    for u, heads in succ.items():
+        if len(heads) == 1 and u not in fixed:
+            v = next(iter(heads))
+            if len(pred.get(v, ())) == 1 and v not in fixed and cont[u] == cont[v]:
+                nxt[u] = v
+    linked = set(nxt.values())
+    starts = [r for r in cont if r in nxt and r not in linked]
+    run_of: dict[str, str] = {}
+    members_of: dict[str, list[str]] = {}
+    for r in starts:
+        chain = [r]
+        while chain[-1] in nxt:
+            chain.append(nxt[chain[-1]])
+        if len(chain) > 2 * RUN_KEEP + 1:
+            middle = chain[RUN_KEEP:-RUN_KEEP]
+            rid = middle[0] + "~run"
+            members_of[rid] = middle
+            for m in middle:
+                run_of[m] = rid
+    if not run_of:
+        return rep, edges, {}
+    rep = {nid: run_of.get(r, r) for nid, r in rep.items()}
+    return rep, _edges_of(g, rep), members_of
 
 
 def auto_depth(graphs: Graph | list[Graph]) -> int | None:
@@ -305,17 +388,14 @@ def auto_depth(graphs: Graph | list[Graph]) -> int | None:
                 level[d].add((gi, c))
     outputs = sum(len(g.outputs) for g in graphs)
     counts = [sum(shallow[:d + 1]) + len(level[d]) + outputs for d in range(deepest)]
-    for depth in [None] + list(range(deepest - 1, -1, -1)):
+    depths = [None] + list(range(deepest - 1, -1, -1))
+    for depth in depths:             # folding alone, the deepest level that fits
         n_nodes = (sum(len(g.nodes) for g in graphs) + outputs) if depth is None else counts[depth]
-        if n_nodes > LIMITS.max_drawn_nodes:
-            continue
-        try:
-            for g in graphs:
-                rep, edges = _fold(g, depth)
-                _check_size(g, len(set(rep.values())) + len(g.outputs), edges, rep, depth)
-        except LimitError:
-            continue
-        return depth
+        if n_nodes <= LIMITS.max_drawn_nodes and all(_fits(g, *_fold(g, depth), depth) for g in graphs):
+            return depth
+    for depth in depths:             # then with long chains shortened (a deep stack written out layer by layer)
+        if all(_fits(g, *_shorten_chains(g, *_fold(g, depth), depth)[:2], depth) for g in graphs):
+            return depth
     return None
 
 
@@ -450,6 +530,55 @@ def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: d
                id=prefix + path)
 
 
+RUN_COLOUR = "#FFFFFF"
+
+
+def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefix: str, pos: dict) -> None:
+    """One box for the middle of a long chain (``drawn``: the boxes it replaces; ``ids``: the layers in them): how
+    many, their ops, in/out shapes, parameters."""
+    import graphviz
+    ins, outs = boundary(g, ids, pos)
+    ops: dict[str, int] = {}
+    p: Any = 0
+    for nid in ids:
+        n = g.nodes[nid]
+        ops[n.op.name] = ops.get(n.op.name, 0) + 1
+        p = p + n.counts()[0]
+    top = sorted(ops.items(), key=lambda kv: -kv[1])
+    what = ", ".join(f"{op} ×{k:,}" for op, k in top[:3]) + (", ..." if len(top) > 3 else "")
+    strip = len(prefix)
+    first, last = drawn[0][strip:], drawn[-1][strip:]
+    blocks = len(drawn) < len(ids)      # the boxes were folded blocks: count their block types in the label
+    if blocks:
+        kinds: dict[str, int] = {}
+        for d in drawn:
+            c = g.containers.get(d[strip:])
+            k = str(c.block) if c is not None and c.kind == "block" else (c.kind if c is not None else "seq")
+            kinds[k] = kinds.get(k, 0) + 1
+        top_kinds = sorted(kinds.items(), key=lambda kv: -kv[1])
+        layers_what, what = what, ", ".join(f"{k} ×{n:,}" for k, n in top_kinds[:3]) + \
+            (", ..." if len(top_kinds) > 3 else "")
+        what_tip = f"{what}; layers: {layers_what}"
+    else:
+        what_tip = what
+    boxes = f"{len(drawn):,} {'blocks' if blocks else 'layers'}"
+    rows = [f'<TR><TD ALIGN="LEFT"><B>⋮ {_h(boxes)}</B></TD></TR>',
+            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(first)} ... {_h(last)}</FONT></TD></TR>',
+            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(what)}</FONT></TD></TR>']
+    for word, refs in (("in", ins), ("out", outs)):
+        if refs:
+            txt = ", ".join(shape_text(g.type_of(r)) for r in refs[:3]) + (" ..." if len(refs) > 3 else "")
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{word}: {_h(txt)}</FONT></TD></TR>')
+    layers = f", {len(ids):,} layers" if blocks else ""
+    rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(_params_short(p))} params{layers}</FONT></TD></TR>')
+    label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+    tip = [f"{first} ... {last}: {len(drawn):,} boxes of a chain drawn as one, to keep the drawing within "
+           f"max_drawn_nodes / max_layout_cost", what_tip, f"{_count(p)} parameters",
+           "netspec summary lists every layer"]
+    where.node(graphviz.nohtml(rid), label=label, shape="box", style="rounded,filled,dashed",
+               fillcolor=RUN_COLOUR, tooltip=_tip("\n".join(tip)), id=rid)
+
+
 def _cluster_attrs(cl, g: Graph, path: str, ids: list[str], box: str | None, prefix: str) -> None:
     c = g.containers.get(path)
     kind = c.kind if c else "seq"
@@ -527,7 +656,7 @@ def _title_text(g: Graph) -> str:
     return "  ·  ".join(parts)
 
 
-def _legend_label(titles: list[str], families: list[str], folded: bool) -> str:
+def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bool = False) -> str:
     rows = []
     for t in titles:
         rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0"><FONT POINT-SIZE="12">{t}</FONT></TD></TR>')
@@ -536,6 +665,9 @@ def _legend_label(titles: list[str], families: list[str], folded: bool) -> str:
     if folded:
         cells += (f'<TD BGCOLOR="{BLOCK_COLOUR}" BORDER="1" COLOR="#888888" STYLE="rounded">'
                   f'<FONT POINT-SIZE="9">folded block</FONT></TD>')
+    if runs:
+        cells += (f'<TD BGCOLOR="{RUN_COLOUR}" BORDER="1" COLOR="#888888" STYLE="dashed">'
+                  f'<FONT POINT-SIZE="9">⋮ shortened chain</FONT></TD>')
     if cells:
         rows.append('<TR><TD ALIGN="LEFT" BORDER="0"><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>'
                     + cells + "</TR></TABLE></TD></TR>")

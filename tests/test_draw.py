@@ -351,9 +351,16 @@ def test_draw_command_says_which_depth_it_chose(tmp_path):
     assert "1499 folded blocks (depth 1 chosen to fit max_drawn_nodes=2,000; --depth K to choose)" in r.stdout
 
 
+def _fan(n: int) -> str:
+    """n parallel linears from x joined by a concat: no chain to shorten, no block to fold."""
+    body = "".join(f"  - {{name: b{j}, op: linear, out: 8, from: x}}\n" for j in range(n))
+    return ("netspec: 1\ninputs: {x: [N, 8]}\nlayers:\n" + body +
+            "  - {name: cat, op: concat, from: [" + ", ".join(f"b{j}" for j in range(n)) + "]}\n")
+
+
 def test_draw_refuses_a_flat_network_over_the_limit_with_a_hint(tmp_path, monkeypatch):
     from netspec.limits import LIMITS
-    (tmp_path / "flat.yaml").write_text(_generated("literal", 300))
+    (tmp_path / "flat.yaml").write_text(_fan(300))
     monkeypatch.setattr(LIMITS, "max_drawn_nodes", 200)
     with pytest.raises(netspec.LimitError) as e:
         draw(tmp_path / "flat.yaml", tmp_path / "flat.svg")
@@ -361,4 +368,79 @@ def test_draw_refuses_a_flat_network_over_the_limit_with_a_hint(tmp_path, monkey
     assert str(e.value.loc).startswith(str(tmp_path / "flat.yaml"))
     assert any("--limit max_drawn_nodes=" in h for h in e.value.hints)
     monkeypatch.setattr(LIMITS, "max_drawn_nodes", 400)
-    assert draw(tmp_path / "flat.yaml", tmp_path / "flat.svg").depth is None
+    d = draw(tmp_path / "flat.yaml", tmp_path / "flat.svg")
+    assert d.depth is None and not d.runs
+
+
+def _drawn_ids(d) -> set:
+    """The names of the boxes of a drawing (node statements of its DOT source)."""
+    import re
+    out = set()
+    for line in d.source.splitlines():
+        m = re.match(r'\s+("([^"]+)"|([^\s"\[]+)) \[', line)
+        if m and "->" not in line and not line.strip().startswith(("graph", "node", "edge")):
+            out.add(m.group(2) or m.group(3))
+    return out
+
+
+def test_a_long_chain_written_out_is_drawn_shortened_not_refused(tmp_path, monkeypatch):
+    from netspec.draw import RUN_KEEP
+    from netspec.limits import LIMITS
+    (tmp_path / "flat.yaml").write_text(_generated("literal", 300))
+    g = graphs_of(tmp_path / "flat.yaml")[0]
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 200)
+    d = draw(g, tmp_path / "flat.svg")
+    # x, the first RUN_KEEP layers, the run, the last RUN_KEEP of the chain, the layer that is the output, the output
+    assert d.depth is None and len(d.runs) == 1 and d.nodes == 2 * RUN_KEEP + 1 + 3
+    layers = [n.id for n in g.nodes.values() if n.op.name != "input"]
+    shown = _drawn_ids(d)
+    kept = [nid for nid in layers if nid in shown]
+    assert kept == layers[:RUN_KEEP] + layers[-RUN_KEEP - 1:]
+    assert f"⋮ {len(layers) - 2 * RUN_KEEP - 1:,} layers" in d.source          # the box counts what it stands for
+    assert "shortened chain" in d.source                                       # and the legend says so
+    read_svg(tmp_path / "flat.svg")                                            # Graphviz laid it out
+    # where it fits, nothing is shortened; asked for, it is
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 400)
+    assert not draw(g).runs and to_dot(g, runs=True).runs
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_shortening_keeps_every_branch_merge_input_output_and_block(seed, monkeypatch):
+    """Random long chains with skips between random layers, some inside blocks: whatever is shortened, every layer
+    that has two inputs or two consumers, every input and output, and every block boundary stays drawn, and each
+    layer is either drawn or counted by exactly one run box."""
+    import random
+    from netspec.limits import LIMITS
+    rnd = random.Random(seed)
+    n = rnd.randint(60, 160)
+    lines = ["netspec: 1", "inputs: {x: [N, 8]}", "blocks:", "  unit:", "    layers:",
+             "      - {op: linear, out: 8}", "      - {op: relu}", "layers:"]
+    skips = {rnd.randrange(5, n): rnd.randrange(1, 4) for _ in range(rnd.randint(0, 4))}
+    for i in range(n):
+        frm = f", from: [l{i - 1}, l{i - 1 - skips[i]}]" if i in skips and i - 1 - skips[i] >= 0 else ""
+        if frm:
+            lines.append(f"  - {{name: l{i}, op: add{frm}}}")
+        elif rnd.random() < 0.1:
+            lines.append(f"  - {{name: l{i}, op: unit}}")
+        else:
+            lines.append(f"  - {{name: l{i}, op: {'linear, out: 8' if i % 2 else 'relu'}}}")
+    g = netspec.expand(netspec.load("\n".join(lines) + "\n"))
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 40)
+    for depth in (None, 0):
+        d = to_dot(g, depth=depth, runs=True, layout=False)
+        shown = _drawn_ids(d)
+        for nid, node in g.nodes.items():
+            consumers = {s for s in g.g.successors(nid)}
+            top = node.scope[0] if node.scope else nid
+            visible = nid in shown or (depth == 0 and top in shown)
+            if len(consumers) > 1 or len([r for r in node.inputs if r is not None]) > 1 or node.op.name == "input" \
+                    or any(r[0] == nid for r in g.outputs.values()):
+                assert visible, (seed, depth, nid)
+        counted = 0
+        import re
+        for m in re.finditer(r"⋮ ([\d,]+) (layers|blocks)", d.source):
+            counted += int(m.group(1).replace(",", ""))
+        drawn_boxes = {nid if depth is None or not g.nodes[nid].scope else g.nodes[nid].scope[0]
+                       for nid in g.nodes}
+        assert counted + len(drawn_boxes & shown) == len(drawn_boxes), (seed, depth)
+        assert d.runs, (seed, depth)          # the generator's chains are long enough: the test shortens something
