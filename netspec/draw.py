@@ -183,7 +183,7 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
 def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Drawing, families: dict,
                 layout: bool = True, runs: bool | None = None) -> None:
     """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
-    inside = members(g)
+    inside = members(g, None if depth is None else depth + 1)
     pos = positions(g)
 
     # which drawn node stands for each graph node (itself, or the folded container around it), and one edge per

@@ -6,12 +6,16 @@ from typing import Iterable
 from .ir import Graph
 
 
-def members(graph: Graph) -> dict[str, list[str]]:
-    """Container path -> ids of the nodes inside it (at any depth), in graph order."""
+def members(graph: Graph, levels: int | None = None) -> dict[str, list[str]]:
+    """Container path -> ids of the nodes inside it (at any depth), in graph order; only the containers of the
+    outermost ``levels`` levels when given (a drawing folded at depth d needs d + 1)."""
     out: dict[str, list[str]] = {}
     for n in graph.nodes.values():
-        for p in n.scope:
-            out.setdefault(p, []).append(n.id)
+        for p in (n.scope if levels is None else n.scope[:levels]):
+            if p in out:
+                out[p].append(n.id)
+            else:
+                out[p] = [n.id]
     return out
 
 
