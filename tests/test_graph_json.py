@@ -171,6 +171,16 @@ def _mutate(f):
     (_mutate(lambda d: d["edges"][0]["from"].update(output=5)), "an output or input its node does not have"),
     (_mutate(lambda d: d["nodes"].append(dict(d["nodes"][0]))), "two nodes have the same name"),
     (_mutate(lambda d: d.update(extra=1)), "does not fit"),
+    # what the schema cannot say: the parts of the document agree
+    (_mutate(lambda d: d["edges"].append(dict(d["edges"][1]))), "feeds already"),
+    (_mutate(lambda d: d["edges"].pop(1)), "is fed by no edge"),
+    (_mutate(lambda d: d["nodes"][1]["inputs"][0].update(shape=["N", 65])), "which says it takes [N, 65]"),
+    (_mutate(lambda d: (d["edges"].__setitem__(0, {"from": {"node": d["nodes"][-1]["name"], "output": 0},
+                                                  "to": d["edges"][0]["to"]}),
+                        d["nodes"][1]["inputs"].__setitem__(0, d["nodes"][-1]["outputs"][0]))), "make a cycle"),
+    (_mutate(lambda d: d["outputs"]["out"].update(node="x")), "but 'x' gives"),
+    (_mutate(lambda d: d["outputs"]["out"].update(node="gone")), "names the node 'gone'"),
+    (_mutate(lambda d: d["nodes"][1].update(parameters=1)), "says 1 parameters, but its weights hold 8,320"),
 ])
 def test_hostile_documents_are_refused(bad, needle):
     text = bad if isinstance(bad, str) else json.dumps(bad)

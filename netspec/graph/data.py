@@ -236,10 +236,71 @@ def _read(data: dict, name: str) -> GraphData:
         if a["output"] >= len(nodes[a["node"]].outputs) or b["input"] >= len(nodes[b["node"]].inputs):
             raise GraphDataError(f"edges[{k}] names an output or input its node does not have", Loc(name, 1, 1))
         edges.append(((a["node"], a["output"]), (b["node"], b["input"])))
+    _consistent(data, nodes, edges, name)
     return GraphData(data["file"], data["network"], nodes, edges,
                      {k: _type_back(v) for k, v in data["inputs"].items()},
                      {k: _type_back(v) for k, v in data["outputs"].items()},
                      [r["text"] for r in data["requirements"]], data)
+
+
+def _consistent(data: dict, nodes: dict, edges: list, name: str) -> None:
+    """What the schema cannot say: the document describes one graph, and its parts agree. Every input slot that
+    holds a type is fed by exactly one edge (an absent optional input, null, by none) carrying that type; the edges
+    make no cycle; inputs and outputs name nodes and types that exist; a node's parameter count is what its weights
+    hold (numbers only; a node that shares another's weights owns none)."""
+    def bad(msg: str):
+        raise GraphDataError(msg, Loc(name, 1, 1), "export the graph again: netspec export SPEC --format json")
+
+    fed: dict = {}
+    for k, ((src, out), (dst, slot)) in enumerate(edges):
+        if (dst, slot) in fed:
+            bad(f"edges[{k}] feeds input {slot} of '{dst}', which edges[{fed[(dst, slot)]}] feeds already")
+        fed[(dst, slot)] = k
+        t = nodes[dst].inputs[slot]
+        if t is None:
+            bad(f"edges[{k}] feeds input {slot} of '{dst}', which the node says is absent (null)")
+        if t != nodes[src].outputs[out]:
+            bad(f"edges[{k}] carries {_show(nodes[src].outputs[out])} from '{src}' into input {slot} of '{dst}', "
+                f"which says it takes {_show(t)}")
+    for n in nodes.values():
+        for slot, t in enumerate(n.inputs):
+            if t is not None and (n.name, slot) not in fed:
+                bad(f"input {slot} of '{n.name}' ({_show(t)}) is fed by no edge")
+    import graphlib
+    order = graphlib.TopologicalSorter({n: set() for n in nodes})
+    for (src, _), (dst, _) in edges:
+        order.add(dst, src)
+    try:
+        order.prepare()
+    except graphlib.CycleError as e:
+        bad(f"the edges make a cycle: {' -> '.join(map(str, e.args[1][:8]))}")
+    for key in ("inputs", "outputs"):
+        for k, v in data[key].items():
+            node = nodes.get(v["node"])
+            out = v.get("output", 0)
+            if node is None or out >= len(node.outputs):
+                bad(f"{key} '{k}' names the node '{v['node']}'" + (f" output {out}" if node else "") +
+                    ", which the document does not have")
+            if _type_back(v) != node.outputs[out]:
+                bad(f"{key} '{k}' says {_show(_type_back(v))}, but '{v['node']}' gives {_show(node.outputs[out])}")
+    for n in nodes.values():
+        shared = n.raw.get("shared_with")
+        total = 0
+        for w in (n.raw.get("weights") or {}).values():
+            if w.get("kind") != "param":
+                continue
+            k = 1
+            for d in w.get("shape", ()):
+                k = k * d if isinstance(d, int) and isinstance(k, int) else None
+            total = total + k if isinstance(total, int) and isinstance(k, int) else None
+        want = 0 if shared else total
+        if isinstance(want, int) and isinstance(n.parameters, int) and n.parameters != want:
+            bad(f"node '{n.name}' says {n.parameters:,} parameters, but its weights hold {want:,}"
+                + (f" (it shares the weights of '{shared}')" if shared else ""))
+
+
+def _show(t) -> str:
+    return str(t) if t is not None else "nothing"
 
 
 def _validate(data: dict, name: str) -> None:
