@@ -24,7 +24,7 @@ train:
   data: {%s, split: {val: 0.0, test: 0.2}}
   optimizer: {name: adamw, lr: 0.001}
   batch_size: 4
-  threads: 2
+  threads: 1
   log_every: 1
   seed: 3
 """
