@@ -81,15 +81,33 @@ def test_ap_classes_and_images():
 
 # -- training ----------------------------------------------------------------------------------------------------
 
+def _fixed_batch_loss(module) -> float:
+    from netspec.ops.detection import detection_targets
+    from netspec.train.data import make_shapes
+    x, _, boxes = make_shapes(8, 64, noise=0.05, seed=11, channels=3)
+    targets = [{"boxes": torch.tensor([b[1:] for b in bs]), "labels": torch.tensor([b[0] for b in bs])}
+               for bs in boxes]
+    module.train()
+    torch.manual_seed(0)
+    with torch.no_grad(), detection_targets(module, targets) as ctx:
+        module(torch.from_numpy(x))
+    module.eval()
+    return float(sum(ctx.losses.values()))
+
+
 def test_small_detector_learns_the_shapes(tmp_path):
     """examples/shapes_detector.yaml as it stands (its train: section): test mAP@0.5 over the three shape kinds."""
     res = netspec.train(DETECTOR, out=str(tmp_path), quiet=True)
-    assert res.metrics["map50"] >= 0.6, res.metrics
+    assert res.metrics["map50"] >= 0.75, res.metrics          # 0.90 measured (83 s on a 2-core CPU)
     train = [r for r in res.history if r["split"] == "train"]
     for k in ("loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"):
         assert k in train[-1], train[-1]                               # each loss logged in metrics.jsonl
-    first, last = np.mean([r["loss"] for r in train[:3]]), np.mean([r["loss"] for r in train[-3:]])
-    assert last < 0.6 * first, (first, last)
+    # the summed loss on one fixed batch (fixed sampling seed): the trained detector's against an untrained one's
+    # (the logged losses are of changing batches, and the RoI losses grow for a while as the RPN finds objects)
+    torch.manual_seed(0)
+    untrained = netspec.build(DETECTOR)
+    trained, untrained_loss = _fixed_batch_loss(res.module), _fixed_batch_loss(untrained)
+    assert trained < 0.5 * untrained_loss, (trained, untrained_loss)
     # evaluate and predict from the weight file
     from netspec.train.use import evaluate, predict
     metrics, _ = evaluate(DETECTOR, tmp_path / "shapes_detector.safetensors")

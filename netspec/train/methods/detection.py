@@ -54,6 +54,8 @@ class Detection(Method):
         if "paste_masks" in ops and "masks" not in self.data.objects:
             raise SpecError("the detector predicts masks, but the data has none", self.run.loc("data"),
                             "give masks [B, H, W] in the .npz, or train a detector without a mask branch")
+        if "paste_masks" not in ops:            # no mask branch: the transform need not resize masks
+            self.data.objects.pop("masks", None)
 
     def loss(self, batch: dict, meter=None):
         targets = batch_targets(self.data, batch, self.run.device)
