@@ -86,7 +86,7 @@ def test_same_losses_and_gradients_as_torchvision(pair):
 
 
 def test_context_is_detached_and_eval_unchanged(pair):
-    stem, _, model = pair
+    _, _, model = pair
     images, targets = _batch()
     model.eval()
     with torch.no_grad():
@@ -99,8 +99,31 @@ def test_context_is_detached_and_eval_unchanged(pair):
         assert torch.equal(plain[k], with_ctx[k]), k
     assert all("detection_context" not in m.__dict__ for m in model.modules())
     model.train()
-    with pytest.raises(KeyError):                 # a broken target: the context is detached all the same
-        with detection_targets(model, [{"labels": t["labels"]} for t in targets]):
-            model(images)
+    broken = [{"labels": t["labels"]} for t in targets]
+    with pytest.raises(KeyError), detection_targets(model, broken):   # the context is detached all the same
+        model(images)
     assert all("detection_context" not in m.__dict__ for m in model.modules())
     model.eval()
+
+
+def test_standalone_model_py_trains_the_same(pair, tmp_path):
+    """compile's model.py (torch and torchvision only) gives the same losses under detection_targets."""
+    from codegen_helpers import import_file
+    from netspec.codegen.build import compile_source, top_class_name
+    stem, _, model = pair
+    src = compile_source(ROOT / "specs" / f"{stem}.yaml")
+    (tmp_path / "model.py").write_text(src)
+    standalone = getattr(import_file(tmp_path / "model.py", f"netspec_train_{stem}"), top_class_name(src))(**SPEC_ARGS)
+    standalone.load_state_dict(model.state_dict(), strict=True)
+    images, targets = _batch()
+    losses = []
+    for m in (model, standalone):
+        m.train()
+        torch.manual_seed(7)
+        with torch.no_grad(), detection_targets(m, targets) as ctx:
+            m(images)
+        losses.append(ctx.losses)
+    model.eval()
+    assert set(losses[0]) == set(losses[1]) and len(losses[0]) >= 4
+    for k in losses[0]:
+        assert torch.equal(losses[0][k], losses[1][k]), k

@@ -47,7 +47,7 @@ class DetectionTargets:
         self.targets = [dict(t) for t in targets]
         self.losses: dict = {}
         self.rpn = None            # box_decode: (RPN deltas [N, A, 4], anchors [A, 4], its BoxCoder)
-        self.sample = None         # roi_sample: (proposals, matched ground truth index, labels, matched boxes) per image
+        self.sample = None         # roi_sample: (proposals, matched target index, labels, matched boxes) per image
         self.positives = None      # box_postprocess: (positive proposals, their matched index) per image, for masks
 
 

@@ -113,7 +113,7 @@ def test_small_detector_learns_the_shapes(tmp_path):
     metrics, _ = evaluate(DETECTOR, tmp_path / "shapes_detector.safetensors")
     assert metrics["map50"] == pytest.approx(res.metrics["map50"])
     from netspec.train.data import make_shapes
-    x, _, boxes = make_shapes(2, 64, noise=0.05, seed=5, channels=3)
+    x, _, _ = make_shapes(2, 64, noise=0.05, seed=5, channels=3)
     np.savez(tmp_path / "in.npz", images=x)
     lines, _ = predict(DETECTOR, tmp_path / "shapes_detector.safetensors", tmp_path / "in.npz",
                        output=tmp_path / "out.npz")
