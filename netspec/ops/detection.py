@@ -9,8 +9,8 @@ How boxes travel. A batch is one tensor ``[N, 3, H, W]`` (images of one size). B
 ``torchvision.ops.batched_nms`` takes them; the ops return them grouped by image, in torchvision's order.
 
 Data-dependent sizes are symbols that an op introduces (``shapes_dim.data_dim``) and nobody binds: ``Hb``, ``Wb``
-(the resized, padded batch, multiples of ``size_divisible``), ``R`` (proposals, all images together) and ``K``
-(detections). ``check`` prints them; at run time they take whatever size the data gives.
+(the resized, padded batch, multiples of ``size_divisible``), ``R`` (proposals, all images together), ``P`` (the
+proposals the RoI heads see: ``R``, or those sampled in training) and ``K`` (detections). ``check`` prints them; at run time they take whatever size the data gives.
 
 Feature maps that several levels share come in as a list: ops that read "levels" take their inputs as one list
 (``from: [a, b, p2, p3, ...]``), the fixed inputs first, as each op's docstring says.
@@ -436,7 +436,8 @@ _DECODE = '''\
 class BoxDecode(nn.Module):
     """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4).
 
-    Training with a detection context: records the deltas, the anchors and the coder for the RPN's loss.
+    Training with a detection context: records the deltas, the anchors and the coder for the
+    RPN's loss.
     """
 
     detection_context = None
@@ -509,9 +510,9 @@ _PROPOSALS = '''\
 class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
     """torchvision's RPN proposal selection: top-n per level, clip, drop small/low boxes, NMS.
 
-    Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back. Training with a
-    detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg) from the deltas and anchors that
-    box_decode recorded, with anchors sampled against the targets as torchvision does.
+    Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back.
+    Training with a detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg)
+    from the deltas and anchors that box_decode recorded, anchors sampled as torchvision does.
     """
 
     detection_context = None
@@ -693,8 +694,9 @@ class MultiScaleRoIAlignOp(_DetectionOp):
 
 _SAMPLE = '''\
 class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
-    """The proposals as they are; in training with a detection context, torchvision's select_training_samples:
-    the targets' boxes added, proposals matched and sampled, labels and matched targets recorded."""
+    """The proposals as they are; in training with a detection context, torchvision's
+    select_training_samples: the targets' boxes added, proposals matched and sampled, labels and
+    matched targets recorded."""
 
     detection_context = None
 
@@ -702,7 +704,7 @@ class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
         super().__init__(None, None, None, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction,
                          None, 0.05, 0.5, 100)
 
-    def forward(self, boxes, image):  # (R, 4), (R,) -> (S, 4), (S,)
+    def forward(self, boxes, image):  # (R, 4), (R,) -> (P, 4), (P,)
         ctx = self.detection_context
         if not self.training or ctx is None:
             return boxes, image
@@ -737,23 +739,23 @@ class RoISampleOp(_DetectionOp):
     Training with a detection context: the targets' boxes added, then proposals sampled (batch_size_per_image per
     image, at most positive_fraction positive, fg/bg_iou_thresh), as torchvision's select_training_samples; the
     labels and matched targets are kept for box_postprocess's loss."""
-    shape_rule = "boxes [R, 4], image [R] -> boxes [S, 4], image [S] int64 (S = R, or the sampled count in training)"
+    shape_rule = "boxes [R, 4], image [R] -> boxes [P, 4], image [P] int64 (P = R, or the sampled count in training)"
 
     name = "roi_sample"
     Params = SampleParams
     inputs = (In("boxes"), In("image"))
     outputs = ("boxes", "image")
     torch_ref = "torchvision.models.detection.roi_heads.RoIHeads.select_training_samples"
-    cases = [({}, [(T, 4), ((T,), "int64")], [("S", 4), (("S",), "int64")]),
+    cases = [({}, [(T, 4), ((T,), "int64")], [("P", 4), (("P",), "int64")]),
              ({"batch_size_per_image": 64, "positive_fraction": 0.5}, [(9, 4), ((9,), "int64")],
-              [("S", 4), (("S",), "int64")])]
+              [("P", 4), (("P",), "int64")])]
 
     @classmethod
     def infer(cls, ins, p, ctx):
         b, i = ins
         _boxes(b, "the proposals first", cls.name)
         _index(i, b.shape[0], "the image index (second)", cls.name, ctx)
-        s = data_dim(ctx.sym, "S")
+        s = data_dim(ctx.sym, "P")
         return [b.with_shape((s, 4)), TensorType((s,), "int64")]
 
     @classmethod
@@ -778,8 +780,9 @@ _DETECTIONS = '''\
 class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
     """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class.
 
-    Training with a detection context: fastrcnn_loss against roi_sample's labels and matched targets; the outputs
-    are then the positive sampled proposals with their targets' labels (what Mask R-CNN's mask branch trains on).
+    Training with a detection context: fastrcnn_loss against roi_sample's labels and matched
+    targets; the outputs are then the positive sampled proposals with their targets' labels (what
+    Mask R-CNN's mask branch trains on).
     """
 
     detection_context = None
@@ -941,8 +944,8 @@ _MASKS = '''\
 class PasteMasks(nn.Module):
     """Mask R-CNN's masks: each box's own class (sigmoid), pasted into the image (K, 1, H, W).
 
-    Training with a detection context: also maskrcnn_loss against the targets' masks of the positive proposals
-    that box_postprocess recorded.
+    Training with a detection context: also maskrcnn_loss against the targets' masks of the
+    positive proposals that box_postprocess recorded.
     """
 
     detection_context = None

@@ -32,7 +32,8 @@ class RPNHead(torchvision.models.detection.rpn.RPNHead):
 class BoxDecode(nn.Module):
     """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4).
 
-    Training with a detection context: records the deltas, the anchors and the coder for the RPN's loss.
+    Training with a detection context: records the deltas, the anchors and the coder for the
+    RPN's loss.
     """
 
     detection_context = None
@@ -51,9 +52,9 @@ class BoxDecode(nn.Module):
 class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
     """torchvision's RPN proposal selection: top-n per level, clip, drop small/low boxes, NMS.
 
-    Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back. Training with a
-    detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg) from the deltas and anchors that
-    box_decode recorded, with anchors sampled against the targets as torchvision does.
+    Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back.
+    Training with a detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg)
+    from the deltas and anchors that box_decode recorded, anchors sampled as torchvision does.
     """
 
     detection_context = None
@@ -114,8 +115,9 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
 
 
 class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
-    """The proposals as they are; in training with a detection context, torchvision's select_training_samples:
-    the targets' boxes added, proposals matched and sampled, labels and matched targets recorded."""
+    """The proposals as they are; in training with a detection context, torchvision's
+    select_training_samples: the targets' boxes added, proposals matched and sampled, labels and
+    matched targets recorded."""
 
     detection_context = None
 
@@ -136,7 +138,7 @@ class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
             100,
         )
 
-    def forward(self, boxes, image):  # (R, 4), (R,) -> (S, 4), (S,)
+    def forward(self, boxes, image):  # (R, 4), (R,) -> (P, 4), (P,)
         ctx = self.detection_context
         if not self.training or ctx is None:
             return boxes, image
@@ -174,8 +176,9 @@ class RoIAlignLevels(torchvision.ops.MultiScaleRoIAlign):
 class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
     """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class.
 
-    Training with a detection context: fastrcnn_loss against roi_sample's labels and matched targets; the outputs
-    are then the positive sampled proposals with their targets' labels (what Mask R-CNN's mask branch trains on).
+    Training with a detection context: fastrcnn_loss against roi_sample's labels and matched
+    targets; the outputs are then the positive sampled proposals with their targets' labels (what
+    Mask R-CNN's mask branch trains on).
     """
 
     detection_context = None
@@ -268,8 +271,8 @@ def rescale_boxes(boxes, image, sizes, original):
 class PasteMasks(nn.Module):
     """Mask R-CNN's masks: each box's own class (sigmoid), pasted into the image (K, 1, H, W).
 
-    Training with a detection context: also maskrcnn_loss against the targets' masks of the positive proposals
-    that box_postprocess recorded.
+    Training with a detection context: also maskrcnn_loss against the targets' masks of the
+    positive proposals that box_postprocess recorded.
     """
 
     detection_context = None
@@ -468,12 +471,12 @@ class TwoMlpHead(nn.Module):
         self.fc7 = nn.Linear(representation, representation)
         self.relu7 = nn.ReLU()
 
-    def forward(self, x):  # x: (S, 256, 7, 7)
-        x = self.flatten(x)  # (S, 12544)  rcnn.yaml:51
-        x = self.fc6(x)  # (S, 1024)  rcnn.yaml:52
-        x = self.relu6(x)  # (S, 1024)  rcnn.yaml:53
-        x = self.fc7(x)  # (S, 1024)  rcnn.yaml:54
-        x = self.relu7(x)  # (S, 1024)  rcnn.yaml:55
+    def forward(self, x):  # x: (P, 256, 7, 7)
+        x = self.flatten(x)  # (P, 12544)  rcnn.yaml:51
+        x = self.fc6(x)  # (P, 1024)  rcnn.yaml:52
+        x = self.relu6(x)  # (P, 1024)  rcnn.yaml:53
+        x = self.fc7(x)  # (P, 1024)  rcnn.yaml:54
+        x = self.relu7(x)  # (P, 1024)  rcnn.yaml:55
         return x
 
 
@@ -485,9 +488,9 @@ class FastRcnnPredictor(nn.Module):
         self.cls_score = nn.Linear(in_features, num_classes)
         self.bbox_pred = nn.Linear(in_features, num_classes * 4)
 
-    def forward(self, x):  # x: (S, 1024)
-        cls_score = self.cls_score(x)  # (S, 91)  rcnn.yaml:61
-        x = self.bbox_pred(x)  # (S, 364)  rcnn.yaml:62
+    def forward(self, x):  # x: (P, 1024)
+        cls_score = self.cls_score(x)  # (P, 91)  rcnn.yaml:61
+        x = self.bbox_pred(x)  # (P, 364)  rcnn.yaml:62
         return cls_score, x
 
 
@@ -515,14 +518,14 @@ class RoiHeads(nn.Module):
     def forward(
         self, boxes, image, sizes, p2, p3, p4, p5
     ):  # boxes: (R, 4), image: (R,) int64, sizes: (N, 2) int64, p2: (N, 256, Hb/4, Wb/4), p3: (N...
-        sample_boxes, sample_image = self.sample(boxes, image)  # (S, 4), (S,) int64  rcnn.yaml:77
+        sample_boxes, sample_image = self.sample(boxes, image)  # (P, 4), (P,) int64  rcnn.yaml:77
         out = self.box_roi_pool(
             sample_boxes, sample_image, sizes, p2, p3, p4, p5
-        )  # (S, 256, 7, 7)  rcnn.yaml:78
-        out = self.box_head(out)  # (S, 1024)  rcnn.yaml:80
+        )  # (P, 256, 7, 7)  rcnn.yaml:78
+        out = self.box_head(out)  # (P, 1024)  rcnn.yaml:80
         box_predictor_logits, box_predictor_deltas = self.box_predictor(
             out
-        )  # (S, 91), (S, 364)  rcnn.yaml:81
+        )  # (P, 91), (P, 364)  rcnn.yaml:81
         postprocess_boxes, postprocess_scores, postprocess_labels, postprocess_image = (
             self.postprocess(
                 box_predictor_logits, box_predictor_deltas, sample_boxes, sample_image, sizes
