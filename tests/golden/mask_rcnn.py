@@ -602,10 +602,10 @@ class MaskRcnn(nn.Module):
     def forward(self, images):  # images: (N, 3, H, W)
         transform_images, transform_sizes = self.transform(
             images
-        )  # (N, 3, Hb, Wb), (N, 2) int64  mask_rcnn.yaml:26
+        )  # (N, 3, Hb, Wb), (N, 2) int64  mask_rcnn.yaml:28
         backbone_p2, backbone_p3, backbone_p4, backbone_p5, backbone_pool = self.backbone(
             transform_images
-        )  # (N, 256, Hb/4, Wb/4), (N, 256, Hb/8, Wb/8), (N, 256, Hb/16, Wb/16...  mask_rcnn.yaml:27
+        )  # (N, 256, Hb/4, Wb/4), (N, 256, Hb/8, Wb/8), (N, 256, Hb/16, Wb/16...  mask_rcnn.yaml:29
         rpn_boxes, rpn_image = self.rpn(
             transform_images,
             transform_sizes,
@@ -614,7 +614,7 @@ class MaskRcnn(nn.Module):
             backbone_p4,
             backbone_p5,
             backbone_pool,
-        )  # (R, 4), (R,) int64  mask_rcnn.yaml:28
+        )  # (R, 4), (R,) int64  mask_rcnn.yaml:30
         out, roi_heads_scores, roi_heads_labels, roi_heads_image, out2 = self.roi_heads(
             rpn_boxes,
             rpn_image,
@@ -623,11 +623,11 @@ class MaskRcnn(nn.Module):
             backbone_p3,
             backbone_p4,
             backbone_p5,
-        )  # (K, 4), (K,), (K,) int64, (K,) int64, (K, 91, 28, 28)  mask_rcnn.yaml:31
+        )  # (K, 4), (K,), (K,) int64, (K,) int64, (K, 91, 28, 28)  mask_rcnn.yaml:33
         out = rescale_boxes(
             out, roi_heads_image, transform_sizes, images
-        )  # (K, 4)  mask_rcnn.yaml:35
-        out2 = self.paste(out2, roi_heads_labels, out, images)  # (K, 1, H, W)  mask_rcnn.yaml:36
+        )  # (K, 4)  mask_rcnn.yaml:37
+        out2 = self.paste(out2, roi_heads_labels, out, images)  # (K, 1, H, W)  mask_rcnn.yaml:38
         return {
             "boxes": out,
             "scores": roi_heads_scores,
