@@ -61,9 +61,13 @@ def _losses_and_grads(model, run, names):
     return {k: v.detach() for k, v in losses.items()}, {k: params[k].grad.clone() for k in names}
 
 
-def test_same_losses_and_gradients_as_torchvision(pair):
+@pytest.mark.parametrize("empty", [False, True], ids=["objects", "an_image_without_objects"])
+def test_same_losses_and_gradients_as_torchvision(pair, empty):
     stem, ref, model = pair
     images, targets = _batch()
+    if empty:       # torchvision matches such an image's proposals to a dummy box and labels them all background
+        targets[1] = {"boxes": torch.zeros(0, 4), "labels": torch.zeros(0, dtype=torch.int64),
+                      "masks": torch.zeros(0, 96, 128, dtype=torch.uint8)}
     names = GRADS + (["roi_heads.mask_predictor.mask_fcn_logits.weight"] if stem == "mask_rcnn" else [])
     want, want_grads = _losses_and_grads(ref, lambda: ref(list(images), [dict(t) for t in targets]), names)
 
