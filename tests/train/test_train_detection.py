@@ -204,3 +204,15 @@ def test_two_process_ddp_trains_a_detector(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1]["split"] == "test" and 0 <= records[-1]["map50"] <= 1
     assert [r["step"] for r in records if r["split"] == "train"] == [1, 2, 3, 4]
+
+
+def test_a_detector_without_roi_sample_is_refused_before_training(tmp_path):
+    text = DETECTOR.read_text()
+    text = "\n".join(ln for ln in text.splitlines() if "op: roi_sample" not in ln)
+    spec = tmp_path / "no_sample.yaml"
+    spec.write_text(text.replace("sample.boxes, sample.image", "proposals.boxes, proposals.image"))
+    with pytest.raises(NetspecError) as e:
+        netspec.train(spec, out=str(tmp_path / "run"), steps=1, quiet=True)
+    text = e.value.format()
+    assert "the network has no roi_sample" in text and "put a roi_sample between" in text, text
+    assert f"{spec}:" in text

@@ -17,6 +17,7 @@ from ..optim import build_optimizer
 from .base import Method
 
 OUTPUTS = ("boxes", "scores", "labels", "image")
+STEPS = ("box_decode", "rpn_proposals", "roi_sample", "box_postprocess")      # the ops that compute the losses
 
 
 class Detection(Method):
@@ -45,6 +46,12 @@ class Detection(Method):
             raise SpecError(f"method 'detection' trains a detector whose outputs include {', '.join(OUTPUTS)} (from "
                             f"box_postprocess); the network gives {', '.join(outs)}", self.run.loc("method"),
                             "use a detector such as faster_rcnn or mask_rcnn")
+        lacking = [k for k in STEPS if k not in ops]
+        if lacking:
+            raise SpecError(f"method 'detection' needs the detector's training steps ({', '.join(STEPS)}); the "
+                            f"network has no {', '.join(lacking)}", self.run.loc("method"),
+                            "put a roi_sample between the proposals and the RoI pooling, as specs/blocks/rcnn.yaml "
+                            "does" if lacking == ["roi_sample"] else "write the detector as specs/faster_rcnn.yaml does")
         classes = ops["box_postprocess"].meta["in"][0].shape[1]
         top = int(self.data.objects["labels"].max()) if len(self.data.objects["labels"]) else 0
         if isinstance(classes, int) and top >= classes:
