@@ -113,6 +113,7 @@ def test_context_is_detached_and_eval_unchanged(pair):
 def test_standalone_model_py_trains_the_same(pair, tmp_path):
     """compile's model.py (torch and torchvision only) gives the same losses under detection_targets."""
     from codegen_helpers import import_file
+
     from netspec.codegen.build import compile_source, top_class_name
     stem, _, model = pair
     src = compile_source(ROOT / "specs" / f"{stem}.yaml")

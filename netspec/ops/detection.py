@@ -10,7 +10,8 @@ How boxes travel. A batch is one tensor ``[N, 3, H, W]`` (images of one size). B
 
 Data-dependent sizes are symbols that an op introduces (``shapes_dim.data_dim``) and nobody binds: ``Hb``, ``Wb``
 (the resized, padded batch, multiples of ``size_divisible``), ``R`` (proposals, all images together), ``P`` (the
-proposals the RoI heads see: ``R``, or those sampled in training) and ``K`` (detections). ``check`` prints them; at run time they take whatever size the data gives.
+proposals the RoI heads see: ``R``, or those sampled in training) and ``K`` (detections). ``check`` prints them;
+at run time they take whatever size the data gives.
 
 Feature maps that several levels share come in as a list: ops that read "levels" take their inputs as one list
 (``from: [a, b, p2, p3, ...]``), the fixed inputs first, as each op's docstring says.

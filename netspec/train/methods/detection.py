@@ -48,10 +48,10 @@ class Detection(Method):
                             "use a detector such as faster_rcnn or mask_rcnn")
         lacking = [k for k in STEPS if k not in ops]
         if lacking:
+            hint = ("put a roi_sample between the proposals and the RoI pooling, as specs/blocks/rcnn.yaml does"
+                    if lacking == ["roi_sample"] else "write the detector as specs/faster_rcnn.yaml does")
             raise SpecError(f"method 'detection' needs the detector's training steps ({', '.join(STEPS)}); the "
-                            f"network has no {', '.join(lacking)}", self.run.loc("method"),
-                            "put a roi_sample between the proposals and the RoI pooling, as specs/blocks/rcnn.yaml "
-                            "does" if lacking == ["roi_sample"] else "write the detector as specs/faster_rcnn.yaml does")
+                            f"network has no {', '.join(lacking)}", self.run.loc("method"), hint)
         classes = ops["box_postprocess"].meta["in"][0].shape[1]
         top = int(self.data.objects["labels"].max()) if len(self.data.objects["labels"]) else 0
         if isinstance(classes, int) and top >= classes:
