@@ -142,7 +142,7 @@ def test_export_refuses_data_dependent_sizes_clearly(tmp_path):
     from netspec.export import ExportError, export_onnx
     with pytest.raises(ExportError) as e:
         export_onnx(ROOT / "specs" / "faster_rcnn.yaml", tmp_path / "f.onnx")
-    assert "only the data decides (Hb, K, R, Wb)" in e.value.message and e.value.hints
+    assert "only the data decides (Hb, K, P, R, Wb)" in e.value.message and e.value.hints
     assert not (tmp_path / "f.onnx").exists()
 
 

@@ -9,13 +9,23 @@ How boxes travel. A batch is one tensor ``[N, 3, H, W]`` (images of one size). B
 ``torchvision.ops.batched_nms`` takes them; the ops return them grouped by image, in torchvision's order.
 
 Data-dependent sizes are symbols that an op introduces (``shapes_dim.data_dim``) and nobody binds: ``Hb``, ``Wb``
-(the resized, padded batch, multiples of ``size_divisible``), ``R`` (proposals, all images together) and ``K``
-(detections). ``check`` prints them; at run time they take whatever size the data gives.
+(the resized, padded batch, multiples of ``size_divisible``), ``R`` (proposals, all images together), ``P`` (the
+proposals the RoI heads see: ``R``, or those sampled in training) and ``K`` (detections). ``check`` prints them;
+at run time they take whatever size the data gives.
 
 Feature maps that several levels share come in as a list: ops that read "levels" take their inputs as one list
 (``from: [a, b, p2, p3, ...]``), the fixed inputs first, as each op's docstring says.
+
+Training. The graph takes no targets: ``detection_targets(module, targets)`` attaches one ``DetectionTargets`` to
+every detection step of a built network for one forward. In training mode each step then also does what
+torchvision's detector does in training (resize the targets, RPN and Fast R-CNN losses, proposal sampling, mask
+loss) and writes its losses into ``context.losses``, with the same keys as torchvision. Without a context, or in
+eval mode, every op behaves exactly as before. The generated classes only read the attribute
+``detection_context`` (class default ``None``), so a standalone model.py trains the same way.
 """
 from __future__ import annotations
+
+import contextlib
 
 from pydantic import Field, model_validator
 
@@ -25,6 +35,42 @@ from ..shapes import Dim, TensorType, data_dim, mul_all, norm
 from ..shapes_dim import ceildiv
 
 N, C, H, W, T = (Dim.sym(s) for s in "NCHWT")
+
+class DetectionTargets:
+    """What the detection steps share during one training forward.
+
+    ``targets``: one dict per image (``boxes`` [k, 4] float x1, y1, x2, y2 in input pixels, ``labels`` [k] int64 in
+    1..classes-1, ``masks`` [k, H, W] uint8 for Mask R-CNN), resized by the transform; ``losses``: name -> scalar, as
+    torchvision's detector returns them; the rest are values one step records for a later one.
+    """
+
+    def __init__(self, targets):
+        self.targets = [dict(t) for t in targets]
+        self.losses: dict = {}
+        self.rpn = None            # box_decode: (RPN deltas [N, A, 4], anchors [A, 4], its BoxCoder)
+        self.sample = None         # roi_sample: (proposals, matched target index, labels, matched boxes) per image
+        self.positives = None      # box_postprocess: (positive proposals, their matched index) per image, for masks
+
+
+@contextlib.contextmanager
+def detection_targets(module, targets):
+    """Attach a ``DetectionTargets`` for ``targets`` to every detection step of ``module`` while the block runs.
+
+    The steps are the modules whose class declares ``detection_context`` (generated from this file's helpers, so
+    each build has its own classes and ``isinstance`` cannot find them); detached afterwards, also on exceptions.
+    """
+    steps = [m for m in module.modules() if hasattr(type(m), "detection_context")]
+    if not steps:
+        raise ValueError("the network has no detection steps (rcnn_transform, rpn_proposals, roi_sample, ...)")
+    ctx = DetectionTargets(targets)
+    for m in steps:
+        m.detection_context = ctx
+    try:
+        yield ctx
+    finally:
+        for m in steps:
+            m.__dict__.pop("detection_context", None)
+
 
 class _DetectionOp(WeightlessOp):
     family = "detection"
@@ -76,10 +122,19 @@ def _cells(feats) -> object:
 
 _TRANSFORM = '''\
 class RCNNTransform(torchvision.models.detection.transform.GeneralizedRCNNTransform):
-    """torchvision's detector transform on a batch: normalise, resize, pad to a multiple."""
+    """torchvision's detector transform on a batch: normalise, resize, pad to a multiple.
+
+    Training with a detection context: the context's targets are resized with the images.
+    """
+
+    detection_context = None
 
     def forward(self, x):  # (N, 3, H, W) -> (N, 3, Hb, Wb) and the resized sizes (N, 2)
-        images, _ = super().forward(list(x))
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            images, ctx.targets = super().forward(list(x), ctx.targets)
+        else:
+            images, _ = super().forward(list(x))
         return images.tensors, torch.tensor(images.image_sizes, dtype=torch.int64, device=x.device)
 '''
 
@@ -114,7 +169,9 @@ def _resized_batch(h: int, w: int, p) -> tuple[int, int]:
 
 @register
 class RCNNTransformOp(_DetectionOp):
-    """Detector input transform: normalise, resize to min_size/max_size, pad the batch to a multiple (Hb, Wb)."""
+    """Detector input transform: normalise, resize to min_size/max_size, pad the batch to a multiple (Hb, Wb).
+
+    Training with a detection context: resizes the targets' boxes and masks with the images."""
     shape_rule = ("[N, C, H, W] -> images [N, C, Hb, Wb] (resized, padded to size_divisible; known "
                   "numbers at known H, W), sizes [N, 2] int64")
 
@@ -378,13 +435,21 @@ class AnchorsOp(_DetectionOp):
 
 _DECODE = '''\
 class BoxDecode(nn.Module):
-    """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4)."""
+    """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4).
+
+    Training with a detection context: records the deltas, the anchors and the coder for the
+    RPN's loss.
+    """
+
+    detection_context = None
 
     def __init__(self, weights):
         super().__init__()
         self.coder = torchvision.models.detection._utils.BoxCoder(weights)
 
     def forward(self, deltas, boxes):
+        if self.training and self.detection_context is not None:
+            self.detection_context.rpn = (deltas, boxes, self.coder)
         n = deltas.shape[0]
         return self.coder.decode_single(deltas.reshape(-1, 4), boxes.repeat(n, 1)).reshape(n, -1, 4)
 '''
@@ -402,7 +467,9 @@ class DecodeParams(Params):
 
 @register
 class BoxDecodeOp(_DetectionOp):
-    """Apply box deltas [N, A, 4] to reference boxes [A, 4] (anchors): boxes [N, A, 4] (torchvision's BoxCoder)."""
+    """Apply box deltas [N, A, 4] to reference boxes [A, 4] (anchors): boxes [N, A, 4] (torchvision's BoxCoder).
+
+    Training with a detection context: records the deltas and anchors, which rpn_proposals' loss reads."""
     shape_rule = "deltas [N, A, 4], boxes [A, 4] -> boxes [N, A, 4]"
 
     name = "box_decode"
@@ -445,12 +512,18 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
     """torchvision's RPN proposal selection: top-n per level, clip, drop small/low boxes, NMS.
 
     Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back.
+    Training with a detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg)
+    from the deltas and anchors that box_decode recorded, anchors sampled as torchvision does.
     """
 
-    def __init__(self, pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, score_thresh=0.0, min_size=1e-3):
+    detection_context = None
+
+    def __init__(self, pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, score_thresh=0.0, min_size=1e-3,
+                 fg_iou_thresh=0.7, bg_iou_thresh=0.3, batch_size_per_image=256, positive_fraction=0.5):
         pre = {"training": pre_nms_top_n[0], "testing": pre_nms_top_n[1]}
         post = {"training": post_nms_top_n[0], "testing": post_nms_top_n[1]}
-        super().__init__(None, None, 0.7, 0.3, 256, 0.5, pre, post, nms_thresh, score_thresh)
+        super().__init__(None, None, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction, pre,
+                         post, nms_thresh, score_thresh)
         self.min_size = min_size
 
     def forward(self, boxes, objectness, sizes, *levels):  # (N, A, 4), (N, A), (N, 2), levels
@@ -459,6 +532,15 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
         counts = [c * per_cell for c in cells]
         kept, _ = self.filter_proposals(boxes.detach(), objectness, image_sizes, counts)
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            if ctx.rpn is None:
+                raise ValueError("rpn_proposals trains on the deltas and anchors that a box_decode step records")
+            deltas, anchors, coder = ctx.rpn
+            anchors = [anchors] * len(kept)
+            labels, matched = self.assign_targets_to_anchors(anchors, ctx.targets)
+            ctx.losses["loss_objectness"], ctx.losses["loss_rpn_box_reg"] = self.compute_loss(
+                objectness.reshape(-1, 1), deltas.reshape(-1, 4), labels, coder.encode(matched, anchors))
         image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(kept)]
         return torch.cat(kept), torch.cat(image)
 '''
@@ -472,9 +554,17 @@ class ProposalParams(Params):
     nms_thresh: float = Field(0.7, ge=0, le=1, description="IoU above which NMS removes the lower box")
     score_thresh: float = Field(0.0, ge=0, le=1, description="drop boxes with a lower objectness probability")
     min_size: float = Field(1e-3, ge=0, description="drop boxes narrower or lower than this (pixels)")
+    fg_iou_thresh: float = Field(0.7, ge=0, le=1, description="training: anchors with this IoU to a target are "
+                                                               "positive")
+    bg_iou_thresh: float = Field(0.3, ge=0, le=1, description="training: anchors below this IoU are negative")
+    batch_size_per_image: int = Field(256, ge=1, le=100000, description="training: anchors sampled per image")
+    positive_fraction: float = Field(0.5, gt=0, le=1, description="training: at most this share of them positive")
 
     @model_validator(mode="after")
     def _check(self):
+        if self.bg_iou_thresh > self.fg_iou_thresh:
+            raise ValueError(f"bg_iou_thresh ({self.bg_iou_thresh}) must not exceed fg_iou_thresh "
+                             f"({self.fg_iou_thresh})")
         for f in ("pre_nms_top_n", "post_nms_top_n"):
             v = getattr(self, f)
             if len(v) != 2 or any(k < 1 for k in v):
@@ -484,7 +574,10 @@ class ProposalParams(Params):
 
 @register
 class RPNProposalsOp(_DetectionOp):
-    """RPN proposals from decoded boxes, objectness, image sizes and the levels: boxes [R, 4], image [R]."""
+    """RPN proposals from decoded boxes, objectness, image sizes and the levels: boxes [R, 4], image [R].
+
+    Training with a detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg), anchors matched
+    at fg/bg_iou_thresh and sampled batch_size_per_image per image, as torchvision's RegionProposalNetwork."""
     shape_rule = ("boxes [N, A, 4], objectness [N, A], sizes [N, 2], levels -> boxes [R, 4], image "
                   "[R] int64 (R known when it runs)")
 
@@ -524,7 +617,8 @@ class RPNProposalsOp(_DetectionOp):
 
     @classmethod
     def constructor(cls, ins, p):
-        kw = {k: P(p, k) for k in ("nms_thresh", "score_thresh", "min_size") if given(p, k)}
+        kw = {k: P(p, k) for k in ("nms_thresh", "score_thresh", "min_size", "fg_iou_thresh", "bg_iou_thresh",
+                                   "batch_size_per_image", "positive_fraction") if given(p, k)}
         return call("RPNProposals", P(p, "pre_nms_top_n"), P(p, "post_nms_top_n"), **kw)
 
     @classmethod
@@ -599,9 +693,100 @@ class MultiScaleRoIAlignOp(_DetectionOp):
         return f"RoIAlign {p.output_size}x{p.output_size}"
 
 
+_SAMPLE = '''\
+class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
+    """The proposals as they are; in training with a detection context, torchvision's
+    select_training_samples: the targets' boxes added, proposals matched and sampled, labels and
+    matched targets recorded."""
+
+    detection_context = None
+
+    def __init__(self, fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25):
+        super().__init__(None, None, None, fg_iou_thresh, bg_iou_thresh, batch_size_per_image, positive_fraction,
+                         None, 0.05, 0.5, 100)
+
+    def forward(self, boxes, image):  # (R, 4), (R,) -> (P, 4), (P,)
+        ctx = self.detection_context
+        if not self.training or ctx is None:
+            return boxes, image
+        proposals = [boxes[image == i] for i in range(len(ctx.targets))]
+        proposals, matched, labels, _ = self.select_training_samples(proposals, ctx.targets)
+        gt = [t["boxes"] if t["boxes"].numel() else boxes.new_zeros((1, 4)) for t in ctx.targets]
+        ctx.sample = (proposals, matched, labels, [g[m] for g, m in zip(gt, matched)])
+        image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(proposals)]
+        return torch.cat(proposals), torch.cat(image)
+'''
+
+
+class SampleParams(Params):
+    fg_iou_thresh: float = Field(0.5, ge=0, le=1, description="training: proposals with this IoU to a target are "
+                                                               "positive")
+    bg_iou_thresh: float = Field(0.5, ge=0, le=1, description="training: proposals below this IoU are background")
+    batch_size_per_image: int = Field(512, ge=1, le=100000, description="training: proposals sampled per image")
+    positive_fraction: float = Field(0.25, gt=0, le=1, description="training: at most this share of them positive")
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.bg_iou_thresh > self.fg_iou_thresh:
+            raise ValueError(f"bg_iou_thresh ({self.bg_iou_thresh}) must not exceed fg_iou_thresh "
+                             f"({self.fg_iou_thresh})")
+        return self
+
+
+@register
+class RoISampleOp(_DetectionOp):
+    """Proposals for the RoI heads: boxes [R, 4], image [R] as they are (eval, or no detection context).
+
+    Training with a detection context: the targets' boxes added, then proposals sampled (batch_size_per_image per
+    image, at most positive_fraction positive, fg/bg_iou_thresh), as torchvision's select_training_samples; the
+    labels and matched targets are kept for box_postprocess's loss."""
+    shape_rule = "boxes [R, 4], image [R] -> boxes [P, 4], image [P] int64 (P = R, or the sampled count in training)"
+
+    name = "roi_sample"
+    Params = SampleParams
+    inputs = (In("boxes"), In("image"))
+    outputs = ("boxes", "image")
+    torch_ref = "torchvision.models.detection.roi_heads.RoIHeads.select_training_samples"
+    cases = [({}, [(T, 4), ((T,), "int64")], [("P", 4), (("P",), "int64")]),
+             ({"batch_size_per_image": 64, "positive_fraction": 0.5}, [(9, 4), ((9,), "int64")],
+              [("P", 4), (("P",), "int64")])]
+
+    @classmethod
+    def infer(cls, ins, p, ctx):
+        b, i = ins
+        _boxes(b, "the proposals first", cls.name)
+        _index(i, b.shape[0], "the image index (second)", cls.name, ctx)
+        s = data_dim(ctx.sym, "P")
+        return [b.with_shape((s, 4)), TensorType((s,), "int64")]
+
+    @classmethod
+    def constructor(cls, ins, p):
+        keys = ("fg_iou_thresh", "bg_iou_thresh", "batch_size_per_image", "positive_fraction")
+        return call("RoISample", **{k: P(p, k) for k in keys if given(p, k)})
+
+    @classmethod
+    def forward(cls, ins, p):
+        return module_call(Operand(0), Operand(1))
+
+    @classmethod
+    def helpers(cls):
+        return {"RoISample": _SAMPLE}
+
+    @classmethod
+    def label(cls, p):
+        return "sample RoIs"
+
+
 _DETECTIONS = '''\
 class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
-    """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class."""
+    """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class.
+
+    Training with a detection context: fastrcnn_loss against roi_sample's labels and matched
+    targets; the outputs are then the positive sampled proposals with their targets' labels (what
+    Mask R-CNN's mask branch trains on).
+    """
+
+    detection_context = None
 
     def __init__(self, weights, score_thresh=0.05, nms_thresh=0.5, detections=100):
         super().__init__(None, None, None, 0.5, 0.5, 512, 0.25, weights, score_thresh, nms_thresh, detections)
@@ -612,11 +797,27 @@ class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
             raise ValueError(f"box image indices must lie in [0, {n}), got {image.min()} to {image.max()}")
         order = torch.argsort(image, stable=True)
         logits, deltas, boxes, image = logits[order], deltas[order], boxes[order], image[order]
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            return self.train_forward(logits, deltas, boxes, image, ctx)
         proposals = [boxes[image == i] for i in range(n)]
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
         boxes, scores, labels = self.postprocess_detections(logits, deltas, proposals, image_sizes)
         image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(boxes)]
         return torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(image)
+
+    def train_forward(self, logits, deltas, boxes, image, ctx):
+        if ctx.sample is None:
+            raise ValueError("box_postprocess trains on the labels that a roi_sample step records")
+        proposals, matched, labels, matched_boxes = ctx.sample
+        targets = self.box_coder.encode(matched_boxes, proposals)
+        ctx.losses["loss_classifier"], ctx.losses["loss_box_reg"] = \
+            torchvision.models.detection.roi_heads.fastrcnn_loss(logits, deltas, labels, targets)
+        ctx.positives = ([p[k > 0] for p, k in zip(proposals, labels)], [m[k > 0] for m, k in zip(matched, labels)])
+        labels = torch.cat(labels)
+        pos = labels > 0
+        scores = logits.detach().softmax(-1).gather(1, labels[:, None])[:, 0]
+        return boxes[pos], scores[pos], labels[pos], image[pos]
 '''
 
 
@@ -635,7 +836,11 @@ class DetectionParams(Params):
 
 @register
 class BoxPostprocessOp(_DetectionOp):
-    """Detections from class logits, per-class deltas, proposals, their image and the sizes: [K, 4], [K], [K], [K]."""
+    """Detections from class logits, per-class deltas, proposals, their image and the sizes: [K, 4], [K], [K], [K].
+
+    Training with a detection context: fastrcnn_loss (loss_classifier, loss_box_reg) against roi_sample's labels
+    and matched targets, encoded with this op's weights; the outputs are then the positive sampled proposals, their
+    targets' labels and the probability of that label (what Mask R-CNN's mask branch trains on)."""
     shape_rule = ("logits [R, classes], deltas [R, 4 * classes], boxes [R, 4], image [R], sizes [N, "
                   "2] -> boxes [K, 4], scores [K], labels [K] int64, image [K] int64")
 
@@ -737,8 +942,28 @@ def rescale_boxes(boxes, image, sizes, original):
 
 
 _MASKS = '''\
+class PasteMasks(nn.Module):
+    """Mask R-CNN's masks: each box's own class (sigmoid), pasted into the image (K, 1, H, W).
+
+    Training with a detection context: also maskrcnn_loss against the targets' masks of the
+    positive proposals that box_postprocess recorded.
+    """
+
+    detection_context = None
+
+    def forward(self, logits, labels, boxes, original):
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            if ctx.positives is None:
+                raise ValueError("paste_masks trains on the positive proposals that box_postprocess records")
+            proposals, matched = ctx.positives
+            ctx.losses["loss_mask"] = torchvision.models.detection.roi_heads.maskrcnn_loss(
+                logits, proposals, [t["masks"] for t in ctx.targets], [t["labels"] for t in ctx.targets], matched)
+        return paste_masks(logits, labels, boxes, original)
+
+
 def paste_masks(logits, labels, boxes, original):
-    """Mask R-CNN's masks: each box's own class (sigmoid), pasted into the image (K, 1, H, W)."""
+    """Each box's mask of its own class (sigmoid), pasted into the image (K, 1, H, W)."""
     if len(labels) and (labels.min() < 0 or labels.max() >= logits.shape[1]):
         raise ValueError(f"labels must lie in [0, {logits.shape[1]}), got {labels.min()} to {labels.max()}")
     h, w = original.shape[-2:]
@@ -752,7 +977,10 @@ def paste_masks(logits, labels, boxes, original):
 
 @register
 class PasteMasksOp(_DetectionOp):
-    """Mask probabilities of each box's class, pasted into the original image: [K, classes, s, s] -> [K, 1, H, W]."""
+    """Mask probabilities of each box's class, pasted into the original image: [K, classes, s, s] -> [K, 1, H, W].
+
+    Training with a detection context: also maskrcnn_loss (loss_mask) of these logits against the targets' masks
+    of the positive proposals that box_postprocess recorded."""
     shape_rule = ("logits [K, classes, s, s], labels [K], boxes [K, 4], original [N, C, H, W] -> "
                   "masks [K, 1, H, W]")
 
@@ -773,12 +1001,12 @@ class PasteMasksOp(_DetectionOp):
         return [lg.with_shape((lg.shape[0], 1) + x.shape[2:])]
 
     @classmethod
-    def forward(cls, ins, p):
-        return call("paste_masks", Operand(0), Operand(1), Operand(2), Operand(3))
+    def constructor(cls, ins, p):
+        return call("PasteMasks")
 
     @classmethod
     def helpers(cls):
-        return {"paste_masks": _MASKS}
+        return {"PasteMasks": _MASKS}
 
     @classmethod
     def label(cls, p):

@@ -316,8 +316,8 @@ class VaeConfig(Model):
     beta: float = Field(1.0, ge=0, description="weight of the KL term")
 
 
-METHODS = ("classify", "regress", "segment", "autoencoder", "vae", "gan", "lm", "dqn")
-METRICS = ("accuracy", "top5", "mean_iou", "pixel_accuracy", "mse", "mae", "perplexity")
+METHODS = ("classify", "regress", "segment", "autoencoder", "vae", "gan", "lm", "dqn", "detection")
+METRICS = ("accuracy", "top5", "mean_iou", "pixel_accuracy", "mse", "mae", "perplexity", "map50")
 
 
 class TrainConfig(Model):
@@ -366,6 +366,16 @@ class TrainConfig(Model):
             raise ValueError("data source 'cartpole' is an environment: use it with method: dqn")
         if self.method == "lm" and self.data.source != "text":
             raise ValueError("method 'lm' reads text: use data: {source: text}")
+        if self.method == "detection":
+            if self.data.source not in ("shapes", "npz"):
+                raise ValueError("method 'detection' reads images with boxes: use data: {source: shapes} or an npz "
+                                 "with images, boxes, labels, owner (and masks)")
+            if self.loss is not None:
+                raise ValueError("method 'detection' trains on the detector's own losses (RPN, box and mask "
+                                 "losses, summed): remove 'loss'")
+            if self.data.augment.shift or self.data.augment.hflip:
+                raise ValueError("method 'detection' does not augment (shifts and flips would move the boxes): "
+                                 "remove data.augment")
         return self
 
 

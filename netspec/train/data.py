@@ -23,6 +23,7 @@ class Data:
     target: str | None
     splits: dict[str, torch.Tensor]                  # split -> example indices
     info: dict = field(default_factory=dict)         # num_classes, vocab, unigram_entropy, ...
+    objects: dict[str, torch.Tensor] = field(default_factory=dict)  # detection: per-object arrays, see detection_data
 
     def size(self, split: str) -> int:
         return len(self.splits.get(split, ()))
@@ -72,21 +73,22 @@ def read_digits(loc: Loc) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def make_shapes(n: int, size: int, max_shapes: int = 3, noise: float = 0.1, seed: int = 0, channels: int = 1,
-                classes: bool = False):
+                classes: bool = False, instances: bool = False):
     """Generated images of rectangles, ellipses and triangles: (images [n,C,S,S], masks [n,S,S], boxes).
 
     boxes[i] is a list of (kind, x0, y0, x1, y1) in pixels, kind 1 rectangle, 2 ellipse, 3 triangle. The mask holds
-    the kind (``classes``) or 1 for every shape pixel; later shapes cover earlier ones.
+    the kind (``classes``) or 1 for every shape pixel; later shapes cover earlier ones. ``instances`` adds a fourth
+    result: per image, the visible pixels of each shape as a [k, S, S] bool array (in the order of boxes[i]).
     """
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
     images = np.zeros((n, channels, size, size), np.float32)
     masks = np.zeros((n, size, size), np.int64)
-    boxes = []
+    boxes, shapes = [], []
     for i in range(n):
         img = np.zeros((channels, size, size), np.float32)
         mask = np.zeros((size, size), np.int64)
-        bs = []
+        bs, ms = [], []
         for _ in range(rng.integers(1, max_shapes + 1)):
             kind = int(rng.integers(1, 4))
             w, h = rng.uniform(0.2, 0.5, 2) * size
@@ -103,16 +105,105 @@ def make_shapes(n: int, size: int, max_shapes: int = 3, noise: float = 0.1, seed
             img = np.where(m[None], colour, img)
             mask[m] = kind if classes else 1
             bs.append((kind, float(x0), float(y0), float(x0 + w), float(y0 + h)))
+            ms = [v & ~m for v in ms] + [m]
         images[i] = img + rng.normal(0, noise, img.shape).astype(np.float32)
         masks[i] = mask
         boxes.append(bs)
-    return images, masks, boxes
+        shapes.append(np.stack(ms))
+    return (images, masks, boxes, shapes) if instances else (images, masks, boxes)
 
 
 def _shapes(cfg, loc: Loc) -> Data:
     images, masks, _ = make_shapes(cfg.n, cfg.size, cfg.max_shapes, cfg.noise, cfg.seed, cfg.channels, cfg.classes)
     return Data({"x": torch.from_numpy(images), "mask": torch.from_numpy(masks)}, "mask",
                 _split(cfg.n, cfg, loc), {"num_classes": 4 if cfg.classes else 2})
+
+
+# -- detection: images with a variable number of objects each -----------------------------------------------------
+
+def detection_data(cfg, loc: Loc) -> Data:
+    """Images and their objects for ``method: detection``.
+
+    Per image (batched like any array): ``images`` [n, C, H, W] float, ``first`` [n] (index of its first object) and
+    ``count`` [n]. Per object, in ``Data.objects``, grouped by image: ``boxes`` [B, 4] float (x1, y1, x2, y2 in
+    pixels), ``labels`` [B] int64 (1..classes-1; 0 is background) and, when present, ``masks`` [B, H, W] uint8.
+    From ``shapes`` (labels: 1 rectangle, 2 ellipse, 3 triangle; masks: each shape's visible pixels) or an .npz with
+    ``images``, ``boxes``, ``labels``, ``owner`` [B] (the image of each object) and optionally ``masks``.
+    """
+    if cfg.source == "shapes":
+        images, _, boxes, shapes = make_shapes(cfg.n, cfg.size, cfg.max_shapes, cfg.noise, cfg.seed, cfg.channels,
+                                               instances=True)
+        owner = np.concatenate([np.full(len(b), i) for i, b in enumerate(boxes)])
+        flat = np.array([b for bs in boxes for b in bs], np.float32)
+        arrays = {"images": images, "boxes": flat[:, 1:], "labels": flat[:, 0].astype(np.int64), "owner": owner,
+                  "masks": np.concatenate(shapes).astype(np.uint8)}
+    elif cfg.source == "npz":
+        p = Path(cfg.path)
+        if not p.is_file():
+            raise SpecError(f"no .npz file '{cfg.path}'", loc)
+        with np.load(p, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    else:   # the config's validator keeps other sources out
+        raise ValueError(cfg.source)
+    images, objects, owner = _detection_arrays(arrays, str(getattr(cfg, "path", "shapes")), loc)
+    order = torch.argsort(owner, stable=True)
+    objects = {k: v[order] for k, v in objects.items()}
+    count = torch.bincount(owner, minlength=len(images))
+    first = torch.cumsum(count, 0) - count
+    return Data({"images": images, "first": first, "count": count}, None, _split(len(images), cfg, loc),
+                {"num_classes": int(objects["labels"].max()) + 1 if len(objects["labels"]) else 1}, objects)
+
+
+def _detection_arrays(arrays: dict, where: str, loc: Loc):
+    """(images, objects, owner) as tensors, every shape, dtype and value checked (before the first step)."""
+    need = ["images", "boxes", "labels", "owner"]
+    missing = [k for k in need if k not in arrays]
+    if missing:
+        raise SpecError(f"'{where}' lacks the detection array(s) {', '.join(missing)}; it has {', '.join(arrays)}",
+                        loc, "a detection .npz holds images [n, C, H, W], boxes [B, 4], labels [B], owner [B] (the "
+                             "image of each box) and optionally masks [B, H, W]")
+    a = {k: np.asarray(v) for k, v in arrays.items() if k in need + ["masks"]}
+    img = a["images"]
+    if img.ndim != 4 or not np.issubdtype(img.dtype, np.floating):
+        raise SpecError(f"'{where}': images must be a float array [n, C, H, W], got {img.dtype} {list(img.shape)}",
+                        loc)
+    n, h, w = img.shape[0], img.shape[2], img.shape[3]
+    b, lab, own = a["boxes"], a["labels"], a["owner"]
+    if b.ndim != 2 or b.shape[1] != 4 or not np.issubdtype(b.dtype, np.floating):
+        raise SpecError(f"'{where}': boxes must be a float array [B, 4] (x1, y1, x2, y2), got {b.dtype} "
+                        f"{list(b.shape)}", loc)
+    for k, v in (("labels", lab), ("owner", own)):
+        if v.shape != (len(b),) or not np.issubdtype(v.dtype, np.integer):
+            raise SpecError(f"'{where}': {k} must be an integer array [{len(b)}] (one per box), got {v.dtype} "
+                            f"{list(v.shape)}", loc)
+    bad = np.flatnonzero(~np.isfinite(b).all(1) | (b[:, 2] <= b[:, 0]) | (b[:, 3] <= b[:, 1]))
+    if len(bad):
+        raise SpecError(f"'{where}': box {bad[0]} is {b[bad[0]].tolist()}: boxes need x2 > x1 and y2 > y1 "
+                        f"({len(bad)} such boxes)", loc, "boxes are (x1, y1, x2, y2) in pixels, corners ordered")
+    bad = np.flatnonzero((own < 0) | (own >= n))
+    if len(bad):
+        raise SpecError(f"'{where}': owner of box {bad[0]} is {own[bad[0]]}, but there are {n} images", loc,
+                        f"owner holds the image index (0..{n - 1}) of each box")
+    bad = np.flatnonzero(lab < 1)
+    if len(bad):
+        raise SpecError(f"'{where}': label of box {bad[0]} is {lab[bad[0]]}; labels start at 1 (0 is the "
+                        f"background)", loc, "add 1 to every label")
+    objects = {"boxes": torch.from_numpy(b.astype(np.float32)), "labels": torch.from_numpy(lab.astype(np.int64))}
+    if "masks" in a:
+        m = a["masks"]
+        if m.shape != (len(b), h, w):
+            raise SpecError(f"'{where}': masks must be [B, H, W] = {[len(b), h, w]} (one per box, the images' "
+                            f"size), got {list(m.shape)}", loc)
+        objects["masks"] = torch.from_numpy((m != 0).astype(np.uint8))
+    return torch.from_numpy(img.astype(np.float32)), objects, torch.from_numpy(own.astype(np.int64))
+
+
+def batch_targets(data: Data, batch: dict, device) -> list[dict]:
+    """The targets of a batch's images: one dict per image of boxes, labels (and masks) from ``data.objects``."""
+    out = []
+    for s, c in zip(batch["first"].tolist(), batch["count"].tolist()):
+        out.append({k: v[s:s + c].to(device) for k, v in data.objects.items()})
+    return out
 
 
 def read_corpus(path: str | None, loc: Loc) -> bytes:

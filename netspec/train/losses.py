@@ -45,4 +45,5 @@ def build_loss(cfg) -> nn.Module:
 
 
 DEFAULT_LOSS = {"classify": "cross_entropy", "segment": "cross_entropy", "regress": "mse", "autoencoder": "mse",
-                "vae": "mse", "lm": "cross_entropy", "gan": "bce", "dqn": "huber"}
+                "vae": "mse", "lm": "cross_entropy", "gan": "bce", "dqn": "huber",
+                "detection": None}   # the detector's losses, summed (the detection steps compute them)

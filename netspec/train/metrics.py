@@ -164,3 +164,48 @@ def save_image_grid(images: torch.Tensor, png: Path, nrow: int = 8) -> None:
     tmp = png.with_name("." + png.name + ".tmp.png")
     vutils.save_image(grid, str(tmp))
     tmp.replace(png)
+
+
+# -- detection ---------------------------------------------------------------------------------------------------
+
+def average_precision(detections: list[dict], targets: list[dict], iou: float = 0.5) -> dict[str, float]:
+    """VOC-style average precision per class at an IoU threshold, and their mean ``map50`` (at iou 0.5).
+
+    ``detections``/``targets``: one dict per image (boxes [k, 4], labels [k], and scores [k] for detections).
+    Detections of a class, best score first, each match the unmatched target of that class and image with which
+    they overlap most, if the IoU is at least ``iou`` (true positive), else count as false positives; AP is the
+    area under the precision-recall curve with precision made non-increasing (all-point interpolation, VOC 2010+).
+    Classes without targets are left out of the mean.
+    """
+    from torchvision.ops import box_iou
+    classes = sorted({int(c) for t in targets for c in t["labels"].tolist()})
+    out = {}
+    for c in classes:
+        hits, scores, total = [], [], 0
+        for d, t in zip(detections, targets):
+            gt = t["boxes"][t["labels"] == c].float().cpu()
+            total += len(gt)
+            keep = d["labels"] == c
+            boxes, sc = d["boxes"][keep].float().cpu(), d["scores"][keep].float().cpu()
+            order = torch.argsort(sc, descending=True, stable=True)
+            boxes, sc = boxes[order], sc[order]
+            taken = torch.zeros(len(gt), dtype=torch.bool)
+            overlaps = box_iou(boxes, gt) if len(gt) and len(boxes) else torch.zeros(len(boxes), len(gt))
+            for k in range(len(boxes)):
+                j = int(overlaps[k].argmax()) if len(gt) else -1
+                ok = j >= 0 and bool(overlaps[k, j] >= iou) and not bool(taken[j])
+                if ok:
+                    taken[j] = True
+                hits.append(ok)
+            scores.append(sc)
+        sc = torch.cat(scores) if scores else torch.zeros(0)
+        hit = torch.tensor(hits, dtype=torch.float64)[torch.argsort(sc, descending=True, stable=True)]
+        tp, fp = torch.cumsum(hit, 0), torch.cumsum(1 - hit, 0)
+        recall = torch.cat([torch.zeros(1, dtype=torch.float64), tp / total])
+        precision = torch.cat([torch.ones(1, dtype=torch.float64), tp / (tp + fp).clamp(min=1e-12)])
+        precision = torch.flip(torch.cummax(torch.flip(precision, [0]), 0).values, [0])   # the envelope
+        out[f"ap50_class{c}" if iou == 0.5 else f"ap_class{c}"] = float(((recall[1:] - recall[:-1])
+                                                                          * precision[1:]).sum())
+    key = "map50" if iou == 0.5 else "map"
+    out[key] = sum(out.values()) / len(out) if out else 0.0
+    return out

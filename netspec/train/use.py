@@ -90,7 +90,11 @@ def predict(spec_path, weights, inputs, *, output=None, network=None, params=Non
         np.savez(buf, **{k: v.float().cpu().numpy() for k, v in outs.items()})
         atomic_write_bytes(output, buf.getvalue())
     first = next(iter(outs.values())).float().cpu()
-    if first.dim() == 2 and first.shape[1] > 1:              # class scores: the class and its probability
+    if {"boxes", "scores", "labels", "image"} <= set(outs):      # a detector: one line per detection
+        lines = [f"image {int(i)}: class {int(c)} (score {float(s):.3f}) box {[round(v, 1) for v in b.tolist()]}"
+                 for b, s, c, i in zip(outs["boxes"].cpu(), outs["scores"].cpu(), outs["labels"].cpu(),
+                                       outs["image"].cpu())][:100]
+    elif first.dim() == 2 and first.shape[1] > 1:              # class scores: the class and its probability
         prob = first.softmax(1)
         lines = [f"{i}: class {int(c)} (p={float(prob[i, c]):.3f})" for i, c in enumerate(prob.argmax(1))]
     else:

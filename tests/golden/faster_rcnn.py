@@ -30,13 +30,21 @@ class RPNHead(torchvision.models.detection.rpn.RPNHead):
 
 
 class BoxDecode(nn.Module):
-    """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4)."""
+    """torchvision's BoxCoder.decode: deltas (N, A, 4) on reference boxes (A, 4) -> (N, A, 4).
+
+    Training with a detection context: records the deltas, the anchors and the coder for the
+    RPN's loss.
+    """
+
+    detection_context = None
 
     def __init__(self, weights):
         super().__init__()
         self.coder = torchvision.models.detection._utils.BoxCoder(weights)
 
     def forward(self, deltas, boxes):
+        if self.training and self.detection_context is not None:
+            self.detection_context.rpn = (deltas, boxes, self.coder)
         n = deltas.shape[0]
         return self.coder.decode_single(deltas.reshape(-1, 4), boxes.repeat(n, 1)).reshape(n, -1, 4)
 
@@ -45,14 +53,38 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
     """torchvision's RPN proposal selection: top-n per level, clip, drop small/low boxes, NMS.
 
     Returns the boxes of all images (R, 4) and the image of each (R,); no gradient flows back.
+    Training with a detection context: also the RPN losses (loss_objectness, loss_rpn_box_reg)
+    from the deltas and anchors that box_decode recorded, anchors sampled as torchvision does.
     """
 
+    detection_context = None
+
     def __init__(
-        self, pre_nms_top_n, post_nms_top_n, nms_thresh=0.7, score_thresh=0.0, min_size=1e-3
+        self,
+        pre_nms_top_n,
+        post_nms_top_n,
+        nms_thresh=0.7,
+        score_thresh=0.0,
+        min_size=1e-3,
+        fg_iou_thresh=0.7,
+        bg_iou_thresh=0.3,
+        batch_size_per_image=256,
+        positive_fraction=0.5,
     ):
         pre = {"training": pre_nms_top_n[0], "testing": pre_nms_top_n[1]}
         post = {"training": post_nms_top_n[0], "testing": post_nms_top_n[1]}
-        super().__init__(None, None, 0.7, 0.3, 256, 0.5, pre, post, nms_thresh, score_thresh)
+        super().__init__(
+            None,
+            None,
+            fg_iou_thresh,
+            bg_iou_thresh,
+            batch_size_per_image,
+            positive_fraction,
+            pre,
+            post,
+            nms_thresh,
+            score_thresh,
+        )
         self.min_size = min_size
 
     def forward(self, boxes, objectness, sizes, *levels):  # (N, A, 4), (N, A), (N, 2), levels
@@ -61,10 +93,64 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
         counts = [c * per_cell for c in cells]
         kept, _ = self.filter_proposals(boxes.detach(), objectness, image_sizes, counts)
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            if ctx.rpn is None:
+                raise ValueError(
+                    "rpn_proposals trains on the deltas and anchors that a box_decode step records"
+                )
+            deltas, anchors, coder = ctx.rpn
+            anchors = [anchors] * len(kept)
+            labels, matched = self.assign_targets_to_anchors(anchors, ctx.targets)
+            ctx.losses["loss_objectness"], ctx.losses["loss_rpn_box_reg"] = self.compute_loss(
+                objectness.reshape(-1, 1),
+                deltas.reshape(-1, 4),
+                labels,
+                coder.encode(matched, anchors),
+            )
         image = [
             torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(kept)
         ]
         return torch.cat(kept), torch.cat(image)
+
+
+class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
+    """The proposals as they are; in training with a detection context, torchvision's
+    select_training_samples: the targets' boxes added, proposals matched and sampled, labels and
+    matched targets recorded."""
+
+    detection_context = None
+
+    def __init__(
+        self, fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=512, positive_fraction=0.25
+    ):
+        super().__init__(
+            None,
+            None,
+            None,
+            fg_iou_thresh,
+            bg_iou_thresh,
+            batch_size_per_image,
+            positive_fraction,
+            None,
+            0.05,
+            0.5,
+            100,
+        )
+
+    def forward(self, boxes, image):  # (R, 4), (R,) -> (P, 4), (P,)
+        ctx = self.detection_context
+        if not self.training or ctx is None:
+            return boxes, image
+        proposals = [boxes[image == i] for i in range(len(ctx.targets))]
+        proposals, matched, labels, _ = self.select_training_samples(proposals, ctx.targets)
+        gt = [t["boxes"] if t["boxes"].numel() else boxes.new_zeros((1, 4)) for t in ctx.targets]
+        ctx.sample = (proposals, matched, labels, [g[m] for g, m in zip(gt, matched)])
+        image = [
+            torch.full((len(b),), i, dtype=torch.int64, device=b.device)
+            for i, b in enumerate(proposals)
+        ]
+        return torch.cat(proposals), torch.cat(image)
 
 
 class RoIAlignLevels(torchvision.ops.MultiScaleRoIAlign):
@@ -88,7 +174,14 @@ class RoIAlignLevels(torchvision.ops.MultiScaleRoIAlign):
 
 
 class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
-    """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class."""
+    """torchvision's postprocess_detections: decode, softmax, clip, threshold, NMS per class.
+
+    Training with a detection context: fastrcnn_loss against roi_sample's labels and matched
+    targets; the outputs are then the positive sampled proposals with their targets' labels (what
+    Mask R-CNN's mask branch trains on).
+    """
+
+    detection_context = None
 
     def __init__(self, weights, score_thresh=0.05, nms_thresh=0.5, detections=100):
         super().__init__(
@@ -103,6 +196,9 @@ class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
             )
         order = torch.argsort(image, stable=True)
         logits, deltas, boxes, image = logits[order], deltas[order], boxes[order], image[order]
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            return self.train_forward(logits, deltas, boxes, image, ctx)
         proposals = [boxes[image == i] for i in range(n)]
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
         boxes, scores, labels = self.postprocess_detections(logits, deltas, proposals, image_sizes)
@@ -111,6 +207,23 @@ class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
             for i, b in enumerate(boxes)
         ]
         return torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(image)
+
+    def train_forward(self, logits, deltas, boxes, image, ctx):
+        if ctx.sample is None:
+            raise ValueError("box_postprocess trains on the labels that a roi_sample step records")
+        proposals, matched, labels, matched_boxes = ctx.sample
+        targets = self.box_coder.encode(matched_boxes, proposals)
+        ctx.losses["loss_classifier"], ctx.losses["loss_box_reg"] = (
+            torchvision.models.detection.roi_heads.fastrcnn_loss(logits, deltas, labels, targets)
+        )
+        ctx.positives = (
+            [p[k > 0] for p, k in zip(proposals, labels)],
+            [m[k > 0] for m, k in zip(matched, labels)],
+        )
+        labels = torch.cat(labels)
+        pos = labels > 0
+        scores = logits.detach().softmax(-1).gather(1, labels[:, None])[:, 0]
+        return boxes[pos], scores[pos], labels[pos], image[pos]
 
 
 class FeaturePyramid(torchvision.ops.FeaturePyramidNetwork):
@@ -125,10 +238,19 @@ class FeaturePyramid(torchvision.ops.FeaturePyramidNetwork):
 
 
 class RCNNTransform(torchvision.models.detection.transform.GeneralizedRCNNTransform):
-    """torchvision's detector transform on a batch: normalise, resize, pad to a multiple."""
+    """torchvision's detector transform on a batch: normalise, resize, pad to a multiple.
+
+    Training with a detection context: the context's targets are resized with the images.
+    """
+
+    detection_context = None
 
     def forward(self, x):  # (N, 3, H, W) -> (N, 3, Hb, Wb) and the resized sizes (N, 2)
-        images, _ = super().forward(list(x))
+        ctx = self.detection_context
+        if self.training and ctx is not None:
+            images, ctx.targets = super().forward(list(x), ctx.targets)
+        else:
+            images, _ = super().forward(list(x))
         return images.tensors, torch.tensor(images.image_sizes, dtype=torch.int64, device=x.device)
 
 
@@ -299,12 +421,12 @@ class TwoMlpHead(nn.Module):
         self.fc7 = nn.Linear(representation, representation)
         self.relu7 = nn.ReLU()
 
-    def forward(self, x):  # x: (R, 256, 7, 7)
-        x = self.flatten(x)  # (R, 12544)  rcnn.yaml:51
-        x = self.fc6(x)  # (R, 1024)  rcnn.yaml:52
-        x = self.relu6(x)  # (R, 1024)  rcnn.yaml:53
-        x = self.fc7(x)  # (R, 1024)  rcnn.yaml:54
-        x = self.relu7(x)  # (R, 1024)  rcnn.yaml:55
+    def forward(self, x):  # x: (P, 256, 7, 7)
+        x = self.flatten(x)  # (P, 12544)  rcnn.yaml:51
+        x = self.fc6(x)  # (P, 1024)  rcnn.yaml:52
+        x = self.relu6(x)  # (P, 1024)  rcnn.yaml:53
+        x = self.fc7(x)  # (P, 1024)  rcnn.yaml:54
+        x = self.relu7(x)  # (P, 1024)  rcnn.yaml:55
         return x
 
 
@@ -316,9 +438,9 @@ class FastRcnnPredictor(nn.Module):
         self.cls_score = nn.Linear(in_features, num_classes)
         self.bbox_pred = nn.Linear(in_features, num_classes * 4)
 
-    def forward(self, x):  # x: (R, 1024)
-        cls_score = self.cls_score(x)  # (R, 91)  rcnn.yaml:61
-        x = self.bbox_pred(x)  # (R, 364)  rcnn.yaml:62
+    def forward(self, x):  # x: (P, 1024)
+        cls_score = self.cls_score(x)  # (P, 91)  rcnn.yaml:61
+        x = self.bbox_pred(x)  # (P, 364)  rcnn.yaml:62
         return cls_score, x
 
 
@@ -327,6 +449,7 @@ class RoiHeads(nn.Module):
 
     def __init__(self, num_classes, score_thresh=0.05, nms_thresh=0.5, detections=100):
         super().__init__()
+        self.sample = RoISample()
         self.box_roi_pool = RoIAlignLevels(4, 7, 2)
         self.box_head = TwoMlpHead()
         self.box_predictor = FastRcnnPredictor(1024, num_classes)
@@ -340,14 +463,19 @@ class RoiHeads(nn.Module):
     def forward(
         self, boxes, image, sizes, p2, p3, p4, p5
     ):  # boxes: (R, 4), image: (R,) int64, sizes: (N, 2) int64, p2: (N, 256, Hb/4, Wb/4), p3: (N...
-        out = self.box_roi_pool(boxes, image, sizes, p2, p3, p4, p5)  # (R, 256, 7, 7)  rcnn.yaml:76
-        out = self.box_head(out)  # (R, 1024)  rcnn.yaml:78
+        sample_boxes, sample_image = self.sample(boxes, image)  # (P, 4), (P,) int64  rcnn.yaml:77
+        out = self.box_roi_pool(
+            sample_boxes, sample_image, sizes, p2, p3, p4, p5
+        )  # (P, 256, 7, 7)  rcnn.yaml:78
+        out = self.box_head(out)  # (P, 1024)  rcnn.yaml:80
         box_predictor_logits, box_predictor_deltas = self.box_predictor(
             out
-        )  # (R, 91), (R, 364)  rcnn.yaml:79
+        )  # (P, 91), (P, 364)  rcnn.yaml:81
         postprocess_boxes, postprocess_scores, postprocess_labels, postprocess_image = (
-            self.postprocess(box_predictor_logits, box_predictor_deltas, boxes, image, sizes)
-        )  # (K, 4), (K,), (K,) int64, (K,) int64  rcnn.yaml:80
+            self.postprocess(
+                box_predictor_logits, box_predictor_deltas, sample_boxes, sample_image, sizes
+            )
+        )  # (K, 4), (K,), (K,) int64, (K,) int64  rcnn.yaml:82
         return (
             postprocess_boxes,
             postprocess_scores,
@@ -393,10 +521,10 @@ class FasterRcnn(nn.Module):
     def forward(self, images):  # images: (N, 3, H, W)
         transform_images, transform_sizes = self.transform(
             images
-        )  # (N, 3, Hb, Wb), (N, 2) int64  faster_rcnn.yaml:26
+        )  # (N, 3, Hb, Wb), (N, 2) int64  faster_rcnn.yaml:28
         backbone_p2, backbone_p3, backbone_p4, backbone_p5, backbone_pool = self.backbone(
             transform_images
-        )  # (N, 256, Hb/4, Wb/4), (N, 256, Hb/8, Wb/8), (N, 256, Hb/16, Wb/...  faster_rcnn.yaml:27
+        )  # (N, 256, Hb/4, Wb/4), (N, 256, Hb/8, Wb/8), (N, 256, Hb/16, Wb/...  faster_rcnn.yaml:29
         rpn_boxes, rpn_image = self.rpn(
             transform_images,
             transform_sizes,
@@ -405,7 +533,7 @@ class FasterRcnn(nn.Module):
             backbone_p4,
             backbone_p5,
             backbone_pool,
-        )  # (R, 4), (R,) int64  faster_rcnn.yaml:28
+        )  # (R, 4), (R,) int64  faster_rcnn.yaml:30
         out, roi_heads_scores, roi_heads_labels, roi_heads_image, _ = self.roi_heads(
             rpn_boxes,
             rpn_image,
@@ -414,10 +542,10 @@ class FasterRcnn(nn.Module):
             backbone_p3,
             backbone_p4,
             backbone_p5,
-        )  # (K, 4), (K,), (K,) int64, (K,) int64, (K, 4)  faster_rcnn.yaml:31
+        )  # (K, 4), (K,), (K,) int64, (K,) int64, (K, 4)  faster_rcnn.yaml:33
         out = rescale_boxes(
             out, roi_heads_image, transform_sizes, images
-        )  # (K, 4)  faster_rcnn.yaml:35
+        )  # (K, 4)  faster_rcnn.yaml:37
         return {
             "boxes": out,
             "scores": roi_heads_scores,

@@ -24,7 +24,14 @@ def test_documented_train_section_validates():
 
 def test_the_trained_specs_are_the_expected_ones():
     assert {p.stem for p in TRAINED} == {"mlp", "lenet5", "unet", "autoencoder", "dcgan", "vae", "char_lm",
-                                         "dqn_cartpole"}
+                                         "dqn_cartpole", "shapes_detector"}
+
+
+def test_documented_detection_section_validates():
+    text = (ROOT / "docs" / "training.md").read_text()
+    block = next(b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "method: detection" in b)
+    cfg = TrainFile.model_validate(yaml.safe_load(block)).train
+    assert cfg.method == "detection" and cfg.data.source == "shapes" and cfg.loss is None
 
 
 @pytest.mark.parametrize("path", TRAINED, ids=[p.stem for p in TRAINED])

@@ -17,6 +17,8 @@ def method_class(name: str):
         from .lm import LanguageModel as cls
     elif name == "dqn":
         from .dqn import Dqn as cls
+    elif name == "detection":
+        from .detection import Detection as cls
     else:  # the config's Literal keeps other names out
         raise ValueError(name)
     return cls
