@@ -115,8 +115,9 @@ def read_metrics(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
-def plot_curves(metrics_path: Path, png: Path, title: str) -> None:
-    """Training loss (and every other logged number) against steps, one panel per quantity, as a PNG."""
+def plot_curves(metrics_path: Path, png: Path, title: str) -> list[str]:
+    """Training loss (and every other logged number) against steps, one panel per quantity, as a PNG; returns the
+    quantities drawn, in panel order."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -131,11 +132,16 @@ def plot_curves(metrics_path: Path, png: Path, title: str) -> None:
             xs, ys = series.setdefault(k, {}).setdefault(split, ([], []))
             xs.append(r["step"])
             ys.append(v)
-    names = sorted(series, key=lambda k: (k != "loss", k))[:6]
+    # every logged quantity gets a panel: the loss, then what evaluations measure, then the other training numbers
+    names = sorted(series, key=lambda k: (k != "loss", set(series[k]) == {"train"}, k))
     if not names:
-        return
-    fig, axes = plt.subplots(1, len(names), figsize=(4.2 * len(names), 3.4), squeeze=False)
-    for ax, name in zip(axes[0], names):
+        return []
+    cols = min(4, len(names))
+    rows = -(-len(names) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names):
         for split, (xs, ys) in sorted(series[name].items()):
             ax.plot(xs, ys, label=split, marker="o" if split != "train" else None, markersize=3,
                     color={"train": "C0", "val": "C1", "test": "C3"}.get(split))
@@ -151,6 +157,7 @@ def plot_curves(metrics_path: Path, png: Path, title: str) -> None:
     fig.savefig(tmp, dpi=100)
     plt.close(fig)
     tmp.replace(png)
+    return names
 
 
 def save_image_grid(images: torch.Tensor, png: Path, nrow: int = 8) -> None:

@@ -159,3 +159,18 @@ def test_bf16_autocast_trains(tmp_path):
     spec = Path(__file__).resolve().parents[2] / "specs" / "mlp.yaml"
     res = netspec.train(spec, out=str(tmp_path), epochs=4, precision="bf16")
     assert res.metrics["accuracy"] > 0.9 and res.module.state_dict()["out.weight"].dtype == torch.float32
+
+
+def test_curves_draw_every_logged_quantity(tmp_path):
+    """No quantity is left out of curves.png, however many a method logs (a detector logs ten)."""
+    from PIL import Image
+    from netspec.train.metrics import plot_curves
+    keys = [f"q{k}" for k in range(9)]
+    lines = [json.dumps({"step": s, "split": "train", "loss": 1.0 / s, **{k: s * 0.1 for k in keys}})
+             for s in range(1, 6)]
+    lines.append(json.dumps({"step": 5, "split": "val", "accuracy": 0.5}))
+    (tmp_path / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+    drawn = plot_curves(tmp_path / "metrics.jsonl", tmp_path / "curves.png", "t")
+    assert drawn[:2] == ["loss", "accuracy"] and sorted(drawn[2:]) == keys     # loss, evaluations, the rest
+    w, h = Image.open(tmp_path / "curves.png").size
+    assert h > w / 2                                                              # in rows, not one long strip
