@@ -546,6 +546,12 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
 '''
 
 
+def _iou_order(p) -> None:
+    """A sampler's thresholds: background below bg_iou_thresh, foreground from fg_iou_thresh, so bg <= fg."""
+    if p.bg_iou_thresh > p.fg_iou_thresh:
+        raise ValueError(f"bg_iou_thresh ({p.bg_iou_thresh}) must not exceed fg_iou_thresh ({p.fg_iou_thresh})")
+
+
 class ProposalParams(Params):
     pre_nms_top_n: list[int] = Field([2000, 1000], description="best boxes kept per level before NMS "
                                                                "(training, evaluation)")
@@ -562,9 +568,7 @@ class ProposalParams(Params):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.bg_iou_thresh > self.fg_iou_thresh:
-            raise ValueError(f"bg_iou_thresh ({self.bg_iou_thresh}) must not exceed fg_iou_thresh "
-                             f"({self.fg_iou_thresh})")
+        _iou_order(self)
         for f in ("pre_nms_top_n", "post_nms_top_n"):
             v = getattr(self, f)
             if len(v) != 2 or any(k < 1 for k in v):
@@ -727,9 +731,7 @@ class SampleParams(Params):
 
     @model_validator(mode="after")
     def _check(self):
-        if self.bg_iou_thresh > self.fg_iou_thresh:
-            raise ValueError(f"bg_iou_thresh ({self.bg_iou_thresh}) must not exceed fg_iou_thresh "
-                             f"({self.fg_iou_thresh})")
+        _iou_order(self)
         return self
 
 
