@@ -175,29 +175,45 @@ def save_image_grid(images: torch.Tensor, png: Path, nrow: int = 8) -> None:
 
 # -- detection ---------------------------------------------------------------------------------------------------
 
-def average_precision(detections: list[dict], targets: list[dict], iou: float = 0.5) -> dict[str, float]:
+def mask_iou(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """IoU of every pair of binary masks: a [k, H, W], b [m, H, W] -> [k, m]."""
+    a = a.reshape(len(a), -1).float()
+    b = b.reshape(len(b), -1).float()
+    inter = a @ b.T
+    union = a.sum(1)[:, None] + b.sum(1)[None, :] - inter
+    return inter / union.clamp(min=1)
+
+
+def average_precision(detections: list[dict], targets: list[dict], iou: float = 0.5,
+                      masks: bool = False) -> dict[str, float]:
     """VOC-style average precision per class at an IoU threshold, and their mean ``map50`` (at iou 0.5).
 
     ``detections``/``targets``: one dict per image (boxes [k, 4], labels [k], and scores [k] for detections).
     Detections of a class, best score first, each match the unmatched target of that class and image with which
     they overlap most, if the IoU is at least ``iou`` (true positive), else count as false positives; AP is the
     area under the precision-recall curve with precision made non-increasing (all-point interpolation, VOC 2010+).
-    Classes without targets are left out of the mean.
+    Classes without targets are left out of the mean. ``masks``: the overlap is that of the instance masks
+    (detections' ``masks`` [k, H, W] probabilities, taken at 0.5 as torchvision's examples and COCO do; targets'
+    ``masks`` [k, H, W] binary), and the keys are ``mask_ap50_class{c}`` and ``mask_map50``.
     """
     from torchvision.ops import box_iou
+    field, overlap, prefix = ("masks", mask_iou, "mask_") if masks else ("boxes", box_iou, "")
     classes = sorted({int(c) for t in targets for c in t["labels"].tolist()})
     out = {}
     for c in classes:
         hits, scores, total = [], [], 0
         for d, t in zip(detections, targets):
-            gt = t["boxes"][t["labels"] == c].float().cpu()
+            gt = t[field][t["labels"] == c].float().cpu()
             total += len(gt)
             keep = d["labels"] == c
-            boxes, sc = d["boxes"][keep].float().cpu(), d["scores"][keep].float().cpu()
+            boxes, sc = d[field][keep].float().cpu(), d["scores"][keep].float().cpu()
+            if masks:
+                boxes = boxes.reshape(len(boxes), *gt.shape[1:]) > 0.5 if len(gt) else boxes
+                gt = gt > 0.5
             order = torch.argsort(sc, descending=True, stable=True)
             boxes, sc = boxes[order], sc[order]
             taken = torch.zeros(len(gt), dtype=torch.bool)
-            overlaps = box_iou(boxes, gt) if len(gt) and len(boxes) else torch.zeros(len(boxes), len(gt))
+            overlaps = overlap(boxes, gt) if len(gt) and len(boxes) else torch.zeros(len(boxes), len(gt))
             for k in range(len(boxes)):
                 j = int(overlaps[k].argmax()) if len(gt) else -1
                 ok = j >= 0 and bool(overlaps[k, j] >= iou) and not bool(taken[j])
@@ -211,8 +227,8 @@ def average_precision(detections: list[dict], targets: list[dict], iou: float = 
         recall = torch.cat([torch.zeros(1, dtype=torch.float64), tp / total])
         precision = torch.cat([torch.ones(1, dtype=torch.float64), tp / (tp + fp).clamp(min=1e-12)])
         precision = torch.flip(torch.cummax(torch.flip(precision, [0]), 0).values, [0])   # the envelope
-        out[f"ap50_class{c}" if iou == 0.5 else f"ap_class{c}"] = float(((recall[1:] - recall[:-1])
-                                                                          * precision[1:]).sum())
-    key = "map50" if iou == 0.5 else "map"
+        name = f"{prefix}ap50_class{c}" if iou == 0.5 else f"{prefix}ap_class{c}"
+        out[name] = float(((recall[1:] - recall[:-1]) * precision[1:]).sum())
+    key = prefix + ("map50" if iou == 0.5 else "map")
     out[key] = sum(out.values()) / len(out) if out else 0.0
     return out

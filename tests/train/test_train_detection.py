@@ -79,6 +79,24 @@ def test_ap_classes_and_images():
     assert average_precision([_det([G1], [0.9], [1])], [_gt([G1], [1])])["map50"] == pytest.approx(1.0)
 
 
+def test_mask_ap_uses_the_masks_not_the_boxes():
+    """Two detections with the same box: the one whose mask covers the target's is the hit; masks are taken at 0.5."""
+    gt = torch.zeros(1, 8, 8)
+    gt[0, :4, :4] = 1                                              # the target's mask: the top-left quarter
+    good, bad = torch.zeros(8, 8), torch.zeros(8, 8)
+    good[:4, :4] = 0.9
+    bad[4:, 4:] = 0.9                                              # same box, the wrong quarter
+    box = [0., 0., 8., 8.]
+    det = {**_det([box, box], [0.9, 0.8], [1, 1]), "masks": torch.stack([bad, good])[:, None]}
+    res = average_precision([det], [{**_gt([box], [1]), "masks": gt}], masks=True)
+    # the best-scored detection misses (its mask does not overlap), the second hits: P 0 then 1/2 at R 1
+    assert res["mask_ap50_class1"] == pytest.approx(0.5) and res["mask_map50"] == pytest.approx(0.5)
+    assert average_precision([det], [_gt([box], [1])])["map50"] == pytest.approx(1.0)   # the boxes: a hit at once
+    det["masks"] = torch.stack([good * 0.5, good])[:, None]                                  # 0.45: not a pixel
+    assert average_precision([det], [{**_gt([box], [1]), "masks": gt}], masks=True)["mask_map50"] == \
+        pytest.approx(0.5)
+
+
 # -- training ----------------------------------------------------------------------------------------------------
 
 def _fixed_batch_loss(module) -> float:
@@ -144,6 +162,8 @@ def test_mask_rcnn_trains_with_its_mask_loss(tmp_path):
     train = [r for r in res.history if r["split"] == "train"][-1]
     assert {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"} <= set(train)
     assert np.isfinite(train["loss"]) and train["loss_mask"] > 0
+    test = [r for r in res.history if r["split"] == "test"][-1]       # evaluated on its boxes and on its masks
+    assert {"map50", "mask_map50"} <= set(test) and 0 <= test["mask_map50"] <= 1
 
 
 # -- the data is checked before the first step ----------------------------------------------------------------------

@@ -3,7 +3,8 @@
 The network is the detector as the zoo writes it (faster_rcnn, mask_rcnn, or a smaller one from the same ops); the
 targets reach its detection steps through ``netspec.ops.detection.detection_targets`` for each training forward, and
 the loss is the sum of the losses they return (torchvision's: loss_objectness, loss_rpn_box_reg, loss_classifier,
-loss_box_reg, and loss_mask for Mask R-CNN), each also logged. Evaluation: VOC-style mAP at IoU 0.5.
+loss_box_reg, and loss_mask for Mask R-CNN), each also logged. Evaluation: VOC-style mAP at IoU 0.5 of the boxes
+(``map50``) and, for a detector with masks, of the instance masks (``mask_map50``).
 """
 from __future__ import annotations
 
@@ -86,10 +87,12 @@ class Detection(Method):
                 for i in range(len(batch["count"])):
                     keep = out["image"] == i
                     detections.append({k: out[k][keep].float() if k != "labels" else out[k][keep]
-                                       for k in ("boxes", "scores", "labels")})
+                                       for k in ("boxes", "scores", "labels", "masks") if k in out})
                 targets.extend(batch_targets(self.data, batch, "cpu"))
         finally:
             self.net.train()
         res = average_precision(detections, targets)
+        if detections and "masks" in detections[0] and targets and "masks" in targets[0]:
+            res.update(average_precision(detections, targets, masks=True))     # Mask R-CNN: the masks' own AP
         res["detections_per_image"] = sum(len(d["boxes"]) for d in detections) / max(len(detections), 1)
         return res
