@@ -41,6 +41,9 @@ INSTANCE_WORK = 25
 EMPTY_BLOCK_WORK = 100        # more for a block instance that adds no node: real networks have few of them
 
 
+_MISSING = object()
+
+
 class _Poison(Exception):
     """A layer depends on one that already failed: skip it without a second error."""
 
@@ -194,6 +197,16 @@ class Expander:
         self.dim_names: dict = {}       # what a shape assertion's dims may name: the inputs' symbols (or bound sizes)
         # scoped defaults in force, innermost last: {op name: {field: _Default}} (network, then each block instance)
         self.defaults: list[dict] = [{}]
+        self.assert_keys: dict = {}     # op or block name -> the key of its layers' shape assertions
+        self.ops: dict = {}             # op name -> Op class or None: the registry does not change while expanding
+        self.params_memo: dict = {}     # (op, the values given) -> validated Params (frozen, so shared)
+        self.infer_memo: dict = {}      # (op, params, input types, symbol state) -> (outs, weights, macs, bytes)
+
+    def _lookup(self, name) -> Any:
+        op = self.ops.get(name, _MISSING)
+        if op is _MISSING:
+            op = self.ops[name] = lookup(name)
+        return op
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -482,7 +495,8 @@ class Expander:
         return last_entry
 
     def _is_source(self, raw: dict) -> bool:
-        op = lookup(raw.get("op", "")) if isinstance(raw.get("op"), str) else None
+        name = raw.get("op")
+        op = self._lookup(name) if isinstance(name, str) else None
         return op is not None and len(op.inputs) == 0
 
     # -- one layer ------------------------------------------------------------------------------
@@ -614,7 +628,7 @@ class Expander:
     def _warn_chained_merge(self, raw, src, path, opname, shown, n, cur) -> None:
         """A repeated merge: each copy after the first takes the previous copy as its first input (the chain) and
         the other inputs as written; that mix of an implicit and explicit inputs is rarely what was meant."""
-        op = lookup(opname) if isinstance(opname, str) else None
+        op = self._lookup(opname) if isinstance(opname, str) else None
         if op is None or op.family != "merge" or n < 2 or len(cur) < 2 or raw.get("from") is None:
             return
         f = raw["from"]
@@ -786,9 +800,13 @@ class Expander:
                              "raise it with --limit max_nodes=N if you mean it")
         ent = self._instance_of(raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
                                 flat_counter)
-        key = assertion_key(raw, self.spec.blocks)
+        key = self.assert_keys.get(opname) if isinstance(opname, str) else None
+        if key is None:
+            key = assertion_key(raw, self.spec.blocks)
+            if isinstance(opname, str):
+                self.assert_keys[opname] = key
         if raw.get(key) is not None and ent.refs and not ent.disabled:
-            kind = "layer" if lookup(opname) is not None else "group" if opname == "seq" else "block instance"
+            kind = "layer" if self._lookup(opname) is not None else "group" if opname == "seq" else "block instance"
             shown = node_id.rstrip(".") or opname
             self._assert_shape(raw[key], ent.refs[0], f"{kind} '{shown}' ({opname})", src, path + (key,), key, lenv)
         return ent
@@ -796,13 +814,13 @@ class Expander:
     def _instance_of(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
                      flat_counter) -> Entry:
         loc = src.loc(path)
-        if raw.get("share") is not None and lookup(opname) is None:      # a seq or block instance: never ignored
+        if raw.get("share") is not None and self._lookup(opname) is None:      # a seq or block instance: never ignored
             raise GraphError(f"'share: {raw['share']}' on a {'seq' if opname == 'seq' else 'block instance'}: only a "
                              "single layer (an op) can share another's module", src.loc(path + ("share",)),
                              "share each layer inside it instead, or use one instance for both inputs")
         if opname == "seq":
             return self._seq(raw, src, path, scope, node_id, ins, env, container, flat_counter)
-        op = lookup(opname)
+        op = self._lookup(opname)
         if op is not None:
             return self._op(raw, src, path, scope, node_id, op, ins, slot_names, lenv, container)
         if opname in self.spec.blocks:
@@ -844,29 +862,31 @@ class Expander:
         values: dict = {}
         param_locs: dict = {}
         exprs: dict = {}                # field -> the spec's expression text (or a list of them), for codegen
-        fields = op.Params.model_fields
-        by_alias = {(f.alias or n): n for n, f in fields.items()}
-        owns_index = "index" in fields
-        owns_shape_param = "shape" in fields
+        info = _op_info(op)
+        fields, by_alias = info.fields, info.by_alias
         for key, val in raw.items():
-            if key in LAYER_KEYS and not (key == "index" and owns_index) and not (key == "shape" and owns_shape_param):
+            if key in info.skip:
                 continue
             fname = by_alias.get(key, key)
             ploc = src.loc(path + (key,))
             param_locs[fname] = ploc
-            values[key] = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
-            if isinstance(val, str) and values[key] is not val:
-                exprs[fname] = val
-            elif isinstance(val, list) and any(isinstance(v, str) for v in val):
-                exprs[fname] = [v if isinstance(v, str) and w is not v else None for v, w in zip(val, values[key])]
-            if isinstance(values[key], bool) and fname in fields and _bool_as_number(fields[fname].annotation):
+            if isinstance(val, (str, list)):
+                v = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
+                if isinstance(val, str) and v is not val:
+                    exprs[fname] = val
+                elif isinstance(val, list) and any(isinstance(x, str) for x in val):
+                    exprs[fname] = [x if isinstance(x, str) and w is not x else None for x, w in zip(val, v)]
+            else:
+                v = val
+            values[key] = v
+            if isinstance(v, bool) and fname in info.bool_as_number:
                 # pydantic would read true as 1: 'out: true' or 'out: "a < b"' would silently make a size of 1
-                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {values[key]}", ploc,
+                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {v}", ploc,
                                 "true and false (and comparisons like 'a < b') are not numbers")
-            if fname in fields and not isinstance(values[key], bool) and _number_as_bool(fields[fname].annotation):
+            if fname in info.number_as_bool and not isinstance(v, bool):
                 # pydantic would read 0, 0.0 or 'off' as false: 'bias: "a - a"' would silently drop the bias
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be true or false, not "
-                                f"{values[key]!r}", ploc, "write true or false, or a comparison like 'a > b'")
+                                f"{v!r}", ploc, "write true or false, or a comparison like 'a > b'")
         for fname, d in self.defaults[-1].get(op.name, {}).items():
             key = fields[fname].alias or fname
             if key in values:
@@ -875,56 +895,36 @@ class Expander:
             param_locs[fname] = d.loc
             if d.text is not None and d.depth == len(self.block_stack):
                 exprs[fname] = d.text               # written in this block: the expression reads its names
-        try:
-            params = op.Params.model_validate(values)
-        except ValidationError as e:
-            err = e.errors(include_url=False)[0]
-            key = err["loc"][0] if err["loc"] else None
-            if err["type"] == "missing":        # left out where no scoped default gives it
-                raise SpecError(f"layer '{node_id}' ({op.name}) is missing the required field '{key}'", loc,
-                                f"write it, or give it with 'defaults: {{{op.name}: {{{key}: ...}}}}' in this block "
-                                "or around it") from None
-            ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
-            msg = err["msg"].removeprefix("Value error, ")
-            what = f"'{key}' of " if key is not None else ""
-            raise SpecError(f"{what}layer '{node_id}' ({op.name}): {msg}", ploc,
-                            _param_hint(op, err)) from None
+        pkey = _values_key(op, values)
+        params = self.params_memo.get(pkey) if pkey is not None else None
+        if params is None:
+            params = self._validate(op, values, node_id, loc, param_locs, by_alias)
+            if pkey is not None:
+                self.params_memo[pkey] = params
         # inputs -> slots
         in_types, in_refs = self._slots(op, ins, slot_names, src, path, node_id)
+        sym = self.sym
+        ikey = None
+        if pkey is not None:
+            try:
+                ikey = (pkey, tuple(None if t is None else (t.shape, t.dtype, t.high) for t in in_types),
+                        tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
+                hit = self.infer_memo.get(ikey)
+            except TypeError:           # an unhashable bound (high): inferred afresh
+                ikey = hit = None
+        else:
+            hit = None
         self.ctx.node = node_id
-        try:
-            before = len(self.ctx.requirements)
-            outs = op.infer(in_types, params, self.ctx)
-            self._no_data_requirement(before)
-            self._assume(before)
-            weights = op.weights(in_types, params)
-            macs = op.macs(in_types, outs, params)
-        except OpError as e:
-            where = param_locs.get(e.param, loc) if e.param else loc
-            self._failed(node_id, op, params, in_refs, in_types, loc, param_locs, container, e.message)
-            raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
-        except ExprError as e:
-            raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
-        for o in outs:
-            for d in o.shape:
-                if isinstance(d, int) and (d < 1 or d > LIMITS.max_dim):
-                    hint = "the input is too small for this layer (or the sizes do not fit)" if d < 1 else None
-                    raise ShapeError(f"{node_id} ({op.name}): the output shape {o} has a dimension of {d}",
-                                     loc, hint)
-                if is_sym(d) and _least_value(d, self.sym) > LIMITS.max_dim:
-                    raise LimitError(f"{node_id} ({op.name}): an output dimension is at least "
-                                     f"{_big(_least_value(d, self.sym))} at any size of "
-                                     f"{', '.join(sorted(d.free_symbols()))}, over the limit of {LIMITS.max_dim:,}",
-                                     loc, "raise the limit with --limit max_dim=N if you mean it")
-        nbytes = 0
-        for wname, (wshape, kind) in weights.items():
-            numel = 1
-            for d in wshape:
-                if not isinstance(d, int):
-                    raise ShapeError(f"{node_id} ({op.name}): the size of '{wname}' depends on the input size ({d})",
-                                     loc, "fix the symbol to a number in 'inputs', or pool to a fixed size first")
-                numel *= d
-            nbytes += numel * 4
+        if hit is not None:
+            # the same op, parameters and input types under the same assumptions: the same result (a repeat's copies)
+            outs, weights, macs, nbytes = list(hit[0]), dict(hit[1]), hit[2], hit[3]
+        else:
+            nreq = len(self.ctx.requirements)
+            outs, weights, macs, nbytes = self._infer(op, params, in_types, in_refs, node_id, loc, param_locs,
+                                                      container)
+            if ikey is not None and nreq == len(self.ctx.requirements) and \
+                    ikey[2:] == (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs)):
+                self.infer_memo[ikey] = (tuple(outs), dict(weights), macs, nbytes)
         share = raw.get("share")
         shared_with = None
         if share is not None:
@@ -987,6 +987,61 @@ class Expander:
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
 
+    def _validate(self, op, values, node_id, loc, param_locs, by_alias):
+        try:
+            return op.Params.model_validate(values)
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            key = err["loc"][0] if err["loc"] else None
+            if err["type"] == "missing":        # left out where no scoped default gives it
+                raise SpecError(f"layer '{node_id}' ({op.name}) is missing the required field '{key}'", loc,
+                                f"write it, or give it with 'defaults: {{{op.name}: {{{key}: ...}}}}' in this block "
+                                "or around it") from None
+            ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
+            msg = err["msg"].removeprefix("Value error, ")
+            what = f"'{key}' of " if key is not None else ""
+            raise SpecError(f"{what}layer '{node_id}' ({op.name}): {msg}", ploc,
+                            _param_hint(op, err)) from None
+
+    def _infer(self, op, params, in_types, in_refs, node_id, loc, param_locs, container):
+        """Shape rule, weights and MACs of one op node, with the checks on its output sizes and weights.
+        Returns (outs, weights, macs, weight bytes)."""
+        self.ctx.node = node_id
+        try:
+            before = len(self.ctx.requirements)
+            outs = op.infer(in_types, params, self.ctx)
+            self._no_data_requirement(before)
+            self._assume(before)
+            weights = op.weights(in_types, params)
+            macs = op.macs(in_types, outs, params)
+        except OpError as e:
+            where = param_locs.get(e.param, loc) if e.param else loc
+            self._failed(node_id, op, params, in_refs, in_types, loc, param_locs, container, e.message)
+            raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
+        except ExprError as e:
+            raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
+        for o in outs:
+            for d in o.shape:
+                if isinstance(d, int) and (d < 1 or d > LIMITS.max_dim):
+                    hint = "the input is too small for this layer (or the sizes do not fit)" if d < 1 else None
+                    raise ShapeError(f"{node_id} ({op.name}): the output shape {o} has a dimension of {d}",
+                                     loc, hint)
+                if is_sym(d) and _least_value(d, self.sym) > LIMITS.max_dim:
+                    raise LimitError(f"{node_id} ({op.name}): an output dimension is at least "
+                                     f"{_big(_least_value(d, self.sym))} at any size of "
+                                     f"{', '.join(sorted(d.free_symbols()))}, over the limit of {LIMITS.max_dim:,}",
+                                     loc, "raise the limit with --limit max_dim=N if you mean it")
+        nbytes = 0
+        for wname, (wshape, kind) in weights.items():
+            numel = 1
+            for d in wshape:
+                if not isinstance(d, int):
+                    raise ShapeError(f"{node_id} ({op.name}): the size of '{wname}' depends on the input size ({d})",
+                                     loc, "fix the symbol to a number in 'inputs', or pool to a fixed size first")
+                numel *= d
+            nbytes += numel * 4
+        return outs, weights, macs, nbytes
+
     def _let(self, raw, env: dict, scope: _Scope, ins: list, src: Source, path: tuple) -> dict:
         """``let:`` values of a network or block, in order: each an expression over the parameters, earlier let
         values and the shapes of the inputs. Returns the environment with them added."""
@@ -1027,7 +1082,7 @@ class Expander:
 
     def _output_names(self, opname) -> tuple:
         """The outputs a layer of this op, block or seq has (what a reference to a dropped one may name)."""
-        op = lookup(opname) if isinstance(opname, str) else None
+        op = self._lookup(opname) if isinstance(opname, str) else None
         if op is not None:
             return tuple(op.outputs)
         bref = self.spec.blocks.get(opname) if isinstance(opname, str) else None
@@ -1358,6 +1413,53 @@ def _inplace_safety(g: Graph) -> None:
     for key, (n, why) in unsafe.items():
         g.warnings.append(Warning_(f"'{n.id}' runs out of place: {why}", n.param_locs.get("inplace", n.loc),
                                    "in place would change a value something else reads; remove 'inplace: true'"))
+
+
+@dataclass(frozen=True)
+class _OpInfo:
+    """What ``_op`` needs of an op's parameter model, worked out once per op instead of once per node."""
+
+    fields: dict
+    by_alias: dict
+    skip: frozenset                 # layer keys that are not parameters of this op
+    bool_as_number: frozenset       # fields pydantic would fill from a boolean (int or float, no bool)
+    number_as_bool: frozenset       # fields that take only booleans
+
+
+_OP_INFO: dict = {}
+
+
+def _op_info(op) -> _OpInfo:
+    info = _OP_INFO.get(op)
+    if info is None:
+        fields = op.Params.model_fields
+        skip = frozenset(k for k in LAYER_KEYS if not (k == "index" and "index" in fields)
+                         and not (k == "shape" and "shape" in fields))
+        info = _OP_INFO[op] = _OpInfo(
+            fields, {(f.alias or n): n for n, f in fields.items()}, skip,
+            frozenset(n for n, f in fields.items() if _bool_as_number(f.annotation)),
+            frozenset(n for n, f in fields.items() if _number_as_bool(f.annotation)))
+    return info
+
+
+def _values_key(op, values: dict):
+    """A hashable key of an op's given parameter values, exact to the type (1, 1.0 and true differ, as do 0.0 and
+    -0.0), or None when a value is not plain data (then the values are validated afresh)."""
+    try:
+        return (op,) + tuple((k, _exact(v)) for k, v in values.items())
+    except TypeError:
+        return None
+
+
+def _exact(v):
+    t = type(v)
+    if t is int or t is str or t is bool or v is None:
+        return v if t is not bool else ("bool", v)
+    if t is float:
+        return ("float", repr(v))
+    if t is list or t is tuple:
+        return (t.__name__,) + tuple(_exact(x) for x in v)
+    raise TypeError(t.__name__)
 
 
 def raw_has(src: Source, path, key) -> bool:
