@@ -197,6 +197,7 @@ class Expander:
         self.dim_names: dict = {}       # what a shape assertion's dims may name: the inputs' symbols (or bound sizes)
         # scoped defaults in force, innermost last: {op name: {field: _Default}} (network, then each block instance)
         self.defaults: list[dict] = [{}]
+        self.body_memo: dict = {}       # (list of layers, flat_of, names in scope) -> its names and dependencies
         self.assert_keys: dict = {}     # op or block name -> the key of its layers' shape assertions
         self.ops: dict = {}             # op name -> Op class or None: the registry does not change while expanding
         self.params_memo: dict = {}     # (op, the values given) -> validated Params (frozen, so shared)
@@ -381,70 +382,37 @@ class Expander:
         ``flat_of`` names the block whose body is being spliced into the enclosing list (its layers must be unnamed).
         """
         counter = counter if counter is not None else [0]
-        names: list[str] = []
-        auto: set[int] = set()
-        seen: dict[str, int] = {}
-        for i, raw in enumerate(layers):
-            nm = raw.get("name")
-            if nm is None:
-                auto.add(i)
-                names.append(f"#{i}")          # a placeholder: unnamed layers cannot be referred to
-                continue
-            nm = str(nm)
-            if flat_of is not None:
-                raise GraphError(f"layer '{nm}' of block '{flat_of}' has a name, but the block is used with 'flat: true'",
-                                 src.loc(lpath + (i, "name")),
-                                 "a flat block's layers are numbered in the enclosing list: remove their names, "
-                                 "or use the block without 'flat'")
-            if is_template(nm) and raw.get("repeat") is None:
-                raise SpecError(f"the name '{nm}' is a template, but the layer has no 'repeat'",
-                                src.loc(lpath + (i, "name")),
-                                "a template ({...} in a name) names the copies of a repeat: add 'repeat: n', or "
-                                "write a plain name")
-            prob = name_problem(nm) if not nm.isdigit() and not is_template(nm) else None
-            if prob:
-                raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
-                                "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
-            if nm in seen:
-                raise GraphError(f"two layers are named '{nm}' (the first is at line {src.loc(lpath + (seen[nm],)).line})",
-                                 src.loc(lpath + (i, "name")), "names must be unique within a block")
-            if nm in scope.entries:
-                raise GraphError(f"layer name '{nm}' is already used by an input of this block", src.loc(lpath + (i, "name")),
-                                 "rename the layer")
-            seen[nm] = i
-            names.append(nm)
-            self.all_local_names.setdefault(nm, prefix + nm)
+        # what depends only on the list of layers (names, references, the chain) is worked out once per list and
+        # place: a repeated block's body is the same list for every copy
+        mkey = (id(layers), flat_of, tuple(scope.entries))
+        known = self.body_memo.get(mkey)
+        if known is None or known[0] is not layers:
+            known = self.body_memo[mkey] = (layers,) + self._body_names(layers, src, lpath, scope, prefix, flat_of)
+        _, names, auto, seen, deps = known
         scope.names_here = set(names)
         # dependencies inside this body: explicit refs, names used in expressions, the implicit chain
         edges: list = []
         prev_of: dict[int, int | None] = {}
-        prev = None
-        for i, raw in enumerate(layers):
-            refs = _refs_of(raw.get("from")) + _nested_refs(raw)
-            implicit = raw.get("from") is None
-            for r in refs:
-                base = r.split(".")[0]
-                if base in seen and seen[base] != i:
-                    edges.append((seen[base], i))
-                elif base in seen and seen[base] == i:
-                    raise GraphError(f"layer '{names[i]}' takes its own output as input",
-                                     src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
-            for n in _expr_names(raw):
-                if n in seen and n in env:          # in an expression a name is the parameter (or let value)
-                    where = _tensor_use(raw, n)
+        for i, refs, used, implicit, prev, feeds_itself in deps:
+            if feeds_itself:
+                raise GraphError(f"layer '{names[i]}' takes its own output as input",
+                                 src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
+            for b in refs:
+                edges.append((b, i))
+            for n in used:
+                if n in env:          # in an expression a name is the parameter (or let value)
+                    where = _tensor_use(layers[i], n)
                     if where is not None:
                         raise GraphError(f"'{n}' in '{where[1]}' is ambiguous: '{n}' is both a parameter (or let "
                                          "value) and a layer of this block", src.loc(lpath + (i, where[0])),
                                          f"in an expression a name is the parameter, but {where[2]}() takes a tensor:"
                                          f" rename the layer '{n}' or the parameter")
-                elif n in seen and seen[n] != i:
+                elif seen[n] != i:
                     edges.append((seen[n], i))
             if implicit:
                 prev_of[i] = prev
                 if prev is not None:
                     edges.append((prev, i))
-            if not self._is_source(raw):
-                prev = i
         if all(a < b for a, b in edges):
             order = list(range(len(layers)))        # every layer reads only earlier ones: the list is the order
         else:
@@ -493,6 +461,63 @@ class Expander:
             last_i = len(layers) - 1
             last_entry = results[last_i]
         return last_entry
+
+    def _body_names(self, layers: list, src: Source, lpath: tuple, scope: _Scope, prefix: str,
+                    flat_of: str | None):
+        """The names of a body's layers and what each depends on (see ``_body``). Returns (names, auto, seen, deps):
+        deps holds per layer (index, layers it refers to, layer names its expressions use, implicit, previous,
+        whether it refers to itself)."""
+        names: list[str] = []
+        auto: set[int] = set()
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(layers):
+            nm = raw.get("name")
+            if nm is None:
+                auto.add(i)
+                names.append(f"#{i}")          # a placeholder: unnamed layers cannot be referred to
+                continue
+            nm = str(nm)
+            if flat_of is not None:
+                raise GraphError(f"layer '{nm}' of block '{flat_of}' has a name, but the block is used with 'flat: true'",
+                                 src.loc(lpath + (i, "name")),
+                                 "a flat block's layers are numbered in the enclosing list: remove their names, "
+                                 "or use the block without 'flat'")
+            if is_template(nm) and raw.get("repeat") is None:
+                raise SpecError(f"the name '{nm}' is a template, but the layer has no 'repeat'",
+                                src.loc(lpath + (i, "name")),
+                                "a template ({...} in a name) names the copies of a repeat: add 'repeat: n', or "
+                                "write a plain name")
+            prob = name_problem(nm) if not nm.isdigit() and not is_template(nm) else None
+            if prob:
+                raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
+                                "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
+            if nm in seen:
+                raise GraphError(f"two layers are named '{nm}' (the first is at line {src.loc(lpath + (seen[nm],)).line})",
+                                 src.loc(lpath + (i, "name")), "names must be unique within a block")
+            if nm in scope.entries:
+                raise GraphError(f"layer name '{nm}' is already used by an input of this block", src.loc(lpath + (i, "name")),
+                                 "rename the layer")
+            seen[nm] = i
+            names.append(nm)
+            self.all_local_names.setdefault(nm, prefix + nm)
+        deps: list = []
+        prev = None
+        for i, raw in enumerate(layers):
+            refs = _refs_of(raw.get("from")) + _nested_refs(raw)
+            implicit = raw.get("from") is None
+            ref_from: list = []
+            feeds_itself = False
+            for r in refs:
+                base = r.split(".")[0]
+                if base in seen and seen[base] != i:
+                    ref_from.append(seen[base])
+                elif base in seen and seen[base] == i:
+                    feeds_itself = True         # reported in _body, after the layers before it
+                    break
+            deps.append((i, ref_from, [n for n in _expr_names(raw) if n in seen], implicit, prev, feeds_itself))
+            if not self._is_source(raw):
+                prev = i
+        return names, auto, seen, deps
 
     def _is_source(self, raw: dict) -> bool:
         name = raw.get("op")
@@ -1284,7 +1309,8 @@ class Expander:
         flat = flat_counter is not None
         if not flat:
             self._claim(node_id, loc)
-            self.graph.block_decls.setdefault(bref.name, [(k, *_param_decl(d)) for k, d in decls.items()])
+            if bref.name not in self.graph.block_decls:
+                self.graph.block_decls[bref.name] = [(k, *_param_decl(d)) for k, d in decls.items()]
             self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv),
                                                        arg_exprs={k: v for k, v in args.items() if isinstance(v, str)
                                                                   and _param_decl(decls[k])[0] != "str"},
@@ -1302,8 +1328,10 @@ class Expander:
                               flat_counter, flat_of=bref.name if flat else None)
             outs: dict = {}
             olocs: dict = {}
-            self._outputs(bdef.get("outputs"), bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
-                          loc_default=bref.loc("layers"), env=self._layer_env(benv, bscope, []),
+            spec_out = bdef.get("outputs")
+            self._outputs(spec_out, bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
+                          loc_default=bref.loc("layers"),
+                          env=self._layer_env(benv, bscope, []) if spec_out is not None else None,
                           owner=node_id.rstrip("."))
         finally:
             self.block_stack.pop()
