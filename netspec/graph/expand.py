@@ -10,6 +10,7 @@ in the ops, this pass only calls them in order and records the results.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from dataclasses import dataclass, field
 import math
@@ -197,6 +198,8 @@ class Expander:
         self.dim_names: dict = {}       # what a shape assertion's dims may name: the inputs' symbols (or bound sizes)
         # scoped defaults in force, innermost last: {op name: {field: _Default}} (network, then each block instance)
         self.defaults: list[dict] = [{}]
+        self.simple_blocks: dict = {}   # block name -> whether its instances may be copied (_simple_block)
+        self.block_memo: dict = {}      # (block, arguments, input types, ...) -> a recorded instance (_record)
         self.body_memo: dict = {}       # (list of layers, flat_of, names in scope) -> its names and dependencies
         self.assert_keys: dict = {}     # op or block name -> the key of its layers' shape assertions
         self.ops: dict = {}             # op name -> Op class or None: the registry does not change while expanding
@@ -1316,6 +1319,18 @@ class Expander:
                                                                   and _param_decl(decls[k])[0] != "str"},
                                                        parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
                                                        input_names=bin_names)
+        in_refs = [mapping[b].refs[0] for b in bin_names]
+        memo_key = marks = None
+        if not flat and self._simple_block(bref):
+            memo_key = self._block_key(bref, benv, in_refs)
+            rec = self.block_memo.get(memo_key) if memo_key is not None else None
+            outs = self._replay(rec, node_id, in_refs) if rec is not None else None
+            if outs is not None:
+                c = self.graph.containers[node_id]
+                c.outputs = list(outs.values())
+                c.output_names = list(outs)
+                return Entry(list(outs.values()), list(outs), loc)
+            marks = self._marks() if memo_key is not None and memo_key not in self.block_memo else None
         self.block_stack.append(bref.name)
         pushed = False
         try:
@@ -1341,7 +1356,120 @@ class Expander:
             c = self.graph.containers[node_id]
             c.outputs = list(outs.values())
             c.output_names = list(outs)
+        if marks is not None:
+            self._record(memo_key, marks, node_id, in_refs, outs)
         return Entry(list(outs.values()), list(outs), loc)
+
+    # -- block instances expanded once, copied after ---------------------------------------------------------------
+    # A block whose body is plain ops (no 'let', 'defaults', 'if', 'repeat', 'share', seq or inner block) and whose
+    # expansion evaluated no expression gives the same nodes (params, types, weights, MACs, locations) for every
+    # instance with the same arguments and input types under the same defaults and symbol assumptions, up to their
+    # names: the deep chain of a repeat. The first such instance is recorded and later ones copied from it; any
+    # copy that a limit or a name clash would stop is expanded layer by layer instead, which reports it.
+
+    def _simple_block(self, bref: BlockRef) -> bool:
+        ok = self.simple_blocks.get(bref.name)
+        if ok is None:
+            bdef = bref.raw
+            layers = bdef.get("layers")
+            ok = not bdef.get("let") and not bdef.get("defaults") and isinstance(layers, list) and bool(layers) and all(
+                isinstance(l, dict) and isinstance(l.get("op"), str) and self._lookup(l["op"]) is not None
+                and not any(l.get(k) is not None for k in ("if", "repeat", "share", "flat")) for l in layers)
+            self.simple_blocks[bref.name] = ok
+        return ok
+
+    def _block_key(self, bref: BlockRef, benv: dict, in_refs: list):
+        if len(set(in_refs)) != len(in_refs):
+            return None
+        try:
+            types = tuple((t.shape, t.dtype, t.high) for t in map(self.graph.type_of, in_refs))
+            key = (bref.name, id(bref), _values_key(None, benv), types, len(self.block_stack),
+                   id(self.defaults[-1]), self._sym_state())
+            hash(key)
+        except TypeError:
+            return None
+        return None if key[2] is None else key
+
+    def _sym_state(self) -> tuple:
+        sym = self.sym
+        return tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs), len(self.ctx.requirements)
+
+    def _marks(self) -> tuple:
+        g = self.graph
+        return (len(g.nodes), len(self.errors), len(g.warnings), len(g.requirements), len(g.assertions),
+                len(g.containers), len(g.conds), len(g.dropped), self.work[0], self._sym_state(), len(self.eval_cache),
+                self.defaults[-1])
+
+    def _record(self, key, marks: tuple, node_id: str, in_refs: list, outs: dict) -> None:
+        """Keep what instance ``node_id`` added, if it can be copied (see above)."""
+        g = self.graph
+        n = len(g.nodes) - marks[0]
+        if n <= 0 or self._marks()[1:11] != marks[1:8] + (marks[8] + INSTANCE_WORK * n,) + marks[9:11]:
+            return                          # an error, warning, requirement, container or expression on the way
+        prefix = node_id + "."
+        scopes = self._scopes(node_id)
+        new = list(itertools.islice(reversed(g.nodes.values()), n))[::-1]
+        own: set = set()
+        in_pos = {r: k for k, r in enumerate(in_refs)}
+
+        def ref(r):
+            if r is None:
+                return None
+            if r[0] in own:
+                return ("own", r[0][len(prefix):], r[1])
+            return ("in", in_pos[r])        # KeyError: something from outside the block (not copied)
+
+        items = []
+        total = 0
+        try:
+            for node in new:
+                if not node.id.startswith(prefix) or node.scope != scopes or \
+                        not set(node.meta) <= {"in", "out", "weights", "macs", "exprs"}:
+                    return
+                nbytes = 0
+                for wshape, _ in node.meta["weights"].values():
+                    numel = 1
+                    for d in wshape:
+                        numel *= d
+                    nbytes += numel * 4
+                total += nbytes
+                items.append((node.id[len(prefix):], node.op, node.params, [ref(r) for r in node.inputs], node.loc,
+                              node.param_locs, node.meta))
+                own.add(node.id)
+            out_spec = [(name, ref(r)) for name, r in outs.items()]
+        except KeyError:
+            return
+        self.block_memo[key] = (marks[11], items, out_spec, total, n)
+
+    def _replay(self, rec, node_id: str, in_refs: list) -> dict | None:
+        """The nodes of a recorded block instance, added again under ``node_id``; None (nothing added) where a limit
+        or a name already taken stops it: then the caller expands it layer by layer and reports that."""
+        defaults, items, out_spec, total, n = rec
+        g = self.graph
+        if defaults is not self.defaults[-1] or self.work[0] + INSTANCE_WORK * n > LIMITS.max_work or \
+                len(g.nodes) + n > LIMITS.max_nodes or self.param_bytes + total > LIMITS.max_param_bytes:
+            return None
+        prefix = node_id + "."
+        ids = [prefix + it[0] for it in items]
+        limit = 4 * LIMITS.max_block_depth
+        if any(i in g.nodes or i in g.containers or i.count(".") > limit for i in ids):
+            return None
+
+        def ref(r):
+            if r is None:
+                return None
+            return (prefix + r[1], r[2]) if r[0] == "own" else in_refs[r[1]]
+        scopes = self._scopes(node_id)
+        for nid, (_, op, params, inputs, loc, param_locs, meta) in zip(ids, items):
+            m = {"in": list(meta["in"]), "out": list(meta["out"]), "weights": dict(meta["weights"]),
+                 "macs": meta["macs"]}
+            if "exprs" in meta:
+                m["exprs"] = {k: list(v) if isinstance(v, list) else v for k, v in meta["exprs"].items()}
+            g.add(Node(nid, op, params, [ref(r) for r in inputs], loc, scopes, dict(param_locs), m))
+        self.work[0] += INSTANCE_WORK * n
+        self.param_bytes += total
+        self.ctx.node = ids[-1]
+        return {name: ref(r) for name, r in out_spec}
 
     def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default,
                  env=None, owner: str | None = None):
