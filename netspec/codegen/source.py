@@ -307,26 +307,52 @@ class Writer:
         self.needs = set()
         self._ctor_cache: dict = {}
         self._fwd_cache: dict = {}
+        self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
 
     # -- per-node IR --------------------------------------------------------------------------------------------
+    def _ir_key(self, n: Node, *extra):
+        """A key under which nodes get the same code IR: the same op, Params object (expansion shares one between
+        layers with the same parameters; it is frozen) and input types; None if a type is not hashable."""
+        try:
+            key = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
+                                             for t in n.meta.get("in", []))) + extra
+            hash(key)
+            return key
+        except TypeError:
+            return None
+
     def ctor(self, n: Node):
         if n.id not in self._ctor_cache:
-            c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
+            shared = bool(n.meta.get("shared_with"))
+            key = self._ir_key(n, shared)
+            if key is not None and key in self._ir_cache:     # helpers and imports were taken for this key already
+                self._ctor_cache[n.id] = self._ir_cache[key]
+                return self._ctor_cache[n.id]
+            c = None if shared else n.op.constructor(list(n.meta.get("in", [])), n.params)
             self._ctor_cache[n.id] = c
             self.needs.update(f"import {m}" for m in n.op.imports)
             for k, v in n.op.helpers_used(list(n.meta.get("in", [])), n.params).items():
                 if k in self.helpers and self.helpers[k] != v:
                     raise CodegenError(f"two ops define the helper '{k}' differently")
                 self.helpers[k] = v
+            if key is not None:
+                self._ir_cache[key] = c
         return self._ctor_cache[n.id]
 
     def fwd_ir(self, n: Node):
         if n.id not in self._fwd_cache:
             target = self.g.nodes.get(n.meta.get("shared_with") or "")
-            if target is not None and target.op is not n.op:      # tied weights: reads the other module's weight
-                self._fwd_cache[n.id] = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
-            else:
-                self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
+            tied = target is not None and target.op is not n.op
+            key = self._ir_key(n, "forward", tied)
+            f = self._ir_cache.get(key) if key is not None else None
+            if f is None:
+                if tied:      # tied weights: reads the other module's weight
+                    f = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
+                else:
+                    f = n.op.forward(list(n.meta.get("in", [])), n.params)
+                if key is not None:
+                    self._ir_cache[key] = f
+            self._fwd_cache[n.id] = f
         return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:
