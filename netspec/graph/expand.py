@@ -1534,6 +1534,15 @@ def _inplace_safety(g: Graph) -> None:
     """An op asked to work in place (``relu: {inplace: true}``) does so only where that cannot change a result: its
     input is read by nothing else, is not a network input or output, and its producer's backward does not need it.
     Elsewhere it runs out of place (state_dict and outputs are the same), with a warning naming the other reader."""
+    owns: dict = {}             # op -> whether it has an 'inplace' parameter
+    for n in g.nodes.values():
+        has = owns.get(n.op)
+        if has is None:
+            has = owns[n.op] = "inplace" in n.op.Params.model_fields or hasattr(n.op.Params, "inplace")
+        if has and getattr(n.params, "inplace", False):
+            break
+    else:
+        return                  # nothing asks to work in place
     uses: dict = {}
     for n in g.nodes.values():
         for r in n.inputs:
@@ -1914,11 +1923,16 @@ def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
         return r
 
     types: dict = {}
+    seen: dict = {}         # id -> (type, rewritten): expansion shares type objects between nodes; this keeps them
 
     def re_type(t):
+        got = seen.get(id(t))
+        if got is not None:
+            return got[1]
         r = types.get(t)
         if r is None:
             r = types[t] = t if not any(is_sym(d) for d in t.shape) else t.with_shape([re(d) for d in t.shape])
+        seen[id(t)] = (t, r)
         return r
 
     for n in g.nodes.values():

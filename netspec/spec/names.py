@@ -108,8 +108,14 @@ def identifier_problem(name) -> str | None:
 
 def name_problem(name) -> str | None:
     """Why ``name`` cannot name a layer or a network input (a module attribute), or None if it can."""
-    # a big graph asks about the same few names (a repeated block's layers) over and over
-    return _name_problem_cached(name) if type(name) is str else _name_problem(name)
+    if type(name) is not str:
+        return _name_problem(name)
+    if len(name) <= MAX_NAME_CHARS and _PLAIN_NAME.fullmatch(name) and name not in _NOT_PLAIN:
+        return None             # an ASCII identifier that is no keyword or reserved name: the usual layer name
+    return _name_problem_cached(name)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 
 @functools.lru_cache(maxsize=4096)
@@ -174,3 +180,7 @@ def layer_name_problem(name) -> str | None:
 def _type_name(v) -> str:
     return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping",
             type(None): "null"}.get(type(v), type(v).__name__)
+
+
+# names the fast path of name_problem leaves to the full rules
+_NOT_PLAIN = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | CODEGEN_NAMES | EXPR_CONSTANTS | MODULE_ATTRS
