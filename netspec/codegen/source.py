@@ -50,6 +50,9 @@ _RESERVED = _HARD | _BUILTINS
 _SIZE_FIELDS = ("out", "features", "hidden", "dim", "channels", "embed", "size", "d_model", "units")
 
 
+_MISSING = object()
+
+
 class CodegenError(NetspecError):
     """The graph cannot be written as PyTorch source (a bug in netspec or an op; the message says which)."""
 
@@ -93,10 +96,12 @@ def camel(name: str, fallback: str) -> str:
 
 def clean_text(text: str, limit: int = 300) -> str:
     """One line of printable ASCII for a comment or docstring (no newlines, no control characters)."""
-    s = "".join(c if c.isprintable() else " " for c in str(text).strip())
+    s = str(text).strip()
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else " " for c in s)
     if len(s) > limit:
         s = s[: limit - 3] + "..."
-    return s.encode("ascii", "backslashreplace").decode("ascii")
+    return s if s.isascii() else s.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def docstring(text: str, indent: str = "") -> str:
@@ -307,24 +312,28 @@ class Writer:
         self.needs = set()
         self._ctor_cache: dict = {}
         self._fwd_cache: dict = {}
+        self._ir_keys: dict = {}         # node id -> the first part of its _ir_key
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
 
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
         """A key under which nodes get the same code IR: the same op, Params object (expansion shares one between
         layers with the same parameters; it is frozen) and input types; None if a type is not hashable."""
-        try:
-            key = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
-                                             for t in n.meta.get("in", []))) + extra
-            hash(key)
-            return key
-        except TypeError:
-            return None
+        base = self._ir_keys.get(n.id, _MISSING)
+        if base is _MISSING:
+            try:
+                base = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
+                                                  for t in n.meta.get("in", [])))
+                hash(base)
+            except TypeError:
+                base = None
+            self._ir_keys[n.id] = base
+        return None if base is None else base + extra
 
     def ctor(self, n: Node):
         if n.id not in self._ctor_cache:
             shared = bool(n.meta.get("shared_with"))
-            key = self._ir_key(n, shared)
+            key = self._ir_key(n, "constructor", shared)
             if key is not None and key in self._ir_cache:     # helpers and imports were taken for this key already
                 self._ctor_cache[n.id] = self._ir_cache[key]
                 return self._ctor_cache[n.id]
@@ -843,7 +852,7 @@ class Writer:
         taken: set = set(self.helpers)
         args = []
         var: dict = {}
-        avoid = _HARD | (draft.avoid if draft is not None else frozenset())
+        avoid = _HARD | draft.avoid if draft is not None and draft.avoid else _HARD
         for r, nm in zip(in_refs, in_names):
             a = ident(nm, taken, "x", reserved=avoid)
             args.append(a)
