@@ -1833,21 +1833,22 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model''')
     code = body + "\n".join(post)
-    std = [m for m in ("math", "os") if re.search(rf"\b{m}\.", code)]
+    # the substring test first: the regex alone scans the whole text for a module that is not used
+    std = [m for m in ("math", "os") if f"{m}." in code and re.search(rf"\b{m}\.", code)]
     head += [f"import {m}" for m in std]          # the standard library first, as isort orders it
     if any(p.ordered_dict for p in parts):
         head.append("from collections import OrderedDict")
     if len(head) > 2:
         head.append("")
-    if re.search(r"\btorch\.", code):
+    if "torch." in code and re.search(r"\btorch\.", code):
         head.append("import torch")
-    if re.search(r"\bF\.", code):
+    if "F." in code and re.search(r"\bF\.", code):
         head.append("import torch.nn.functional as F")
     if "torchvision.models." in code:           # the detector ops (ops/detection.py) build on torchvision's parts
         head.append("import torchvision.models.detection")
     if "torchvision." in code:
         head.append("import torchvision.ops")
-    if re.search(r"\bnn\.", code):
+    if "nn." in code and re.search(r"\bnn\.", code):
         head.append("from torch import nn")
     head += sorted(n for n in needs if n.startswith("import "))     # plugin ops' own modules (Op.imports)
     src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body] + post) + "\n"
