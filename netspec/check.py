@@ -51,7 +51,7 @@ def check(path_or_spec: str | os.PathLike | Spec, *, params: dict | None = None,
     for name, g in res.graphs.items():
         res.warnings.extend(g.warnings)
         res.memory[name] = estimate(g)
-        res.warnings.extend(warnings_for(g))
+        res.warnings.extend(warnings_for(g, res.memory[name]))
     return res
 
 

@@ -88,9 +88,10 @@ def estimate(g: Graph) -> MemoryEstimate:
     return MemoryEstimate(params, inputs, acts, biggest, big_in)
 
 
-def warnings_for(g: Graph) -> list[Warning_]:
-    """Warnings for ``check`` and ``summary`` when what the network needs exceeds ``max_alloc_bytes``."""
-    est = estimate(g)
+def warnings_for(g: Graph, est: MemoryEstimate | None = None) -> list[Warning_]:
+    """Warnings for ``check`` and ``summary`` when what the network needs exceeds ``max_alloc_bytes`` (``est``: the
+    graph's estimate, if the caller has made it)."""
+    est = est or estimate(g)
     limit = LIMITS.max_alloc_bytes
     out = []
     if est.params > limit:

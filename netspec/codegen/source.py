@@ -50,6 +50,9 @@ _RESERVED = _HARD | _BUILTINS
 _SIZE_FIELDS = ("out", "features", "hidden", "dim", "channels", "embed", "size", "d_model", "units")
 
 
+_MISSING = object()
+
+
 class CodegenError(NetspecError):
     """The graph cannot be written as PyTorch source (a bug in netspec or an op; the message says which)."""
 
@@ -93,10 +96,12 @@ def camel(name: str, fallback: str) -> str:
 
 def clean_text(text: str, limit: int = 300) -> str:
     """One line of printable ASCII for a comment or docstring (no newlines, no control characters)."""
-    s = "".join(c if c.isprintable() else " " for c in str(text).strip())
+    s = str(text).strip()
+    if not s.isprintable():
+        s = "".join(c if c.isprintable() else " " for c in s)
     if len(s) > limit:
         s = s[: limit - 3] + "..."
-    return s.encode("ascii", "backslashreplace").decode("ascii")
+    return s if s.isascii() else s.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def docstring(text: str, indent: str = "") -> str:
@@ -307,26 +312,56 @@ class Writer:
         self.needs = set()
         self._ctor_cache: dict = {}
         self._fwd_cache: dict = {}
+        self._ir_keys: dict = {}         # node id -> the first part of its _ir_key
+        self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
 
     # -- per-node IR --------------------------------------------------------------------------------------------
+    def _ir_key(self, n: Node, *extra):
+        """A key under which nodes get the same code IR: the same op, Params object (expansion shares one between
+        layers with the same parameters; it is frozen) and input types; None if a type is not hashable."""
+        base = self._ir_keys.get(n.id, _MISSING)
+        if base is _MISSING:
+            try:
+                base = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
+                                                  for t in n.meta.get("in", [])))
+                hash(base)
+            except TypeError:
+                base = None
+            self._ir_keys[n.id] = base
+        return None if base is None else base + extra
+
     def ctor(self, n: Node):
         if n.id not in self._ctor_cache:
-            c = None if n.meta.get("shared_with") else n.op.constructor(list(n.meta.get("in", [])), n.params)
+            shared = bool(n.meta.get("shared_with"))
+            key = self._ir_key(n, "constructor", shared)
+            if key is not None and key in self._ir_cache:     # helpers and imports were taken for this key already
+                self._ctor_cache[n.id] = self._ir_cache[key]
+                return self._ctor_cache[n.id]
+            c = None if shared else n.op.constructor(list(n.meta.get("in", [])), n.params)
             self._ctor_cache[n.id] = c
             self.needs.update(f"import {m}" for m in n.op.imports)
             for k, v in n.op.helpers_used(list(n.meta.get("in", [])), n.params).items():
                 if k in self.helpers and self.helpers[k] != v:
                     raise CodegenError(f"two ops define the helper '{k}' differently")
                 self.helpers[k] = v
+            if key is not None:
+                self._ir_cache[key] = c
         return self._ctor_cache[n.id]
 
     def fwd_ir(self, n: Node):
         if n.id not in self._fwd_cache:
             target = self.g.nodes.get(n.meta.get("shared_with") or "")
-            if target is not None and target.op is not n.op:      # tied weights: reads the other module's weight
-                self._fwd_cache[n.id] = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
-            else:
-                self._fwd_cache[n.id] = n.op.forward(list(n.meta.get("in", [])), n.params)
+            tied = target is not None and target.op is not n.op
+            key = self._ir_key(n, "forward", tied)
+            f = self._ir_cache.get(key) if key is not None else None
+            if f is None:
+                if tied:      # tied weights: reads the other module's weight
+                    f = n.op.tied_forward(list(n.meta.get("in", [])), n.params)
+                else:
+                    f = n.op.forward(list(n.meta.get("in", [])), n.params)
+                if key is not None:
+                    self._ir_cache[key] = f
+            self._fwd_cache[n.id] = f
         return self._fwd_cache[n.id]
 
     def weight_kind(self, n: Node) -> str | None:
@@ -817,7 +852,7 @@ class Writer:
         taken: set = set(self.helpers)
         args = []
         var: dict = {}
-        avoid = _HARD | (draft.avoid if draft is not None else frozenset())
+        avoid = _HARD | draft.avoid if draft is not None and draft.avoid else _HARD
         for r, nm in zip(in_refs, in_names):
             a = ident(nm, taken, "x", reserved=avoid)
             args.append(a)
@@ -1798,21 +1833,22 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     return model''')
     code = body + "\n".join(post)
-    std = [m for m in ("math", "os") if re.search(rf"\b{m}\.", code)]
+    # the substring test first: the regex alone scans the whole text for a module that is not used
+    std = [m for m in ("math", "os") if f"{m}." in code and re.search(rf"\b{m}\.", code)]
     head += [f"import {m}" for m in std]          # the standard library first, as isort orders it
     if any(p.ordered_dict for p in parts):
         head.append("from collections import OrderedDict")
     if len(head) > 2:
         head.append("")
-    if re.search(r"\btorch\.", code):
+    if "torch." in code and re.search(r"\btorch\.", code):
         head.append("import torch")
-    if re.search(r"\bF\.", code):
+    if "F." in code and re.search(r"\bF\.", code):
         head.append("import torch.nn.functional as F")
     if "torchvision.models." in code:           # the detector ops (ops/detection.py) build on torchvision's parts
         head.append("import torchvision.models.detection")
     if "torchvision." in code:
         head.append("import torchvision.ops")
-    if re.search(r"\bnn\.", code):
+    if "nn." in code and re.search(r"\bnn\.", code):
         head.append("from torch import nn")
     head += sorted(n for n in needs if n.startswith("import "))     # plugin ops' own modules (Op.imports)
     src = "\n".join(head) + "\n\n\n" + "\n\n\n".join(pre + [body] + post) + "\n"

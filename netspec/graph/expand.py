@@ -10,6 +10,7 @@ in the ops, this pass only calls them in order and records the results.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 from dataclasses import dataclass, field
 import math
@@ -39,6 +40,9 @@ from .ir import Container, Graph, Node
 # or 16 items of a list made): an instance takes about as long as 25 such steps
 INSTANCE_WORK = 25
 EMPTY_BLOCK_WORK = 100        # more for a block instance that adds no node: real networks have few of them
+
+
+_MISSING = object()
 
 
 class _Poison(Exception):
@@ -194,6 +198,19 @@ class Expander:
         self.dim_names: dict = {}       # what a shape assertion's dims may name: the inputs' symbols (or bound sizes)
         # scoped defaults in force, innermost last: {op name: {field: _Default}} (network, then each block instance)
         self.defaults: list[dict] = [{}]
+        self.simple_blocks: dict = {}   # block name -> whether its instances may be copied (_simple_block)
+        self.block_memo: dict = {}      # (block, arguments, input types, ...) -> a recorded instance (_record)
+        self.body_memo: dict = {}       # (list of layers, flat_of, names in scope) -> its names and dependencies
+        self.assert_keys: dict = {}     # op or block name -> the key of its layers' shape assertions
+        self.ops: dict = {}             # op name -> Op class or None: the registry does not change while expanding
+        self.params_memo: dict = {}     # (op, the values given) -> validated Params (frozen, so shared)
+        self.infer_memo: dict = {}      # (op, params, input types, symbol state) -> (outs, weights, macs, bytes)
+
+    def _lookup(self, name) -> Any:
+        op = self.ops.get(name, _MISSING)
+        if op is _MISSING:
+            op = self.ops[name] = lookup(name)
+        return op
 
     # -- entry point -----------------------------------------------------------------------------
     def run(self) -> Graph:
@@ -368,70 +385,37 @@ class Expander:
         ``flat_of`` names the block whose body is being spliced into the enclosing list (its layers must be unnamed).
         """
         counter = counter if counter is not None else [0]
-        names: list[str] = []
-        auto: set[int] = set()
-        seen: dict[str, int] = {}
-        for i, raw in enumerate(layers):
-            nm = raw.get("name")
-            if nm is None:
-                auto.add(i)
-                names.append(f"#{i}")          # a placeholder: unnamed layers cannot be referred to
-                continue
-            nm = str(nm)
-            if flat_of is not None:
-                raise GraphError(f"layer '{nm}' of block '{flat_of}' has a name, but the block is used with 'flat: true'",
-                                 src.loc(lpath + (i, "name")),
-                                 "a flat block's layers are numbered in the enclosing list: remove their names, "
-                                 "or use the block without 'flat'")
-            if is_template(nm) and raw.get("repeat") is None:
-                raise SpecError(f"the name '{nm}' is a template, but the layer has no 'repeat'",
-                                src.loc(lpath + (i, "name")),
-                                "a template ({...} in a name) names the copies of a repeat: add 'repeat: n', or "
-                                "write a plain name")
-            prob = name_problem(nm) if not nm.isdigit() and not is_template(nm) else None
-            if prob:
-                raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
-                                "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
-            if nm in seen:
-                raise GraphError(f"two layers are named '{nm}' (the first is at line {src.loc(lpath + (seen[nm],)).line})",
-                                 src.loc(lpath + (i, "name")), "names must be unique within a block")
-            if nm in scope.entries:
-                raise GraphError(f"layer name '{nm}' is already used by an input of this block", src.loc(lpath + (i, "name")),
-                                 "rename the layer")
-            seen[nm] = i
-            names.append(nm)
-            self.all_local_names.setdefault(nm, prefix + nm)
+        # what depends only on the list of layers (names, references, the chain) is worked out once per list and
+        # place: a repeated block's body is the same list for every copy
+        mkey = (id(layers), flat_of, tuple(scope.entries))
+        known = self.body_memo.get(mkey)
+        if known is None or known[0] is not layers:
+            known = self.body_memo[mkey] = (layers,) + self._body_names(layers, src, lpath, scope, prefix, flat_of)
+        _, names, auto, seen, deps = known
         scope.names_here = set(names)
         # dependencies inside this body: explicit refs, names used in expressions, the implicit chain
         edges: list = []
         prev_of: dict[int, int | None] = {}
-        prev = None
-        for i, raw in enumerate(layers):
-            refs = _refs_of(raw.get("from")) + _nested_refs(raw)
-            implicit = raw.get("from") is None
-            for r in refs:
-                base = r.split(".")[0]
-                if base in seen and seen[base] != i:
-                    edges.append((seen[base], i))
-                elif base in seen and seen[base] == i:
-                    raise GraphError(f"layer '{names[i]}' takes its own output as input",
-                                     src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
-            for n in _expr_names(raw):
-                if n in seen and n in env:          # in an expression a name is the parameter (or let value)
-                    where = _tensor_use(raw, n)
+        for i, refs, used, implicit, prev, feeds_itself in deps:
+            if feeds_itself:
+                raise GraphError(f"layer '{names[i]}' takes its own output as input",
+                                 src.loc(lpath + (i, "from")), "a layer cannot feed itself; did you mean the previous layer?")
+            for b in refs:
+                edges.append((b, i))
+            for n in used:
+                if n in env:          # in an expression a name is the parameter (or let value)
+                    where = _tensor_use(layers[i], n)
                     if where is not None:
                         raise GraphError(f"'{n}' in '{where[1]}' is ambiguous: '{n}' is both a parameter (or let "
                                          "value) and a layer of this block", src.loc(lpath + (i, where[0])),
                                          f"in an expression a name is the parameter, but {where[2]}() takes a tensor:"
                                          f" rename the layer '{n}' or the parameter")
-                elif n in seen and seen[n] != i:
+                elif seen[n] != i:
                     edges.append((seen[n], i))
             if implicit:
                 prev_of[i] = prev
                 if prev is not None:
                     edges.append((prev, i))
-            if not self._is_source(raw):
-                prev = i
         if all(a < b for a, b in edges):
             order = list(range(len(layers)))        # every layer reads only earlier ones: the list is the order
         else:
@@ -481,8 +465,66 @@ class Expander:
             last_entry = results[last_i]
         return last_entry
 
+    def _body_names(self, layers: list, src: Source, lpath: tuple, scope: _Scope, prefix: str,
+                    flat_of: str | None):
+        """The names of a body's layers and what each depends on (see ``_body``). Returns (names, auto, seen, deps):
+        deps holds per layer (index, layers it refers to, layer names its expressions use, implicit, previous,
+        whether it refers to itself)."""
+        names: list[str] = []
+        auto: set[int] = set()
+        seen: dict[str, int] = {}
+        for i, raw in enumerate(layers):
+            nm = raw.get("name")
+            if nm is None:
+                auto.add(i)
+                names.append(f"#{i}")          # a placeholder: unnamed layers cannot be referred to
+                continue
+            nm = str(nm)
+            if flat_of is not None:
+                raise GraphError(f"layer '{nm}' of block '{flat_of}' has a name, but the block is used with 'flat: true'",
+                                 src.loc(lpath + (i, "name")),
+                                 "a flat block's layers are numbered in the enclosing list: remove their names, "
+                                 "or use the block without 'flat'")
+            if is_template(nm) and raw.get("repeat") is None:
+                raise SpecError(f"the name '{nm}' is a template, but the layer has no 'repeat'",
+                                src.loc(lpath + (i, "name")),
+                                "a template ({...} in a name) names the copies of a repeat: add 'repeat: n', or "
+                                "write a plain name")
+            prob = name_problem(nm) if not nm.isdigit() and not is_template(nm) else None
+            if prob:
+                raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
+                                "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
+            if nm in seen:
+                raise GraphError(f"two layers are named '{nm}' (the first is at line {src.loc(lpath + (seen[nm],)).line})",
+                                 src.loc(lpath + (i, "name")), "names must be unique within a block")
+            if nm in scope.entries:
+                raise GraphError(f"layer name '{nm}' is already used by an input of this block", src.loc(lpath + (i, "name")),
+                                 "rename the layer")
+            seen[nm] = i
+            names.append(nm)
+            self.all_local_names.setdefault(nm, prefix + nm)
+        deps: list = []
+        prev = None
+        for i, raw in enumerate(layers):
+            refs = _refs_of(raw.get("from")) + _nested_refs(raw)
+            implicit = raw.get("from") is None
+            ref_from: list = []
+            feeds_itself = False
+            for r in refs:
+                base = r.split(".")[0]
+                if base in seen and seen[base] != i:
+                    ref_from.append(seen[base])
+                elif base in seen and seen[base] == i:
+                    feeds_itself = True         # reported in _body, after the layers before it
+                    break
+            deps.append((i, ref_from, [n for n in _expr_names(raw) if n in seen], implicit, prev, feeds_itself))
+            if not self._is_source(raw):
+                prev = i
+        return names, auto, seen, deps
+
     def _is_source(self, raw: dict) -> bool:
-        op = lookup(raw.get("op", "")) if isinstance(raw.get("op"), str) else None
+        name = raw.get("op")
+        op = self._lookup(name) if isinstance(name, str) else None
         return op is not None and len(op.inputs) == 0
 
     # -- one layer ------------------------------------------------------------------------------
@@ -614,7 +656,7 @@ class Expander:
     def _warn_chained_merge(self, raw, src, path, opname, shown, n, cur) -> None:
         """A repeated merge: each copy after the first takes the previous copy as its first input (the chain) and
         the other inputs as written; that mix of an implicit and explicit inputs is rarely what was meant."""
-        op = lookup(opname) if isinstance(opname, str) else None
+        op = self._lookup(opname) if isinstance(opname, str) else None
         if op is None or op.family != "merge" or n < 2 or len(cur) < 2 or raw.get("from") is None:
             return
         f = raw["from"]
@@ -786,9 +828,13 @@ class Expander:
                              "raise it with --limit max_nodes=N if you mean it")
         ent = self._instance_of(raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
                                 flat_counter)
-        key = assertion_key(raw, self.spec.blocks)
+        key = self.assert_keys.get(opname) if isinstance(opname, str) else None
+        if key is None:
+            key = assertion_key(raw, self.spec.blocks)
+            if isinstance(opname, str):
+                self.assert_keys[opname] = key
         if raw.get(key) is not None and ent.refs and not ent.disabled:
-            kind = "layer" if lookup(opname) is not None else "group" if opname == "seq" else "block instance"
+            kind = "layer" if self._lookup(opname) is not None else "group" if opname == "seq" else "block instance"
             shown = node_id.rstrip(".") or opname
             self._assert_shape(raw[key], ent.refs[0], f"{kind} '{shown}' ({opname})", src, path + (key,), key, lenv)
         return ent
@@ -796,13 +842,13 @@ class Expander:
     def _instance_of(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
                      flat_counter) -> Entry:
         loc = src.loc(path)
-        if raw.get("share") is not None and lookup(opname) is None:      # a seq or block instance: never ignored
+        if raw.get("share") is not None and self._lookup(opname) is None:      # a seq or block instance: never ignored
             raise GraphError(f"'share: {raw['share']}' on a {'seq' if opname == 'seq' else 'block instance'}: only a "
                              "single layer (an op) can share another's module", src.loc(path + ("share",)),
                              "share each layer inside it instead, or use one instance for both inputs")
         if opname == "seq":
             return self._seq(raw, src, path, scope, node_id, ins, env, container, flat_counter)
-        op = lookup(opname)
+        op = self._lookup(opname)
         if op is not None:
             return self._op(raw, src, path, scope, node_id, op, ins, slot_names, lenv, container)
         if opname in self.spec.blocks:
@@ -844,29 +890,31 @@ class Expander:
         values: dict = {}
         param_locs: dict = {}
         exprs: dict = {}                # field -> the spec's expression text (or a list of them), for codegen
-        fields = op.Params.model_fields
-        by_alias = {(f.alias or n): n for n, f in fields.items()}
-        owns_index = "index" in fields
-        owns_shape_param = "shape" in fields
+        info = _op_info(op)
+        fields, by_alias = info.fields, info.by_alias
         for key, val in raw.items():
-            if key in LAYER_KEYS and not (key == "index" and owns_index) and not (key == "shape" and owns_shape_param):
+            if key in info.skip:
                 continue
             fname = by_alias.get(key, key)
             ploc = src.loc(path + (key,))
             param_locs[fname] = ploc
-            values[key] = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
-            if isinstance(val, str) and values[key] is not val:
-                exprs[fname] = val
-            elif isinstance(val, list) and any(isinstance(v, str) for v in val):
-                exprs[fname] = [v if isinstance(v, str) and w is not v else None for v, w in zip(val, values[key])]
-            if isinstance(values[key], bool) and fname in fields and _bool_as_number(fields[fname].annotation):
+            if isinstance(val, (str, list)):
+                v = self._param_value(val, fields[fname].annotation if fname in fields else Any, lenv, ploc)
+                if isinstance(val, str) and v is not val:
+                    exprs[fname] = val
+                elif isinstance(val, list) and any(isinstance(x, str) for x in val):
+                    exprs[fname] = [x if isinstance(x, str) and w is not x else None for x, w in zip(val, v)]
+            else:
+                v = val
+            values[key] = v
+            if isinstance(v, bool) and fname in info.bool_as_number:
                 # pydantic would read true as 1: 'out: true' or 'out: "a < b"' would silently make a size of 1
-                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {values[key]}", ploc,
+                raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be a number, not {v}", ploc,
                                 "true and false (and comparisons like 'a < b') are not numbers")
-            if fname in fields and not isinstance(values[key], bool) and _number_as_bool(fields[fname].annotation):
+            if fname in info.number_as_bool and not isinstance(v, bool):
                 # pydantic would read 0, 0.0 or 'off' as false: 'bias: "a - a"' would silently drop the bias
                 raise SpecError(f"'{key}' of layer '{node_id}' ({op.name}) must be true or false, not "
-                                f"{values[key]!r}", ploc, "write true or false, or a comparison like 'a > b'")
+                                f"{v!r}", ploc, "write true or false, or a comparison like 'a > b'")
         for fname, d in self.defaults[-1].get(op.name, {}).items():
             key = fields[fname].alias or fname
             if key in values:
@@ -875,56 +923,36 @@ class Expander:
             param_locs[fname] = d.loc
             if d.text is not None and d.depth == len(self.block_stack):
                 exprs[fname] = d.text               # written in this block: the expression reads its names
-        try:
-            params = op.Params.model_validate(values)
-        except ValidationError as e:
-            err = e.errors(include_url=False)[0]
-            key = err["loc"][0] if err["loc"] else None
-            if err["type"] == "missing":        # left out where no scoped default gives it
-                raise SpecError(f"layer '{node_id}' ({op.name}) is missing the required field '{key}'", loc,
-                                f"write it, or give it with 'defaults: {{{op.name}: {{{key}: ...}}}}' in this block "
-                                "or around it") from None
-            ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
-            msg = err["msg"].removeprefix("Value error, ")
-            what = f"'{key}' of " if key is not None else ""
-            raise SpecError(f"{what}layer '{node_id}' ({op.name}): {msg}", ploc,
-                            _param_hint(op, err)) from None
+        pkey = _values_key(op, values)
+        params = self.params_memo.get(pkey) if pkey is not None else None
+        if params is None:
+            params = self._validate(op, values, node_id, loc, param_locs, by_alias)
+            if pkey is not None:
+                self.params_memo[pkey] = params
         # inputs -> slots
         in_types, in_refs = self._slots(op, ins, slot_names, src, path, node_id)
+        sym = self.sym
+        ikey = None
+        if pkey is not None:
+            try:
+                ikey = (pkey, tuple(None if t is None else (t.shape, t.dtype, t.high) for t in in_types),
+                        tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
+                hit = self.infer_memo.get(ikey)
+            except TypeError:           # an unhashable bound (high): inferred afresh
+                ikey = hit = None
+        else:
+            hit = None
         self.ctx.node = node_id
-        try:
-            before = len(self.ctx.requirements)
-            outs = op.infer(in_types, params, self.ctx)
-            self._no_data_requirement(before)
-            self._assume(before)
-            weights = op.weights(in_types, params)
-            macs = op.macs(in_types, outs, params)
-        except OpError as e:
-            where = param_locs.get(e.param, loc) if e.param else loc
-            self._failed(node_id, op, params, in_refs, in_types, loc, param_locs, container, e.message)
-            raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
-        except ExprError as e:
-            raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
-        for o in outs:
-            for d in o.shape:
-                if isinstance(d, int) and (d < 1 or d > LIMITS.max_dim):
-                    hint = "the input is too small for this layer (or the sizes do not fit)" if d < 1 else None
-                    raise ShapeError(f"{node_id} ({op.name}): the output shape {o} has a dimension of {d}",
-                                     loc, hint)
-                if is_sym(d) and _least_value(d, self.sym) > LIMITS.max_dim:
-                    raise LimitError(f"{node_id} ({op.name}): an output dimension is at least "
-                                     f"{_big(_least_value(d, self.sym))} at any size of "
-                                     f"{', '.join(sorted(d.free_symbols()))}, over the limit of {LIMITS.max_dim:,}",
-                                     loc, "raise the limit with --limit max_dim=N if you mean it")
-        nbytes = 0
-        for wname, (wshape, kind) in weights.items():
-            numel = 1
-            for d in wshape:
-                if not isinstance(d, int):
-                    raise ShapeError(f"{node_id} ({op.name}): the size of '{wname}' depends on the input size ({d})",
-                                     loc, "fix the symbol to a number in 'inputs', or pool to a fixed size first")
-                numel *= d
-            nbytes += numel * 4
+        if hit is not None:
+            # the same op, parameters and input types under the same assumptions: the same result (a repeat's copies)
+            outs, weights, macs, nbytes = list(hit[0]), dict(hit[1]), hit[2], hit[3]
+        else:
+            nreq = len(self.ctx.requirements)
+            outs, weights, macs, nbytes = self._infer(op, params, in_types, in_refs, node_id, loc, param_locs,
+                                                      container)
+            if ikey is not None and nreq == len(self.ctx.requirements) and \
+                    ikey[2:] == (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs)):
+                self.infer_memo[ikey] = (tuple(outs), dict(weights), macs, nbytes)
         share = raw.get("share")
         shared_with = None
         if share is not None:
@@ -987,6 +1015,61 @@ class Expander:
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
 
+    def _validate(self, op, values, node_id, loc, param_locs, by_alias):
+        try:
+            return op.Params.model_validate(values)
+        except ValidationError as e:
+            err = e.errors(include_url=False)[0]
+            key = err["loc"][0] if err["loc"] else None
+            if err["type"] == "missing":        # left out where no scoped default gives it
+                raise SpecError(f"layer '{node_id}' ({op.name}) is missing the required field '{key}'", loc,
+                                f"write it, or give it with 'defaults: {{{op.name}: {{{key}: ...}}}}' in this block "
+                                "or around it") from None
+            ploc = param_locs.get(by_alias.get(key, key), loc) if key is not None else loc
+            msg = err["msg"].removeprefix("Value error, ")
+            what = f"'{key}' of " if key is not None else ""
+            raise SpecError(f"{what}layer '{node_id}' ({op.name}): {msg}", ploc,
+                            _param_hint(op, err)) from None
+
+    def _infer(self, op, params, in_types, in_refs, node_id, loc, param_locs, container):
+        """Shape rule, weights and MACs of one op node, with the checks on its output sizes and weights.
+        Returns (outs, weights, macs, weight bytes)."""
+        self.ctx.node = node_id
+        try:
+            before = len(self.ctx.requirements)
+            outs = op.infer(in_types, params, self.ctx)
+            self._no_data_requirement(before)
+            self._assume(before)
+            weights = op.weights(in_types, params)
+            macs = op.macs(in_types, outs, params)
+        except OpError as e:
+            where = param_locs.get(e.param, loc) if e.param else loc
+            self._failed(node_id, op, params, in_refs, in_types, loc, param_locs, container, e.message)
+            raise ShapeError(f"{node_id} ({op.name}): {e.message}", where, e.hints) from None
+        except ExprError as e:
+            raise ShapeError(f"{node_id} ({op.name}): {e.message}", loc) from None
+        for o in outs:
+            for d in o.shape:
+                if isinstance(d, int) and (d < 1 or d > LIMITS.max_dim):
+                    hint = "the input is too small for this layer (or the sizes do not fit)" if d < 1 else None
+                    raise ShapeError(f"{node_id} ({op.name}): the output shape {o} has a dimension of {d}",
+                                     loc, hint)
+                if is_sym(d) and _least_value(d, self.sym) > LIMITS.max_dim:
+                    raise LimitError(f"{node_id} ({op.name}): an output dimension is at least "
+                                     f"{_big(_least_value(d, self.sym))} at any size of "
+                                     f"{', '.join(sorted(d.free_symbols()))}, over the limit of {LIMITS.max_dim:,}",
+                                     loc, "raise the limit with --limit max_dim=N if you mean it")
+        nbytes = 0
+        for wname, (wshape, kind) in weights.items():
+            numel = 1
+            for d in wshape:
+                if not isinstance(d, int):
+                    raise ShapeError(f"{node_id} ({op.name}): the size of '{wname}' depends on the input size ({d})",
+                                     loc, "fix the symbol to a number in 'inputs', or pool to a fixed size first")
+                numel *= d
+            nbytes += numel * 4
+        return outs, weights, macs, nbytes
+
     def _let(self, raw, env: dict, scope: _Scope, ins: list, src: Source, path: tuple) -> dict:
         """``let:`` values of a network or block, in order: each an expression over the parameters, earlier let
         values and the shapes of the inputs. Returns the environment with them added."""
@@ -1027,7 +1110,7 @@ class Expander:
 
     def _output_names(self, opname) -> tuple:
         """The outputs a layer of this op, block or seq has (what a reference to a dropped one may name)."""
-        op = lookup(opname) if isinstance(opname, str) else None
+        op = self._lookup(opname) if isinstance(opname, str) else None
         if op is not None:
             return tuple(op.outputs)
         bref = self.spec.blocks.get(opname) if isinstance(opname, str) else None
@@ -1229,12 +1312,25 @@ class Expander:
         flat = flat_counter is not None
         if not flat:
             self._claim(node_id, loc)
-            self.graph.block_decls.setdefault(bref.name, [(k, *_param_decl(d)) for k, d in decls.items()])
+            if bref.name not in self.graph.block_decls:
+                self.graph.block_decls[bref.name] = [(k, *_param_decl(d)) for k, d in decls.items()]
             self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv),
                                                        arg_exprs={k: v for k, v in args.items() if isinstance(v, str)
                                                                   and _param_decl(decls[k])[0] != "str"},
                                                        parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
                                                        input_names=bin_names)
+        in_refs = [mapping[b].refs[0] for b in bin_names]
+        memo_key = marks = None
+        if not flat and self._simple_block(bref):
+            memo_key = self._block_key(bref, benv, in_refs)
+            rec = self.block_memo.get(memo_key) if memo_key is not None else None
+            outs = self._replay(rec, node_id, in_refs) if rec is not None else None
+            if outs is not None:
+                c = self.graph.containers[node_id]
+                c.outputs = list(outs.values())
+                c.output_names = list(outs)
+                return Entry(list(outs.values()), list(outs), loc)
+            marks = self._marks() if memo_key is not None and memo_key not in self.block_memo else None
         self.block_stack.append(bref.name)
         pushed = False
         try:
@@ -1247,8 +1343,10 @@ class Expander:
                               flat_counter, flat_of=bref.name if flat else None)
             outs: dict = {}
             olocs: dict = {}
-            self._outputs(bdef.get("outputs"), bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
-                          loc_default=bref.loc("layers"), env=self._layer_env(benv, bscope, []),
+            spec_out = bdef.get("outputs")
+            self._outputs(spec_out, bscope, last, bref.src, bref.path + ("outputs",), outs, olocs,
+                          loc_default=bref.loc("layers"),
+                          env=self._layer_env(benv, bscope, []) if spec_out is not None else None,
                           owner=node_id.rstrip("."))
         finally:
             self.block_stack.pop()
@@ -1258,7 +1356,120 @@ class Expander:
             c = self.graph.containers[node_id]
             c.outputs = list(outs.values())
             c.output_names = list(outs)
+        if marks is not None:
+            self._record(memo_key, marks, node_id, in_refs, outs)
         return Entry(list(outs.values()), list(outs), loc)
+
+    # -- block instances expanded once, copied after ---------------------------------------------------------------
+    # A block whose body is plain ops (no 'let', 'defaults', 'if', 'repeat', 'share', seq or inner block) and whose
+    # expansion evaluated no expression gives the same nodes (params, types, weights, MACs, locations) for every
+    # instance with the same arguments and input types under the same defaults and symbol assumptions, up to their
+    # names: the deep chain of a repeat. The first such instance is recorded and later ones copied from it; any
+    # copy that a limit or a name clash would stop is expanded layer by layer instead, which reports it.
+
+    def _simple_block(self, bref: BlockRef) -> bool:
+        ok = self.simple_blocks.get(bref.name)
+        if ok is None:
+            bdef = bref.raw
+            layers = bdef.get("layers")
+            ok = not bdef.get("let") and not bdef.get("defaults") and isinstance(layers, list) and bool(layers) and all(
+                isinstance(l, dict) and isinstance(l.get("op"), str) and self._lookup(l["op"]) is not None
+                and not any(l.get(k) is not None for k in ("if", "repeat", "share", "flat")) for l in layers)
+            self.simple_blocks[bref.name] = ok
+        return ok
+
+    def _block_key(self, bref: BlockRef, benv: dict, in_refs: list):
+        if len(set(in_refs)) != len(in_refs):
+            return None
+        try:
+            types = tuple((t.shape, t.dtype, t.high) for t in map(self.graph.type_of, in_refs))
+            key = (bref.name, id(bref), _values_key(None, benv), types, len(self.block_stack),
+                   id(self.defaults[-1]), self._sym_state())
+            hash(key)
+        except TypeError:
+            return None
+        return None if key[2] is None else key
+
+    def _sym_state(self) -> tuple:
+        sym = self.sym
+        return tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs), len(self.ctx.requirements)
+
+    def _marks(self) -> tuple:
+        g = self.graph
+        return (len(g.nodes), len(self.errors), len(g.warnings), len(g.requirements), len(g.assertions),
+                len(g.containers), len(g.conds), len(g.dropped), self.work[0], self._sym_state(), len(self.eval_cache),
+                self.defaults[-1])
+
+    def _record(self, key, marks: tuple, node_id: str, in_refs: list, outs: dict) -> None:
+        """Keep what instance ``node_id`` added, if it can be copied (see above)."""
+        g = self.graph
+        n = len(g.nodes) - marks[0]
+        if n <= 0 or self._marks()[1:11] != marks[1:8] + (marks[8] + INSTANCE_WORK * n,) + marks[9:11]:
+            return                          # an error, warning, requirement, container or expression on the way
+        prefix = node_id + "."
+        scopes = self._scopes(node_id)
+        new = list(itertools.islice(reversed(g.nodes.values()), n))[::-1]
+        own: set = set()
+        in_pos = {r: k for k, r in enumerate(in_refs)}
+
+        def ref(r):
+            if r is None:
+                return None
+            if r[0] in own:
+                return ("own", r[0][len(prefix):], r[1])
+            return ("in", in_pos[r])        # KeyError: something from outside the block (not copied)
+
+        items = []
+        total = 0
+        try:
+            for node in new:
+                if not node.id.startswith(prefix) or node.scope != scopes or \
+                        not set(node.meta) <= {"in", "out", "weights", "macs", "exprs"}:
+                    return
+                nbytes = 0
+                for wshape, _ in node.meta["weights"].values():
+                    numel = 1
+                    for d in wshape:
+                        numel *= d
+                    nbytes += numel * 4
+                total += nbytes
+                items.append((node.id[len(prefix):], node.op, node.params, [ref(r) for r in node.inputs], node.loc,
+                              node.param_locs, node.meta))
+                own.add(node.id)
+            out_spec = [(name, ref(r)) for name, r in outs.items()]
+        except KeyError:
+            return
+        self.block_memo[key] = (marks[11], items, out_spec, total, n)
+
+    def _replay(self, rec, node_id: str, in_refs: list) -> dict | None:
+        """The nodes of a recorded block instance, added again under ``node_id``; None (nothing added) where a limit
+        or a name already taken stops it: then the caller expands it layer by layer and reports that."""
+        defaults, items, out_spec, total, n = rec
+        g = self.graph
+        if defaults is not self.defaults[-1] or self.work[0] + INSTANCE_WORK * n > LIMITS.max_work or \
+                len(g.nodes) + n > LIMITS.max_nodes or self.param_bytes + total > LIMITS.max_param_bytes:
+            return None
+        prefix = node_id + "."
+        ids = [prefix + it[0] for it in items]
+        limit = 4 * LIMITS.max_block_depth
+        if any(i in g.nodes or i in g.containers or i.count(".") > limit for i in ids):
+            return None
+
+        def ref(r):
+            if r is None:
+                return None
+            return (prefix + r[1], r[2]) if r[0] == "own" else in_refs[r[1]]
+        scopes = self._scopes(node_id)
+        for nid, (_, op, params, inputs, loc, param_locs, meta) in zip(ids, items):
+            m = {"in": list(meta["in"]), "out": list(meta["out"]), "weights": dict(meta["weights"]),
+                 "macs": meta["macs"]}
+            if "exprs" in meta:
+                m["exprs"] = {k: list(v) if isinstance(v, list) else v for k, v in meta["exprs"].items()}
+            g.add(Node(nid, op, params, [ref(r) for r in inputs], loc, scopes, dict(param_locs), m))
+        self.work[0] += INSTANCE_WORK * n
+        self.param_bytes += total
+        self.ctx.node = ids[-1]
+        return {name: ref(r) for name, r in out_spec}
 
     def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default,
                  env=None, owner: str | None = None):
@@ -1323,6 +1534,15 @@ def _inplace_safety(g: Graph) -> None:
     """An op asked to work in place (``relu: {inplace: true}``) does so only where that cannot change a result: its
     input is read by nothing else, is not a network input or output, and its producer's backward does not need it.
     Elsewhere it runs out of place (state_dict and outputs are the same), with a warning naming the other reader."""
+    owns: dict = {}             # op -> whether it has an 'inplace' parameter
+    for n in g.nodes.values():
+        has = owns.get(n.op)
+        if has is None:
+            has = owns[n.op] = "inplace" in n.op.Params.model_fields or hasattr(n.op.Params, "inplace")
+        if has and getattr(n.params, "inplace", False):
+            break
+    else:
+        return                  # nothing asks to work in place
     uses: dict = {}
     for n in g.nodes.values():
         for r in n.inputs:
@@ -1358,6 +1578,53 @@ def _inplace_safety(g: Graph) -> None:
     for key, (n, why) in unsafe.items():
         g.warnings.append(Warning_(f"'{n.id}' runs out of place: {why}", n.param_locs.get("inplace", n.loc),
                                    "in place would change a value something else reads; remove 'inplace: true'"))
+
+
+@dataclass(frozen=True)
+class _OpInfo:
+    """What ``_op`` needs of an op's parameter model, worked out once per op instead of once per node."""
+
+    fields: dict
+    by_alias: dict
+    skip: frozenset                 # layer keys that are not parameters of this op
+    bool_as_number: frozenset       # fields pydantic would fill from a boolean (int or float, no bool)
+    number_as_bool: frozenset       # fields that take only booleans
+
+
+_OP_INFO: dict = {}
+
+
+def _op_info(op) -> _OpInfo:
+    info = _OP_INFO.get(op)
+    if info is None:
+        fields = op.Params.model_fields
+        skip = frozenset(k for k in LAYER_KEYS if not (k == "index" and "index" in fields)
+                         and not (k == "shape" and "shape" in fields))
+        info = _OP_INFO[op] = _OpInfo(
+            fields, {(f.alias or n): n for n, f in fields.items()}, skip,
+            frozenset(n for n, f in fields.items() if _bool_as_number(f.annotation)),
+            frozenset(n for n, f in fields.items() if _number_as_bool(f.annotation)))
+    return info
+
+
+def _values_key(op, values: dict):
+    """A hashable key of an op's given parameter values, exact to the type (1, 1.0 and true differ, as do 0.0 and
+    -0.0), or None when a value is not plain data (then the values are validated afresh)."""
+    try:
+        return (op,) + tuple((k, _exact(v)) for k, v in values.items())
+    except TypeError:
+        return None
+
+
+def _exact(v):
+    t = type(v)
+    if t is int or t is str or t is bool or v is None:
+        return v if t is not bool else ("bool", v)
+    if t is float:
+        return ("float", repr(v))
+    if t is list or t is tuple:
+        return (t.__name__,) + tuple(_exact(x) for x in v)
+    raise TypeError(t.__name__)
 
 
 def raw_has(src: Source, path, key) -> bool:
@@ -1656,11 +1923,16 @@ def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
         return r
 
     types: dict = {}
+    seen: dict = {}         # id -> (type, rewritten): expansion shares type objects between nodes; this keeps them
 
     def re_type(t):
+        got = seen.get(id(t))
+        if got is not None:
+            return got[1]
         r = types.get(t)
         if r is None:
             r = types[t] = t if not any(is_sym(d) for d in t.shape) else t.with_shape([re(d) for d in t.shape])
+        seen[id(t)] = (t, r)
         return r
 
     for n in g.nodes.values():

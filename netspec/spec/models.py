@@ -49,9 +49,17 @@ def assertion_key(raw: dict, blocks=None) -> str:
 def op_owns_index(raw: dict) -> bool:
     """Whether the layer's op has a parameter named 'index' (select): then 'index' is that parameter, and a repeat's
     loop variable is 'i'."""
-    from ..ops.base import lookup
-    op = lookup(raw.get("op")) if isinstance(raw.get("op"), str) else None
+    name = raw.get("op")
+    op = _lookup(name) if isinstance(name, str) else None
     return op is not None and "index" in op.Params.model_fields
+
+
+def _lookup(name: str):
+    """ops.base.lookup, imported on first use (the registry imports this module); asked once per layer."""
+    global _lookup
+    from ..ops.base import lookup
+    _lookup = lookup
+    return lookup(name)
 
 
 def loop_index(raw: dict) -> str:
@@ -187,8 +195,7 @@ def _discriminate(v: Any) -> str:
         return "block"
     if op == "seq":
         return "seq"
-    from ..ops.base import lookup
-    o = lookup(op)
+    o = _lookup(op)
     if o is not None and o.name == op:
         return op
     if o is not None:  # an alias

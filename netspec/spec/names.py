@@ -18,7 +18,9 @@ else decides what a name is.
 """
 from __future__ import annotations
 
+import functools
 import keyword
+import re
 import unicodedata
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -46,8 +48,13 @@ CODEGEN_NAMES = frozenset({"self", "torch", "nn", "F", "math", "super", "None", 
 EXPR_CONSTANTS = frozenset({"true", "false", "null", "none"})   # the constants of spec expressions
 
 
+_ASCII_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 def syntax_problem(name, offset: int = 0) -> str | None:
     """What keeps ``name`` from being an ASCII identifier, said plainly (look-alike letters named), or None."""
+    if type(name) is str and len(name) + offset <= MAX_NAME_CHARS and _ASCII_IDENT.fullmatch(name):
+        return None                 # the common case, without the character-by-character walk
     if not isinstance(name, str):
         return f"a name must be text, not {_type_name(name)}"
     if not name:
@@ -100,6 +107,23 @@ def identifier_problem(name) -> str | None:
 
 
 def name_problem(name) -> str | None:
+    """Why ``name`` cannot name a layer or a network input (a module attribute), or None if it can."""
+    if type(name) is not str:
+        return _name_problem(name)
+    if len(name) <= MAX_NAME_CHARS and _PLAIN_NAME.fullmatch(name) and name not in _NOT_PLAIN:
+        return None             # an ASCII identifier that is no keyword or reserved name: the usual layer name
+    return _name_problem_cached(name)
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_problem_cached(name: str) -> str | None:
+    return _name_problem(name)
+
+
+def _name_problem(name) -> str | None:
     """Why ``name`` cannot name a layer or a network input (a module attribute), or None if it can.
 
     A layer is an attribute (``self.torch``), never a free name in generated code, so the names the code itself
@@ -156,3 +180,7 @@ def layer_name_problem(name) -> str | None:
 def _type_name(v) -> str:
     return {bool: "true/false", int: "a number", float: "a number", list: "a list", dict: "a mapping",
             type(None): "null"}.get(type(v), type(v).__name__)
+
+
+# names the fast path of name_problem leaves to the full rules
+_NOT_PLAIN = frozenset(keyword.kwlist) | frozenset(keyword.softkwlist) | CODEGEN_NAMES | EXPR_CONSTANTS | MODULE_ATTRS

@@ -19,7 +19,7 @@ from yaml.constructor import SafeConstructor, ConstructorError
 from yaml.resolver import Resolver
 
 from .. import cache as _cache
-from ..errors import Loc, SpecError, LimitError
+from ..errors import Loc, NetspecError, SpecError, LimitError
 from ..io import mark_input
 from ..limits import LIMITS
 
@@ -156,12 +156,15 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
             if stripped.startswith("\t"):
                 raise SpecError("a tab character is used for indentation; YAML allows only spaces",
                                 Loc(file, i + 1, len(line) - len(stripped) + 1), "replace the tab with spaces")
+    src = Source(file=file, path=path, data=None, text=text)
+    if _FAST_PARSER is not None and _read_fast(text, file, src):
+        return _top_level(src)
+    src = Source(file=file, path=path, data=None, text=text)
     root = _compose(text, file)
     if root is None:
         what = "the file is empty" if not text.strip() else "the file holds no YAML value (only comments)"
         raise SpecError(what, Loc(file, 1, 1),
                         "a spec needs at least 'netspec: 1', 'inputs' and 'layers' (see docs/spec-language.md)")
-    src = Source(file=file, path=path, data=None, text=text)
     conv = _Converter(src)
     try:
         src.data = conv.convert(root, (), 0)
@@ -169,6 +172,10 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
         raise LimitError(f"the spec is nested too deeply for netspec to read (max_depth is {LIMITS.max_depth:,}, "
                          "more than Python's stack allows)", Loc(file, 1, 1),
                          "lower the limit, e.g. --limit max_depth=200, and flatten the file") from None
+    return _top_level(src)
+
+
+def _top_level(src: Source) -> Source:
     if not isinstance(src.data, dict):
         kind = "a list" if isinstance(src.data, list) else "a single value"
         raise SpecError(f"the top level of a spec must be a mapping, not {kind}", src.locs[()],
@@ -327,6 +334,124 @@ def _compose_events(parser, file: str):
         raise SpecError("the file holds several YAML documents; a spec is one document",
                         _loc(file, parser.peek_event().start_mark), "remove the '---' separator, or split the file")
     return node
+
+
+class _Fallback(Exception):
+    """The one-pass reader met something it leaves to the composing reader (an anchor, an error, a limit)."""
+
+
+_NOKEY = object()
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+# deeper files go to the recursive converter, whose limit is Python's stack (and whose message says so)
+_FAST_MAX_DEPTH = 100
+
+
+def _read_fast(text: str, file: str, src: Source) -> bool:
+    """Read ``text`` into ``src`` (data and locations) in one pass over libyaml's events, without building YAML
+    nodes. It covers the common file: no anchors or aliases and nothing wrong. Anything else returns False, and
+    the composing reader (``_compose`` + ``_Converter``), which has every check and message, reads the file again:
+    so a result here is what that reader would give, and every error still comes from it."""
+    parser = _FAST_PARSER(text)
+    try:
+        _read_events(parser, file, src)
+        return True
+    except (_Fallback, yaml.YAMLError, NetspecError, ValueError, TypeError, OverflowError):
+        src.locs.clear()
+        src.key_locs.clear()
+        return False
+    finally:
+        parser.dispose()
+
+
+def _read_events(parser, file: str, src: Source) -> None:
+    ScalarEvent, MappingStartEvent, SequenceStartEvent = yaml.ScalarEvent, yaml.MappingStartEvent, \
+        yaml.SequenceStartEvent
+    MappingEndEvent, SequenceEndEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    max_depth, max_values = LIMITS.max_depth, LIMITS.max_yaml_nodes
+    max_key, max_str = LIMITS.max_key_chars, LIMITS.max_string_chars
+    locs, key_locs = src.locs, src.key_locs
+    resolved: dict = {}      # (plain scalar text, implicit) -> tag: the resolver's regexes once per distinct text
+    scalars: dict = {}       # (tag, text) -> value of a non-string scalar
+    resolver = _Resolver()
+    conv = _Converter(src)
+    get = parser.get_event
+    if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
+        raise _Fallback()
+    stack: list = []         # open collections: [dict, its path, the key waiting for its value] or [list, path]
+    values = 0
+    while True:
+        ev = get()
+        t = type(ev)
+        if t is MappingEndEvent or t is SequenceEndEvent:
+            stack.pop()
+            if not stack:
+                break
+            continue
+        values += 1
+        if values > max_values or ev.anchor is not None or t is yaml.AliasEvent:
+            raise _Fallback()
+        mark = ev.start_mark
+        loc = Loc(file, mark.line + 1, mark.column + 1)
+        tag = ev.tag
+        if t is ScalarEvent:
+            value = ev.value
+            if tag is None or tag == "!":
+                rkey = (value, ev.implicit)
+                tag = resolved.get(rkey)
+                if tag is None:
+                    tag = resolved[rkey] = resolver.resolve(yaml.ScalarNode, value, ev.implicit)
+            if tag == _STR_TAG:
+                v = value
+            else:
+                skey = (tag, value)
+                v = scalars.get(skey, _NOKEY)
+                if v is _NOKEY:
+                    if tag not in _STD_TAGS:
+                        raise _Fallback()
+                    v = scalars[skey] = conv._scalar(yaml.ScalarNode(tag, value, mark, mark), loc)
+            container = None
+        elif t is MappingStartEvent or t is SequenceStartEvent:
+            if tag is not None and tag != "!" and tag not in _STD_TAGS:
+                raise _Fallback()
+            if len(stack) >= max_depth or len(stack) >= _FAST_MAX_DEPTH:
+                raise _Fallback()
+            v = container = {} if t is MappingStartEvent else []
+        else:
+            raise _Fallback()
+        if stack:
+            frame = stack[-1]
+            parent = frame[0]
+            if type(parent) is list:
+                path = frame[1] + (len(parent),)
+                parent.append(v)
+            elif frame[2] is _NOKEY:                # a key
+                if container is not None or tag == _MERGE_TAG:
+                    raise _Fallback()
+                key = v if tag == _STR_TAG else value if isinstance(v, bool) or v is None else str(v)
+                if len(key) > max_key or key in parent:
+                    raise _Fallback()
+                key_locs[frame[1] + (key,)] = loc
+                frame[2] = key
+                continue
+            else:
+                path = frame[1] + (frame[2],)
+                parent[frame[2]] = v
+                frame[2] = _NOKEY
+        else:
+            path = ()
+            src.data = v
+        if container is None:
+            if tag == _STR_TAG and len(v) > max_str:
+                raise _Fallback()
+            locs[path] = loc
+            if not stack:
+                break
+        else:
+            locs[path] = loc
+            stack.append([container, path, _NOKEY] if t is MappingStartEvent else [container, path])
+    if type(get()) is not yaml.DocumentEndEvent or not parser.check_event(yaml.StreamEndEvent):
+        raise _Fallback()
 
 
 class _Converter:

@@ -283,7 +283,8 @@ def main(argv=None) -> int:
         ap.error(f"unknown stage(s) {', '.join(bad)}; stages: {', '.join(STAGES)}")
     gc.set_threshold(200_000, 30, 30)      # what the CLI does (netspec.cli.main)
     head = [f"machine: {cpu_model()}, {os.cpu_count()} CPUs; python {platform.python_version()}; "
-            f"load average at start {load_average()}", "",
+            f"load average at start {load_average()}; in-process stages run with the CLI's GC thresholds "
+            f"{gc.get_threshold()}", "",
             "| spec | nodes | stage | CPU s | wall s | CPU us/node | note |", "|---|---:|---|---:|---:|---:|---|"]
     print("\n".join(head), flush=True)
     rows: list[str] = []

@@ -1,0 +1,207 @@
+"""The shortcuts that make big graphs fast give what the long way gives: copied block instances (expand), the
+one-pass YAML reader (parse) and the name checks' fast path. Nothing here is timed (see tools/bench)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from netspec.errors import NetspecError
+from netspec.graph import expand as E
+from netspec.limits import LIMITS
+from netspec.spec import names, parse
+from netspec.spec.load import load
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools" / "bench"))
+import specs as gen  # noqa: E402
+
+
+def _snapshot(g) -> tuple:
+    nodes = [(n.id, n.op.name, repr(n.params), n.inputs, str(n.loc), n.scope, sorted(map(str, n.param_locs.items())),
+              [str(t) for t in n.meta["in"]], [str(t) for t in n.meta["out"]], repr(n.meta["weights"]),
+              str(n.meta["macs"]), sorted(n.meta), repr(n.meta.get("exprs"))) for n in g.nodes.values()]
+    conts = [(c.path, c.kind, c.block, str(c.loc), repr(c.args), c.inputs, c.outputs, c.output_names, c.parent)
+             for c in g.containers.values()]
+    return nodes, conts, [str(w) for w in g.warnings], [r.text for r in g.requirements], g.outputs
+
+
+def _expand(text: str, copies: bool):
+    """(snapshot or error text, number of copied block instances)."""
+    replayed = [0]
+    real = E.Expander._replay
+
+    def counting(self, *a):
+        out = real(self, *a)
+        replayed[0] += out is not None
+        return out
+    saved = E.Expander._simple_block, E.Expander._replay
+    E.Expander._replay = counting
+    if not copies:
+        E.Expander._simple_block = lambda self, bref: False
+    try:
+        return _snapshot(E.expand(load(text))), replayed[0]
+    except NetspecError as e:
+        return str(e), replayed[0]
+    finally:
+        E.Expander._simple_block, E.Expander._replay = saved
+
+
+HEAD = "netspec: 1\nname: t\ninputs:\n  x: [N, 8]\n"
+EDGE_CASES = {
+    "two inputs, named outputs, a literal string parameter": HEAD + """\
+  y: [N, 8]
+blocks:
+  pair:
+    inputs: [a, b]
+    layers:
+      - {name: fa, op: linear, out: 8, from: a}
+      - {name: fb, op: linear, out: 8, bias: false, from: b}
+      - {name: s, op: add, from: [fa, fb]}
+      - {name: g, op: gelu, approximate: tanh}
+    outputs: {out: g, side: fb}
+layers:
+  - {name: p0, op: pair, from: {a: x, b: y}}
+  - {name: p1, op: pair, from: {a: p0.out, b: p0.side}}
+  - {name: p2, op: pair, from: {a: p1.out, b: p1.side}}
+  - {name: p3, op: pair, from: {a: p2.side, b: p2.out}}
+""",
+    "one block at two widths, used in turn": HEAD + """\
+blocks:
+  up:
+    layers:
+      - {name: fc, op: linear, out: 16}
+      - {name: act, op: relu}
+  down:
+    layers:
+      - {name: fc, op: linear, out: 8}
+layers:
+  - {name: a, op: up}
+  - {name: b, op: down}
+  - {name: c, op: up}
+  - {name: d, op: down}
+  - {name: e, op: up}
+""",
+    "a repeat whose copies differ only by the index they do not read": HEAD + """\
+blocks:
+  unit:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: drop, op: dropout, p: 0.25}
+layers:
+  - {name: body, op: unit, repeat: 6}
+  - {name: more, op: unit, repeat: 3, flat: copies}
+""",
+    "a block that reads an expression is never copied": HEAD + """\
+blocks:
+  unit:
+    params: {w: 8}
+    layers:
+      - {name: fc, op: linear, out: w}
+layers:
+  - {name: body, op: unit, repeat: 5, w: 8}
+""",
+    "a copy over the node limit is refused as the long way refuses it": HEAD + """\
+blocks:
+  unit:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: act, op: relu}
+layers:
+  - {name: a, op: unit}
+  - {name: b, op: unit}
+  - {name: c, op: unit}
+  - {name: d, op: unit}
+""",
+}
+
+
+@pytest.mark.parametrize("name", list(EDGE_CASES))
+def test_copied_block_instances_equal_the_long_way(name, monkeypatch):
+    if "node limit" in name:
+        monkeypatch.setattr(LIMITS, "max_nodes", 6)
+    fast, copied = _expand(EDGE_CASES[name], True)
+    slow, none = _expand(EDGE_CASES[name], False)
+    assert fast == slow
+    assert none == 0
+    if "never copied" in name:
+        assert copied == 0
+    elif "node limit" in name:
+        assert isinstance(fast, str) and "more than 6 nodes" in fast, fast
+    else:
+        assert copied > 0
+
+
+@pytest.mark.parametrize("kind", gen.KINDS)
+def test_generated_specs_expand_the_same_with_copies(kind):
+    text, nodes = gen.generate(kind, 400)
+    fast, copied = _expand(text, True)
+    slow, _ = _expand(text, False)
+    assert fast == slow
+    assert len(fast[0]) == nodes
+    if kind in ("repeat", "wide", "blocks"):
+        assert copied > 0
+
+
+YAML_TEXTS = [
+    "a: 1\nb: [1, 2.5, -3, 0x10, true, null, ~, yes, 'q', \"d\"]\nc: {x: 1, 'y': 2}\n",
+    "1: one\ntrue: t\nnull: n\n1.5: f\n0x10: h\n",
+    "k: !!str 12\nm: !!int '7'\nn: !!float 1\n",
+    "a: &A {x: 1}\nb: *A\n",
+    "a: 1\na: 2\n",
+    "a: 1:30\n",
+    "a: 012\n",
+    "a: 123456789012345678901234567890\n",
+    "a: .nan\n",
+    "a: !foo 1\n",
+    "? [1, 2]\n: x\n",
+    "<<: {a: 1}\n",
+    "- a\n- b\n",
+    "just text\n",
+    "a: [\n",
+    "---\na: 1\n---\nb: 2\n",
+    "a: é\nkëy: ünïcode\n",
+    "a:\n  - {name: fc, op: linear, out: 8}\n  - name: act\n    op: relu\n",
+    "a: " + "[" * 150 + "]" * 150 + "\n",
+    "a: " + "x" * 5000 + "\n",
+]
+
+
+def _read(text: str, fast: bool, json_mode: bool = False):
+    saved = parse._read_fast
+    if not fast:
+        parse._read_fast = lambda *a: False
+    try:
+        s = parse.parse_text(text, "f.yaml", json_mode=json_mode)
+        return repr(s.data), dict(s.locs), dict(s.key_locs)
+    except NetspecError as e:
+        return type(e).__name__, str(e)
+    finally:
+        parse._read_fast = saved
+
+
+@pytest.mark.parametrize("text", YAML_TEXTS)
+def test_one_pass_reader_equals_the_composing_reader(text, monkeypatch):
+    monkeypatch.setattr(LIMITS, "max_string_chars", 4000)
+    assert _read(text, True) == _read(text, False)
+
+
+def test_one_pass_reader_reads_the_usual_file_itself():
+    text = gen.generate("literal", 50)[0]
+    src = parse.Source("f.yaml", None, None)
+    assert parse._read_fast(text, "f.yaml", src)
+    assert _read(text, True) == _read(text, False)
+    assert not parse._read_fast("a: &A 1\nb: *A\n", "f.yaml", parse.Source("f.yaml", None, None))
+
+
+def test_json_reads_the_same():
+    text = '{"netspec": 1, "inputs": {"x": ["N", 8]}, "layers": [{"op": "linear", "out": 8}, {"op": "relu"}]}'
+    assert _read(text, True, json_mode=True) == _read(text, False, json_mode=True)
+
+
+@pytest.mark.parametrize("name", ["fc0", "act_1", "torch", "nn", "F", "math", "self", "None", "true", "match", "type",
+                                  "_x", "x_", "state_dict", "train", "a-b", "1a", "Ünï", "x" * 200, "sum", "input",
+                                  "def", "lambda", "forward", "cuda", "layer1", "True", "null", "case"])
+def test_name_problem_fast_path_keeps_the_rules(name):
+    assert names.name_problem(name) == names._name_problem(name)
