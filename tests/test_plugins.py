@@ -356,3 +356,23 @@ def test_the_docs_show_the_example_as_it_is():
     assert len(toml) == 1 and toml[0] in (EXAMPLE / "pyproject.toml").read_text(encoding="utf-8")
     spec = [b for lang, b in blocks if lang == "yaml"]
     assert spec and spec[0] in SPEC.read_text(encoding="utf-8")
+
+
+def test_the_quick_look_for_plugins_never_misses_one(tmp_path, monkeypatch):
+    """Before importlib.metadata is asked, the installed distributions' entry_points.txt files are read; the
+    registry skips the scan only when none can declare the group. Anything unusual on sys.path means 'ask'."""
+    from netspec.ops import base
+    empty, site, zipped = tmp_path / "empty", tmp_path / "site", tmp_path / "x.zip"
+    empty.mkdir()
+    (empty / "plain-1.0.dist-info").mkdir()
+    (empty / "other-1.0.dist-info").mkdir()
+    (empty / "other-1.0.dist-info" / "entry_points.txt").write_text("[console_scripts]\nx = y:z\n")
+    monkeypatch.setattr(sys, "path", [str(empty), str(tmp_path / "missing")])
+    assert base._may_declare_plugins() is False
+    (site / "plug-1.0.dist-info").mkdir(parents=True)
+    (site / "plug-1.0.dist-info" / "entry_points.txt").write_text("[netspec.ops]\nfoo = plug:Foo\n")
+    monkeypatch.setattr(sys, "path", [str(empty), str(site)])
+    assert base._may_declare_plugins() is True
+    zipped.write_bytes(b"PK\x05\x06" + b"\0" * 18)
+    monkeypatch.setattr(sys, "path", [str(empty), str(zipped)])
+    assert base._may_declare_plugins() is True

@@ -323,6 +323,8 @@ def _load_plugins() -> None:
     the op's name). A plugin that cannot be used is recorded in PROBLEMS (and BROKEN, for its op names) and left
     out; the others, and the built-ins, still work. A name claimed twice is refused for every claimant but a
     built-in, so that which op a spec gets never depends on the order packages were installed in."""
+    if not _may_declare_plugins():
+        return
     from importlib.metadata import entry_points
     try:
         eps = list(entry_points(group=ENTRY_POINT_GROUP))
@@ -396,6 +398,35 @@ def _load_plugins() -> None:
         REGISTRY[obj.name] = obj
         for a in obj.aliases:
             ALIASES[a] = obj.name
+
+
+def _may_declare_plugins() -> bool:
+    """False only when no installed distribution on sys.path can declare a 'netspec.ops' entry point: none of their
+    entry_points.txt files mentions the group. Reading those few files takes a millisecond; importing
+    importlib.metadata and asking it takes about 15 (every command that reads a spec pays it). Anything unusual on
+    sys.path (a zip, an unreadable file) answers True, and importlib.metadata decides as before."""
+    import os
+    import sys
+    for entry in sys.path:
+        try:
+            listing = os.scandir(entry or ".")
+        except NotADirectoryError:
+            return True
+        except OSError:
+            continue
+        with listing:
+            for d in listing:
+                if not d.name.endswith((".dist-info", ".egg-info")):
+                    continue
+                try:
+                    with open(os.path.join(d.path, "entry_points.txt"), "rb") as f:
+                        if ENTRY_POINT_GROUP.encode() in f.read():
+                            return True
+                except FileNotFoundError:
+                    continue
+                except OSError:
+                    return True
+    return False
 
 
 def _package(ep) -> str:
