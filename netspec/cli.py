@@ -4,6 +4,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -17,12 +18,56 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
                   help="netspec: neural networks written as data. Check, draw, summarise and compile YAML/JSON specs.",
                   pretty_exceptions_enable=False)
 
+# rich's console markup: a tag is [a-z#/@...] after an even number of backslashes (rich.markup.RE_TAGS)
+_TAG = re.compile(r"((\\*)\[([a-z#/@][^[]*?)])")
+_TAG_ESCAPE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+_COLOUR_ENV = ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "JUPYTER_COLUMNS", "JPY_PARENT_PID")
+
+
+def _plain(markup: str) -> str:
+    """What rich prints for ``markup`` where it prints no styles: the text with its tags removed and escaped
+    brackets unescaped (rich.markup's reading of it; tests/test_cli.py compares the two)."""
+    if "[" not in markup:
+        return markup
+    out, pos = [], 0
+    for m in _TAG.finditer(markup):
+        full, escapes, _tag = m.groups()
+        start, end = m.span()
+        out.append(markup[pos:start])
+        pos = end
+        if escapes:
+            backslashes, escaped = divmod(len(escapes), 2)
+            out.append("\\" * backslashes)
+            if escaped:
+                out.append(full[len(escapes):])
+    out.append(markup[pos:])
+    # rich also unescapes a bracket that opens no tag, in every piece of text
+    return "".join(piece.replace("\\[", "[") for piece in out)
+
+
 class _LazyConsole:
-    """A rich Console made on first use (importing rich costs more than `--help` should)."""
+    """A rich Console made on first use. Text printed to a file or pipe (no styles to show) is written directly:
+    importing rich costs 15-25 ms, more than a `netspec check` of a small spec spends on the spec."""
 
     def __init__(self, **kw):
         self._kw = kw
         self._console = None
+
+    def _stream(self):
+        return sys.stderr if self._kw.get("stderr") else sys.stdout
+
+    def print(self, *objects, **kw):
+        stream = self._stream()
+        if self._console is None and not kw and all(type(o) is str and "\t" not in o for o in objects) and \
+                not any(os.environ.get(v) for v in _COLOUR_ENV):
+            try:
+                tty = stream.isatty()
+            except (AttributeError, ValueError):
+                tty = True
+            if not tty:
+                stream.write(" ".join(_plain(o) for o in objects) + "\n")
+                return
+        self.__getattr__("print")(*objects, **kw)
 
     def __getattr__(self, name):
         if self._console is None:
@@ -64,10 +109,10 @@ def _print_error(e: NetspecError) -> None:
 
 
 def _esc(s: str) -> str:
-    """Text for rich: markup escaped, control characters (ESC, ...) made visible."""
-    from rich.markup import escape
+    """Text for rich: markup escaped (as rich.markup.escape does), control characters (ESC, ...) made visible."""
     from .errors import visible
-    return escape(visible(s))
+    s = _TAG_ESCAPE.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", visible(s))
+    return s + "\\" if s.endswith("\\") and not s.endswith("\\\\") else s
 
 
 def _parse_kv(items: list[str] | None, what: str) -> dict:

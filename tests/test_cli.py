@@ -181,3 +181,32 @@ def test_quiet_check_prints_nothing_when_ok():
     r = run("check", "--quiet", *SPECS)
     assert r.returncode == 0
     assert r.stdout == "" and r.stderr == ""
+
+
+def test_plain_output_is_what_rich_prints_without_styles():
+    """Printing to a file or pipe skips rich (importing it costs more than a small check): the text written must be
+    exactly what rich writes there, for any text netspec escapes and the tags it wraps around it."""
+    import io
+    import random
+    from rich.console import Console
+    from rich.markup import escape
+    from netspec import cli
+    from netspec.errors import visible
+    rnd = random.Random(0)
+    alphabet = ["[", "]", "\\", "/", "a", "b", "z", "@", "#", "=", " ", ":", "é", "\x1b", "0", "[red]", "[/]",
+                "[/red]", "\\[", "[a=b]", "]["]
+    for _ in range(3000):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14)))
+        assert cli._esc(s) == escape(visible(s)), repr(s)
+        for markup in (cli._esc(s), f"[bold red]{cli._esc(s)}[/bold red]", f"x [green]OK[/green] {cli._esc(s)}"):
+            buf = io.StringIO()
+            Console(file=buf, highlight=False, soft_wrap=True, emoji=False).print(markup)
+            assert cli._plain(markup) + "\n" == buf.getvalue(), repr(markup)
+
+
+def test_check_output_does_not_import_rich_when_piped(tmp_path):
+    code = ("import sys; from netspec.cli import main; rc = main(['--no-cache', 'check', 'specs/mlp.yaml']); "
+            "assert rc == 0 and 'rich' not in sys.modules, sorted(m for m in sys.modules if m.startswith('rich'))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    assert "OK mlp" in r.stdout
