@@ -72,6 +72,50 @@ def read_digits(loc: Loc) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(table[:, :-1].copy()), torch.from_numpy(table[:, -1].astype(np.int64))
 
 
+_NPZ_HINT = "write it with numpy.savez(path, name=array, ...) of numeric arrays (no Python objects)"
+
+
+def read_npz(path: Path, shown: str, loc: Loc) -> dict[str, np.ndarray]:
+    """The arrays of an .npz file, every one numeric and at least 1-D; never unpickles. The arrays' declared sizes
+    are read from their headers and refused past ``max_alloc_bytes`` before any is read (a small compressed file can
+    declare gigabytes); a file that is not an .npz, or holds objects, is a located error."""
+    import zipfile
+    from ..limits import LIMITS
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                        np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(f)
+                total += int(np.prod(shape, dtype=object)) * dtype.itemsize
+        if total > LIMITS.max_alloc_bytes:
+            raise SpecError(f"'{shown}' declares {total:,} bytes of arrays, over max_alloc_bytes "
+                            f"({LIMITS.max_alloc_bytes:,})", loc, "use a smaller file, or raise the limit with "
+                            "--limit max_alloc_bytes=N if this machine has the memory")
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except SpecError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, NotImplementedError) as e:
+        reason = str(e).split(". If you trust")[0][:200]
+        raise SpecError(f"cannot read '{shown}' as .npz arrays: {type(e).__name__}: {reason}", loc,
+                        _NPZ_HINT) from None
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray):           # a member that is not an .npy array (np.load gives its bytes)
+            raise SpecError(f"'{shown}': '{k}' is not a numpy array", loc, _NPZ_HINT)
+        if v.dtype.kind not in "biuf":
+            raise SpecError(f"'{shown}': array '{k}' holds {v.dtype} values; netspec reads numbers only", loc,
+                            _NPZ_HINT)
+        if v.ndim == 0:
+            raise SpecError(f"'{shown}': array '{k}' is a single value, not one entry per example", loc, _NPZ_HINT)
+    return arrays
+
+
 def make_shapes(n: int, size: int, max_shapes: int = 3, noise: float = 0.1, seed: int = 0, channels: int = 1,
                 classes: bool = False, instances: bool = False):
     """Generated images of rectangles, ellipses and triangles: (images [n,C,S,S], masks [n,S,S], boxes).
@@ -141,8 +185,7 @@ def detection_data(cfg, loc: Loc) -> Data:
         p = Path(cfg.path)
         if not p.is_file():
             raise SpecError(f"no .npz file '{cfg.path}'", loc)
-        with np.load(p, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = read_npz(p, cfg.path, loc)
     else:   # the config's validator keeps other sources out
         raise ValueError(cfg.source)
     images, objects, owner = _detection_arrays(arrays, str(getattr(cfg, "path", "shapes")), loc)
@@ -238,8 +281,7 @@ def _npz(cfg, loc: Loc) -> Data:
     p = Path(cfg.path)
     if not p.is_file():
         raise SpecError(f"no .npz file '{cfg.path}'", loc)
-    with np.load(p, allow_pickle=False) as z:
-        arrays = {k: torch.from_numpy(np.ascontiguousarray(z[k])) for k in z.files}
+    arrays = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in read_npz(p, cfg.path, loc).items()}
     arrays = {k: v.float() if v.dtype == torch.float64 else v for k, v in arrays.items()}
     sizes = {len(v) for v in arrays.values()}
     if len(sizes) != 1:
@@ -263,8 +305,12 @@ def _csv(cfg, loc: Loc) -> Data:
     p = Path(cfg.path)
     if not p.is_file():
         raise SpecError(f"no CSV file '{cfg.path}'", loc)
-    with open(p, newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(p, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise SpecError(f"cannot read '{cfg.path}' as CSV: {e}", loc, "a UTF-8 text file, a header row, then one "
+                        "row of numbers per example") from None
     if len(rows) < 2:
         raise SpecError(f"'{cfg.path}' needs a header row and at least one data row", loc)
     header, body = rows[0], rows[1:]
@@ -299,7 +345,12 @@ def _images(cfg, loc: Loc) -> Data:
         for f in sorted((root / c).iterdir()):
             if f.suffix.lower() not in (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp"):
                 continue
-            img = Image.open(f).convert("L" if cfg.grayscale else "RGB").resize(tuple(cfg.size[::-1]))
+            try:
+                with Image.open(f) as im:
+                    img = im.convert("L" if cfg.grayscale else "RGB").resize(tuple(cfg.size[::-1]))
+            except (OSError, ValueError, Image.DecompressionBombError) as e:
+                raise SpecError(f"cannot read the image '{f}': {type(e).__name__}: {str(e)[:200]}", loc,
+                                "remove or replace the file (PNG, JPEG, BMP, GIF or WebP)") from None
             a = np.asarray(img, np.float32) / 255.0
             xs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
             ys.append(k)

@@ -109,8 +109,8 @@ def _read_inputs(path: Path, names: list[str]) -> dict:
     if not path.is_file():
         raise SpecError(f"no input file '{path}'", loc)
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        from .data import read_npz
+        arrays = read_npz(path, str(path), loc)
         if len(names) == 1 and names[0] not in arrays and len(arrays) == 1:
             arrays = {names[0]: next(iter(arrays.values()))}
         missing = [n for n in names if n not in arrays]
@@ -120,8 +120,13 @@ def _read_inputs(path: Path, names: list[str]) -> dict:
         return arrays
     if path.suffix == ".csv":
         import csv
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = [r for r in csv.reader(f) if r]
+        try:
+            with open(path, newline="", encoding="utf-8") as f:
+                rows = [r for r in csv.reader(f) if r]
+        except (UnicodeDecodeError, csv.Error) as e:
+            raise SpecError(f"cannot read '{path}' as CSV: {e}", loc, "a UTF-8 text file of numbers") from None
+        if not rows:
+            raise SpecError(f"'{path}' has no rows", loc, "one row of numbers per example")
         try:
             float(rows[0][0])
         except ValueError:

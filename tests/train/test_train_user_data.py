@@ -77,3 +77,54 @@ def test_missing_target_array_is_a_located_error(tmp_path):
     with pytest.raises(NetspecError, match="has no array 'labl'") as e:
         netspec.train(spec, out=str(tmp_path / "o"))
     assert e.value.loc.line == 10 and "did you mean 'label'" in e.value.format()
+
+
+def _declared_only(path):
+    """A tiny .npz whose arrays' headers declare 800 GB: refused from the headers, before anything is read."""
+    import io
+    import zipfile
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "<f4", "fortran_order": False, "shape": (10**7, 10**4)})
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("x.npy", buf.getvalue())
+        z.writestr("y.npy", buf.getvalue())
+
+
+def _other_member(path):
+    import zipfile
+    np.savez(path, x=np.zeros((4, 3), np.float32), y=np.zeros(4))
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("notes.txt", "hello")
+
+
+@pytest.mark.parametrize("write, message", [
+    (lambda p: p.write_bytes(b"not a zip file"), "cannot read 'DATA' as .npz arrays: BadZipFile"),
+    (lambda p: np.savez(p, x=np.array([{"a": 1}, None], dtype=object), y=np.array([0, 1])),
+     "Object arrays cannot be loaded when allow_pickle=False"),
+    (lambda p: (np.savez(p, x=np.zeros((4, 3)), y=np.zeros(4)), p.write_bytes(p.read_bytes()[:120])),
+     "cannot read 'DATA' as .npz arrays"),
+    (lambda p: np.savez(p, x=np.float32(3), y=np.int64(1)), "array 'x' is a single value"),
+    (lambda p: np.savez(p, x=np.array(["a", "b"]), y=np.array([0, 1])), "array 'x' holds <U1 values"),
+    (_declared_only, "declares 800,000,000,000 bytes of arrays, over max_alloc_bytes"),
+    (_other_member, "'notes.txt' is not a numpy array"),
+], ids=["not-zip", "objects", "truncated", "scalar", "strings", "declared-huge", "other-member"])
+def test_a_hostile_npz_is_a_located_error_and_never_unpickled(tmp_path, write, message):
+    data = tmp_path / "d.npz"
+    write(data)
+    spec = _spec(tmp_path, 3, f"  method: regress\n  data: {{source: npz, path: '{data}', target: y}}")
+    with pytest.raises(NetspecError) as e:
+        netspec.train(spec, out=str(tmp_path / "o"))
+    assert message.replace("DATA", str(data)) in e.value.format() and e.value.loc.line == 10
+
+
+def test_a_csv_that_is_not_utf8_or_an_unreadable_image_is_a_located_error(tmp_path):
+    (tmp_path / "t.csv").write_bytes("a,b,y\n1,2,\xe9\n".encode("latin-1"))
+    spec = _spec(tmp_path, 2, f"  method: classify\n  data: {{source: csv, path: '{tmp_path / 't.csv'}'}}")
+    with pytest.raises(NetspecError, match="cannot read .* as CSV"):
+        netspec.train(spec, out=str(tmp_path / "o"))
+    (tmp_path / "imgs" / "cat").mkdir(parents=True)
+    (tmp_path / "imgs" / "cat" / "broken.png").write_bytes(b"\x89PNG not really")
+    spec = _spec(tmp_path, 2, f"  method: classify\n  data: {{source: images, path: '{tmp_path / 'imgs'}', "
+                              "size: [8, 8]}")
+    with pytest.raises(NetspecError, match="cannot read the image .*broken.png"):
+        netspec.train(spec, out=str(tmp_path / "o"))
