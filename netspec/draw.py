@@ -505,6 +505,16 @@ def _wrap(text: str, width: int = 48) -> list[str]:
     return lines[:3] + ["..."] if len(lines) > 3 else lines
 
 
+def _io_rows(g: Graph, ins: list, outs: list) -> list[str]:
+    """The 'in: ...' and 'out: ...' label rows of a box that stands for several layers (up to three shapes each)."""
+    rows = []
+    for word, refs in (("in", ins), ("out", outs)):
+        if refs:
+            txt = ", ".join(shape_text(g.type_of(r)) for r in refs[:3]) + (" ..." if len(refs) > 3 else "")
+            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{word}: {_h(txt)}</FONT></TD></TR>')
+    return rows
+
+
 def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: dict) -> None:
     import graphviz
     c = g.containers.get(path)
@@ -515,10 +525,7 @@ def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: d
         np_, _ = g.nodes[nid].counts()
         p, m = p + np_, m + g.nodes[nid].meta.get("macs", 0)
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_h(path)}</B>  {_h(_kind_text(g, path, ids))}</TD></TR>']
-    for word, refs in (("in", ins), ("out", outs)):
-        if refs:
-            txt = ", ".join(shape_text(g.type_of(r)) for r in refs[:3]) + (" ..." if len(refs) > 3 else "")
-            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{word}: {_h(txt)}</FONT></TD></TR>')
+    rows += _io_rows(g, ins, outs)
     rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(_params_short(p))} params, '
                 f'{len(ids)} layers</FONT></TD></TR>')
     label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
@@ -565,10 +572,7 @@ def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefi
     rows = [f'<TR><TD ALIGN="LEFT"><B>⋮ {_h(boxes)}</B></TD></TR>',
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(first)} ... {_h(last)}</FONT></TD></TR>',
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(what)}</FONT></TD></TR>']
-    for word, refs in (("in", ins), ("out", outs)):
-        if refs:
-            txt = ", ".join(shape_text(g.type_of(r)) for r in refs[:3]) + (" ..." if len(refs) > 3 else "")
-            rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{word}: {_h(txt)}</FONT></TD></TR>')
+    rows += _io_rows(g, ins, outs)
     layers = f", {len(ids):,} layers" if blocks else ""
     rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(_params_short(p))} params{layers}</FONT></TD></TR>')
     label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"

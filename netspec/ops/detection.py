@@ -120,6 +120,14 @@ def _cells(feats) -> object:
 
 # -- the input transform ------------------------------------------------------------------------------------------
 
+_CAT_PER_IMAGE = '''\
+def cat_per_image(boxes):
+    """Boxes per image (a list of (k, 4)) -> all boxes (K, 4) and the image of each (K,)."""
+    image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(boxes)]
+    return torch.cat(boxes), torch.cat(image)
+'''
+
+
 _TRANSFORM = '''\
 class RCNNTransform(torchvision.models.detection.transform.GeneralizedRCNNTransform):
     """torchvision's detector transform on a batch: normalise, resize, pad to a multiple.
@@ -495,10 +503,6 @@ class BoxDecodeOp(_DetectionOp):
         return call("BoxDecode", P(p, "weights"))
 
     @classmethod
-    def forward(cls, ins, p):
-        return module_call(Operand(0), Operand(1))
-
-    @classmethod
     def helpers(cls):
         return {"BoxDecode": _DECODE}
 
@@ -541,8 +545,7 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
             labels, matched = self.assign_targets_to_anchors(anchors, ctx.targets)
             ctx.losses["loss_objectness"], ctx.losses["loss_rpn_box_reg"] = self.compute_loss(
                 objectness.reshape(-1, 1), deltas.reshape(-1, 4), labels, coder.encode(matched, anchors))
-        image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(kept)]
-        return torch.cat(kept), torch.cat(image)
+        return cat_per_image(kept)
 '''
 
 
@@ -627,7 +630,7 @@ class RPNProposalsOp(_DetectionOp):
 
     @classmethod
     def helpers(cls):
-        return {"RPNProposals": _PROPOSALS}
+        return {"cat_per_image": _CAT_PER_IMAGE, "RPNProposals": _PROPOSALS}
 
     @classmethod
     def label(cls, p):
@@ -717,8 +720,7 @@ class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
         proposals, matched, labels, _ = self.select_training_samples(proposals, ctx.targets)
         gt = [t["boxes"] if t["boxes"].numel() else boxes.new_zeros((1, 4)) for t in ctx.targets]
         ctx.sample = (proposals, matched, labels, [g[m] for g, m in zip(gt, matched)])
-        image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(proposals)]
-        return torch.cat(proposals), torch.cat(image)
+        return cat_per_image(proposals)
 '''
 
 
@@ -767,12 +769,8 @@ class RoISampleOp(_DetectionOp):
         return call("RoISample", **{k: P(p, k) for k in keys if given(p, k)})
 
     @classmethod
-    def forward(cls, ins, p):
-        return module_call(Operand(0), Operand(1))
-
-    @classmethod
     def helpers(cls):
-        return {"RoISample": _SAMPLE}
+        return {"cat_per_image": _CAT_PER_IMAGE, "RoISample": _SAMPLE}
 
     @classmethod
     def label(cls, p):
@@ -805,8 +803,8 @@ class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
         proposals = [boxes[image == i] for i in range(n)]
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
         boxes, scores, labels = self.postprocess_detections(logits, deltas, proposals, image_sizes)
-        image = [torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(boxes)]
-        return torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(image)
+        boxes, image = cat_per_image(boxes)
+        return boxes, torch.cat(scores), torch.cat(labels), image
 
     def train_forward(self, logits, deltas, boxes, image, ctx):
         if ctx.sample is None:
@@ -891,7 +889,7 @@ class BoxPostprocessOp(_DetectionOp):
 
     @classmethod
     def helpers(cls):
-        return {"BoxPostprocess": _DETECTIONS}
+        return {"cat_per_image": _CAT_PER_IMAGE, "BoxPostprocess": _DETECTIONS}
 
     @classmethod
     def label(cls, p):

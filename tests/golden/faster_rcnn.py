@@ -49,6 +49,14 @@ class BoxDecode(nn.Module):
         return self.coder.decode_single(deltas.reshape(-1, 4), boxes.repeat(n, 1)).reshape(n, -1, 4)
 
 
+def cat_per_image(boxes):
+    """Boxes per image (a list of (k, 4)) -> all boxes (K, 4) and the image of each (K,)."""
+    image = [
+        torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(boxes)
+    ]
+    return torch.cat(boxes), torch.cat(image)
+
+
 class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
     """torchvision's RPN proposal selection: top-n per level, clip, drop small/low boxes, NMS.
 
@@ -108,10 +116,7 @@ class RPNProposals(torchvision.models.detection.rpn.RegionProposalNetwork):
                 labels,
                 coder.encode(matched, anchors),
             )
-        image = [
-            torch.full((len(b),), i, dtype=torch.int64, device=b.device) for i, b in enumerate(kept)
-        ]
-        return torch.cat(kept), torch.cat(image)
+        return cat_per_image(kept)
 
 
 class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
@@ -146,11 +151,7 @@ class RoISample(torchvision.models.detection.roi_heads.RoIHeads):
         proposals, matched, labels, _ = self.select_training_samples(proposals, ctx.targets)
         gt = [t["boxes"] if t["boxes"].numel() else boxes.new_zeros((1, 4)) for t in ctx.targets]
         ctx.sample = (proposals, matched, labels, [g[m] for g, m in zip(gt, matched)])
-        image = [
-            torch.full((len(b),), i, dtype=torch.int64, device=b.device)
-            for i, b in enumerate(proposals)
-        ]
-        return torch.cat(proposals), torch.cat(image)
+        return cat_per_image(proposals)
 
 
 class RoIAlignLevels(torchvision.ops.MultiScaleRoIAlign):
@@ -202,11 +203,8 @@ class BoxPostprocess(torchvision.models.detection.roi_heads.RoIHeads):
         proposals = [boxes[image == i] for i in range(n)]
         image_sizes = [tuple(s) for s in sizes.clamp(min=1).tolist()]
         boxes, scores, labels = self.postprocess_detections(logits, deltas, proposals, image_sizes)
-        image = [
-            torch.full((len(b),), i, dtype=torch.int64, device=b.device)
-            for i, b in enumerate(boxes)
-        ]
-        return torch.cat(boxes), torch.cat(scores), torch.cat(labels), torch.cat(image)
+        boxes, image = cat_per_image(boxes)
+        return boxes, torch.cat(scores), torch.cat(labels), image
 
     def train_forward(self, logits, deltas, boxes, image, ctx):
         if ctx.sample is None:
