@@ -5,10 +5,9 @@ The CLI prints them as ``file:line:col: error: message`` followed by ``  hint: .
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 import difflib
 import re
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 # C0 and C1 control characters (ESC, BEL, CR, backspace, ...), DEL, and the Unicode controls that reorder or hide
 # text (bidi overrides and isolates, zero-width characters, line and paragraph separators)
@@ -24,9 +23,9 @@ def visible(s: str) -> str:
     return _INVISIBLE.sub(lambda m: ascii(m.group())[1:-1], s)
 
 
-@dataclass(frozen=True, slots=True)
-class Loc:
-    """A position in a spec file; line and col are 1-based."""
+class Loc(NamedTuple):
+    """A position in a spec file; line and col are 1-based. Immutable and hashable; a named tuple because a big spec
+    makes one for every key and value it holds (``tuple.__new__(Loc, (file, line, col))`` is the fast way)."""
 
     file: str
     line: int = 1

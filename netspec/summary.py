@@ -5,8 +5,8 @@ and never recomputes a shape. Weights shared between layers are counted once, at
 MACs are multiply-accumulates of one forward pass (torchvision's "GFLOPS" column counts the same thing); they stay
 symbolic (``576*N*H*W``) until the symbols are bound.
 
-Also home of the container helpers the drawer uses (members, boundary values, subtotals), so that a collapsed
-block in a diagram and its row in the summary always agree.
+A block's row totals what is inside it and lists the values leaving it, as ``graph.structure.boundary`` finds them
+for a collapsed block in a diagram (tests/test_summary.py holds the two to the same answer).
 """
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from typing import Any
 from .errors import SpecError, did_you_mean
 from .graph.ir import Graph
 from .pipeline import graph, graphs, parse_bind  # noqa: F401  (parse_bind: part of this module's API)
-from .graph.structure import boundary, copies, members, positions
+from .graph.structure import positions
 from .shapes import Dim
 
 FORMATS = ("table", "json", "csv", "markdown")
@@ -189,32 +189,49 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
     """Summary of an expanded graph (the pass behind ``netspec summary``)."""
     from .memory import estimate, warnings_for
     est = estimate(graph)
-    rows: list[Row] = []
-    inside = members(graph)
-    pos = positions(graph)
-    opened: set = set()
+    rows: list = []
+    boxes: dict = {}            # container path -> _Box, in the order they open (each before the nodes inside it)
     tot_p: Any = 0
     tot_b: Any = 0
     tot_m: Any = 0
     layers = shared = 0
+    last: tuple = ()
     for n in graph.nodes.values():
-        for i, path in enumerate(n.scope):
-            if path in opened:
-                continue
-            opened.add(path)
-            rows.append(_container_row(graph, path, i, inside[path], pos))
+        sc = n.scope
+        if sc is not last:
+            # the containers this node opens: a suffix of its scope (whoever opened a container opened its parents)
+            k = len(sc)
+            while k and sc[k - 1] not in boxes:
+                k -= 1
+            for i in range(k, len(sc)):
+                boxes[sc[i]] = _Box(sc[i], i, sc[i - 1] if i else None, len(rows))
+                rows.append(None)               # its row, filled once everything inside it is counted
+            last = sc
         p, b = n.counts()
         macs = n.meta.get("macs", 0)
+        if sc:
+            box = boxes[sc[-1]]
+            box.p, box.b, box.m = box.p + p, box.b + b, box.m + macs
+            box.names.add(n.id[len(sc[-1]) + 1:].split(".", 1)[0])
         is_input = n.op.name == "input"
         if not is_input:
             layers += 1
             shared += bool(n.meta.get("shared_with"))
             tot_p, tot_b, tot_m = tot_p + p, tot_b + b, tot_m + macs
         rows.append(Row(
-            name=n.id, kind="input" if is_input else "layer", depth=len(n.scope), op=n.op.name,
+            name=n.id, kind="input" if is_input else "layer", depth=len(sc), op=n.op.name,
             label="input" if is_input else n.op.label(n.params),
             out=", ".join(str(t) for t in n.out), params=p, buffers=b, macs=macs,
             shared_with=n.meta.get("shared_with"), loc=str(n.loc)))
+    if boxes:
+        _leaving(graph, boxes)
+        pos = positions(graph)
+        for box in reversed(boxes.values()):    # inner containers first: each adds its totals to its parent's
+            if box.parent is not None:
+                up = boxes[box.parent]
+                up.p, up.b, up.m = up.p + box.p, up.b + box.b, up.m + box.m
+                up.names.add(box.path[len(box.parent) + 1:].split(".", 1)[0])
+            rows[box.row] = _container_row(graph, box, pos)
     return Summary(
         network=graph.name, file=graph.file, bindings=dict(bindings or {}),
         inputs={k: str(t) for k, t in graph.input_types().items()},
@@ -225,25 +242,54 @@ def summarize(graph: Graph, bindings: dict | None = None) -> Summary:
         warnings=warnings_for(graph), data_symbols=sorted(graph.sym.data))
 
 
-def _container_row(graph: Graph, path: str, depth: int, ids: list[str], pos: dict) -> Row:
-    c = graph.containers.get(path)
-    p: Any = 0
-    b: Any = 0
-    m: Any = 0
-    for nid in ids:
-        n = graph.nodes[nid]
-        np_, nb = n.counts()
-        p, b, m = p + np_, b + nb, m + n.meta.get("macs", 0)
-    _, outs = boundary(graph, ids, pos)
+class _Box:
+    """A container while the summary is made: its totals, the values leaving it, the names right under it."""
+
+    __slots__ = ("path", "depth", "parent", "row", "p", "b", "m", "outs", "names")
+
+    def __init__(self, path: str, depth: int, parent: str | None, row: int):
+        self.path, self.depth, self.parent, self.row = path, depth, parent, row
+        self.p: Any = 0
+        self.b: Any = 0
+        self.m: Any = 0
+        self.outs: dict = {}
+        self.names: set = set()
+
+
+def _leaving(graph: Graph, boxes: dict) -> None:
+    """Each container's values that leave it (consumed outside it, or a graph output), as ``structure.boundary``
+    finds them, in one pass over the edges: a value leaves the containers of its producer that do not hold its
+    consumer, which are the innermost ones up to the first that does (scopes are chains, outermost first)."""
+    nodes = graph.nodes
+    for n in nodes.values():
+        sc = n.scope
+        for ref in n.inputs:
+            if ref is None:
+                continue
+            sp = nodes[ref[0]].scope
+            if sp is sc:
+                continue
+            for i in range(len(sp) - 1, -1, -1):
+                if i < len(sc) and sc[i] == sp[i]:
+                    break
+                boxes[sp[i]].outs.setdefault(tuple(ref), None)
+    for ref in graph.outputs.values():
+        for path in nodes[ref[0]].scope:
+            boxes[path].outs.setdefault(tuple(ref), None)
+
+
+def _container_row(graph: Graph, box: _Box, pos: dict) -> Row:
+    c = graph.containers.get(box.path)
+    outs = sorted(box.outs, key=lambda ref: (pos.get(ref[0], 0), ref[1]))
     kind = c.kind if c else "seq"
     if kind == "block":
         op, label = c.block or "block", c.block or "block"
     elif kind == "repeat":
-        op, label = "repeat", f"x{copies(path, ids)}"
+        op, label = "repeat", f"x{len(box.names)}"
     else:
         op, label = "seq", "seq"
-    return Row(name=path, kind=kind, depth=depth, op=op, label=label, out=types_text(graph, outs),
-               params=p, buffers=b, macs=m, shared_with=None, loc=str(c.loc) if c else "")
+    return Row(name=box.path, kind=kind, depth=box.depth, op=op, label=label, out=types_text(graph, outs),
+               params=box.p, buffers=box.b, macs=box.m, shared_with=None, loc=str(c.loc) if c else "")
 
 
 # -- the public entry point ---------------------------------------------------------------------------

@@ -376,3 +376,41 @@ def test_the_quick_look_for_plugins_never_misses_one(tmp_path, monkeypatch):
     zipped.write_bytes(b"PK\x05\x06" + b"\0" * 18)
     monkeypatch.setattr(sys, "path", [str(empty), str(zipped)])
     assert base._may_declare_plugins() is True
+
+
+def _pydantic_plugins_seen(path: list[str], env_extra: dict | None = None) -> str:
+    """What pydantic's plugin loader answers in a `netspec check` process whose sys.path starts with ``path``."""
+    code = textwrap.dedent("""
+        import sys
+        from netspec import cli
+        cli.main(["check", "-q", "mlp"])
+        loader = sys.modules.get("pydantic.plugin._loader")
+        print(type(loader.get_plugins()).__name__, len(list(loader.get_plugins())),
+              "importlib.metadata" in sys.modules, loader.__doc__ is not None and "netspec" in loader.__doc__)
+    """)
+    env = {k: v for k, v in os.environ.items() if k != "PYDANTIC_DISABLE_PLUGINS"}
+    env.update(PYTHONPATH=os.pathsep.join(path + [str(Path(__file__).resolve().parents[1])]), **(env_extra or {}))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_pydantic_finds_its_plugins_as_before(tmp_path):
+    """The CLI tells pydantic 'no plugins' without importlib.metadata only when no distribution can declare one; a
+    distribution that declares one is loaded by pydantic's own loader, as without netspec."""
+    got = _pydantic_plugins_seen([])
+    assert got.split()[1:] == ["0", "False", "True"], got          # answered here: nothing imported, nothing found
+    site = tmp_path / "site"
+    (site / "pplug-1.0.dist-info").mkdir(parents=True)
+    (site / "pplug-1.0.dist-info" / "entry_points.txt").write_text("[pydantic]\npplug = pplug_mod:plugin\n")
+    (site / "pplug-1.0.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: pplug\nVersion: 1.0\n")
+    (site / "pplug_mod.py").write_text(textwrap.dedent("""
+        class _Plugin:
+            def new_schema_validator(self, *a, **k):
+                return None, None, None
+        plugin = _Plugin()
+    """))
+    got = _pydantic_plugins_seen([str(site)])
+    assert got.split()[1:] == ["1", "True", "False"], got          # pydantic's loader found and loaded it
+    got = _pydantic_plugins_seen([], {"PYDANTIC_DISABLE_PLUGINS": "__all__"})
+    assert got.split()[3] == "False", got                            # the user's setting: pydantic's own loader

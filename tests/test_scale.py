@@ -22,8 +22,8 @@ def _snapshot(g) -> tuple:
     nodes = [(n.id, n.op.name, repr(n.params), n.inputs, str(n.loc), n.scope, sorted(map(str, n.param_locs.items())),
               [str(t) for t in n.meta["in"]], [str(t) for t in n.meta["out"]], repr(n.meta["weights"]),
               str(n.meta["macs"]), sorted(n.meta), repr(n.meta.get("exprs"))) for n in g.nodes.values()]
-    conts = [(c.path, c.kind, c.block, str(c.loc), repr(c.args), c.inputs, c.outputs, c.output_names, c.parent)
-             for c in g.containers.values()]
+    conts = [(c.path, c.kind, c.block, str(c.loc), repr(c.args), c.inputs, c.outputs, c.input_names, c.output_names,
+              c.parent, repr(c.arg_exprs), c.index, c.count, c.count_expr) for c in g.containers.values()]
     return nodes, conts, [str(w) for w in g.warnings], [r.text for r in g.requirements], g.outputs
 
 
@@ -114,6 +114,136 @@ layers:
   - {name: c, op: unit}
   - {name: d, op: unit}
 """,
+    "blocks of blocks, two inputs and named outputs, copied whole": HEAD + """\
+  y: [N, 8]
+blocks:
+  leaf:
+    inputs: [a, b]
+    layers:
+      - {name: fa, op: linear, out: 8, from: a}
+      - {name: s, op: add, from: [fa, b]}
+    outputs: {out: s, side: fa}
+  mid:
+    inputs: [p, q]
+    layers:
+      - {name: l1, op: leaf, from: {a: p, b: q}}
+      - {name: l2, op: leaf, from: {a: l1.side, b: l1.out}}
+      - {name: act, op: relu, from: l2.out}
+    outputs: {out: act, side: l1.side}
+  top:
+    inputs: [u, v]
+    layers:
+      - {name: m1, op: mid, from: {p: u, q: v}}
+      - {name: m2, op: mid, from: {p: m1.out, q: m1.side}}
+    outputs: {out: m2.out, side: m2.side}
+layers:
+  - {name: t0, op: top, from: {u: x, v: y}}
+  - {name: t1, op: top, from: {u: t0.out, v: t0.side}}
+  - {name: t2, op: top, from: {u: t1.side, v: t1.out}}
+  - {name: t3, op: mid, from: {p: t2.out, q: t2.side}}
+""",
+    "inner blocks with constant let, defaults and parameters": HEAD + """\
+blocks:
+  inner:
+    params: {w: 8}
+    let: {k: 3}
+    defaults: {dropout: {p: 0.5}}
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: drop, op: dropout}
+  outer:
+    layers:
+      - {name: a, op: inner}
+      - {name: b, op: inner, w: 8}
+layers:
+  - {name: o1, op: outer}
+  - {name: o2, op: outer}
+  - {name: o3, op: outer}
+""",
+    "inner blocks with a dropped layer, a shared module, a repeat and a seq are never copied whole": HEAD + """\
+blocks:
+  gated:
+    params: {on: false}
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: extra, op: relu, if: on}
+  tied:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: fc2, op: linear, out: 8, share: fc}
+  rep:
+    layers:
+      - {name: r, op: linear, out: 8, repeat: 2}
+  grp:
+    layers:
+      - {name: g, op: seq, layers: [{op: linear, out: 8}, {op: relu}]}
+  outer:
+    layers:
+      - {name: a, op: gated}
+      - {name: b, op: tied}
+      - {name: c, op: rep}
+      - {name: d, op: grp}
+layers:
+  - {name: o1, op: outer}
+  - {name: o2, op: outer}
+""",
+    "a block that contains itself only where a condition holds": HEAD + """\
+blocks:
+  z:
+    params: {deep: false}
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: inner, op: x, if: deep}
+  x:
+    layers:
+      - {name: zz, op: z}
+  w:
+    layers:
+      - {name: xx, op: x}
+layers:
+  - {name: a, op: w}
+  - {name: c, op: z, deep: true}
+""",
+    "a deep nesting over the block depth limit": HEAD + """\
+blocks:
+  l0:
+    layers:
+      - {name: fc, op: linear, out: 8}
+  l1:
+    layers:
+      - {name: a, op: l0}
+      - {name: b, op: l0}
+  l2:
+    layers:
+      - {name: a, op: l1}
+      - {name: b, op: l1}
+  l3:
+    layers:
+      - {name: a, op: l2}
+      - {name: b, op: l2}
+layers:
+  - {name: p, op: l2}
+  - {name: q, op: l3}
+""",
+    "a whole copy over the work limit is refused as the long way refuses it": HEAD + """\
+blocks:
+  l0:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: act, op: relu}
+  l1:
+    layers:
+      - {name: a, op: l0}
+      - {name: b, op: l0}
+  l2:
+    layers:
+      - {name: a, op: l1}
+      - {name: b, op: l1}
+layers:
+  - {name: p, op: l2}
+  - {name: q, op: l2}
+  - {name: r, op: l2}
+""",
 }
 
 
@@ -121,6 +251,10 @@ layers:
 def test_copied_block_instances_equal_the_long_way(name, monkeypatch):
     if "node limit" in name:
         monkeypatch.setattr(LIMITS, "max_nodes", 6)
+    if "depth limit" in name:
+        monkeypatch.setattr(LIMITS, "max_block_depth", 3)
+    if "work limit" in name:
+        monkeypatch.setattr(LIMITS, "max_work", 25 * 40)
     fast, copied = _expand(EDGE_CASES[name], True)
     slow, none = _expand(EDGE_CASES[name], False)
     assert fast == slow
@@ -129,6 +263,12 @@ def test_copied_block_instances_equal_the_long_way(name, monkeypatch):
         assert copied == 0
     elif "node limit" in name:
         assert isinstance(fast, str) and "more than 6 nodes" in fast, fast
+    elif "depth limit" in name:
+        assert isinstance(fast, str) and "nested more than 3 deep" in fast, fast
+    elif "work limit" in name:
+        assert isinstance(fast, str) and "steps" in fast, fast
+    elif "contains itself" in name:
+        assert isinstance(fast, str) and "contains itself" in fast, fast
     else:
         assert copied > 0
 

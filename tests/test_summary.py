@@ -182,3 +182,39 @@ def test_cli_summary():
     assert r.returncode == 1 and "did you mean 'H'?" in r.stderr and "Traceback" not in r.stderr
     r = _cli("summary", "specs/resnet18.yaml", "--format", "xml")
     assert r.returncode == 2
+
+
+def _rows_the_long_way(g) -> dict:
+    """Each container's row from its members, the way the diagram folds a block (graph.structure)."""
+    from netspec.graph.structure import boundary, copies, members, positions
+    from netspec.summary import types_text
+    inside, pos, out = members(g), positions(g), {}
+    for path, ids in inside.items():
+        p = b = m = 0
+        for nid in ids:
+            np_, nb = g.nodes[nid].counts()
+            p, b, m = p + np_, b + nb, m + g.nodes[nid].meta.get("macs", 0)
+        c = g.containers.get(path)
+        label = (c.block or "block") if c is not None and c.kind == "block" else \
+            f"x{copies(path, ids)}" if c is not None and c.kind == "repeat" else "seq"
+        out[path] = (str(p), str(b), str(m), types_text(g, boundary(g, ids, pos)[1]), label)
+    return out
+
+
+def _generated():
+    sys.path.insert(0, str(ROOT / "tools" / "bench"))
+    import specs as gen
+    return [gen.generate(k, 300)[0] for k in gen.KINDS]
+
+
+@pytest.mark.parametrize("source", SPECS + _generated(), ids=lambda s: s.stem if isinstance(s, Path) else s[27:45])
+def test_block_rows_are_what_the_diagram_folds(source):
+    """A block's row (one pass over the edges, totals added up from the inner blocks) says what its members say:
+    the same parameters, buffers and MACs, the same values leaving it, the same number of copies."""
+    from netspec.pipeline import graphs
+    from netspec.summary import summarize
+    for g in graphs(str(source) if isinstance(source, Path) else source):
+        want = _rows_the_long_way(g)
+        got = {r.name: (str(r.params), str(r.buffers), str(r.macs), r.out, r.label)
+               for r in summarize(g).rows if r.kind in ("block", "seq", "repeat")}
+        assert got == want

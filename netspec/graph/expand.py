@@ -10,6 +10,7 @@ in the ops, this pass only calls them in order and records the results.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 
 from dataclasses import dataclass, field
@@ -180,6 +181,17 @@ class _Scope:
         return out
 
 
+_COPYABLE_META = frozenset(("in", "out", "weights", "macs", "exprs"))
+
+
+class _Kept:
+    """A block instance that may be copied, not yet recorded (``Expander._keep``)."""
+    __slots__ = ("what",)
+
+    def __init__(self, what: tuple):
+        self.what = what
+
+
 class Expander:
     def __init__(self, spec: Spec, net: NetworkRef, params: dict | None, bindings: dict | None, sym: SymCtx):
         self.spec = spec
@@ -205,6 +217,8 @@ class Expander:
         self.ops: dict = {}             # op name -> Op class or None: the registry does not change while expanding
         self.params_memo: dict = {}     # (op, the values given) -> validated Params (frozen, so shared)
         self.infer_memo: dict = {}      # (op, params, input types, symbol state) -> (outs, weights, macs, bytes)
+        self.scope_memo: dict = {}      # container -> its nodes' scope (_scopes)
+        self.sources: dict = {}         # op name -> whether it takes no input (_is_source)
 
     def _lookup(self, name) -> Any:
         op = self.ops.get(name, _MISSING)
@@ -479,18 +493,20 @@ class Expander:
                 auto.add(i)
                 names.append(f"#{i}")          # a placeholder: unnamed layers cannot be referred to
                 continue
-            nm = str(nm)
+            if type(nm) is not str:
+                nm = str(nm)
             if flat_of is not None:
                 raise GraphError(f"layer '{nm}' of block '{flat_of}' has a name, but the block is used with 'flat: true'",
                                  src.loc(lpath + (i, "name")),
                                  "a flat block's layers are numbered in the enclosing list: remove their names, "
                                  "or use the block without 'flat'")
-            if is_template(nm) and raw.get("repeat") is None:
+            template = "{" in nm and is_template(nm)
+            if template and raw.get("repeat") is None:
                 raise SpecError(f"the name '{nm}' is a template, but the layer has no 'repeat'",
                                 src.loc(lpath + (i, "name")),
                                 "a template ({...} in a name) names the copies of a repeat: add 'repeat: n', or "
                                 "write a plain name")
-            prob = name_problem(nm) if not nm.isdigit() and not is_template(nm) else None
+            prob = name_problem(nm) if not template and not nm.isdigit() else None
             if prob:
                 raise SpecError(f"{prob}: it cannot name a layer", src.loc(lpath + (i, "name")),
                                 "choose another name, e.g. with a suffix: '" + (nm.strip('_') or 'layer') + "1'")
@@ -524,8 +540,11 @@ class Expander:
 
     def _is_source(self, raw: dict) -> bool:
         name = raw.get("op")
-        op = self._lookup(name) if isinstance(name, str) else None
-        return op is not None and len(op.inputs) == 0
+        got = self.sources.get(name) if type(name) is str else False
+        if got is None:
+            op = self._lookup(name)
+            got = self.sources[name] = op is not None and len(op.inputs) == 0
+        return got
 
     # -- one layer ------------------------------------------------------------------------------
     def _layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str | None, env: dict,
@@ -1173,6 +1192,12 @@ class Expander:
     def _slots(self, op, ins, slot_names, src, path, node_id):
         """Map resolved input entries onto the op's input slots. Returns (types, refs)."""
         spec_in = op.inputs
+        if slot_names is None and spec_in and len(ins) <= len(spec_in) and not spec_in[0].variadic and \
+                all(e is not None for e in ins) and all(s.optional for s in spec_in[len(ins):]):
+            # the usual layer: its inputs in order, every required one given
+            nodes = self.graph.nodes
+            refs = [e.refs[0] for e in ins]
+            return [nodes[r[0]].meta["out"][r[1]] for r in refs], refs
         loc = src.loc(path)
         if not spec_in:
             if ins:
@@ -1217,12 +1242,14 @@ class Expander:
         return types, refs
 
     def _scopes(self, container: str | None) -> tuple:
-        out = []
-        c = container
-        while c is not None:
-            out.append(c)
-            c = self.graph.containers[c].parent
-        return tuple(reversed(out))
+        """The enclosing containers of a node in ``container``, outermost first (one tuple per container, shared by
+        its nodes: a container's parent never changes)."""
+        if container is None:
+            return ()
+        out = self.scope_memo.get(container)
+        if out is None:
+            out = self.scope_memo[container] = self._scopes(self.graph.containers[container].parent) + (container,)
+        return out
 
     def _seq(self, raw, src, path, scope, node_id, ins, env, container, flat_counter=None) -> Entry:
         loc = src.loc(path)
@@ -1324,7 +1351,9 @@ class Expander:
         if not flat and self._simple_block(bref):
             memo_key = self._block_key(bref, benv, in_refs)
             rec = self.block_memo.get(memo_key) if memo_key is not None else None
-            outs = self._replay(rec, node_id, in_refs) if rec is not None else None
+            if type(rec) is _Kept:          # the first instance: recorded now that it is copied
+                rec = self.block_memo[memo_key] = self._record(*rec.what)
+            outs = self._replay(rec, node_id, in_refs) if rec else None
             if outs is not None:
                 c = self.graph.containers[node_id]
                 c.outputs = list(outs.values())
@@ -1357,7 +1386,7 @@ class Expander:
             c.outputs = list(outs.values())
             c.output_names = list(outs)
         if marks is not None:
-            self._record(memo_key, marks, node_id, in_refs, outs)
+            self._keep(memo_key, marks, node_id, in_refs, outs)
         return Entry(list(outs.values()), list(outs), loc)
 
     # -- block instances expanded once, copied after ---------------------------------------------------------------
@@ -1373,7 +1402,8 @@ class Expander:
             bdef = bref.raw
             layers = bdef.get("layers")
             ok = not bdef.get("let") and not bdef.get("defaults") and isinstance(layers, list) and bool(layers) and all(
-                isinstance(l, dict) and isinstance(l.get("op"), str) and self._lookup(l["op"]) is not None
+                isinstance(l, dict) and isinstance(l.get("op"), str)
+                and (self._lookup(l["op"]) is not None or l["op"] in self.spec.blocks)
                 and not any(l.get(k) is not None for k in ("if", "repeat", "share", "flat")) for l in layers)
             self.simple_blocks[bref.name] = ok
         return ok
@@ -1400,32 +1430,57 @@ class Expander:
                 len(g.containers), len(g.conds), len(g.dropped), self.work[0], self._sym_state(), len(self.eval_cache),
                 self.defaults[-1])
 
-    def _record(self, key, marks: tuple, node_id: str, in_refs: list, outs: dict) -> None:
-        """Keep what instance ``node_id`` added, if it can be copied (see above)."""
+    def _keep(self, key, marks: tuple, node_id: str, in_refs: list, outs: dict) -> None:
+        """Note the first instance with ``key`` if nothing on its way stops copying it; it is recorded (``_record``)
+        only when a second instance comes (most instances of a deep nesting never have one)."""
         g = self.graph
         n = len(g.nodes) - marks[0]
-        if n <= 0 or self._marks()[1:11] != marks[1:8] + (marks[8] + INSTANCE_WORK * n,) + marks[9:11]:
-            return                          # an error, warning, requirement, container or expression on the way
-        prefix = node_id + "."
-        scopes = self._scopes(node_id)
-        new = list(itertools.islice(reversed(g.nodes.values()), n))[::-1]
-        own: set = set()
-        in_pos = {r: k for k, r in enumerate(in_refs)}
+        k = len(g.containers) - marks[5]
+        if n <= 0 or self._marks()[1:11] != marks[1:5] + (marks[5] + k,) + marks[6:8] + \
+                (marks[8] + INSTANCE_WORK * (n + k),) + marks[9:11]:
+            return                          # an error, warning, requirement, expression or dropped layer on the way
+        self.block_memo[key] = _Kept((marks, node_id, in_refs, outs, (n, k)))
 
-        def ref(r):
+    def _record(self, marks: tuple, node_id: str, in_refs: list, outs: dict, size: tuple):
+        """What instance ``node_id`` added (its nodes and the block instances inside it, relative to it), to copy;
+        None where it cannot be copied (see above)."""
+        g = self.graph
+        n, k = size
+        prefix = node_id + "."
+        cut = len(prefix)
+        scopes = self._scopes(node_id)
+        own: dict = {}                      # node id -> its position among the nodes added
+        in_pos = {r: j for j, r in enumerate(in_refs)}
+
+        def ref(r):                         # (1, position of an added node, output) or (0, input position)
             if r is None:
                 return None
-            if r[0] in own:
-                return ("own", r[0][len(prefix):], r[1])
-            return ("in", in_pos[r])        # KeyError: something from outside the block (not copied)
+            j = own.get(r[0])
+            if j is not None:
+                return (1, j, r[1])
+            return (0, in_pos[r])           # KeyError: something from outside the block (not copied)
 
-        items = []
-        total = 0
+        # the containers inside: block instances only, each below this one (relative paths, parents first)
+        conts = []
+        where = {node_id: None}             # container -> its path relative to this instance (None: this one)
+        blocks = set()
         try:
-            for node in new:
-                if not node.id.startswith(prefix) or node.scope != scopes or \
-                        not set(node.meta) <= {"in", "out", "weights", "macs", "exprs"}:
-                    return
+            for c in itertools.islice(g.containers.values(), marks[5], marks[5] + k):
+                if c.kind != "block" or not c.path.startswith(prefix) or c.parent not in where:
+                    return None
+                where[c.path] = c.path[cut:]
+                blocks.add(c.block)
+                conts.append((c.path[cut:], where[c.parent], c.block, c.loc, c.args, c.arg_exprs,
+                               c.input_names, c.output_names))
+            items = []
+            total = 0
+            memo = self.scope_memo
+            for node in itertools.islice(g.nodes.values(), marks[0], marks[0] + n):
+                inner = node.scope[-1] if node.scope else None
+                if not node.id.startswith(prefix) or inner not in where or \
+                        (node.scope is not memo.get(inner) and node.scope != self._scopes(inner)) or \
+                        not node.meta.keys() <= _COPYABLE_META:
+                    return None
                 nbytes = 0
                 for wshape, _ in node.meta["weights"].values():
                     numel = 1
@@ -1433,40 +1488,57 @@ class Expander:
                         numel *= d
                     nbytes += numel * 4
                 total += nbytes
-                items.append((node.id[len(prefix):], node.op, node.params, [ref(r) for r in node.inputs], node.loc,
-                              node.param_locs, node.meta))
-                own.add(node.id)
+                items.append((node.id[cut:], where[inner], node.op, node.params, [ref(r) for r in node.inputs],
+                              node.loc, node.param_locs, node.meta))
+                own[node.id] = len(own)
+            # the containers' inputs and outputs, now that every node is known
+            conts = [c + ([ref(r) for r in x.inputs], [ref(r) for r in x.outputs]) for c, x in
+                     zip(conts, itertools.islice(g.containers.values(), marks[5], marks[5] + k))]
             out_spec = [(name, ref(r)) for name, r in outs.items()]
         except KeyError:
-            return
-        self.block_memo[key] = (marks[11], items, out_spec, total, n)
+            return None
+        return marks[11], items, out_spec, total, n, conts, frozenset(blocks)
 
     def _replay(self, rec, node_id: str, in_refs: list) -> dict | None:
-        """The nodes of a recorded block instance, added again under ``node_id``; None (nothing added) where a limit
-        or a name already taken stops it: then the caller expands it layer by layer and reports that."""
-        defaults, items, out_spec, total, n = rec
+        """The nodes (and inner block instances) of a recorded block instance, added again under ``node_id``; None
+        (nothing added) where a limit, a name already taken or a block containing itself stops it: then the caller
+        expands it layer by layer and reports that."""
+        defaults, items, out_spec, total, n, conts, blocks = rec
         g = self.graph
-        if defaults is not self.defaults[-1] or self.work[0] + INSTANCE_WORK * n > LIMITS.max_work or \
-                len(g.nodes) + n > LIMITS.max_nodes or self.param_bytes + total > LIMITS.max_param_bytes:
+        k = len(conts)
+        if defaults is not self.defaults[-1] or self.work[0] + INSTANCE_WORK * (n + k) > LIMITS.max_work or \
+                len(g.nodes) + n > LIMITS.max_nodes or self.param_bytes + total > LIMITS.max_param_bytes or \
+                (blocks and not blocks.isdisjoint(self.block_stack)):
             return None
         prefix = node_id + "."
         ids = [prefix + it[0] for it in items]
+        cids = [prefix + c[0] for c in conts]
         limit = 4 * LIMITS.max_block_depth
-        if any(i in g.nodes or i in g.containers or i.count(".") > limit for i in ids):
+        nodes, containers = g.nodes, g.containers
+        if any(i in nodes or i in containers or i.count(".") > limit for i in ids) or \
+                any(i in nodes or i in containers or i.count(".") > limit for i in cids):
             return None
 
         def ref(r):
             if r is None:
                 return None
-            return (prefix + r[1], r[2]) if r[0] == "own" else in_refs[r[1]]
-        scopes = self._scopes(node_id)
-        for nid, (_, op, params, inputs, loc, param_locs, meta) in zip(ids, items):
+            return (ids[r[1]], r[2]) if r[0] else in_refs[r[1]]
+        scope_of = {None: self._scopes(node_id)}
+        path_of = {None: node_id}
+        memo = self.scope_memo
+        for cid, (rel, parent, block, loc, args, arg_exprs, in_names, out_names, ins, outs) in zip(cids, conts):
+            containers[cid] = Container(cid, "block", block, loc, dict(args), [ref(r) for r in ins], list(in_names),
+                                        [ref(r) for r in outs], list(out_names), path_of[parent], dict(arg_exprs))
+            path_of[rel] = cid
+            memo[cid] = scope_of[rel] = scope_of[parent] + (cid,)
+        for nid, (_, inner, op, params, inputs, loc, param_locs, meta) in zip(ids, items):
             m = {"in": list(meta["in"]), "out": list(meta["out"]), "weights": dict(meta["weights"]),
                  "macs": meta["macs"]}
             if "exprs" in meta:
                 m["exprs"] = {k: list(v) if isinstance(v, list) else v for k, v in meta["exprs"].items()}
-            g.add(Node(nid, op, params, [ref(r) for r in inputs], loc, scopes, dict(param_locs), m))
-        self.work[0] += INSTANCE_WORK * n
+            nodes[nid] = Node(nid, op, params, [None if r is None else (ids[r[1]], r[2]) if r[0] else in_refs[r[1]]
+                                                for r in inputs], loc, scope_of[inner], dict(param_locs), m)
+        self.work[0] += INSTANCE_WORK * (n + k)
         self.param_bytes += total
         self.ctx.node = ids[-1]
         return {name: ref(r) for name, r in out_spec}
@@ -1679,8 +1751,18 @@ def _refs_of(f) -> list[str]:
     return [v for v in f if isinstance(v, str)]
 
 
+_CHOICES: dict = {}        # id(annotation) -> (annotation, its string literals): the annotation kept, so the id stays
+
+
 def _str_choices(annotation) -> list[str]:
     """The string literals a parameter type accepts ('zeros', 'reflect', ...)."""
+    got = _CHOICES.get(id(annotation))
+    if got is None or got[0] is not annotation:
+        got = _CHOICES[id(annotation)] = (annotation, _find_str_choices(annotation))
+    return got[1]
+
+
+def _find_str_choices(annotation) -> list[str]:
     import typing
     out: list[str] = []
     stack = [annotation]
@@ -1724,6 +1806,8 @@ def _number_as_bool(annotation) -> bool:
 def _expr_names(raw: dict) -> set:
     out = set()
     for k, v in raw.items():
+        if type(v) is not str and type(v) is not list:
+            continue                    # a number, a mapping, ...: no expression in it
         if k in ("op", "name", "from", "share", "doc", "layers", "out_shape") or (k == "index" and not op_owns_index(raw)):
             continue
         if k == "shape" and not owns_shape(raw):        # a shape assertion names symbols, not layers
@@ -1826,6 +1910,14 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     Symbols found to need divisibility (U-Net's H, W) are assumed from then on and the expansion is re-run,
     so shapes print in their simplest form; the requirements are kept in ``graph.requirements``.
     """
+    if gc.isenabled():
+        # a graph is many small objects and almost no cycles: the cyclic GC would only rescan it as it grows
+        # (10-25% of expanding a 100k-node spec); off while it is built, on again after
+        gc.disable()
+        try:
+            return expand(spec, network, params=params, bindings=bindings, max_rounds=max_rounds)
+        finally:
+            gc.enable()
     if not spec.networks:
         raise SpecError("this file defines no network (only blocks)", Loc(spec.file, 1, 1),
                         "add 'inputs' and 'layers', or import this file from a spec that does")

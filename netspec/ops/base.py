@@ -401,32 +401,9 @@ def _load_plugins() -> None:
 
 
 def _may_declare_plugins() -> bool:
-    """False only when no installed distribution on sys.path can declare a 'netspec.ops' entry point: none of their
-    entry_points.txt files mentions the group. Reading those few files takes a millisecond; importing
-    importlib.metadata and asking it takes about 15 (every command that reads a spec pays it). Anything unusual on
-    sys.path (a zip, an unreadable file) answers True, and importlib.metadata decides as before."""
-    import os
-    import sys
-    for entry in sys.path:
-        try:
-            listing = os.scandir(entry or ".")
-        except NotADirectoryError:
-            return True
-        except OSError:
-            continue
-        with listing:
-            for d in listing:
-                if not d.name.endswith((".dist-info", ".egg-info")):
-                    continue
-                try:
-                    with open(os.path.join(d.path, "entry_points.txt"), "rb") as f:
-                        if ENTRY_POINT_GROUP.encode() in f.read():
-                            return True
-                except FileNotFoundError:
-                    continue
-                except OSError:
-                    return True
-    return False
+    """False only when no installed distribution can declare a 'netspec.ops' entry point (netspec.entry_points)."""
+    from ..entry_points import may_declare
+    return may_declare(ENTRY_POINT_GROUP)
 
 
 def _package(ep) -> str:

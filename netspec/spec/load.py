@@ -262,6 +262,7 @@ def validate(src: Source):
         if isinstance(n, dict):
             lists.append((("networks", nname, "layers"), n.get("layers")))
     defaulted = _defaulted_fields(data)
+    passed: set = set()
     while lists:
         path, layers = lists.pop(0)
         if not isinstance(layers, list):
@@ -276,8 +277,13 @@ def validate(src: Source):
                 errors.append(SpecError(f"layer '{layer.get('name', i)}' ({layer.get('op')}): invalid value "
                                         f"'{layer['padding']}' for padding", src.loc(lp + ("padding",)),
                                         same_padding_hint(layer.get("op"), layer["padding"])))
+            key = _passing_key(layer)
+            if key is not None and key in passed:
+                continue                # the same layer up to its (plain) name has passed: it passes again
             try:
                 models.layer_model_for(layer).model_validate(layer)
+                if key is not None:
+                    passed.add(key)
             except ValidationError as e:
                 errors += [x for x in _errors(e, src, prefix=lp) if not _defaulted(x, layer, defaulted)]
             except RecursionError:
@@ -287,6 +293,40 @@ def validate(src: Source):
     if errors:
         raise ErrorList(errors)
     return model
+
+
+_PLAIN_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")       # LAYER_NAME_PATTERN, no template braces
+
+
+def _passing_key(layer: dict):
+    """What a layer's validation depends on, exact to the type, with a name that is certainly valid left out (a file
+    written out layer by layer has thousands that differ only by name); None where that cannot be said (a 'seq',
+    mappings as values, another kind of name)."""
+    name = layer.get("name")
+    if name is not None and not (type(name) is str and len(name) <= models.MAX_NAME_CHARS
+                                 and _PLAIN_LAYER_NAME.fullmatch(name)):
+        return None
+    if layer.get("op") == "seq":
+        return None
+    try:
+        return ("name" in layer,) + tuple((k, _exact_value(v)) for k, v in layer.items() if k != "name")
+    except TypeError:
+        return None
+
+
+def _exact_value(v):
+    """A hashable value that tells apart what validation tells apart (1, 1.0 and true; 0.0 and -0.0); TypeError for
+    anything but plain scalars and lists of them."""
+    t = type(v)
+    if t is str or t is int or v is None:
+        return v
+    if t is bool:
+        return ("bool", v)
+    if t is float:
+        return ("float", repr(v))
+    if t is list:
+        return ("list",) + tuple(_exact_value(x) for x in v)
+    raise TypeError(t.__name__)
 
 
 def _defaulted_fields(data: dict) -> set:

@@ -66,6 +66,10 @@ class Source:
     def loc(self, path: Path_, key: bool = False) -> Loc:
         """The location of ``path`` or of the nearest enclosing value that has one."""
         table = self.key_locs if key else self.locs
+        if type(path) is tuple:
+            hit = table.get(path)
+            if hit is not None:
+                return hit
         p = tuple(path)
         while p:
             if p in table:
@@ -376,9 +380,10 @@ def _read_events(parser, file: str, src: Source) -> None:
     resolver = _Resolver()
     conv = _Converter(src)
     get = parser.get_event
+    new_loc = tuple.__new__
     if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
         raise _Fallback()
-    stack: list = []         # open collections: [dict, its path, the key waiting for its value] or [list, path]
+    stack: list = []         # open collections: [dict, its path, the key waiting for its value, its path] or [list, path]
     values = 0
     while True:
         ev = get()
@@ -392,7 +397,7 @@ def _read_events(parser, file: str, src: Source) -> None:
         if values > max_values or ev.anchor is not None or t is yaml.AliasEvent:
             raise _Fallback()
         mark = ev.start_mark
-        loc = Loc(file, mark.line + 1, mark.column + 1)
+        loc = new_loc(Loc, (file, mark.line + 1, mark.column + 1))
         tag = ev.tag
         if t is ScalarEvent:
             value = ev.value
@@ -431,11 +436,13 @@ def _read_events(parser, file: str, src: Source) -> None:
                 key = v if tag == _STR_TAG else value if isinstance(v, bool) or v is None else str(v)
                 if len(key) > max_key or key in parent:
                     raise _Fallback()
-                key_locs[frame[1] + (key,)] = loc
+                kpath = frame[1] + (key,)
+                key_locs[kpath] = loc
                 frame[2] = key
+                frame[3] = kpath                    # the value's path too
                 continue
             else:
-                path = frame[1] + (frame[2],)
+                path = frame[3]
                 parent[frame[2]] = v
                 frame[2] = _NOKEY
         else:
@@ -449,7 +456,7 @@ def _read_events(parser, file: str, src: Source) -> None:
                 break
         else:
             locs[path] = loc
-            stack.append([container, path, _NOKEY] if t is MappingStartEvent else [container, path])
+            stack.append([container, path, _NOKEY, None] if t is MappingStartEvent else [container, path])
     if type(get()) is not yaml.DocumentEndEvent or not parser.check_event(yaml.StreamEndEvent):
         raise _Fallback()
 
