@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from netspec.errors import NetspecError
 from netspec.graph import expand as E
@@ -327,6 +328,19 @@ def test_one_pass_reader_equals_the_composing_reader(text, monkeypatch):
     assert _read(text, True) == _read(text, False)
 
 
+_SCALAR_CHARS = "aAfFnNoOtTyYzZ019+-._~<=!&*%@`'\" :#,[]{}|>?\u00e9\u3000\u4e2d\U0001F600"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet=_SCALAR_CHARS, min_size=0, max_size=8), min_size=1, max_size=6))
+def test_one_pass_reader_types_plain_scalars_as_the_resolver_does(words):
+    """Plain scalars whose first character no implicit type claims are strings without asking the resolver; every
+    other one is resolved as before (true, 0x1f, .5, ~, yes, on ...): the same data and locations as the composing
+    reader, or the same error."""
+    text = "".join(f"k{i}: {w}\n" for i, w in enumerate(words)) + "l: [" + ", ".join(words) + "]\n"
+    assert _read(text, True) == _read(text, False)
+
+
 def test_one_pass_reader_reads_the_usual_file_itself():
     text = gen.generate("literal", 50)[0]
     src = parse.Source("f.yaml", None, None)
@@ -345,3 +359,20 @@ def test_json_reads_the_same():
                                   "def", "lambda", "forward", "cuda", "layer1", "True", "null", "case"])
 def test_name_problem_fast_path_keeps_the_rules(name):
     assert names.name_problem(name) == names._name_problem(name)
+
+
+@pytest.mark.parametrize("source", sorted(str(p) for p in (ROOT / "specs").glob("*.yaml")) +
+                         [gen.generate(k, 300)[0] for k in gen.KINDS] + [EDGE_CASES[k] for k in list(EDGE_CASES)[:3]],
+                         ids=lambda s: Path(s).stem if "\n" not in s else s[27:45])
+def test_shapes_are_rewritten_only_when_divisibility_was_found(source, monkeypatch):
+    """Expansion rewrites every shape at the end only when it learned a divisibility on the way (the U-Net): when it
+    learned none, the shapes were made under the final assumptions already, and the rewrite gives them back."""
+    def run(always: bool):
+        monkeypatch.setattr(E, "_RETYPE_ALWAYS", always)
+        spec = load(source)
+        out = []
+        for name in spec.networks:
+            g = E.expand(spec, name)
+            out.append((_snapshot(g), [str(r) for r in g.requirements]))
+        return out
+    assert run(False) == run(True)

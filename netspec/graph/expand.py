@@ -1941,6 +1941,7 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     for s, (m, _) in stated.items():
         have = sym.multiple_of.get(s, 1)
         sym.multiple_of[s] = have * m // math.gcd(have, m)
+    assumed = dict(sym.multiple_of)
     try:
         g = Expander(spec, spec.networks[network], params, bindings, sym).run()
     except RecursionError:      # groups nested deeper than Python's stack (a raised max_depth)
@@ -1948,7 +1949,8 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
                          f"{LIMITS.max_depth:,}, more than Python's stack allows)", spec.networks[network].loc(),
                          "lower the limit, e.g. --limit max_depth=200, and use 'repeat' or blocks "
                          "instead of deep nesting") from None
-    _settle(g, sym, {s: m for s, m in spec.symbols.items() if s not in stated})
+    _settle(g, sym, {s: m for s, m in spec.symbols.items() if s not in stated},
+            retype=_RETYPE_ALWAYS or sym.multiple_of != assumed)
     _check_assertions(g)
     from .lint import requirement_warnings
     g.warnings.extend(requirement_warnings(g))
@@ -2003,9 +2005,14 @@ def _input_multiples(net, bindings: dict) -> dict[str, tuple[int, Loc]]:
     return out
 
 
-def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
+_RETYPE_ALWAYS = False      # tests: rewrite the shapes even when no divisibility was found on the way
+
+
+def _settle(g: Graph, sym: SymCtx, declared: dict, retype: bool = True) -> None:
     """After the one expansion: every shape rewritten under the divisibility found along the way (so the U-Net's
-    first layers read H/2, not ceil(H/2)), and the requirements reduced to what those assumptions leave open."""
+    first layers read H/2, not ceil(H/2)), and the requirements reduced to what those assumptions leave open.
+    ``retype`` False: nothing was found on the way (the assumptions only ever grow), so every shape was made under
+    the final assumptions already and the rewrite would give it back unchanged."""
     memo: dict = {}         # a network repeats the same few types and sizes on every node: rewrite each once
 
     def re(d):
@@ -2027,7 +2034,7 @@ def _settle(g: Graph, sym: SymCtx, declared: dict) -> None:
         seen[id(t)] = (t, r)
         return r
 
-    for n in g.nodes.values():
+    for n in g.nodes.values() if retype else ():
         for k in ("in", "out"):
             if n.meta.get(k):
                 n.meta[k] = [t if t is None else re_type(t) for t in n.meta[k]]

@@ -345,6 +345,10 @@ class _Fallback(Exception):
 
 
 _NOKEY = object()
+# first characters that no implicit resolver claims: a plain scalar starting with one is a string (the resolver's own
+# answer, without asking it); empty when a resolver matches any first character
+_PLAIN_FIRST = frozenset() if None in _Resolver.yaml_implicit_resolvers or _Resolver.yaml_path_resolvers else \
+    frozenset(chr(c) for c in range(32, 0x3000)) - set(_Resolver.yaml_implicit_resolvers) - {""}
 _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 # deeper files go to the recursive converter, whose limit is Python's stack (and whose message says so)
@@ -378,6 +382,7 @@ def _read_events(parser, file: str, src: Source) -> None:
     resolved: dict = {}      # (plain scalar text, implicit) -> tag: the resolver's regexes once per distinct text
     scalars: dict = {}       # (tag, text) -> value of a non-string scalar
     resolver = _Resolver()
+    plain_first = _PLAIN_FIRST
     conv = _Converter(src)
     get = parser.get_event
     new_loc = tuple.__new__
@@ -402,10 +407,13 @@ def _read_events(parser, file: str, src: Source) -> None:
         if t is ScalarEvent:
             value = ev.value
             if tag is None or tag == "!":
-                rkey = (value, ev.implicit)
-                tag = resolved.get(rkey)
-                if tag is None:
-                    tag = resolved[rkey] = resolver.resolve(yaml.ScalarNode, value, ev.implicit)
+                if value[:1] in plain_first:        # no implicit type starts with this character: a string
+                    tag = _STR_TAG
+                else:
+                    rkey = (value, ev.implicit)
+                    tag = resolved.get(rkey)
+                    if tag is None:
+                        tag = resolved[rkey] = resolver.resolve(yaml.ScalarNode, value, ev.implicit)
             if tag == _STR_TAG:
                 v = value
             else:
