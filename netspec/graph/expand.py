@@ -217,6 +217,7 @@ class Expander:
         self.ops: dict = {}             # op name -> Op class or None: the registry does not change while expanding
         self.params_memo: dict = {}     # (op, the values given) -> validated Params (frozen, so shared)
         self.infer_memo: dict = {}      # (op, params, input types, symbol state) -> (outs, weights, macs, bytes)
+        self.infer_by_id: dict = {}     # the same, keyed by the input types' ids -> (those types, the result)
         self.scope_memo: dict = {}      # container -> its nodes' scope (_scopes)
         self.sources: dict = {}         # op name -> whether it takes no input (_is_source)
 
@@ -951,16 +952,22 @@ class Expander:
         # inputs -> slots
         in_types, in_refs = self._slots(op, ins, slot_names, src, path, node_id)
         sym = self.sym
-        ikey = None
+        ikey = fkey = hit = None
         if pkey is not None:
-            try:
-                ikey = (pkey, tuple(None if t is None else (t.shape, t.dtype, t.high) for t in in_types),
-                        tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
-                hit = self.infer_memo.get(ikey)
-            except TypeError:           # an unhashable bound (high): inferred afresh
-                ikey = hit = None
-        else:
-            hit = None
+            state = (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
+            # the very same input type objects (a chain passes its types on): no need to hash their shapes
+            fkey = (pkey, tuple(map(id, in_types)), state)
+            got = self.infer_by_id.get(fkey)
+            if got is not None:
+                hit = got[1]
+            else:
+                try:
+                    ikey = (pkey, tuple(None if t is None else (t.shape, t.dtype, t.high) for t in in_types)) + state
+                    hit = self.infer_memo.get(ikey)
+                except TypeError:           # an unhashable bound (high): inferred afresh
+                    ikey = hit = None
+                if hit is not None:
+                    self.infer_by_id[fkey] = (tuple(in_types), hit)     # the types kept: their ids stay theirs
         self.ctx.node = node_id
         if hit is not None:
             # the same op, parameters and input types under the same assumptions: the same result (a repeat's copies)
@@ -971,7 +978,8 @@ class Expander:
                                                       container)
             if ikey is not None and nreq == len(self.ctx.requirements) and \
                     ikey[2:] == (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs)):
-                self.infer_memo[ikey] = (tuple(outs), dict(weights), macs, nbytes)
+                hit = self.infer_memo[ikey] = (tuple(outs), dict(weights), macs, nbytes)
+                self.infer_by_id[fkey] = (tuple(in_types), hit)
         share = raw.get("share")
         shared_with = None
         if share is not None:
@@ -1030,7 +1038,9 @@ class Expander:
             node.meta["shared_with"] = shared_with
         if exprs:
             node.meta["exprs"] = exprs
-        self.graph.add(node)
+        self.graph.nodes[node_id] = node
+        if len(outs) == 1:
+            return Entry([(node_id, 0)], [op.outputs[0]] if op.outputs else ["out"], loc, source=not op.inputs)
         return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
                      source=not op.inputs)
 
