@@ -376,3 +376,32 @@ def test_shapes_are_rewritten_only_when_divisibility_was_found(source, monkeypat
             out.append((_snapshot(g), [str(r) for r in g.requirements]))
         return out
     assert run(False) == run(True)
+
+
+_NAMES = ["fc", "fc2", "a-b", "9x", "bad name", "_x", "x{i}", "0", "'7'", "é", "null"]
+_OUTS = ["8", "8.0", "true", "'8'", "-1", "[8]", "2**3", "w", "{a: 1}", "null"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(_NAMES), st.sampled_from(_OUTS), st.sampled_from(["linear", "relu"])),
+                min_size=1, max_size=8))
+def test_validating_a_layer_once_per_content_reports_every_error(layers):
+    """A layer that validated is not validated again for the next one that differs only by a plain name; every error
+    of every layer is still reported, at its place, as when each layer is validated."""
+    from netspec.spec import load as L
+    text = HEAD + "params: {w: 8}\nlayers:\n" + "".join(
+        f"  - {{name: {n}{k}, op: {op}, out: {o}}}\n" if n not in ("null", "'7'") else
+        f"  - {{name: {n}, op: {op}, out: {o}}}\n" for k, (n, o, op) in enumerate(layers))
+
+    def errors(memo: bool):
+        saved = L._passing_key
+        if not memo:
+            L._passing_key = lambda layer: None
+        try:
+            load(text)
+            return "ok"
+        except NetspecError as e:
+            return str(e)
+        finally:
+            L._passing_key = saved
+    assert errors(True) == errors(False)

@@ -309,7 +309,8 @@ def _passing_key(layer: dict):
     if layer.get("op") == "seq":
         return None
     try:
-        return ("name" in layer,) + tuple((k, _exact_value(v)) for k, v in layer.items() if k != "name")
+        return ("name" in layer,) + tuple((k, v) if type(v) is str or type(v) is int else (k, _exact_value(v))
+                                          for k, v in layer.items() if k != "name")
     except TypeError:
         return None
 
@@ -616,8 +617,8 @@ def _check_names(src: Source):
     def layers(path, items):
         for i, layer in enumerate(items if isinstance(items, list) else ()):
             if isinstance(layer, dict):
-                if not models.op_owns_index(layer):
-                    yield from bad(layer.get("index"), path + (i, "index"), "a loop index", key=False)
+                if isinstance(layer.get("index"), str) and not models.op_owns_index(layer):
+                    yield from bad(layer["index"], path + (i, "index"), "a loop index", key=False)
                 if layer.get("op") == "seq":
                     yield from layers(path + (i, "layers"), layer.get("layers"))
 
@@ -674,16 +675,20 @@ def _check_op_names(spec: Spec):
     src = spec.source
     data = src.data
 
+    known: set = set()          # op names found already
+
     def walk(layers, path):
         for i, layer in enumerate(layers if isinstance(layers, list) else []):
             if not isinstance(layer, dict):
                 continue
             op = layer.get("op")
-            lp = path + (i,)
             if op == "seq":
-                yield from walk(layer.get("layers"), lp + ("layers",))
-            elif isinstance(op, str) and lookup(op) is None and op not in spec.blocks:
-                yield unknown_op_error(op, src.loc(lp + ("op",)), list(spec.blocks))
+                yield from walk(layer.get("layers"), path + (i, "layers"))
+            elif isinstance(op, str) and op not in known:
+                if lookup(op) is None and op not in spec.blocks:
+                    yield unknown_op_error(op, src.loc(path + (i, "op")), list(spec.blocks))
+                else:
+                    known.add(op)
 
     # this also runs on data that failed validation (to report unknown ops with the other errors): trust no type
     yield from walk(data.get("layers"), ("layers",))
