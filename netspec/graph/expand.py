@@ -550,6 +550,9 @@ class Expander:
     # -- one layer ------------------------------------------------------------------------------
     def _layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str | None, env: dict,
                chain_in: Entry | None, container: str | None, counter: list) -> Entry:
+        ent = self._plain_layer(raw, src, path, scope, prefix, name, chain_in, container, counter)
+        if ent is not None:
+            return ent
         loc = src.loc(path)
         opname = raw.get("op")
         shown = name if name is not None else f"{prefix}#{path[-1]}"
@@ -832,6 +835,83 @@ class Expander:
             raise GraphError(f"'{base}' has no output {'or member ' if kids else ''}'{out}'", loc, hints)
         k = e.names.index(out)
         return Entry([e.refs[k]], [out], e.loc)
+
+    def _plain_layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str | None,
+                     chain_in: Entry | None, container: str | None, counter: list) -> Entry | None:
+        """A layer of a built-in op with constant parameters, its input the previous layer or one plain name, and
+        nothing else (no if, repeat, share, flat, shape, index, doc), whose parameters and inference an earlier
+        layer has already validated and worked out: the node ``_layer`` (``_instance``, ``_op``) would add, in fewer
+        steps, as a network written out layer by layer is made of such layers. Anything else, or anything that
+        could be an error or reach a limit, returns None with nothing done, and the long way handles it."""
+        opname = raw.get("op")
+        op = self._lookup(opname) if type(opname) is str else None
+        if op is None or self.defaults[-1].get(op.name):
+            return None
+        info = _op_info(op)
+        spec_in = op.inputs
+        ref = None
+        values: dict = {}
+        for key, val in raw.items():
+            if key == "name" or key == "op":
+                continue
+            if key == "from":
+                if type(val) is not str or "." in val:
+                    return None
+                ref = val
+                continue
+            t = type(val)
+            if key in info.skip or not (t is int or t is float or t is bool or val is None):
+                return None
+            fname = info.by_alias.get(key, key)
+            if (t is bool and fname in info.bool_as_number) or (fname in info.number_as_bool and t is not bool):
+                return None
+            values[key] = val
+        if ref is not None:
+            e = scope.get(ref)
+            if e is None or e.poisoned or not e.refs or not spec_in:
+                return None
+            ins = [e]
+        elif not spec_in:
+            ins = []
+        elif chain_in is None or chain_in.poisoned or not chain_in.refs:
+            return None
+        else:
+            ins = [chain_in]
+        if spec_in and (spec_in[0].variadic or len(ins) > len(spec_in) or
+                        not all(s.optional for s in spec_in[len(ins):])):
+            return None
+        pkey = _values_key(op, values)
+        params = self.params_memo.get(pkey) if pkey is not None else None
+        if params is None:
+            return None
+        nodes = self.graph.nodes
+        in_refs = [x.refs[0] for x in ins]
+        in_types = [nodes[r[0]].meta["out"][r[1]] for r in in_refs]
+        sym = self.sym
+        state = (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
+        got = self.infer_by_id.get((pkey, tuple(map(id, in_types)), state))
+        if got is None:
+            return None
+        hit = got[1]
+        node_id = prefix + (name if name is not None else str(counter[0]))
+        if self.work[0] + INSTANCE_WORK > LIMITS.max_work or node_id.count(".") > 4 * LIMITS.max_block_depth or \
+                len(nodes) >= LIMITS.max_nodes or self.param_bytes + hit[3] > LIMITS.max_param_bytes or \
+                node_id in nodes or node_id in self.graph.containers:
+            return None
+        # what the long way does, in its order
+        loc = src.loc(path)
+        param_locs = {info.by_alias.get(k, k): src.loc(path + (k,)) for k in values}
+        self.work[0] += INSTANCE_WORK
+        self.ctx.node = node_id
+        outs = list(hit[0])
+        self.param_bytes += hit[3]
+        nodes[node_id] = Node(node_id, op, params, in_refs, loc, self._scopes(container), param_locs,
+                              meta={"in": in_types, "out": outs, "weights": dict(hit[1]), "macs": hit[2]})
+        counter[0] += 1
+        if len(outs) == 1:
+            return Entry([(node_id, 0)], [op.outputs[0]] if op.outputs else ["out"], loc, source=not spec_in)
+        return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
+                     source=not spec_in)
 
     # -- instances: op, seq or block ----------------------------------------------------------------
     def _instance(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
