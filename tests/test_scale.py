@@ -405,3 +405,35 @@ def test_validating_a_layer_once_per_content_reports_every_error(layers):
         finally:
             L._passing_key = saved
     assert errors(True) == errors(False)
+
+
+_PLAIN = ["{op: linear, out: 8}", "{op: linear, out: 8, bias: false}", "{op: linear, out: 8, bias: 0}",
+          "{op: linear, out: 8.0}", "{op: linear, out: true}", "{op: relu}", "{op: dropout, p: 0.5}",
+          "{op: dropout, p: 1}", "{op: relu, from: x}", "{op: relu, from: l0}", "{op: relu, from: nope}",
+          "{op: add, from: l1}", "{op: linear, out: 8, if: false}", "{op: linear, out: 8, shape: [N, 8]}",
+          "{op: linear, out: 8, from: l0.out}", "{op: param, shape: [8]}", "{op: linear, out: 4}"]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(_PLAIN), min_size=1, max_size=12), st.sampled_from([None, 3, 6]),
+       st.sampled_from([None, 150]))
+def test_plain_layers_in_one_step_equal_the_long_way(layers, max_nodes, max_work):
+    """A layer added in one step (its op's parameters and inference known from an earlier layer) is the node the
+    long way adds; every error and limit is reported as the long way reports it."""
+    text = HEAD + "layers:\n" + "".join(f"  - {{name: l{k}, " + l[1:] + "\n" for k, l in enumerate(layers))
+    saved = (LIMITS.max_nodes, LIMITS.max_work)
+
+    def run(fast: bool):
+        real = E.Expander._plain_layer
+        if not fast:
+            E.Expander._plain_layer = lambda self, *a: None
+        LIMITS.max_nodes = max_nodes or saved[0]
+        LIMITS.max_work = max_work or saved[1]
+        try:
+            return _snapshot(E.expand(load(text)))
+        except NetspecError as e:
+            return str(e)
+        finally:
+            E.Expander._plain_layer = real
+            LIMITS.max_nodes, LIMITS.max_work = saved
+    assert run(True) == run(False)
