@@ -523,8 +523,11 @@ class Expander:
         deps: list = []
         prev = None
         for i, raw in enumerate(layers):
-            refs = _refs_of(raw.get("from")) + _nested_refs(raw)
-            implicit = raw.get("from") is None
+            f = raw.get("from")
+            implicit = f is None
+            refs = [] if implicit else _refs_of(f)
+            if raw.get("op") == "seq":
+                refs += _nested_refs(raw)
             ref_from: list = []
             feeds_itself = False
             for r in refs:
@@ -534,7 +537,8 @@ class Expander:
                 elif base in seen and seen[base] == i:
                     feeds_itself = True         # reported in _body, after the layers before it
                     break
-            deps.append((i, ref_from, [n for n in _expr_names(raw) if n in seen], implicit, prev, feeds_itself))
+            used = _expr_names(raw)
+            deps.append((i, ref_from, [n for n in used if n in seen] if used else [], implicit, prev, feeds_itself))
             if not self._is_source(raw):
                 prev = i
         return names, auto, seen, deps
