@@ -226,6 +226,21 @@ layers:
   - {name: p, op: l2}
   - {name: q, op: l3}
 """,
+    "a whole copy over the weight limit is refused as the long way refuses it": HEAD + """\
+blocks:
+  l0:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: act, op: relu}
+  l1:
+    layers:
+      - {name: a, op: l0}
+      - {name: b, op: l0}
+layers:
+  - {name: p, op: l1}
+  - {name: q, op: l1}
+  - {name: r, op: l1}
+""",
     "a whole copy over the work limit is refused as the long way refuses it": HEAD + """\
 blocks:
   l0:
@@ -256,6 +271,8 @@ def test_copied_block_instances_equal_the_long_way(name, monkeypatch):
         monkeypatch.setattr(LIMITS, "max_block_depth", 3)
     if "work limit" in name:
         monkeypatch.setattr(LIMITS, "max_work", 25 * 40)
+    if "weight limit" in name:
+        monkeypatch.setattr(LIMITS, "max_param_bytes", 1500)
     fast, copied = _expand(EDGE_CASES[name], True)
     slow, none = _expand(EDGE_CASES[name], False)
     assert fast == slow
@@ -268,6 +285,8 @@ def test_copied_block_instances_equal_the_long_way(name, monkeypatch):
         assert isinstance(fast, str) and "nested more than 3 deep" in fast, fast
     elif "work limit" in name:
         assert isinstance(fast, str) and "steps" in fast, fast
+    elif "weight limit" in name:
+        assert isinstance(fast, str) and "GiB" in fast and "'r.b.fc'" in fast, fast
     elif "contains itself" in name:
         assert isinstance(fast, str) and "contains itself" in fast, fast
     else:

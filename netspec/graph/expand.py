@@ -1522,7 +1522,7 @@ class Expander:
         g = self.graph
         return (len(g.nodes), len(self.errors), len(g.warnings), len(g.requirements), len(g.assertions),
                 len(g.containers), len(g.conds), len(g.dropped), self.work[0], self._sym_state(), len(self.eval_cache),
-                self.defaults[-1])
+                self.defaults[-1], self.param_bytes)
 
     def _keep(self, key, marks: tuple, node_id: str, in_refs: list, outs: dict) -> None:
         """Note the first instance with ``key`` if nothing on its way stops copying it; it is recorded (``_record``)
@@ -1533,13 +1533,13 @@ class Expander:
         if n <= 0 or self._marks()[1:11] != marks[1:5] + (marks[5] + k,) + marks[6:8] + \
                 (marks[8] + INSTANCE_WORK * (n + k),) + marks[9:11]:
             return                          # an error, warning, requirement, expression or dropped layer on the way
-        self.block_memo[key] = _Kept((marks, node_id, in_refs, outs, (n, k)))
+        self.block_memo[key] = _Kept((marks, node_id, in_refs, outs, (n, k, self.param_bytes - marks[12])))
 
     def _record(self, marks: tuple, node_id: str, in_refs: list, outs: dict, size: tuple):
         """What instance ``node_id`` added (its nodes and the block instances inside it, relative to it), to copy;
         None where it cannot be copied (see above)."""
         g = self.graph
-        n, k = size
+        n, k, total = size                  # nodes, block instances and weight bytes it added
         prefix = node_id + "."
         cut = len(prefix)
         scopes = self._scopes(node_id)
@@ -1567,7 +1567,6 @@ class Expander:
                 conts.append((c.path[cut:], where[c.parent], c.block, c.loc, c.args, c.arg_exprs,
                                c.input_names, c.output_names))
             items = []
-            total = 0
             memo = self.scope_memo
             for node in itertools.islice(g.nodes.values(), marks[0], marks[0] + n):
                 inner = node.scope[-1] if node.scope else None
@@ -1575,13 +1574,6 @@ class Expander:
                         (node.scope is not memo.get(inner) and node.scope != self._scopes(inner)) or \
                         not node.meta.keys() <= _COPYABLE_META:
                     return None
-                nbytes = 0
-                for wshape, _ in node.meta["weights"].values():
-                    numel = 1
-                    for d in wshape:
-                        numel *= d
-                    nbytes += numel * 4
-                total += nbytes
                 items.append((node.id[cut:], where[inner], node.op, node.params, [ref(r) for r in node.inputs],
                               node.loc, node.param_locs, node.meta))
                 own[node.id] = len(own)
