@@ -54,3 +54,14 @@ def test_an_input_from_a_later_node_without_a_cycle_is_refused():
     with pytest.raises(GraphError) as e:
         verify(g)
     assert "'b' comes before its input 'c'" in str(e.value)
+
+
+def test_users_are_the_networkx_successors():
+    """Graph.users() (what boundary and consumers read) lists what the networkx view's successors list, in order."""
+    from netspec.pipeline import graph
+    for text in (TEXT, "mlp", "resnet18", "googlenet", "unet", "transformer_explicit"):
+        g = graph(text)
+        users = g.users()
+        for nid in g.nodes:
+            assert users.get(nid, []) == list(g.g.successors(nid)), nid
+            assert g.consumers(nid) == list(g.g.successors(nid))

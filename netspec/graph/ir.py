@@ -94,6 +94,7 @@ class Graph:
     doc: str | None = None
     spec: Any = None                                            # the Spec it was expanded from
     _nx: Any = field(default=None, repr=False, compare=False)   # the networkx view, made on first use of .g
+    _users: Any = field(default=None, repr=False, compare=False)  # (node count, users()), made on first use
 
     @property
     def g(self):
@@ -125,5 +126,22 @@ class Graph:
         """Learned parameters (shared weights counted once): the one count every command prints."""
         return sum(n.counts()[0] for n in self.nodes.values())
 
+    def users(self) -> dict[str, list[str]]:
+        """Node id -> the nodes that read its outputs, in graph order, each once: the successors of the networkx
+        view, without making it (made on first use, like ``g``)."""
+        if self._users is None or self._users[0] != len(self.nodes):
+            out: dict = {}
+            for node in self.nodes.values():
+                nid = node.id
+                for ref in node.inputs:
+                    if ref is not None:
+                        got = out.get(ref[0])
+                        if got is None:
+                            out[ref[0]] = [nid]
+                        elif got[-1] != nid:        # one entry for a node that reads it in several slots
+                            got.append(nid)
+            self._users = (len(self.nodes), out)
+        return self._users[1]
+
     def consumers(self, node_id: str) -> list[str]:
-        return list(self.g.successors(node_id))
+        return list(self.users().get(node_id, ()))

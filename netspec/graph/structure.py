@@ -33,9 +33,10 @@ def boundary(graph: Graph, ids: Iterable[str], pos: dict | None = None) -> tuple
             if ref is not None and ref[0] not in inside:
                 ins.setdefault(tuple(ref), None)
     graph_outs = {tuple(r) for r in graph.outputs.values()}
+    users = graph.users()
     for nid in ids:
         n = graph.nodes[nid]
-        for succ in graph.g.successors(nid):
+        for succ in users.get(nid, ()):
             if succ in inside:
                 continue
             for slot, ref in enumerate(graph.nodes[succ].inputs):
