@@ -380,14 +380,23 @@ def auto_depth(graphs: Graph | list[Graph]) -> int | None:
     deepest = max((len(n.scope) for g in graphs for n in g.nodes.values()), default=0)
     # drawn nodes per depth, counted in one pass: the nodes at most d deep plus the distinct containers at level d
     shallow = [0] * (deepest + 1)
-    level: list[set] = [set() for _ in range(deepest + 1)]
-    for gi, g in enumerate(graphs):
+    level = [0] * (deepest + 1)             # distinct containers at each level
+    for g in graphs:
+        counted: set = set()                # containers counted: whoever counted one counted its parents
+        last = None
         for n in g.nodes.values():
-            shallow[len(n.scope)] += 1
-            for d, c in enumerate(n.scope):
-                level[d].add((gi, c))
+            sc = n.scope
+            shallow[len(sc)] += 1
+            if sc is last:
+                continue
+            last = sc
+            d = len(sc) - 1
+            while d >= 0 and sc[d] not in counted:
+                counted.add(sc[d])
+                level[d] += 1
+                d -= 1
     outputs = sum(len(g.outputs) for g in graphs)
-    counts = [sum(shallow[:d + 1]) + len(level[d]) + outputs for d in range(deepest)]
+    counts = [sum(shallow[:d + 1]) + level[d] + outputs for d in range(deepest)]
     depths = [None] + list(range(deepest - 1, -1, -1))
     for depth in depths:             # folding alone, the deepest level that fits
         n_nodes = (sum(len(g.nodes) for g in graphs) + outputs) if depth is None else counts[depth]
