@@ -391,6 +391,7 @@ def export(
 ) -> None:
     """Export a network to ONNX (needs onnx + onnxscript), checked with onnx.checker and onnxruntime if installed;
     or (--format json, or a .json output) its expanded graph as data, described by `netspec schema --graph`."""
+    gc.enable()                 # torch's exporters make cyclic garbage: the cyclic GC back on (see main)
     from .export import export_onnx
     _say_which(spec)
     from .io import is_stdout, output_target
@@ -691,8 +692,8 @@ def main(argv: list[str] | None = None) -> int:
     # GC rescans them over and over (a third of the time of a large check). mypy's main does the same.
     gc.set_threshold(200_000, 30, 30)
     # The tooling commands build one big structure with almost no cycles and then end: the cyclic GC only rescans it
-    # as it grows (10-25% of expanding a 100k-node spec). It is off for them; the long-running commands (train,
-    # evaluate, predict, serve) turn it back on.
+    # as it grows (10-25% of expanding a 100k-node spec). It is off for them; the commands that run torch (export,
+    # train, evaluate, predict) and serve turn it back on.
     gc_was_on = gc.isenabled()
     gc.disable()
     from .entry_points import no_pydantic_plugins

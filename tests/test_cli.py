@@ -210,3 +210,19 @@ def test_check_output_does_not_import_rich_when_piped(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "OK mlp" in r.stdout
+
+
+def test_the_cyclic_gc_is_restored_after_a_command():
+    """Tooling commands run with the cyclic GC off (the process ends right after); an in-process caller gets its
+    own GC setting back, on or off."""
+    import gc
+    from netspec import cli
+    assert gc.isenabled()
+    assert cli.main(["check", "-q", "mlp"]) == 0
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        assert cli.main(["check", "-q", "mlp"]) == 0
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
