@@ -52,6 +52,10 @@ _SIZE_FIELDS = ("out", "features", "hidden", "dim", "channels", "embed", "size",
 
 _MISSING = object()
 
+# Reuse the draft of an identical earlier block instance instead of drafting every instance (see Writer._draft_key).
+# Off: every instance is drafted (the tests compare the two).
+REUSE_DRAFTS = True
+
 
 class CodegenError(NetspecError):
     """The graph cannot be written as PyTorch source (a bug in netspec or an op; the message says which)."""
@@ -314,6 +318,9 @@ class Writer:
         self._fwd_cache: dict = {}
         self._ir_keys: dict = {}         # node id -> the first part of its _ir_key
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
+        self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
+        self._ids: list | None = None    # node ids in graph order
+        self._cond_scopes: set | None = None
 
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
@@ -516,7 +523,7 @@ class Writer:
             for p in sorted(levels[h], key=lambda q: self.ix.first[q]):
                 if self.mode(p) != "class":
                     continue
-                d = self.draft(p)
+                d = self.draft_instance(p)
                 c = g.containers[p]
                 block = self.class_base_name(p)
                 key = (c.kind, block, d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
@@ -540,6 +547,122 @@ class Writer:
             for grp in new:
                 self.resolve(grp)
         return self.draft(None)
+
+    # -- reusing drafts ------------------------------------------------------------------------------------------
+    def draft_instance(self, path: str) -> Draft:
+        """``draft(path)``, or the draft of an identical earlier instance with its node ids moved to this one."""
+        if not REUSE_DRAFTS:
+            return self.draft(path)
+        key = self._draft_key(path)
+        if key is None:
+            return self.draft(path)
+        got = self._drafted.get(key)
+        if got is None:
+            d = self.draft(path)
+            if not d.optional and all(s.copies is None and s.loop_var is None for s in d.slots):
+                self._drafted[key] = (d, path)
+            return d
+        return self._moved(got[0], got[1], path)
+
+    def _draft_key(self, path: str):
+        """Everything that ``draft(path)`` reads, with the values and nodes of the instance written relative to it
+        (a node as its offset in graph order from the instance's first node, an outside value as its position among
+        the instance's inputs), or None where the instance is not one whose draft may be reused: it has optional
+        layers, a member that is not a plain node or a class instance, a node whose code IR is not shared, a node
+        that shares the module of a node outside it.
+
+        Two instances with equal keys have the same draft up to that renaming: the draft's text depends only on what
+        the key holds (members' names, kinds and code IR, the predicates on the graph around them that draft()
+        consults, the wiring, the helper names taken so far), and its slots' literals are the same objects (the
+        code IR is shared between nodes with the same IR key)."""
+        g = self.g
+        ix = self.ix
+        if self._cond_scopes is None:
+            self._cond_scopes = {k[0] for k in g.conds}
+            self._ids = list(g.nodes)
+        if path in self._cond_scopes or g.dropped.get(path):
+            return None
+        c = g.containers[path]
+        nodes = ix.subtree[path]
+        if not nodes:
+            return None
+        members = ix.children.get(path, [])
+        ins, outs = ix.iface(path)
+        order = ix.order
+        inside = ix.in_subtree[path]
+        base = order[nodes[0]]
+        inpos = {r: k for k, r in enumerate(ins)}
+
+        def rel(r):
+            if r is None:
+                return None
+            if r[0] in inside:
+                return order[r[0]] - base, r[1]
+            k = inpos.get(tuple(r))
+            if k is None:
+                raise _NoReuse()
+            return "x", k
+        key = [len(self.helpers), c.kind]
+        try:
+            key.append(tuple(rel(r) for r in ins))
+            key.append(tuple(rel(r) for r in outs))
+            if c.kind == "block":
+                key += [tuple(c.input_names), tuple(c.output_names)]
+                if members and [m.local for m in members] == [str(k) for k in range(len(members))]:
+                    key.append(self._chain_block(path, members, ins, outs))
+            for m in members:
+                if m.kind == "node":
+                    n = g.nodes[m.key]
+                    irk = self._ir_key(n)
+                    if irk is None:
+                        return None
+                    shared = n.meta.get("shared_with")
+                    if shared:
+                        if shared not in inside:
+                            return None
+                        shared = (order[shared] - base, g.nodes[shared].op)
+                    self.ctor(n)
+                    key.append((m.local, irk, shared, len(n.out), tuple(rel(r) for r in n.inputs),
+                                self.weight_kind(n), self.add_in_place(n), where(n.loc)))
+                else:
+                    p = m.key
+                    if self.mode(p) != "class" or p != path + "." + m.local:
+                        return None
+                    grp, i = self.by_path[p]
+                    cc = g.containers[p]
+                    cins, couts = ix.iface(p)
+                    key.append((m.local, id(grp), tuple((type(grp.values[nm][i]), repr(grp.values[nm][i]))
+                                                         for nm, _, _ in grp.params),
+                                tuple(rel(r) for r in cins), tuple(rel(r) for r in couts), cc.kind,
+                                tuple(cc.output_names) if cc.kind == "block" else None, where(cc.loc)))
+        except _NoReuse:
+            return None
+        return tuple(key)
+
+    def _moved(self, d: Draft, scope: str, path: str) -> Draft:
+        """The draft ``d`` of instance ``scope``, for the instance ``path`` whose _draft_key is the same."""
+        g = self.g
+        ix = self.ix
+        order = ix.order
+        ids = self._ids
+        shift = order[ix.subtree[path][0]] - order[ix.subtree[scope][0]]
+        inside = ix.in_subtree[scope]
+        ins = ix.iface(path)[0]
+        old_pos = {r: k for k, r in enumerate(d.in_refs)}
+        cut = len(scope)
+
+        def ref(r):
+            if r[0] in inside:
+                return ids[order[r[0]] + shift], r[1]
+            return tuple(ins[old_pos[tuple(r)]])
+        slots = []
+        for s in d.slots:
+            node = None if s.node is None else g.nodes[ids[order[s.node.id] + shift]]
+            cont = None if s.cont is None else g.containers[path + s.cont.path[cut:]]
+            slots.append(Slot(s.lit, node, cont, s.fwd, dict(s.env_extra), s.kw))
+        fwd = [(code, None if refs is None else [ref(r) for r in refs], loc) for code, refs, loc in d.fwd]
+        return Draft(path, list(d.init), fwd, list(d.args), ins, slots, d.base,
+                     None if d.seq_members is None else list(d.seq_members), {}, d.avoid, d.opt_ok)
 
     def size_text(self, grp: ClassGroup, refs: list, axis: int) -> str | None:
         """A size that differs between a class's instances, written over its constructor parameters (for the shape
@@ -1693,6 +1816,10 @@ def _resolve_top(w: Writer, d: Draft) -> list:
 
 
 class _NoDerived(Exception):
+    pass
+
+
+class _NoReuse(Exception):
     pass
 
 
