@@ -321,6 +321,8 @@ class Writer:
         self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
         self._ids: list | None = None    # node ids in graph order
         self._cond_scopes: set | None = None
+        self._text_keys: dict = {}       # id(draft.init) -> the draft's text in a class key (shared by reused drafts)
+        self._text_keep: list = []       # those init lists (their ids stay theirs)
 
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
@@ -526,8 +528,13 @@ class Writer:
                 d = self.draft_instance(p)
                 c = g.containers[p]
                 block = self.class_base_name(p)
-                key = (c.kind, block, d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
-                       tuple(d.seq_members or ()), self._shape_key(d))
+                text_key = self._text_keys.get(id(d.init))      # a reused draft: its template's
+                if text_key is None:
+                    text_key = (d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
+                                tuple(d.seq_members or ()), self._shape_key(d))
+                    self._text_keys[id(d.init)] = text_key
+                    self._text_keep.append(d.init)
+                key = (c.kind, block) + text_key
                 if not d.opt_ok:    # optional layers that cannot be written under an 'if': a class of their own
                     key += (tuple((k, None if o is None else (o.init, o.fwd[0] if o.fwd else None))
                                   for k, o in d.optional.items()),)
@@ -610,20 +617,28 @@ class Writer:
                 key += [tuple(c.input_names), tuple(c.output_names)]
                 if members and [m.local for m in members] == [str(k) for k in range(len(members))]:
                     key.append(self._chain_block(path, members, ins, outs))
+            nodes_ = g.nodes
             for m in members:
                 if m.kind == "node":
-                    n = g.nodes[m.key]
-                    irk = self._ir_key(n)
+                    n = nodes_[m.key]
+                    irk = self._ir_keys.get(n.id, _MISSING)
+                    if irk is _MISSING:
+                        irk = self._ir_key(n)
                     if irk is None:
                         return None
                     shared = n.meta.get("shared_with")
                     if shared:
                         if shared not in inside:
                             return None
-                        shared = (order[shared] - base, g.nodes[shared].op)
-                    self.ctor(n)
-                    key.append((m.local, irk, shared, len(n.out), tuple(rel(r) for r in n.inputs),
-                                self.weight_kind(n), self.add_in_place(n), where(n.loc)))
+                        shared = (order[shared] - base, nodes_[shared].op)
+                    loc = n.loc
+                    # (the constructor and forward IR are those of the key: not asked for here; where(loc) is a
+                    # function of the file and line)
+                    key.append((m.local, irk, shared, len(n.out),
+                                tuple([None if r is None else (order[r[0]] - base, r[1]) if r[0] in inside else
+                                       rel(r) for r in n.inputs]),
+                                self.weight_kind(n), n.op.name == "add" and self.add_in_place(n),
+                                None if loc is None else (loc.file, loc.line)))
                 else:
                     p = m.key
                     if self.mode(p) != "class" or p != path + "." + m.local:
@@ -661,7 +676,7 @@ class Writer:
             cont = None if s.cont is None else g.containers[path + s.cont.path[cut:]]
             slots.append(Slot(s.lit, node, cont, s.fwd, dict(s.env_extra), s.kw))
         fwd = [(code, None if refs is None else [ref(r) for r in refs], loc) for code, refs, loc in d.fwd]
-        return Draft(path, list(d.init), fwd, list(d.args), ins, slots, d.base,
+        return Draft(path, d.init, fwd, d.args, ins, slots, d.base,
                      None if d.seq_members is None else list(d.seq_members), {}, d.avoid, d.opt_ok)
 
     def size_text(self, grp: ClassGroup, refs: list, axis: int) -> str | None:
@@ -1721,8 +1736,10 @@ def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = N
     ins = [g.type_of(d.in_refs[0]) if d.in_refs else None for d in drafts] if drafts else []
     for a in range(t0.rank):
         vals = [t.shape[a] for t in ts]
-        if all(str(v) == str(vals[0]) for v in vals):
-            dims.append(str(vals[0]))
+        v0 = vals[0]
+        s0 = str(v0)
+        if all(v is v0 for v in vals) or all(str(v) == s0 for v in vals):     # (the same object: the same text)
+            dims.append(s0)
             continue
         name = None
         if grp is not None:      # a constructor parameter with these values (the block's own first)
