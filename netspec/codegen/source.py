@@ -23,6 +23,7 @@ from __future__ import annotations
 import builtins
 import functools
 import keyword
+import operator
 import re
 import subprocess
 import textwrap
@@ -154,34 +155,42 @@ class Index:
 
     def __init__(self, g: Graph):
         self.g = g
-        self.order = {nid: i for i, nid in enumerate(g.nodes)}
-        self.uses: dict = {}
-        self.subtree: dict = {p: [] for p in g.containers}
+        self.order = order = {nid: i for i, nid in enumerate(g.nodes)}
+        self.uses = uses = {}
+        self.subtree = subtree = {p: [] for p in g.containers}
         self.graph_out = {tuple(r) for r in g.outputs.values()}
-        for n in g.nodes.values():
+        members: dict = {}
+        for n in g.nodes.values():     # one pass: readers, the nodes inside each container, each node's parent
+            nid = n.id
             for r in n.inputs:
                 if r is not None:
-                    self.uses.setdefault(tuple(r), []).append(n.id)
+                    r = tuple(r)
+                    got = uses.get(r)
+                    if got is None:
+                        uses[r] = [nid]
+                    else:
+                        got.append(nid)
             if n.op is not InputOp:
-                for c in n.scope:
-                    self.subtree[c].append(n.id)
+                sc = n.scope
+                for c in sc:
+                    subtree[c].append(nid)
+                parent = sc[-1] if sc else None
+                ms = members.get(parent)
+                if ms is None:
+                    members[parent] = ms = []
+                ms.append(Member("node", nid, n.local_name, order[nid]))
         first: dict = {}
         for p, c in g.containers.items():
             nodes = self.subtree[p]
             first[p] = self.order[nodes[0]] if nodes else \
                 max([self.order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
         self.first = first
-        members: dict = {}
-        for n in g.nodes.values():
-            if n.op is InputOp:
-                continue
-            parent = n.scope[-1] if n.scope else None
-            members.setdefault(parent, []).append(Member("node", n.id, n.local_name, self.order[n.id]))
         for p, c in g.containers.items():
             local = p[len(c.parent) + 1:] if c.parent else p
             members.setdefault(c.parent, []).append(Member("container", p, local, first[p]))
+        by_order = operator.attrgetter("order")
         for ms in members.values():
-            ms.sort(key=lambda m: m.order)
+            ms.sort(key=by_order)
         self.children = members
         self._iface: dict = {}
         self.in_subtree: dict = {}
@@ -195,10 +204,15 @@ class Index:
         c = self.g.containers[path]
         inside = self.in_subtree[path]
         ins = [tuple(r) for r in c.inputs]
+        seen = set(ins)
+        nodes = self.g.nodes
         for nid in self.subtree[path]:
-            for r in self.g.nodes[nid].inputs:
-                if r is not None and r[0] not in inside and tuple(r) not in ins:
-                    ins.append(tuple(r))
+            for r in nodes[nid].inputs:
+                if r is not None and r[0] not in inside:
+                    r = tuple(r)
+                    if r not in seen:
+                        seen.add(r)
+                        ins.append(r)
         if c.kind == "block":
             outs = [tuple(r) for r in c.outputs]
         else:
@@ -1733,7 +1747,7 @@ def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = N
     if any(t.rank != t0.rank for t in ts):
         return "*"
     dims = []
-    ins = [g.type_of(d.in_refs[0]) if d.in_refs else None for d in drafts] if drafts else []
+    ins = None
     for a in range(t0.rank):
         vals = [t.shape[a] for t in ts]
         v0 = vals[0]
@@ -1748,6 +1762,8 @@ def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = N
                 if [str(x) for x in grp.values.get(nm, [])] == [str(v) for v in vals]:
                     name = nm
                     break
+        if ins is None:       # (the class inputs' types: only where a size differs)
+            ins = [g.type_of(d.in_refs[0]) if d.in_refs else None for d in drafts] if drafts else []
         if name is None and ins and all(t is not None and t.rank == t0.rank and str(t.shape[a]) == str(v)
                                         for t, v in zip(ins, vals)):
             name = _AXIS_NAMES.get(t0.rank, {}).get(a)      # the class input's own size on this axis
