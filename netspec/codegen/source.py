@@ -281,6 +281,7 @@ def mark(k: int) -> str:
 
 _MARK_RE = re.compile(_MARK + r"(\d+)" + _MARK)
 _OPT = "\x02"
+_STAND_IN = re.compile("\x00(\\d+)\x00|\x03(\\d+)\x03|\x04")    # Writer.render_slots: a slot, an operand, the module
 _STRIP = "\x06"      # in front of a call's argument list: drop the ', ' that follows
 
 
@@ -335,6 +336,7 @@ class Writer:
         self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
         self._ids: list | None = None    # node ids in graph order
         self._cond_scopes: set | None = None
+        self._render_cache: dict = {}    # (id(IR), operands, module) -> (IR, texts between its slots, literals)
         self._text_keys: dict = {}       # id(draft.init) -> the draft's text in a class key (shared by reused drafts)
         self._text_keep: list = []       # those init lists (their ids stay theirs)
 
@@ -830,6 +832,63 @@ class Writer:
             return False
         return self._is_chain(members, in_refs[0], out_refs[0])
 
+    def render_slots(self, e, slots: list, node, fwd=False, env_extra=None, operands=(), module=None) -> str:
+        """``render(e)`` with a slot for every literal (as ``leaf_ctx`` makes them).
+
+        Rendering is a pure function of the IR, the operands and the module, which it writes as they are, and it
+        takes the literals in a fixed order: so an IR object is rendered once, with stand-ins for its operands, its
+        module and its slots, and each node's text is that with its own operands, module and slot numbers."""
+        key = (id(e), len(operands), module is None)
+        got = self._render_cache.get(key)
+        if got is None or got[0] is not e:
+            lits: list = []
+
+            def leaf(lit: ir.Lit):
+                lits.append(lit)
+                return mark(len(lits) - 1), _PREC_SLOT
+            text = render(e, Context([f"\x03{k}\x03" for k in range(len(operands))],
+                                     None if module is None else "\x04", leaf))
+            parts: list = []      # text, and for each stand-in: k >= 0 the k-th slot, -1-k operand k, None module
+            at = 0
+            n_lit = 0
+            for m in _STAND_IN.finditer(text):
+                parts.append(text[at:m.start()])
+                if m.group(1) is not None:
+                    if int(m.group(1)) != n_lit:
+                        parts = None
+                        break
+                    parts.append(n_lit)
+                    n_lit += 1
+                elif m.group(2) is not None:
+                    parts.append(-1 - int(m.group(2)))
+                else:
+                    parts.append(None)
+                at = m.end()
+            if parts is None or n_lit != len(lits):      # a stand-in that the IR wrote itself: render each time
+                return render(e, Context(list(operands), module, self.leaf_ctx(slots, node=node, fwd=fwd,
+                                                                                env_extra=env_extra)))
+            parts.append(text[at:])
+            got = (e, parts, lits)
+            self._render_cache[key] = got
+        parts, lits = got[1], got[2]
+        if len(parts) == 1:
+            return parts[0]
+        base = len(slots)
+        env = env_extra or {}
+        for lit in lits:
+            slots.append(Slot(lit, node, None, fwd, dict(env)))
+        out = []
+        for x in parts:
+            if x.__class__ is str:
+                out.append(x)
+            elif x is None:
+                out.append(module)
+            elif x >= 0:
+                out.append(mark(base + x))
+            else:
+                out.append(operands[-1 - x])
+        return "".join(out)
+
     def leaf_ctx(self, slots: list, node=None, cont=None, fwd=False, env_extra=None):
         def leaf(lit: ir.Lit):
             slots.append(Slot(lit, node, cont, fwd, dict(env_extra or {})))
@@ -842,7 +901,7 @@ class Writer:
         if m.kind == "node":
             n = g.nodes[m.key]
             c = self.ctor(n)
-            return render(c, Context(leaf=self.leaf_ctx(slots, node=n, env_extra=env_extra)))
+            return self.render_slots(c, slots, n, env_extra=env_extra)
         mode = self.mode(m.key)
         if mode == "class":
             return self.instance_expr(m.key, slots, env_extra)
@@ -1142,7 +1201,7 @@ class Writer:
             operands = []
             for r in n.inputs:
                 operands.append("None" if r is None else invars.pop(0))
-            code = render(self.fwd_ir(n), Context(operands, mod, self.leaf_ctx(slots, node=n, fwd=True)))
+            code = self.render_slots(self.fwd_ir(n), slots, n, fwd=True, operands=operands, module=mod)
             return f"{lhs} = {code}"
         path = st[1]
         acc = access.get(path)
