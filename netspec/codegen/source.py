@@ -628,8 +628,8 @@ class Writer:
             return "x", k
         key = [len(self.helpers), c.kind]
         try:
-            key.append(tuple(rel(r) for r in ins))
-            key.append(tuple(rel(r) for r in outs))
+            key.append(tuple([rel(r) for r in ins]))
+            key.append(tuple([rel(r) for r in outs]))
             if c.kind == "block":
                 key += [tuple(c.input_names), tuple(c.output_names)]
                 if members and [m.local for m in members] == [str(k) for k in range(len(members))]:
@@ -649,12 +649,14 @@ class Writer:
                             return None
                         shared = (order[shared] - base, nodes_[shared].op)
                     loc = n.loc
-                    # (the constructor and forward IR are those of the key: not asked for here; where(loc) is a
-                    # function of the file and line)
+                    w = n.meta.get("weights", {}).get("")
+                    # (the constructor and forward IR are those of the IR key: not asked for here; so is whether the
+                    # op's buffer is transient (op and Params), which weight_kind() reads beside the weights; where()
+                    # is a function of the file and line)
                     key.append((m.local, irk, shared, len(n.out),
                                 tuple([None if r is None else (order[r[0]] - base, r[1]) if r[0] in inside else
                                        rel(r) for r in n.inputs]),
-                                self.weight_kind(n), n.op.name == "add" and self.add_in_place(n),
+                                w[1] if w else None, n.op.name == "add" and self.add_in_place(n),
                                 None if loc is None else (loc.file, loc.line)))
                 else:
                     p = m.key
@@ -2018,6 +2020,9 @@ def _dependency_order(w: Writer, classes: list) -> list:
         out.append(grp)
     for grp in classes:
         visit(grp)
+    # 'visit' refers to itself through its closure: a reference cycle that would keep every class and draft of the
+    # network (through 'names') alive until the cyclic GC ran, and make that run scan them all
+    visit = None
     return out
 
 
