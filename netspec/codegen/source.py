@@ -590,8 +590,8 @@ class Writer:
 
     def _draft_key(self, path: str):
         """Everything that ``draft(path)`` reads, with the values and nodes of the instance written relative to it
-        (a node as its offset in graph order from the instance's first node, an outside value as its position among
-        the instance's inputs), or None where the instance is not one whose draft may be reused: it has optional
+        (a node as its offset in graph order from the instance's first node, each member node's own offset included,
+        an outside value as its position among the instance's inputs), or None where the instance is not one whose draft may be reused: it has optional
         layers, a member that is not a plain node or a class instance, a node whose code IR is not shared, a node
         that shares the module of a node outside it.
 
@@ -653,7 +653,7 @@ class Writer:
                     # (the constructor and forward IR are those of the IR key: not asked for here; so is whether the
                     # op's buffer is transient (op and Params), which weight_kind() reads beside the weights; where()
                     # is a function of the file and line)
-                    key.append((m.local, irk, shared, len(n.out),
+                    key.append((m.local, order[n.id] - base, irk, shared, len(n.out),
                                 tuple([None if r is None else (order[r[0]] - base, r[1]) if r[0] in inside else
                                        rel(r) for r in n.inputs]),
                                 w[1] if w else None, n.op.name == "add" and self.add_in_place(n),
@@ -665,8 +665,10 @@ class Writer:
                     grp, i = self.by_path[p]
                     cc = g.containers[p]
                     cins, couts = ix.iface(p)
-                    key.append((m.local, id(grp), tuple((type(grp.values[nm][i]), repr(grp.values[nm][i]))
-                                                         for nm, _, _ in grp.params),
+                    vals = [grp.values[nm][i] for nm, _, _ in grp.params]
+                    if not all(_plain_value(v) for v in vals):
+                        return None
+                    key.append((m.local, id(grp), tuple([(type(v), repr(v)) for v in vals]),
                                 tuple(rel(r) for r in cins), tuple(rel(r) for r in couts), cc.kind,
                                 tuple(cc.output_names) if cc.kind == "block" else None, where(cc.loc)))
         except _NoReuse:
@@ -1686,6 +1688,15 @@ def _same_value(a, b) -> bool:
     if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
         return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b))
     return type(a) is type(b) and a == b
+
+
+def _plain_value(v) -> bool:
+    """A value that its type and repr() determine (a draft key compares values by them)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return type(v) in (type(None), bool, int, float, str)
+    if type(v) in (tuple, list):
+        return all(_plain_value(x) for x in v)
+    return False
 
 
 def _plain_default(v) -> bool:
