@@ -338,6 +338,7 @@ class Writer:
         self._ids: list | None = None    # node ids in graph order
         self._cond_scopes: set | None = None
         self._render_cache: dict = {}    # (id(IR), operands, module) -> (IR, texts between its slots, literals)
+        self._name_k: dict = {}          # class name base -> the number of the last name given for it
         self._text_keys: dict = {}       # id(draft.init) -> the draft's text in a class key (shared by reused drafts)
         self._text_keep: list = []       # those init lists (their ids stay theirs)
 
@@ -758,10 +759,14 @@ class Writer:
         if grp.name:
             return
         base = camel(grp.block, "Block")
-        name, k = base, 1
+        # the first free one of base, base2, base3, ...: names are only ever taken, so the search goes on from the
+        # last name given for this base (not from base again: that was quadratic in the classes of one block)
+        k = self._name_k.get(base, 1)
+        name = base if k == 1 else f"{base}{k}"
         while name in self.taken or name in _RESERVED or name in self.helpers or name == camel(self.g.name, ""):
             k += 1
             name = f"{base}{k}"
+        self._name_k[base] = k
         self.taken.add(name)
         grp.name = name
 
@@ -1116,8 +1121,9 @@ class Writer:
             if (k > 1 or v in args) and v not in args:
                 rename[v] = None
         used = set(args) | {v for v in assigned if v not in rename}
+        k = 1                  # out, out2, ...: each the first free one (those before it stay used)
         for v in rename:
-            nm, k = "out", 1
+            nm = "out" if k == 1 else f"out{k}"
             while nm in used:
                 k += 1
                 nm = f"out{k}"
