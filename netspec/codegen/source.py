@@ -143,7 +143,7 @@ def where(loc) -> str:
 
 # -- structure of a graph -----------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Member:
     kind: str            # "node" | "container"
     key: str             # node id or container path
@@ -233,7 +233,7 @@ class Index:
 
 # -- drafts: one class instance rendered with numbered slots -------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
     lit: ir.Lit
     node: Node | None = None          # the node whose op wrote the literal (its exprs and inputs)
@@ -246,7 +246,7 @@ class Slot:
     loop_var: str | None = None       # the comprehension's variable the slot's expression may read
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     scope: str | None                 # container path (None: the network)
     init: list                        # lines (str, with slot marks) of __init__ after super().__init__()
@@ -262,7 +262,7 @@ class Draft:
     opt_ok: bool = True               # every present optional layer rebinds its input's variable
 
 
-@dataclass
+@dataclass(slots=True)
 class Optional_:
     """A layer with a condition, present in this instance: its constructor, its statement and their slots."""
 
