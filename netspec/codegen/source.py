@@ -1080,8 +1080,9 @@ class Writer:
             var.setdefault(tuple(r), a)
         # liveness: a value's last reader (one pass)
         last_use: dict = {}
-        for i, st in enumerate(stmts):
-            for r in self._stmt_ins(st):
+        sins = [self._stmt_ins(st) for st in stmts]       # (each statement's inputs, made once)
+        for i, ins in enumerate(sins):
+            for r in ins:
                 last_use[r] = i
         for r in out_refs:
             last_use[tuple(r)] = len(stmts) + 1
@@ -1090,9 +1091,9 @@ class Writer:
         plan = []
         for i, st in enumerate(stmts):
             if st[0] == "dropped":
-                plan.append((st, [], []))
+                plan.append((st, [], [], []))
                 continue
-            ins = self._stmt_ins(st)
+            ins = sins[i]
             outs = self._stmt_outs(st)
             invars = [var_of(var, r) for r in ins]
             if outs and all(r in var for r in outs):
@@ -1114,7 +1115,7 @@ class Writer:
             for r, v in zip(outs, vs):
                 if r not in var and v != "_":       # a value passed through keeps its variable
                     var[r] = v
-            plan.append((st, invars, vs))
+            plan.append((st, invars, vs, outs))
         # a variable assigned more than once is called out, out2, ... (it holds no single layer's output)
         rename = {}
         for v, k in assigned.items():
@@ -1130,13 +1131,12 @@ class Writer:
             used.add(nm)
             rename[v] = nm
         lines = []
-        for st, invars, vs in plan:
+        for st, invars, vs, outs in plan:
             if st[0] == "dropped":
                 lines.append((opt_mark(st[1]), None, None))
                 continue
             invars = [rename.get(v, v) if v is not None else None for v in invars]
             vs = [rename.get(v, v) for v in vs]
-            outs = self._stmt_outs(st)
             loc = st[1].loc if st[0] == "node" else g.containers[st[1]].loc
             opt = optional.get(st[2].local) if st[2].local in optional else None
             if opt is not None:
