@@ -287,7 +287,7 @@ _STRIP = "\x06"      # in front of a call's argument list: drop the ', ' that fo
 
 
 def finish_text(text: str) -> str:
-    return text.replace(_STRIP + ", ", "").replace(_STRIP, "")
+    return text.replace(_STRIP + ", ", "").replace(_STRIP, "") if _STRIP in text else text
 
 
 def opt_mark(name: str) -> str:
@@ -1747,7 +1747,7 @@ def _assign(name: str, expr: str) -> str:
 def _fill(text: str, grp: ClassGroup | None, slot_texts: list) -> str:
     def sub(m):
         return slot_texts[int(m.group(1))][0]
-    return finish_text(_MARK_RE.sub(sub, text))
+    return finish_text(_MARK_RE.sub(sub, text) if _MARK in text else text)
 
 
 def _class_text(w: Writer, grp: ClassGroup) -> str:
@@ -1871,11 +1871,15 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
     for nm, attr in w.top_self.items():
         out.append(f"{INDENT * 2}self.{attr} = {nm}")
     for line in d.init:
-        out.append(INDENT * 2 + finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))], line)))
+        if _MARK in line:
+            line = _MARK_RE.sub(lambda m: texts[int(m.group(1))], line)
+        out.append(INDENT * 2 + finish_text(line))
     ins = ", ".join(f"{a}: {fmt_type(g.type_of(r))}" for a, r in zip(d.args, d.in_refs))
     out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d.args)}):" + (f"  # {ins}" if ins else "")]
     for code, refs, loc in d.fwd:
-        code = finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))], code))
+        if _MARK in code:
+            code = _MARK_RE.sub(lambda m: texts[int(m.group(1))], code)
+        code = finish_text(code)
         cm = []
         if refs:
             cm.append(", ".join(fmt_type(g.type_of(r)) for r in refs))
