@@ -137,7 +137,7 @@ def _both(text: str, monkeypatch) -> tuple[str, str, int, int]:
 
 @pytest.mark.parametrize("text", [MIX, AROUND], ids=["mix", "around"])
 def test_reuse_gives_the_same_source(text, monkeypatch):
-    reused, every, made, moved = _both(text, monkeypatch)
+    reused, every, _, moved = _both(text, monkeypatch)
     assert reused == every
     assert moved > 0
 

@@ -592,9 +592,10 @@ class Writer:
     def _draft_key(self, path: str):
         """Everything that ``draft(path)`` reads, with the values and nodes of the instance written relative to it
         (a node as its offset in graph order from the instance's first node, each member node's own offset included,
-        an outside value as its position among the instance's inputs), or None where the instance is not one whose draft may be reused: it has optional
-        layers, a member that is not a plain node or a class instance, a node whose code IR is not shared, a node
-        that shares the module of a node outside it.
+        an outside value as its position among the instance's inputs), or None where the instance is not one whose
+        draft may be reused: it has optional layers, a member that is not a plain node or a class instance, a node
+        whose code IR is not shared, a node that shares the module of a node outside it, a nested instance whose
+        values are not plain.
 
         Two instances with equal keys have the same draft up to that renaming: the draft's text depends only on what
         the key holds (members' names, kinds and code IR, the predicates on the graph around them that draft()
