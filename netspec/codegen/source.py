@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import builtins
 import functools
+import gc
 import keyword
+import operator
 import re
 import subprocess
 import textwrap
@@ -51,6 +53,10 @@ _SIZE_FIELDS = ("out", "features", "hidden", "dim", "channels", "embed", "size",
 
 
 _MISSING = object()
+
+# Reuse the draft of an identical earlier block instance instead of drafting every instance (see Writer._draft_key).
+# Off: every instance is drafted (the tests compare the two).
+REUSE_DRAFTS = True
 
 
 class CodegenError(NetspecError):
@@ -137,7 +143,7 @@ def where(loc) -> str:
 
 # -- structure of a graph -----------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Member:
     kind: str            # "node" | "container"
     key: str             # node id or container path
@@ -150,34 +156,42 @@ class Index:
 
     def __init__(self, g: Graph):
         self.g = g
-        self.order = {nid: i for i, nid in enumerate(g.nodes)}
-        self.uses: dict = {}
-        self.subtree: dict = {p: [] for p in g.containers}
+        self.order = order = {nid: i for i, nid in enumerate(g.nodes)}
+        self.uses = uses = {}
+        self.subtree = subtree = {p: [] for p in g.containers}
         self.graph_out = {tuple(r) for r in g.outputs.values()}
-        for n in g.nodes.values():
+        members: dict = {}
+        for n in g.nodes.values():     # one pass: readers, the nodes inside each container, each node's parent
+            nid = n.id
             for r in n.inputs:
                 if r is not None:
-                    self.uses.setdefault(tuple(r), []).append(n.id)
+                    r = tuple(r)
+                    got = uses.get(r)
+                    if got is None:
+                        uses[r] = [nid]
+                    else:
+                        got.append(nid)
             if n.op is not InputOp:
-                for c in n.scope:
-                    self.subtree[c].append(n.id)
+                sc = n.scope
+                for c in sc:
+                    subtree[c].append(nid)
+                parent = sc[-1] if sc else None
+                ms = members.get(parent)
+                if ms is None:
+                    members[parent] = ms = []
+                ms.append(Member("node", nid, n.local_name, order[nid]))
         first: dict = {}
         for p, c in g.containers.items():
             nodes = self.subtree[p]
             first[p] = self.order[nodes[0]] if nodes else \
                 max([self.order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
         self.first = first
-        members: dict = {}
-        for n in g.nodes.values():
-            if n.op is InputOp:
-                continue
-            parent = n.scope[-1] if n.scope else None
-            members.setdefault(parent, []).append(Member("node", n.id, n.local_name, self.order[n.id]))
         for p, c in g.containers.items():
             local = p[len(c.parent) + 1:] if c.parent else p
             members.setdefault(c.parent, []).append(Member("container", p, local, first[p]))
+        by_order = operator.attrgetter("order")
         for ms in members.values():
-            ms.sort(key=lambda m: m.order)
+            ms.sort(key=by_order)
         self.children = members
         self._iface: dict = {}
         self.in_subtree: dict = {}
@@ -191,10 +205,15 @@ class Index:
         c = self.g.containers[path]
         inside = self.in_subtree[path]
         ins = [tuple(r) for r in c.inputs]
+        seen = set(ins)
+        nodes = self.g.nodes
         for nid in self.subtree[path]:
-            for r in self.g.nodes[nid].inputs:
-                if r is not None and r[0] not in inside and tuple(r) not in ins:
-                    ins.append(tuple(r))
+            for r in nodes[nid].inputs:
+                if r is not None and r[0] not in inside:
+                    r = tuple(r)
+                    if r not in seen:
+                        seen.add(r)
+                        ins.append(r)
         if c.kind == "block":
             outs = [tuple(r) for r in c.outputs]
         else:
@@ -214,7 +233,7 @@ class Index:
 
 # -- drafts: one class instance rendered with numbered slots -------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class Slot:
     lit: ir.Lit
     node: Node | None = None          # the node whose op wrote the literal (its exprs and inputs)
@@ -227,7 +246,7 @@ class Slot:
     loop_var: str | None = None       # the comprehension's variable the slot's expression may read
 
 
-@dataclass
+@dataclass(slots=True)
 class Draft:
     scope: str | None                 # container path (None: the network)
     init: list                        # lines (str, with slot marks) of __init__ after super().__init__()
@@ -243,7 +262,7 @@ class Draft:
     opt_ok: bool = True               # every present optional layer rebinds its input's variable
 
 
-@dataclass
+@dataclass(slots=True)
 class Optional_:
     """A layer with a condition, present in this instance: its constructor, its statement and their slots."""
 
@@ -263,11 +282,12 @@ def mark(k: int) -> str:
 
 _MARK_RE = re.compile(_MARK + r"(\d+)" + _MARK)
 _OPT = "\x02"
+_STAND_IN = re.compile("\x00(\\d+)\x00|\x03(\\d+)\x03|\x04")    # Writer.render_slots: a slot, an operand, the module
 _STRIP = "\x06"      # in front of a call's argument list: drop the ', ' that follows
 
 
 def finish_text(text: str) -> str:
-    return text.replace(_STRIP + ", ", "").replace(_STRIP, "")
+    return text.replace(_STRIP + ", ", "").replace(_STRIP, "") if _STRIP in text else text
 
 
 def opt_mark(name: str) -> str:
@@ -314,6 +334,13 @@ class Writer:
         self._fwd_cache: dict = {}
         self._ir_keys: dict = {}         # node id -> the first part of its _ir_key
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
+        self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
+        self._ids: list | None = None    # node ids in graph order
+        self._cond_scopes: set | None = None
+        self._render_cache: dict = {}    # (id(IR), operands, module) -> (IR, texts between its slots, literals)
+        self._name_k: dict = {}          # class name base -> the number of the last name given for it
+        self._text_keys: dict = {}       # id(draft.init) -> the draft's text in a class key (shared by reused drafts)
+        self._text_keep: list = []       # those init lists (their ids stay theirs)
 
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
@@ -516,11 +543,16 @@ class Writer:
             for p in sorted(levels[h], key=lambda q: self.ix.first[q]):
                 if self.mode(p) != "class":
                     continue
-                d = self.draft(p)
+                d = self.draft_instance(p)
                 c = g.containers[p]
                 block = self.class_base_name(p)
-                key = (c.kind, block, d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
-                       tuple(d.seq_members or ()), self._shape_key(d))
+                text_key = self._text_keys.get(id(d.init))      # a reused draft: its template's
+                if text_key is None:
+                    text_key = (d.base, tuple(d.init), tuple(x[0] for x in d.fwd), tuple(d.args),
+                                tuple(d.seq_members or ()), self._shape_key(d))
+                    self._text_keys[id(d.init)] = text_key
+                    self._text_keep.append(d.init)
+                key = (c.kind, block) + text_key
                 if not d.opt_ok:    # optional layers that cannot be written under an 'if': a class of their own
                     key += (tuple((k, None if o is None else (o.init, o.fwd[0] if o.fwd else None))
                                   for k, o in d.optional.items()),)
@@ -540,6 +572,135 @@ class Writer:
             for grp in new:
                 self.resolve(grp)
         return self.draft(None)
+
+    # -- reusing drafts ------------------------------------------------------------------------------------------
+    def draft_instance(self, path: str) -> Draft:
+        """``draft(path)``, or the draft of an identical earlier instance with its node ids moved to this one."""
+        if not REUSE_DRAFTS:
+            return self.draft(path)
+        key = self._draft_key(path)
+        if key is None:
+            return self.draft(path)
+        got = self._drafted.get(key)
+        if got is None:
+            d = self.draft(path)
+            if not d.optional and all(s.copies is None and s.loop_var is None for s in d.slots):
+                self._drafted[key] = (d, path)
+            return d
+        return self._moved(got[0], got[1], path)
+
+    def _draft_key(self, path: str):
+        """Everything that ``draft(path)`` reads, with the values and nodes of the instance written relative to it
+        (a node as its offset in graph order from the instance's first node, each member node's own offset included,
+        an outside value as its position among the instance's inputs), or None where the instance is not one whose
+        draft may be reused: it has optional layers, a member that is not a plain node or a class instance, a node
+        whose code IR is not shared, a node that shares the module of a node outside it, a nested instance whose
+        values are not plain.
+
+        Two instances with equal keys have the same draft up to that renaming: the draft's text depends only on what
+        the key holds (members' names, kinds and code IR, the predicates on the graph around them that draft()
+        consults, the wiring, the helper names taken so far), and its slots' literals are the same objects (the
+        code IR is shared between nodes with the same IR key)."""
+        g = self.g
+        ix = self.ix
+        if self._cond_scopes is None:
+            self._cond_scopes = {k[0] for k in g.conds}
+            self._ids = list(g.nodes)
+        if path in self._cond_scopes or g.dropped.get(path):
+            return None
+        c = g.containers[path]
+        nodes = ix.subtree[path]
+        if not nodes:
+            return None
+        members = ix.children.get(path, [])
+        ins, outs = ix.iface(path)
+        order = ix.order
+        inside = ix.in_subtree[path]
+        base = order[nodes[0]]
+        inpos = {r: k for k, r in enumerate(ins)}
+
+        def rel(r):
+            if r is None:
+                return None
+            if r[0] in inside:
+                return order[r[0]] - base, r[1]
+            k = inpos.get(tuple(r))
+            if k is None:
+                raise _NoReuse()
+            return "x", k
+        key = [len(self.helpers), c.kind]
+        try:
+            key.append(tuple([rel(r) for r in ins]))
+            key.append(tuple([rel(r) for r in outs]))
+            if c.kind == "block":
+                key += [tuple(c.input_names), tuple(c.output_names)]
+                if members and [m.local for m in members] == [str(k) for k in range(len(members))]:
+                    key.append(self._chain_block(path, members, ins, outs))
+            nodes_ = g.nodes
+            for m in members:
+                if m.kind == "node":
+                    n = nodes_[m.key]
+                    irk = self._ir_keys.get(n.id, _MISSING)
+                    if irk is _MISSING:
+                        irk = self._ir_key(n)
+                    if irk is None:
+                        return None
+                    shared = n.meta.get("shared_with")
+                    if shared:
+                        if shared not in inside:
+                            return None
+                        shared = (order[shared] - base, nodes_[shared].op)
+                    loc = n.loc
+                    w = n.meta.get("weights", {}).get("")
+                    # (the constructor and forward IR are those of the IR key: not asked for here; so is whether the
+                    # op's buffer is transient (op and Params), which weight_kind() reads beside the weights; where()
+                    # is a function of the file and line)
+                    key.append((m.local, order[n.id] - base, irk, shared, len(n.out),
+                                tuple([None if r is None else (order[r[0]] - base, r[1]) if r[0] in inside else
+                                       rel(r) for r in n.inputs]),
+                                w[1] if w else None, n.op.name == "add" and self.add_in_place(n),
+                                None if loc is None else (loc.file, loc.line)))
+                else:
+                    p = m.key
+                    if self.mode(p) != "class" or p != path + "." + m.local:
+                        return None
+                    grp, i = self.by_path[p]
+                    cc = g.containers[p]
+                    cins, couts = ix.iface(p)
+                    vals = [grp.values[nm][i] for nm, _, _ in grp.params]
+                    if not all(_plain_value(v) for v in vals):
+                        return None
+                    key.append((m.local, id(grp), tuple([(type(v), repr(v)) for v in vals]),
+                                tuple(rel(r) for r in cins), tuple(rel(r) for r in couts), cc.kind,
+                                tuple(cc.output_names) if cc.kind == "block" else None, where(cc.loc)))
+        except _NoReuse:
+            return None
+        return tuple(key)
+
+    def _moved(self, d: Draft, scope: str, path: str) -> Draft:
+        """The draft ``d`` of instance ``scope``, for the instance ``path`` whose _draft_key is the same."""
+        g = self.g
+        ix = self.ix
+        order = ix.order
+        ids = self._ids
+        shift = order[ix.subtree[path][0]] - order[ix.subtree[scope][0]]
+        inside = ix.in_subtree[scope]
+        ins = ix.iface(path)[0]
+        old_pos = {r: k for k, r in enumerate(d.in_refs)}
+        cut = len(scope)
+
+        def ref(r):
+            if r[0] in inside:
+                return ids[order[r[0]] + shift], r[1]
+            return tuple(ins[old_pos[tuple(r)]])
+        slots = []
+        for s in d.slots:
+            node = None if s.node is None else g.nodes[ids[order[s.node.id] + shift]]
+            cont = None if s.cont is None else g.containers[path + s.cont.path[cut:]]
+            slots.append(Slot(s.lit, node, cont, s.fwd, dict(s.env_extra), s.kw))
+        fwd = [(code, None if refs is None else [ref(r) for r in refs], loc) for code, refs, loc in d.fwd]
+        return Draft(path, d.init, fwd, d.args, ins, slots, d.base,
+                     None if d.seq_members is None else list(d.seq_members), {}, d.avoid, d.opt_ok)
 
     def size_text(self, grp: ClassGroup, refs: list, axis: int) -> str | None:
         """A size that differs between a class's instances, written over its constructor parameters (for the shape
@@ -599,10 +760,14 @@ class Writer:
         if grp.name:
             return
         base = camel(grp.block, "Block")
-        name, k = base, 1
+        # the first free one of base, base2, base3, ...: names are only ever taken, so the search goes on from the
+        # last name given for this base (not from base again: that was quadratic in the classes of one block)
+        k = self._name_k.get(base, 1)
+        name = base if k == 1 else f"{base}{k}"
         while name in self.taken or name in _RESERVED or name in self.helpers or name == camel(self.g.name, ""):
             k += 1
             name = f"{base}{k}"
+        self._name_k[base] = k
         self.taken.add(name)
         grp.name = name
 
@@ -678,6 +843,63 @@ class Writer:
             return False
         return self._is_chain(members, in_refs[0], out_refs[0])
 
+    def render_slots(self, e, slots: list, node, fwd=False, env_extra=None, operands=(), module=None) -> str:
+        """``render(e)`` with a slot for every literal (as ``leaf_ctx`` makes them).
+
+        Rendering is a pure function of the IR, the operands and the module, which it writes as they are, and it
+        takes the literals in a fixed order: so an IR object is rendered once, with stand-ins for its operands, its
+        module and its slots, and each node's text is that with its own operands, module and slot numbers."""
+        key = (id(e), len(operands), module is None)
+        got = self._render_cache.get(key)
+        if got is None or got[0] is not e:
+            lits: list = []
+
+            def leaf(lit: ir.Lit):
+                lits.append(lit)
+                return mark(len(lits) - 1), _PREC_SLOT
+            text = render(e, Context([f"\x03{k}\x03" for k in range(len(operands))],
+                                     None if module is None else "\x04", leaf))
+            parts: list = []      # text, and for each stand-in: k >= 0 the k-th slot, -1-k operand k, None module
+            at = 0
+            n_lit = 0
+            for m in _STAND_IN.finditer(text):
+                parts.append(text[at:m.start()])
+                if m.group(1) is not None:
+                    if int(m.group(1)) != n_lit:
+                        parts = None
+                        break
+                    parts.append(n_lit)
+                    n_lit += 1
+                elif m.group(2) is not None:
+                    parts.append(-1 - int(m.group(2)))
+                else:
+                    parts.append(None)
+                at = m.end()
+            if parts is None or n_lit != len(lits):      # a stand-in that the IR wrote itself: render each time
+                return render(e, Context(list(operands), module, self.leaf_ctx(slots, node=node, fwd=fwd,
+                                                                                env_extra=env_extra)))
+            parts.append(text[at:])
+            got = (e, parts, lits)
+            self._render_cache[key] = got
+        parts, lits = got[1], got[2]
+        if len(parts) == 1:
+            return parts[0]
+        base = len(slots)
+        env = env_extra or {}
+        for lit in lits:
+            slots.append(Slot(lit, node, None, fwd, dict(env)))
+        out = []
+        for x in parts:
+            if x.__class__ is str:
+                out.append(x)
+            elif x is None:
+                out.append(module)
+            elif x >= 0:
+                out.append(mark(base + x))
+            else:
+                out.append(operands[-1 - x])
+        return "".join(out)
+
     def leaf_ctx(self, slots: list, node=None, cont=None, fwd=False, env_extra=None):
         def leaf(lit: ir.Lit):
             slots.append(Slot(lit, node, cont, fwd, dict(env_extra or {})))
@@ -690,7 +912,7 @@ class Writer:
         if m.kind == "node":
             n = g.nodes[m.key]
             c = self.ctor(n)
-            return render(c, Context(leaf=self.leaf_ctx(slots, node=n, env_extra=env_extra)))
+            return self.render_slots(c, slots, n, env_extra=env_extra)
         mode = self.mode(m.key)
         if mode == "class":
             return self.instance_expr(m.key, slots, env_extra)
@@ -859,8 +1081,9 @@ class Writer:
             var.setdefault(tuple(r), a)
         # liveness: a value's last reader (one pass)
         last_use: dict = {}
-        for i, st in enumerate(stmts):
-            for r in self._stmt_ins(st):
+        sins = [self._stmt_ins(st) for st in stmts]       # (each statement's inputs, made once)
+        for i, ins in enumerate(sins):
+            for r in ins:
                 last_use[r] = i
         for r in out_refs:
             last_use[tuple(r)] = len(stmts) + 1
@@ -869,9 +1092,9 @@ class Writer:
         plan = []
         for i, st in enumerate(stmts):
             if st[0] == "dropped":
-                plan.append((st, [], []))
+                plan.append((st, [], [], []))
                 continue
-            ins = self._stmt_ins(st)
+            ins = sins[i]
             outs = self._stmt_outs(st)
             invars = [var_of(var, r) for r in ins]
             if outs and all(r in var for r in outs):
@@ -893,28 +1116,28 @@ class Writer:
             for r, v in zip(outs, vs):
                 if r not in var and v != "_":       # a value passed through keeps its variable
                     var[r] = v
-            plan.append((st, invars, vs))
+            plan.append((st, invars, vs, outs))
         # a variable assigned more than once is called out, out2, ... (it holds no single layer's output)
         rename = {}
         for v, k in assigned.items():
             if (k > 1 or v in args) and v not in args:
                 rename[v] = None
         used = set(args) | {v for v in assigned if v not in rename}
+        k = 1                  # out, out2, ...: each the first free one (those before it stay used)
         for v in rename:
-            nm, k = "out", 1
+            nm = "out" if k == 1 else f"out{k}"
             while nm in used:
                 k += 1
                 nm = f"out{k}"
             used.add(nm)
             rename[v] = nm
         lines = []
-        for st, invars, vs in plan:
+        for st, invars, vs, outs in plan:
             if st[0] == "dropped":
                 lines.append((opt_mark(st[1]), None, None))
                 continue
             invars = [rename.get(v, v) if v is not None else None for v in invars]
             vs = [rename.get(v, v) for v in vs]
-            outs = self._stmt_outs(st)
             loc = st[1].loc if st[0] == "node" else g.containers[st[1]].loc
             opt = optional.get(st[2].local) if st[2].local in optional else None
             if opt is not None:
@@ -990,7 +1213,7 @@ class Writer:
             operands = []
             for r in n.inputs:
                 operands.append("None" if r is None else invars.pop(0))
-            code = render(self.fwd_ir(n), Context(operands, mod, self.leaf_ctx(slots, node=n, fwd=True)))
+            code = self.render_slots(self.fwd_ir(n), slots, n, fwd=True, operands=operands, module=mod)
             return f"{lhs} = {code}"
         path = st[1]
         acc = access.get(path)
@@ -1474,6 +1697,15 @@ def _same_value(a, b) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _plain_value(v) -> bool:
+    """A value that its type and repr() determine (a draft key compares values by them)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return type(v) in (type(None), bool, int, float, str)
+    if type(v) in (tuple, list):
+        return all(_plain_value(x) for x in v)
+    return False
+
+
 def _plain_default(v) -> bool:
     if isinstance(v, str):
         return False     # may be an expression over earlier parameters
@@ -1516,7 +1748,7 @@ def _assign(name: str, expr: str) -> str:
 def _fill(text: str, grp: ClassGroup | None, slot_texts: list) -> str:
     def sub(m):
         return slot_texts[int(m.group(1))][0]
-    return finish_text(_MARK_RE.sub(sub, text))
+    return finish_text(_MARK_RE.sub(sub, text) if _MARK in text else text)
 
 
 def _class_text(w: Writer, grp: ClassGroup) -> str:
@@ -1595,11 +1827,13 @@ def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = N
     if any(t.rank != t0.rank for t in ts):
         return "*"
     dims = []
-    ins = [g.type_of(d.in_refs[0]) if d.in_refs else None for d in drafts] if drafts else []
+    ins = None
     for a in range(t0.rank):
         vals = [t.shape[a] for t in ts]
-        if all(str(v) == str(vals[0]) for v in vals):
-            dims.append(str(vals[0]))
+        v0 = vals[0]
+        s0 = str(v0)
+        if all(v is v0 for v in vals) or all(str(v) == s0 for v in vals):     # (the same object: the same text)
+            dims.append(s0)
             continue
         name = None
         if grp is not None:      # a constructor parameter with these values (the block's own first)
@@ -1608,6 +1842,8 @@ def _dims(w: Writer, grp: ClassGroup | None, refs: list, drafts: list | None = N
                 if [str(x) for x in grp.values.get(nm, [])] == [str(v) for v in vals]:
                     name = nm
                     break
+        if ins is None:       # (the class inputs' types: only where a size differs)
+            ins = [g.type_of(d.in_refs[0]) if d.in_refs else None for d in drafts] if drafts else []
         if name is None and ins and all(t is not None and t.rank == t0.rank and str(t.shape[a]) == str(v)
                                         for t, v in zip(ins, vals)):
             name = _AXIS_NAMES.get(t0.rank, {}).get(a)      # the class input's own size on this axis
@@ -1636,11 +1872,15 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
     for nm, attr in w.top_self.items():
         out.append(f"{INDENT * 2}self.{attr} = {nm}")
     for line in d.init:
-        out.append(INDENT * 2 + finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))], line)))
+        if _MARK in line:
+            line = _MARK_RE.sub(lambda m: texts[int(m.group(1))], line)
+        out.append(INDENT * 2 + finish_text(line))
     ins = ", ".join(f"{a}: {fmt_type(g.type_of(r))}" for a, r in zip(d.args, d.in_refs))
     out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d.args)}):" + (f"  # {ins}" if ins else "")]
     for code, refs, loc in d.fwd:
-        code = finish_text(_MARK_RE.sub(lambda m: texts[int(m.group(1))], code))
+        if _MARK in code:
+            code = _MARK_RE.sub(lambda m: texts[int(m.group(1))], code)
+        code = finish_text(code)
         cm = []
         if refs:
             cm.append(", ".join(fmt_type(g.type_of(r)) for r in refs))
@@ -1693,6 +1933,10 @@ def _resolve_top(w: Writer, d: Draft) -> list:
 
 
 class _NoDerived(Exception):
+    pass
+
+
+class _NoReuse(Exception):
     pass
 
 
@@ -1798,6 +2042,9 @@ def _dependency_order(w: Writer, classes: list) -> list:
         out.append(grp)
     for grp in classes:
         visit(grp)
+    # 'visit' refers to itself through its closure: a reference cycle that would keep every class and draft of the
+    # network (through 'names') alive until the cyclic GC ran, and make that run scan them all
+    visit = None
     return out
 
 
@@ -1810,9 +2057,18 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
     taken: set = set()
     helpers: dict = {}
     parts = []
-    for k, g in enumerate(graphs):
-        cn = class_names[k] if class_names else None
-        parts.append(_network_parts(g, cn, taken, helpers, readable))
+    # The writer makes millions of small objects that live until the text is written and almost no reference
+    # cycles: the cyclic GC's young-generation scans alone were 12-15% of generating a 100k-node network. It is paused
+    # while the classes are written (and restored as it was, whatever happens).
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        for k, g in enumerate(graphs):
+            cn = class_names[k] if class_names else None
+            parts.append(_network_parts(g, cn, taken, helpers, readable))
+    finally:
+        if paused:
+            gc.enable()
     texts = [t for p in parts for t in p.texts]
     body = "\n\n\n".join([h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts])
     needs = set().union(*(p.needs for p in parts)) if parts else set()

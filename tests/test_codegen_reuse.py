@@ -1,0 +1,171 @@
+"""Code generation reuses the draft of an identical earlier block instance (``Writer.draft_instance``): the source
+is the same, byte for byte, as when every instance is drafted (``REUSE_DRAFTS = False``)."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+import netspec.codegen.source as S
+from netspec.codegen.build import compile_source
+from netspec.errors import NetspecError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools" / "bench"))
+import specs as gen  # noqa: E402
+
+# nested blocks whose parameters change sizes, repeats, optional layers ('if'), shared modules, a two-input block
+# called with the same value twice and with an input passed through, the same block wired differently
+MIX = """
+netspec: 1
+name: reuse_mix
+params: {width: 8}
+inputs: {x: [N, 3, H, W]}
+blocks:
+  unit:
+    params: {planes: int, stride: 1}
+    layers:
+      - {name: conv, op: conv2d, out: planes, kernel: 3, stride: stride, padding: 1, bias: false}
+      - {name: act, op: relu}
+      - {name: conv2, op: conv2d, out: planes, kernel: 3, padding: 1, bias: false}
+      - {name: act2, op: relu, share: act}
+  tied:
+    layers:
+      - {name: c1, op: conv2d, out: 8, kernel: 3, padding: 1}
+      - {name: c2, op: conv2d, out: 8, kernel: 3, padding: 1, share: c1}
+  opt:
+    params: {planes: int}
+    layers:
+      - {name: a, op: conv2d, out: planes, kernel: 1}
+      - {name: p, op: conv2d, from: x, out: planes, kernel: 1, if: "channels(x) != planes"}
+      - {name: s, op: add, from: [a, p]}
+  stage:
+    params: {planes: int, n: 2}
+    layers:
+      - {name: first, op: unit, planes: planes, stride: 2}
+      - {name: rest, op: unit, planes: planes, repeat: n}
+      - {name: tail, op: opt, planes: planes}
+  pair:
+    inputs: [a, b]
+    layers:
+      - {name: c, op: conv2d, from: a, out: 8, kernel: 1}
+      - {name: r, op: relu}
+    outputs: {y: r, same: b}
+layers:
+  - {name: stem, op: conv2d, out: width, kernel: 3, padding: 1}
+  - {name: s1, op: stage, planes: width}
+  - {name: s2, op: stage, planes: "width * 2", n: 3}
+  - {name: s3, op: stage, planes: "width * 2"}
+  - {name: t1, op: opt, planes: 16}
+  - {name: u1, op: unit, planes: 8}
+  - {name: u2, op: unit, planes: 8}
+  - {name: u3, op: unit, planes: 8, from: u1}
+  - {name: k1, op: tied}
+  - {name: k2, op: tied}
+  - {name: p1, op: pair, from: [u3, u3]}
+  - {name: p2, op: pair, from: [p1.y, u2]}
+  - {name: p3, op: pair, from: [p2.y, u2]}
+  - {name: sum, op: add, from: [p1.y, p2.y, p3.same, k2]}
+  - {name: pool, op: global_avg_pool, flatten: true}
+  - {name: fc, op: linear, out: 10}
+"""
+
+# blocks whose instances differ only in what draft() reads around them: an input read again after the block (no
+# 'a += ...'), an output that is a network output, an output read by several layers
+AROUND = """
+netspec: 1
+name: around
+inputs: {x: [N, 8]}
+blocks:
+  res:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: act, op: relu}
+      - {name: add, op: add, from: [act, x]}
+  chain:
+    layers:
+      - {op: linear, out: 8}
+      - {op: relu}
+  acc:
+    inputs: [a, b]
+    layers:
+      - {name: fc, op: linear, from: b, out: 8}
+      - {name: add, op: add, from: [a, fc]}
+layers:
+  - {name: a, op: res}
+  - {name: b, op: res}
+  - {name: c, op: res, from: a}
+  - {name: d, op: chain}
+  - {name: e, op: chain}
+  - {name: f, op: chain, from: b}
+  - {name: g, op: add, from: [c, f, e]}
+  - {name: h, op: chain}
+  - {name: p, op: linear, out: 8}
+  - {name: q, op: linear, out: 8}
+  - {name: a1, op: acc, from: [p, q]}
+  - {name: t, op: linear, out: 8}
+  - {name: a2, op: acc, from: [t, q]}
+  - {name: a3, op: acc, from: [a2, p]}
+  - {name: a4, op: acc, from: [a1, a3]}
+  - {name: a5, op: acc, from: [t, a4]}
+outputs: {y: a5, mid: d}
+"""
+
+
+def _both(text: str, monkeypatch) -> tuple[str, str, int, int]:
+    """(source with reuse, source drafting every instance, drafts made, drafts reused)."""
+    counts = {"draft": 0, "moved": 0}
+    draft, moved = S.Writer.draft, S.Writer._moved
+
+    def counting_draft(self, scope):
+        counts["draft"] += 1
+        return draft(self, scope)
+
+    def counting_moved(self, *a):
+        counts["moved"] += 1
+        return moved(self, *a)
+    monkeypatch.setattr(S.Writer, "draft", counting_draft)
+    monkeypatch.setattr(S.Writer, "_moved", counting_moved)
+    monkeypatch.setattr(S, "REUSE_DRAFTS", True)
+    reused = compile_source(text)
+    made, moved_n = counts["draft"], counts["moved"]
+    monkeypatch.setattr(S, "REUSE_DRAFTS", False)
+    every = compile_source(text)
+    return reused, every, made, moved_n
+
+
+@pytest.mark.parametrize("text", [MIX, AROUND], ids=["mix", "around"])
+def test_reuse_gives_the_same_source(text, monkeypatch):
+    reused, every, _, moved = _both(text, monkeypatch)
+    assert reused == every
+    assert moved > 0
+
+
+@pytest.mark.parametrize("kind", gen.KINDS)
+def test_reuse_on_generated_specs(kind, monkeypatch):
+    reused, every, made, moved = _both(gen.generate(kind, 1000)[0], monkeypatch)
+    assert reused == every
+    if kind != "literal":          # no blocks there: nothing to reuse
+        assert moved > 5 * made     # an identical instance is not drafted again
+
+
+BUNDLED = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", BUNDLED, ids=lambda p: p.stem)
+def test_reuse_on_bundled_specs(path, monkeypatch):
+    try:
+        reused, every, _, _ = _both(str(path), monkeypatch)
+    except NetspecError:
+        pytest.skip("not compiled as it is")
+    assert reused == every
+
+
+def test_instances_that_differ_are_drafted(monkeypatch):
+    """Instances of one block with other sizes, other wiring or optional layers are not reused from each other."""
+    reused, every, made, moved = _both(AROUND, monkeypatch)
+    assert reused == every
+    # 'acc' accumulates into its input ('a += b') only where nothing else reads that input: two classes
+    assert "class Acc2(" in every and "a += b" in every and "a = a + b" in every
+    assert made >= 3 and moved > 0
