@@ -1412,7 +1412,6 @@ class Expander:
         # inputs
         bins = bdef.get("inputs", ["x"])
         bin_names = list(bins) if isinstance(bins, (list, dict)) else ["x"]
-        bscope = _Scope({})
         if slot_names is not None:
             for sn in slot_names:
                 if sn not in bin_names:
@@ -1428,19 +1427,16 @@ class Expander:
             if bn not in mapping:
                 raise GraphError(f"block '{bref.name}' needs its input '{bn}'", loc,
                                  f"write from: {{{bn}: <layer>}} or list all inputs in order")
-            e = mapping[bn]
-            bscope.entries[bn] = Entry(e.refs[:1], ["out"], e.loc)
+        in_refs = [mapping[b].refs[0] for b in bin_names]
         flat = flat_counter is not None
         if not flat:
             self._claim(node_id, loc)
             if bref.name not in self.graph.block_decls:
                 self.graph.block_decls[bref.name] = [(k, *_param_decl(d)) for k, d in decls.items()]
-            self.graph.containers[node_id] = Container(node_id, "block", bref.name, loc, args=dict(benv),
-                                                       arg_exprs={k: v for k, v in args.items() if isinstance(v, str)
-                                                                  and _param_decl(decls[k])[0] != "str"},
-                                                       parent=container, inputs=[mapping[b].refs[0] for b in bin_names],
-                                                       input_names=bin_names)
-        in_refs = [mapping[b].refs[0] for b in bin_names]
+            cont = self.graph.containers[node_id] = Container(
+                node_id, "block", bref.name, loc, args=dict(benv), parent=container, inputs=list(in_refs),
+                input_names=bin_names, arg_exprs={k: v for k, v in args.items() if isinstance(v, str)
+                                                  and _param_decl(decls[k])[0] != "str"} if args else {})
         memo_key = marks = None
         if not flat and self._simple_block(bref):
             memo_key = self._block_key(bref, benv, in_refs)
@@ -1449,11 +1445,14 @@ class Expander:
                 rec = self.block_memo[memo_key] = self._record(*rec.what)
             outs = self._replay(rec, node_id, in_refs) if rec else None
             if outs is not None:
-                c = self.graph.containers[node_id]
-                c.outputs = list(outs.values())
-                c.output_names = list(outs)
+                cont.outputs = list(outs.values())
+                cont.output_names = list(outs)
                 return Entry(list(outs.values()), list(outs), loc)
             marks = self._marks() if memo_key is not None and memo_key not in self.block_memo else None
+        bscope = _Scope({})
+        for bn in bin_names:
+            e = mapping[bn]
+            bscope.entries[bn] = Entry(e.refs[:1], ["out"], e.loc)
         self.block_stack.append(bref.name)
         pushed = False
         try:
@@ -1583,27 +1582,31 @@ class Expander:
             out_spec = [(name, ref(r)) for name, r in outs.items()]
         except KeyError:
             return None
-        return marks[11], items, out_spec, total, n, conts, frozenset(blocks)
+        dots = max([it[0].count(".") for it in items] + [c[0].count(".") for c in conts])
+        return marks[11], items, out_spec, total, n, conts, frozenset(blocks), dots
 
     def _replay(self, rec, node_id: str, in_refs: list) -> dict | None:
         """The nodes (and inner block instances) of a recorded block instance, added again under ``node_id``; None
         (nothing added) where a limit, a name already taken or a block containing itself stops it: then the caller
         expands it layer by layer and reports that."""
-        defaults, items, out_spec, total, n, conts, blocks = rec
+        defaults, items, out_spec, total, n, conts, blocks, dots = rec
         g = self.graph
         k = len(conts)
+        prefix = node_id + "."
         if defaults is not self.defaults[-1] or self.work[0] + INSTANCE_WORK * (n + k) > LIMITS.max_work or \
                 len(g.nodes) + n > LIMITS.max_nodes or self.param_bytes + total > LIMITS.max_param_bytes or \
-                (blocks and not blocks.isdisjoint(self.block_stack)):
+                (blocks and not blocks.isdisjoint(self.block_stack)) or \
+                prefix.count(".") + dots > 4 * LIMITS.max_block_depth:
             return None
-        prefix = node_id + "."
         ids = [prefix + it[0] for it in items]
         cids = [prefix + c[0] for c in conts]
-        limit = 4 * LIMITS.max_block_depth
         nodes, containers = g.nodes, g.containers
-        if any(i in nodes or i in containers or i.count(".") > limit for i in ids) or \
-                any(i in nodes or i in containers or i.count(".") > limit for i in cids):
-            return None
+        for i in ids:
+            if i in nodes or i in containers:
+                return None
+        for i in cids:
+            if i in nodes or i in containers:
+                return None
 
         def ref(r):
             if r is None:
