@@ -50,7 +50,7 @@ class _Poison(Exception):
     """A layer depends on one that already failed: skip it without a second error."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Entry:
     """A name in a scope: the values it stands for."""
 

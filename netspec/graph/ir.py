@@ -14,7 +14,7 @@ from ..shapes import SymCtx, Requirement, TensorType
 ValueRef = tuple  # (node id, output index)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Node:
     id: str
     op: Any                         # the op class (ops.base.Op subclass)
@@ -51,7 +51,7 @@ class Node:
         return self.id
 
 
-@dataclass
+@dataclass(slots=True)
 class Container:
     """A module that groups nodes: a block instance, an inline 'seq', or the list made by 'repeat'."""
 
