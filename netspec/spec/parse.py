@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import json
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -390,6 +391,8 @@ def _read_events(parser, file: str, src: Source) -> None:
         raise _Fallback()
     stack: list = []         # open collections: [dict, its path, the key waiting for its value, its path] or [list, path]
     values = 0
+    last_line = line = -1
+    intern = sys.intern
     while True:
         ev = get()
         t = type(ev)
@@ -402,7 +405,10 @@ def _read_events(parser, file: str, src: Source) -> None:
         if values > max_values or ev.anchor is not None or t is yaml.AliasEvent:
             raise _Fallback()
         mark = ev.start_mark
-        loc = new_loc(Loc, (file, mark.line + 1, mark.column + 1))
+        if mark.line != last_line:            # one number object per line, shared by the locations on it
+            last_line = mark.line
+            line = last_line + 1
+        loc = new_loc(Loc, (file, line, mark.column + 1))
         tag = ev.tag
         if t is ScalarEvent:
             value = ev.value
@@ -415,7 +421,7 @@ def _read_events(parser, file: str, src: Source) -> None:
                     if tag is None:
                         tag = resolved[rkey] = resolver.resolve(yaml.ScalarNode, value, ev.implicit)
             if tag == _STR_TAG:
-                v = value
+                v = intern(value) if len(value) <= 24 else value    # the same op names and words, one string each
             else:
                 skey = (tag, value)
                 v = scalars.get(skey, _NOKEY)
@@ -444,6 +450,7 @@ def _read_events(parser, file: str, src: Source) -> None:
                 key = v if tag == _STR_TAG else value if isinstance(v, bool) or v is None else str(v)
                 if len(key) > max_key or key in parent:
                     raise _Fallback()
+                key = intern(key)           # thousands of layers share a few keys: one string each
                 kpath = frame[1] + (key,)
                 key_locs[kpath] = loc
                 frame[2] = key
