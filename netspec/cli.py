@@ -694,8 +694,12 @@ def main(argv: list[str] | None = None) -> int:
     # The tooling commands build one big structure with almost no cycles and then end: the cyclic GC only rescans it
     # as it grows (10-25% of expanding a 100k-node spec). It is off for them; the commands that run torch (export,
     # train, evaluate, predict) and serve turn it back on.
-    gc_was_on = gc.isenabled()
-    gc.disable()
+    from .gcpause import paused
+    with paused():
+        return _run(argv)
+
+
+def _run(argv: list[str] | None) -> int:
     from .entry_points import no_pydantic_plugins
     no_pydantic_plugins()
     global _plugins_reported
@@ -737,8 +741,6 @@ def main(argv: list[str] | None = None) -> int:
         return 3
     finally:
         cache.ENABLED = False
-        if gc_was_on:
-            gc.enable()
 
 
 def _script() -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import builtins
 import functools
-import gc
 import keyword
 import operator
 import re
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePath
 
 from ..errors import NetspecError
+from ..gcpause import paused
 from ..graph.ir import Graph, Node
 from ..ops.tensors import InputOp
 from ..shapes import TensorType, is_sym
@@ -2057,18 +2057,12 @@ def generate_module(graphs: list[Graph], *, class_names: list | None = None, wei
     taken: set = set()
     helpers: dict = {}
     parts = []
-    # The writer makes millions of small objects that live until the text is written and almost no reference
-    # cycles: the cyclic GC's young-generation scans alone were 12-15% of generating a 100k-node network. It is paused
-    # while the classes are written (and restored as it was, whatever happens).
-    paused = gc.isenabled()
-    gc.disable()
-    try:
+    # The writer makes millions of small objects and almost no reference cycles: the cyclic GC's young-generation
+    # scans alone were 12-15% of generating a 100k-node network (netspec.gcpause)
+    with paused():
         for k, g in enumerate(graphs):
             cn = class_names[k] if class_names else None
             parts.append(_network_parts(g, cn, taken, helpers, readable))
-    finally:
-        if paused:
-            gc.enable()
     texts = [t for p in parts for t in p.texts]
     body = "\n\n\n".join([h.strip("\n") for h in helpers.values()] + [t.strip("\n") for t in texts])
     needs = set().union(*(p.needs for p in parts)) if parts else set()

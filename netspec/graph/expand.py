@@ -10,7 +10,6 @@ in the ops, this pass only calls them in order and records the results.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import itertools
 
 from dataclasses import dataclass, field
@@ -23,13 +22,14 @@ from pydantic import TypeAdapter, ValidationError
 
 from ..errors import (ErrorList, GraphError, LimitError, Loc, NetspecError, ShapeError, SpecError, Warning_,
                       did_you_mean)
+from ..gcpause import paused
 from ..limits import LIMITS
 from ..ops.base import OpError, lookup, unknown_op_error
 from ..ops.tensors import InputOp
 from ..shapes import InferCtx, Requirement, SymCtx, TensorType, Dim, is_sym, norm
 from ..shapes_dim import resimplify
 from ..spec.expr import ExprError, parse as parse_expr
-from ..spec.load import BlockRef, NetworkRef, Spec
+from ..spec.load import BlockRef, NetworkRef, Spec, exact_value
 from ..spec.parse import Source
 from ..spec.models import LAYER_KEYS, assertion_key, loop_index, op_owns_index, owns_shape
 from . import assertions
@@ -891,9 +891,7 @@ class Expander:
         nodes = self.graph.nodes
         in_refs = [x.refs[0] for x in ins]
         in_types = [nodes[r[0]].meta["out"][r[1]] for r in in_refs]
-        sym = self.sym
-        state = (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
-        got = self.infer_by_id.get((pkey, tuple(map(id, in_types)), state))
+        got = self.infer_by_id.get((pkey, tuple(map(id, in_types)), self._infer_state()))
         if got is None:
             return None
         hit = got[1]
@@ -912,10 +910,7 @@ class Expander:
         nodes[node_id] = Node(node_id, op, params, in_refs, loc, self._scopes(container), param_locs,
                               meta={"in": in_types, "out": outs, "weights": dict(hit[1]), "macs": hit[2]})
         counter[0] += 1
-        if len(outs) == 1:
-            return Entry([(node_id, 0)], [op.outputs[0]] if op.outputs else ["out"], loc, source=not spec_in)
-        return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
-                     source=not spec_in)
+        return _op_entry(node_id, op, len(outs), loc)
 
     # -- instances: op, seq or block ----------------------------------------------------------------
     def _instance(self, raw, src, path, scope, node_id, opname, ins, slot_names, lenv, env, container,
@@ -1038,7 +1033,7 @@ class Expander:
         sym = self.sym
         ikey = fkey = hit = None
         if pkey is not None:
-            state = (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs))
+            state = self._infer_state()
             # the very same input type objects (a chain passes its types on): no need to hash their shapes
             fkey = (pkey, tuple(map(id, in_types)), state)
             got = self.infer_by_id.get(fkey)
@@ -1060,8 +1055,7 @@ class Expander:
             nreq = len(self.ctx.requirements)
             outs, weights, macs, nbytes = self._infer(op, params, in_types, in_refs, node_id, loc, param_locs,
                                                       container)
-            if ikey is not None and nreq == len(self.ctx.requirements) and \
-                    ikey[2:] == (tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs)):
+            if ikey is not None and nreq == len(self.ctx.requirements) and ikey[2:] == self._infer_state():
                 hit = self.infer_memo[ikey] = (tuple(outs), dict(weights), macs, nbytes)
                 self.infer_by_id[fkey] = (tuple(in_types), hit)
         share = raw.get("share")
@@ -1123,10 +1117,7 @@ class Expander:
         if exprs:
             node.meta["exprs"] = exprs
         self.graph.nodes[node_id] = node
-        if len(outs) == 1:
-            return Entry([(node_id, 0)], [op.outputs[0]] if op.outputs else ["out"], loc, source=not op.inputs)
-        return Entry([(node_id, k) for k in range(len(outs))], list(op.outputs)[:len(outs)] or ["out"], loc,
-                     source=not op.inputs)
+        return _op_entry(node_id, op, len(outs), loc)
 
     def _validate(self, op, values, node_id, loc, param_locs, by_alias):
         try:
@@ -1483,11 +1474,13 @@ class Expander:
         return Entry(list(outs.values()), list(outs), loc)
 
     # -- block instances expanded once, copied after ---------------------------------------------------------------
-    # A block whose body is plain ops (no 'let', 'defaults', 'if', 'repeat', 'share', seq or inner block) and whose
-    # expansion evaluated no expression gives the same nodes (params, types, weights, MACs, locations) for every
-    # instance with the same arguments and input types under the same defaults and symbol assumptions, up to their
-    # names: the deep chain of a repeat. The first such instance is recorded and later ones copied from it; any
-    # copy that a limit or a name clash would stop is expanded layer by layer instead, which reports it.
+    # A block whose layers are plain ops or block instances (no 'let', 'defaults', 'if', 'repeat', 'share', 'flat' or
+    # seq) and whose expansion evaluated no expression, added only block instances and plain nodes and reported
+    # nothing gives the same nodes and inner instances (params, types, weights, MACs, locations) for every instance
+    # with the same arguments and input types under the same defaults and symbol assumptions, up to their names: the
+    # deep chain of a repeat, a deep nesting. The first such instance is noted (_keep), recorded when a second one
+    # comes (_record) and copied from then on (_replay); a copy that a limit, a name clash or a block containing
+    # itself would stop is expanded layer by layer instead, which reports it.
 
     def _simple_block(self, bref: BlockRef) -> bool:
         ok = self.simple_blocks.get(bref.name)
@@ -1513,9 +1506,13 @@ class Expander:
             return None
         return None if key[2] is None else key
 
-    def _sym_state(self) -> tuple:
+    def _infer_state(self) -> tuple:
+        """What an op's inference reads besides its parameters and input types: the symbols' assumptions."""
         sym = self.sym
-        return tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs), len(self.ctx.requirements)
+        return tuple(sym.multiple_of.items()), len(sym.data), len(sym.inputs)
+
+    def _sym_state(self) -> tuple:
+        return self._infer_state() + (len(self.ctx.requirements),)
 
     def _marks(self) -> tuple:
         g = self.graph
@@ -1768,24 +1765,21 @@ def _op_info(op) -> _OpInfo:
     return info
 
 
+def _op_entry(node_id: str, op, n_outs: int, loc: Loc) -> Entry:
+    """The scope entry of a new op node: its outputs by name."""
+    if n_outs == 1:
+        return Entry([(node_id, 0)], [op.outputs[0]] if op.outputs else ["out"], loc, source=not op.inputs)
+    return Entry([(node_id, k) for k in range(n_outs)], list(op.outputs)[:n_outs] or ["out"], loc,
+                 source=not op.inputs)
+
+
 def _values_key(op, values: dict):
     """A hashable key of an op's given parameter values, exact to the type (1, 1.0 and true differ, as do 0.0 and
     -0.0), or None when a value is not plain data (then the values are validated afresh)."""
     try:
-        return (op,) + tuple((k, _exact(v)) for k, v in values.items())
+        return (op,) + tuple((k, exact_value(v)) for k, v in values.items())
     except TypeError:
         return None
-
-
-def _exact(v):
-    t = type(v)
-    if t is int or t is str or t is bool or v is None:
-        return v if t is not bool else ("bool", v)
-    if t is float:
-        return ("float", repr(v))
-    if t is list or t is tuple:
-        return (t.__name__,) + tuple(_exact(x) for x in v)
-    raise TypeError(t.__name__)
 
 
 def raw_has(src: Source, path, key) -> bool:
@@ -1999,14 +1993,11 @@ def expand(spec: Spec, network: str | None = None, *, params: dict | None = None
     Symbols found to need divisibility (U-Net's H, W) are assumed from then on and the expansion is re-run,
     so shapes print in their simplest form; the requirements are kept in ``graph.requirements``.
     """
-    if gc.isenabled():
-        # a graph is many small objects and almost no cycles: the cyclic GC would only rescan it as it grows
-        # (10-25% of expanding a 100k-node spec); off while it is built, on again after
-        gc.disable()
-        try:
-            return expand(spec, network, params=params, bindings=bindings, max_rounds=max_rounds)
-        finally:
-            gc.enable()
+    with paused():          # netspec.gcpause: a graph is many small objects and almost no cycles
+        return _expand(spec, network, params, bindings)
+
+
+def _expand(spec: Spec, network: str | None, params: dict | None, bindings: dict | None) -> Graph:
     if not spec.networks:
         raise SpecError("this file defines no network (only blocks)", Loc(spec.file, 1, 1),
                         "add 'inputs' and 'layers', or import this file from a spec that does")

@@ -17,7 +17,7 @@ from ..limits import LIMITS
 from .parse import Source, load_file, parse_text
 from . import models
 from .spellings import RENAMED, foreign_hint, same_padding_hint
-from .names import LAYER_NAME_HINT, NAME_HINT, identifier_problem, layer_name_problem, layer_syntax_problem, syntax_problem
+from .names import LAYER_NAME_HINT, LAYER_NAME_PATTERN, NAME_HINT, identifier_problem, layer_name_problem, layer_syntax_problem, syntax_problem
 
 
 @dataclass
@@ -295,7 +295,7 @@ def validate(src: Source):
     return model
 
 
-_PLAIN_LAYER_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*")       # LAYER_NAME_PATTERN, no template braces
+_PLAIN_LAYER_NAME = re.compile(LAYER_NAME_PATTERN)     # a layer's name that is no template and no number
 
 
 def _passing_key(layer: dict):
@@ -309,15 +309,15 @@ def _passing_key(layer: dict):
     if layer.get("op") == "seq":
         return None
     try:
-        return ("name" in layer,) + tuple((k, v) if type(v) is str or type(v) is int else (k, _exact_value(v))
+        return ("name" in layer,) + tuple((k, v) if type(v) is str or type(v) is int else (k, exact_value(v))
                                           for k, v in layer.items() if k != "name")
     except TypeError:
         return None
 
 
-def _exact_value(v):
+def exact_value(v):
     """A hashable value that tells apart what validation tells apart (1, 1.0 and true; 0.0 and -0.0); TypeError for
-    anything but plain scalars and lists of them."""
+    anything but plain scalars and lists (or tuples) of them. Keys of the memos of validation here and of expansion."""
     t = type(v)
     if t is str or t is int or v is None:
         return v
@@ -325,8 +325,8 @@ def _exact_value(v):
         return ("bool", v)
     if t is float:
         return ("float", repr(v))
-    if t is list:
-        return ("list",) + tuple(_exact_value(x) for x in v)
+    if t is list or t is tuple:
+        return (t.__name__,) + tuple(exact_value(x) for x in v)
     raise TypeError(t.__name__)
 
 

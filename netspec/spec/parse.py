@@ -366,9 +366,7 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
         _read_events(parser, file, src)
         return True
     except (_Fallback, yaml.YAMLError, NetspecError, ValueError, TypeError, OverflowError):
-        src.locs.clear()
-        src.key_locs.clear()
-        return False
+        return False                # the caller reads the file again into a new Source
     finally:
         parser.dispose()
 
