@@ -743,13 +743,23 @@ def _run(argv: list[str] | None) -> int:
         cache.ENABLED = False
 
 
+def _torchrun_worker() -> bool:
+    try:
+        return int(os.environ.get("WORLD_SIZE") or 1) > 1
+    except ValueError:
+        return False
+
+
 def _script() -> None:
     code = main()
     # A big spec leaves millions of small objects; freeing them one by one at interpreter exit took a second or two
     # after the work was done (1.2 s of a 100k-node compile). The command has written and flushed everything, so
     # end the process at once, as mypy does; not where torch was imported (training, export: its native threads
-    # and atexit hooks get a normal exit).
-    if "torch" not in sys.modules:
+    # and atexit hooks get a normal exit), except in a torchrun worker: there the process group is destroyed and all
+    # written by then, and finalizing the interpreter while gloo's threads were still alive (the device mesh of a
+    # sharded model keeps the group) aborted a rank now and then ("terminate called without an active exception",
+    # SIGABRT), failing a run that had finished.
+    if "torch" not in sys.modules or _torchrun_worker():
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()

@@ -226,3 +226,26 @@ def test_the_cyclic_gc_is_restored_after_a_command():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize("world, ends", [("2", "os._exit"), ("1", "sys.exit"), ("", "sys.exit"), ("x", "sys.exit")])
+def test_script_ends_torchrun_workers_without_finalizing(monkeypatch, world, ends):
+    """Where torch is imported the script exits normally, but a torchrun worker (WORLD_SIZE > 1) ends at once once
+    its command returned: finalizing the interpreter beside gloo's threads aborted a rank now and then."""
+    import torch  # noqa: F401  (the script's choice depends on torch being imported)
+    from netspec import cli
+
+    class Ended(Exception):
+        pass
+
+    def ended(how):
+        def end(code):
+            raise Ended(how, code)
+        return end
+    monkeypatch.setenv("WORLD_SIZE", world)
+    monkeypatch.setattr(cli, "main", lambda: 4)
+    monkeypatch.setattr(cli.os, "_exit", ended("os._exit"))
+    monkeypatch.setattr(cli.sys, "exit", ended("sys.exit"))
+    with pytest.raises(Ended) as got:
+        cli._script()
+    assert got.value.args == (ends, 4)
