@@ -114,19 +114,22 @@ outputs: {y: a5, mid: d}
 
 
 def _both(text: str, monkeypatch) -> tuple[str, str, int, int]:
-    """(source with reuse, source drafting every instance, drafts made, drafts reused)."""
+    """(source with reuse, source drafting every instance, drafts made, drafts reused: moved to the instance, or
+    the instance taken as a copy of the earlier one)."""
     counts = {"draft": 0, "moved": 0}
-    draft, moved = S.Writer.draft, S.Writer._moved
+    draft, instance = S.Writer.draft, S.Writer.draft_instance
 
     def counting_draft(self, scope):
         counts["draft"] += 1
         return draft(self, scope)
 
-    def counting_moved(self, *a):
-        counts["moved"] += 1
-        return moved(self, *a)
+    def counting_instance(self, path):
+        before = counts["draft"]
+        got = instance(self, path)
+        counts["moved"] += counts["draft"] == before
+        return got
     monkeypatch.setattr(S.Writer, "draft", counting_draft)
-    monkeypatch.setattr(S.Writer, "_moved", counting_moved)
+    monkeypatch.setattr(S.Writer, "draft_instance", counting_instance)
     monkeypatch.setattr(S, "REUSE_DRAFTS", True)
     reused = compile_source(text)
     made, moved_n = counts["draft"], counts["moved"]
@@ -169,3 +172,90 @@ def test_instances_that_differ_are_drafted(monkeypatch):
     # 'acc' accumulates into its input ('a += b') only where nothing else reads that input: two classes
     assert "class Acc2(" in every and "a += b" in every and "a = a + b" in every
     assert made >= 3 and moved > 0
+
+
+# instances whose drafts read the same but whose classes resolve them differently: a block argument that no layer
+# reads (other values around the slots), two blocks with one body written with other expressions, instances fed
+# other sizes through an input that no layer reads, and a repeat whose count is an expression
+COPIES = """
+netspec: 1
+name: copies
+params: {w: 8}
+inputs: {x: [N, 8], z: [N, 4]}
+blocks:
+  u:
+    params: {k: 1}
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: act, op: relu}
+  v:
+    params: {w: 8}
+    layers:
+      - {name: fc, op: linear, out: w}
+      - {name: act, op: relu}
+  two:
+    inputs: [a, b]
+    layers:
+      - {name: fc, op: linear, from: a, out: 8}
+  rep:
+    params: {n: 2}
+    layers:
+      - {name: l, op: linear, out: 8, repeat: "n * 1"}
+layers:
+  - {name: a, op: u}
+  - {name: b, op: u, k: 2}
+  - {name: c, op: u, k: 2}
+  - {name: d, op: v}
+  - {name: e, op: v}
+  - {name: f, op: two, from: [e, x]}
+  - {name: g, op: two, from: [f, z]}
+  - {name: h, op: two, from: [g, z]}
+  - {name: r1, op: rep}
+  - {name: r2, op: rep, n: 2}
+  - {name: r3, op: rep, n: "w - 6"}
+"""
+
+
+def test_copies_are_taken_only_where_resolution_reads_the_same(monkeypatch):
+    """An instance is taken as a copy of an earlier one (no draft of its own) only where everything its class's
+    resolution reads is the same; the source is the one every instance drafted gives."""
+    reused, every, made, moved = _both(COPIES, monkeypatch)
+    assert reused == every
+    assert moved > 0
+    assert "It is used 3 times." in every        # the copies count as uses of their class
+
+
+@pytest.mark.parametrize("text", [MIX, AROUND, COPIES] + [gen.generate(k, 1000)[0] for k in gen.KINDS],
+                         ids=["mix", "around", "copies"] + list(gen.KINDS))
+def test_spans_and_node_sets_give_the_same_source(text, monkeypatch):
+    """Where containers are runs of the graph order the index works on spans and builds interfaces innermost first;
+    the source is the one the per-container node sets give."""
+    monkeypatch.setattr(S, "FORCE_NODE_SETS", False)
+    spans = compile_source(text)
+    monkeypatch.setattr(S, "FORCE_NODE_SETS", True)
+    assert compile_source(text) == spans
+
+
+def test_index_spans_agree_with_node_sets():
+    """On every bundled spec: the nodes, span, interface and first node of every container, both ways."""
+    from netspec.pipeline import graph
+    for path in BUNDLED:
+        try:
+            g = graph(str(path))
+        except NetspecError:
+            continue
+        fast = S.Index(g)
+        if not fast.runs:
+            continue
+        old = S.FORCE_NODE_SETS
+        S.FORCE_NODE_SETS = True
+        try:
+            sets = S.Index(g)
+        finally:
+            S.FORCE_NODE_SETS = old
+        assert not sets.runs
+        for p in g.containers:
+            assert fast.nodes(p) == sets.nodes(p), (path, p)
+            assert set(fast.span(p)) == set(sets.span(p)), (path, p)
+            assert fast.iface(p) == sets.iface(p), (path, p)
+            assert fast.first[p] == sets.first[p], (path, p)

@@ -57,6 +57,8 @@ _MISSING = object()
 # Reuse the draft of an identical earlier block instance instead of drafting every instance (see Writer._draft_key).
 # Off: every instance is drafted (the tests compare the two).
 REUSE_DRAFTS = True
+# Keep each container's set of nodes even where containers are runs of the graph order (the tests compare the two).
+FORCE_NODE_SETS = False
 
 
 class CodegenError(NetspecError):
@@ -152,16 +154,36 @@ class Member:
 
 
 class Index:
-    """Facts about a graph that every class needs: members per container, uses, interfaces."""
+    """Facts about a graph that every class needs: members per container, uses, interfaces.
+
+    Where every container's nodes are one run of the graph's order (expansion makes them so), a container is its
+    span of positions in that order, and its interface is made from its members' interfaces, innermost first: the
+    work is linear in the graph, however deep the nesting. Otherwise each container keeps the set of its nodes."""
 
     def __init__(self, g: Graph):
         self.g = g
         self.order = order = {nid: i for i, nid in enumerate(g.nodes)}
+        self.ids = ids = list(g.nodes)
         self.uses = uses = {}
-        self.subtree = subtree = {p: [] for p in g.containers}
         self.graph_out = {tuple(r) for r in g.outputs.values()}
+        conts = g.containers
+        count = {p: 0 for p in conts}         # nodes inside, nested containers' included
+        lo: dict = {}                          # position of the first node inside
+        hi: dict = {}                          # position of the last node inside
         members: dict = {}
-        for n in g.nodes.values():     # one pass: readers, the nodes inside each container, each node's parent
+        chain: dict = {}                       # container -> its path of containers, outermost first
+        for p in conts:
+            stack = []
+            q = p
+            while q is not None and q not in chain:
+                stack.append(q)
+                q = conts[q].parent
+            up = chain[q] if q is not None else ()
+            for x in reversed(stack):
+                up = up + (x,)
+                chain[x] = up
+        scoped = True                          # every node's scope is its innermost container's chain
+        for n in g.nodes.values():     # one pass: readers, the nodes directly inside each container
             nid = n.id
             for r in n.inputs:
                 if r is not None:
@@ -173,20 +195,40 @@ class Index:
                         got.append(nid)
             if n.op is not InputOp:
                 sc = n.scope
-                for c in sc:
-                    subtree[c].append(nid)
                 parent = sc[-1] if sc else None
+                if parent is not None:
+                    i = order[nid]
+                    count[parent] += 1
+                    if parent not in lo:
+                        lo[parent] = i
+                    hi[parent] = i
+                    if sc is not chain[parent] and sc != chain[parent]:
+                        scoped = False
                 ms = members.get(parent)
                 if ms is None:
                     members[parent] = ms = []
                 ms.append(Member("node", nid, n.local_name, order[nid]))
+        # innermost first: each container's count and span into its parent's
+        self.bottom_up = bottom_up = sorted(conts, key=lambda q: len(chain[q]), reverse=True)
+        for p in bottom_up:
+            q = conts[p].parent
+            if q is not None and count[p]:
+                count[q] += count[p]
+                if q not in lo or lo[p] < lo[q]:
+                    lo[q] = lo[p]
+                if q not in hi or hi[p] > hi[q]:
+                    hi[q] = hi[p]
+        self.count = count
+        self.lo = lo
+        self.hi = hi
+        self.runs = scoped and all(hi[p] - lo[p] + 1 == count[p] for p in lo) and not FORCE_NODE_SETS
+        self._subtree = None
+        self._in_subtree = None
         first: dict = {}
-        for p, c in g.containers.items():
-            nodes = self.subtree[p]
-            first[p] = self.order[nodes[0]] if nodes else \
-                max([self.order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
+        for p, c in conts.items():
+            first[p] = lo[p] if count[p] else max([order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
         self.first = first
-        for p, c in g.containers.items():
+        for p, c in conts.items():
             local = p[len(c.parent) + 1:] if c.parent else p
             members.setdefault(c.parent, []).append(Member("container", p, local, first[p]))
         by_order = operator.attrgetter("order")
@@ -194,39 +236,141 @@ class Index:
             ms.sort(key=by_order)
         self.children = members
         self._iface: dict = {}
-        self.in_subtree: dict = {}
-        for p, nodes in self.subtree.items():
-            self.in_subtree[p] = set(nodes)
+        self._escapes: dict | None = None
+        self._reads: dict | None = None
+        self._spans: dict = {}
+
+    def _sets(self):
+        """Each container's nodes in graph order, and as a set (where containers are not runs of the order)."""
+        if self._subtree is None:
+            subtree = {p: [] for p in self.g.containers}
+            for n in self.g.nodes.values():
+                if n.op is not InputOp:
+                    for c in n.scope:
+                        subtree[c].append(n.id)
+            self._subtree = subtree
+            self._in_subtree = {p: {self.order[nid] for nid in nodes} for p, nodes in subtree.items()}
+        return self._subtree, self._in_subtree
+
+    def nodes(self, path: str) -> list:
+        """The ids of the nodes inside a container, in graph order."""
+        if self.runs:
+            return self.ids[self.lo[path]:self.hi[path] + 1] if self.count[path] else []
+        return self._sets()[0][path]
+
+    def span(self, path: str):
+        """The graph-order positions of the nodes inside a container (``order[nid] in span``)."""
+        got = self._spans.get(path)
+        if got is None:
+            if self.runs:
+                got = range(self.lo[path], self.hi[path] + 1) if self.count[path] else range(0)
+            else:
+                got = self._sets()[1][path]
+            self._spans[path] = got
+        return got
+
+    def first_node(self, path: str) -> str | None:
+        if not self.count[path]:
+            return None
+        return self.ids[self.lo[path]] if self.runs else self._sets()[0][path][0]
+
+    def last_node(self, path: str) -> str | None:
+        if not self.count[path]:
+            return None
+        return self.ids[self.hi[path]] if self.runs else self._sets()[0][path][-1]
+
+    def _interfaces(self):
+        """Innermost first, for every container: the values read from outside it (first reads, in graph order) and
+        the values made inside it that are read outside it or are outputs of the graph (in graph order)."""
+        reads: dict = {}
+        escapes: dict = {}
+        nodes = self.g.nodes
+        order = self.order
+        uses = self.uses
+        graph_out = self.graph_out
+        children = self.children
+        lo_of = self.lo
+        hi_of = self.hi
+        empty: list = []
+        for p in self.bottom_up:
+            if not self.count[p]:
+                reads[p] = escapes[p] = empty
+                continue
+            lo = lo_of[p]
+            hi = hi_of[p]
+            rd: list = []
+            seen: set = set()
+            cand: list = []
+            for m in children.get(p, ()):
+                if m.kind == "node":
+                    n = nodes[m.key]
+                    for r in n.inputs:
+                        if r is not None and not lo <= order[r[0]] <= hi:
+                            r = tuple(r)
+                            if r not in seen:
+                                seen.add(r)
+                                rd.append(r)
+                    cand.extend([(m.key, k) for k in range(len(n.out))])
+                else:
+                    for r in reads[m.key]:
+                        if not lo <= order[r[0]] <= hi and r not in seen:
+                            seen.add(r)
+                            rd.append(r)
+                    cand.extend(escapes[m.key])
+            reads[p] = rd
+            esc = []
+            for r in cand:
+                if r in graph_out:
+                    esc.append(r)
+                else:
+                    for u in uses.get(r, empty):
+                        if not lo <= order[u] <= hi:
+                            esc.append(r)
+                            break
+            escapes[p] = esc
+        self._reads = reads
+        self._escapes = escapes
 
     def iface(self, path: str) -> tuple[list, list]:
         """(values entering, values leaving) a container: declared for blocks, computed for the others."""
-        if path in self._iface:
-            return self._iface[path]
+        got = self._iface.get(path)
+        if got is not None:
+            return got
         c = self.g.containers[path]
-        inside = self.in_subtree[path]
         ins = [tuple(r) for r in c.inputs]
-        seen = set(ins)
-        nodes = self.g.nodes
-        for nid in self.subtree[path]:
-            for r in nodes[nid].inputs:
-                if r is not None and r[0] not in inside:
-                    r = tuple(r)
-                    if r not in seen:
-                        seen.add(r)
-                        ins.append(r)
+        if self.runs:
+            if self._reads is None:
+                self._interfaces()
+            seen = set(ins)
+            ins += [r for r in self._reads[path] if r not in seen]
+            outs = list(self._escapes[path]) if c.kind != "block" else None
+        else:
+            span = self.span(path)
+            seen = set(ins)
+            nodes = self.g.nodes
+            order = self.order
+            for nid in self.nodes(path):
+                for r in nodes[nid].inputs:
+                    if r is not None and order[r[0]] not in span:
+                        r = tuple(r)
+                        if r not in seen:
+                            seen.add(r)
+                            ins.append(r)
+            outs = None
+            if c.kind != "block":
+                outs = []
+                for nid in self.nodes(path):
+                    for k in range(len(nodes[nid].out)):
+                        r = (nid, k)
+                        if r in self.graph_out or any(order[u] not in span for u in self.uses.get(r, [])):
+                            outs.append(r)
         if c.kind == "block":
             outs = [tuple(r) for r in c.outputs]
         else:
-            outs = []
-            for nid in self.subtree[path]:
-                for k in range(len(self.g.nodes[nid].out)):
-                    r = (nid, k)
-                    if r in self.graph_out or any(u not in inside for u in self.uses.get(r, [])):
-                        outs.append(r)
             if not outs and c.outputs:
                 outs = [tuple(r) for r in c.outputs]
-            if not outs and self.subtree[path]:
-                outs = [(self.subtree[path][-1], 0)]
+            if not outs and self.count[path]:
+                outs = [(self.last_node(path), 0)]
         self._iface[path] = (ins, outs)
         return ins, outs
 
@@ -298,7 +442,8 @@ class ClassGroup:
     def __init__(self, block: str, key):
         self.block = block
         self.key = key
-        self.drafts: list[Draft] = []
+        self.drafts: list[Draft] = []    # one per instance, but a copy of an earlier instance has none
+        self.uses = 0                    # instances, copies included
         self.name = ""
         self.params: list = []           # (name, default or _NODEFAULT, kind) in signature order
         self.values: dict = {}           # param name -> per-instance values
@@ -335,12 +480,17 @@ class Writer:
         self._ir_keys: dict = {}         # node id -> the first part of its _ir_key
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
         self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
+        self._copied: dict = {}          # (_draft_key, _copy_facts) -> (draft, its scope): an instance others copy
         self._ids: list | None = None    # node ids in graph order
         self._cond_scopes: set | None = None
         self._render_cache: dict = {}    # (id(IR), operands, module) -> (IR, texts between its slots, literals)
         self._name_k: dict = {}          # class name base -> the number of the last name given for it
         self._text_keys: dict = {}       # id(draft.init) -> the draft's text in a class key (shared by reused drafts)
         self._text_keep: list = []       # those init lists (their ids stay theirs)
+        self._owns: dict = {}            # container path -> whether a node inside it has a module
+        self._type_keys: dict = {}       # id(TensorType) -> its key in _copy_facts
+        self._where: dict = {}           # Loc -> where()
+        self._values_key: dict = {}      # (id(ClassGroup), instance) -> its values in a draft key, or None
 
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
@@ -401,7 +551,14 @@ class Writer:
     def owns_module(self, m: Member) -> bool:
         if m.kind == "node":
             return self.ctor(self.g.nodes[m.key]) is not None
-        return any(self.ctor(self.g.nodes[nid]) is not None for nid in self.ix.subtree[m.key])
+        got = self._owns.get(m.key)
+        if got is None and not self.ix.runs:
+            got = any(self.ctor(self.g.nodes[nid]) is not None for nid in self.ix.nodes(m.key))
+        if got is None:     # a member node with a module, or a nested container that owns one
+            got = any(self.ctor(self.g.nodes[x.key]) is not None if x.kind == "node" else self.owns_module(x)
+                      for x in self.ix.children.get(m.key, ()))
+            self._owns[m.key] = got
+        return got
 
     def add_in_place(self, n: Node) -> bool:
         """A residual 'add' may accumulate into its first input, as hand-written blocks do (``out += identity``)."""
@@ -465,8 +622,10 @@ class Writer:
                 return False
             if k + 1 < len(members):
                 nxt = members[k + 1]
-                inside = {nxt.key} if nxt.kind == "node" else self.ix.in_subtree[nxt.key]
-                if mouts[0] in self.ix.graph_out or any(u not in inside for u in self.ix.uses.get(mouts[0], [])):
+                order = self.ix.order
+                inside = (order[nxt.key],) if nxt.kind == "node" else self.ix.span(nxt.key)
+                if mouts[0] in self.ix.graph_out or \
+                        any(order[u] not in inside for u in self.ix.uses.get(mouts[0], [])):
                     return False
             prev = mouts[0]
         return prev == last
@@ -544,6 +703,11 @@ class Writer:
                 if self.mode(p) != "class":
                     continue
                 d = self.draft_instance(p)
+                if isinstance(d, str):        # a copy of the earlier instance d: its class and column
+                    grp, i = self.by_path[d]
+                    grp.uses += 1
+                    self.by_path[p] = (grp, i)
+                    continue
                 c = g.containers[p]
                 block = self.class_base_name(p)
                 text_key = self._text_keys.get(id(d.init))      # a reused draft: its template's
@@ -565,6 +729,7 @@ class Writer:
                     self._name_group(grp)
                     new.append(grp)
                 grp.drafts.append(d)
+                grp.uses += 1
                 for k, o in d.optional.items():
                     if o is not None:
                         grp.opt_text.setdefault(k, (o.init, o.fwd[0] if o.fwd else None, self._opt_shape(o)))
@@ -574,8 +739,10 @@ class Writer:
         return self.draft(None)
 
     # -- reusing drafts ------------------------------------------------------------------------------------------
-    def draft_instance(self, path: str) -> Draft:
-        """``draft(path)``, or the draft of an identical earlier instance with its node ids moved to this one."""
+    def draft_instance(self, path: str):
+        """``draft(path)``, or the draft of an identical earlier instance with its node ids moved to this one; or,
+        where that instance also reads the same in everything its class's resolution asks of an instance, the path
+        of that instance (a copy: the class takes it as one more use of the earlier instance's column)."""
         if not REUSE_DRAFTS:
             return self.draft(path)
         key = self._draft_key(path)
@@ -586,8 +753,55 @@ class Writer:
             d = self.draft(path)
             if not d.optional and all(s.copies is None and s.loop_var is None for s in d.slots):
                 self._drafted[key] = (d, path)
+                self._copied[(key, self._copy_facts(path))] = (d, path)
             return d
-        return self._moved(got[0], got[1], path)
+        facts = (key, self._copy_facts(path))
+        like = self._copied.get(facts)
+        if like is not None and like[1] in self.by_path and self._same_exprs(like[0], like[1], path):
+            return like[1]
+        d = self._moved(got[0], got[1], path)
+        if like is None:
+            self._copied[facts] = (d, path)
+        return d
+
+    def _copy_facts(self, path: str) -> tuple:
+        """What resolution reads of an instance beyond its draft: its class's name, the values its expressions may
+        name, and the types of its inputs and outputs."""
+        ins, outs = self.ix.iface(path)
+        env = self.scope_env(path)
+        return (self.class_base_name(path), repr(tuple(env.items())), self._types_key(ins), self._types_key(outs))
+
+    def _types_key(self, refs) -> tuple:
+        nodes = self.g.nodes
+        keys = self._type_keys
+        got = []
+        for r in refs:
+            t = nodes[r[0]].out[r[1]]
+            k = keys.get(id(t))
+            if k is None:
+                k = keys[id(t)] = (t.shape, str(t), repr(t.high), t)      # (t: keeps the id its own)
+            got.append(k[:3])
+        return tuple(got)
+
+    def _same_exprs(self, d: Draft, scope: str, path: str) -> bool:
+        """The spec's expressions behind every slot of draft ``d`` (of ``scope``) are those of the same place in
+        ``path``: the layers' expression texts and the nested instances' argument and count expressions."""
+        g = self.g
+        ix = self.ix
+        order = ix.order
+        ids = ix.ids
+        shift = order[ix.first_node(path)] - order[ix.first_node(scope)]
+        cut = len(scope)
+        for s in d.slots:
+            if s.node is not None and g.nodes[ids[order[s.node.id] + shift]].meta.get("exprs") != \
+                    s.node.meta.get("exprs"):
+                return False
+            if s.cont is not None:
+                c = g.containers.get(path + s.cont.path[cut:])
+                if c is None or c.kind != s.cont.kind or c.arg_exprs != s.cont.arg_exprs or \
+                        c.count_expr != s.cont.count_expr:
+                    return False
+        return True
 
     def _draft_key(self, path: str):
         """Everything that ``draft(path)`` reads, with the values and nodes of the instance written relative to it
@@ -609,20 +823,19 @@ class Writer:
         if path in self._cond_scopes or g.dropped.get(path):
             return None
         c = g.containers[path]
-        nodes = ix.subtree[path]
-        if not nodes:
+        if not ix.count[path]:
             return None
         members = ix.children.get(path, [])
         ins, outs = ix.iface(path)
         order = ix.order
-        inside = ix.in_subtree[path]
-        base = order[nodes[0]]
+        inside = ix.span(path)
+        base = order[ix.first_node(path)]
         inpos = {r: k for k, r in enumerate(ins)}
 
         def rel(r):
             if r is None:
                 return None
-            if r[0] in inside:
+            if order[r[0]] in inside:
                 return order[r[0]] - base, r[1]
             k = inpos.get(tuple(r))
             if k is None:
@@ -647,7 +860,7 @@ class Writer:
                         return None
                     shared = n.meta.get("shared_with")
                     if shared:
-                        if shared not in inside:
+                        if order[shared] not in inside:
                             return None
                         shared = (order[shared] - base, nodes_[shared].op)
                     loc = n.loc
@@ -656,7 +869,7 @@ class Writer:
                     # op's buffer is transient (op and Params), which weight_kind() reads beside the weights; where()
                     # is a function of the file and line)
                     key.append((m.local, order[n.id] - base, irk, shared, len(n.out),
-                                tuple([None if r is None else (order[r[0]] - base, r[1]) if r[0] in inside else
+                                tuple([None if r is None else (order[r[0]] - base, r[1]) if order[r[0]] in inside else
                                        rel(r) for r in n.inputs]),
                                 w[1] if w else None, n.op.name == "add" and self.add_in_place(n),
                                 None if loc is None else (loc.file, loc.line)))
@@ -667,12 +880,18 @@ class Writer:
                     grp, i = self.by_path[p]
                     cc = g.containers[p]
                     cins, couts = ix.iface(p)
-                    vals = [grp.values[nm][i] for nm, _, _ in grp.params]
-                    if not all(_plain_value(v) for v in vals):
+                    vk = self._values_key.get((id(grp), i), _MISSING)
+                    if vk is _MISSING:
+                        vals = [grp.values[nm][i] for nm, _, _ in grp.params]
+                        vk = tuple([(type(v), repr(v)) for v in vals]) if all(_plain_value(v) for v in vals) else None
+                        self._values_key[(id(grp), i)] = vk
+                    if vk is None:
                         return None
-                    key.append((m.local, id(grp), tuple([(type(v), repr(v)) for v in vals]),
-                                tuple(rel(r) for r in cins), tuple(rel(r) for r in couts), cc.kind,
-                                tuple(cc.output_names) if cc.kind == "block" else None, where(cc.loc)))
+                    at = self._where.get(cc.loc, _MISSING)
+                    if at is _MISSING:
+                        at = self._where[cc.loc] = where(cc.loc)
+                    key.append((m.local, id(grp), vk, tuple([rel(r) for r in cins]), tuple([rel(r) for r in couts]),
+                                cc.kind, tuple(cc.output_names) if cc.kind == "block" else None, at))
         except _NoReuse:
             return None
         return tuple(key)
@@ -683,14 +902,14 @@ class Writer:
         ix = self.ix
         order = ix.order
         ids = self._ids
-        shift = order[ix.subtree[path][0]] - order[ix.subtree[scope][0]]
-        inside = ix.in_subtree[scope]
+        shift = order[ix.first_node(path)] - order[ix.first_node(scope)]
+        inside = ix.span(scope)
         ins = ix.iface(path)[0]
         old_pos = {r: k for k, r in enumerate(d.in_refs)}
         cut = len(scope)
 
         def ref(r):
-            if r[0] in inside:
+            if order[r[0]] in inside:
                 return ids[order[r[0]] + shift], r[1]
             return tuple(ins[old_pos[tuple(r)]])
         slots = []
@@ -1543,7 +1762,7 @@ class Writer:
                 return None
             nodes = [g.nodes[r[0]] for r in refs]
             for nd, d in zip(nodes, grp.drafts):
-                if d.scope is not None and nd.id not in self.ix.in_subtree[d.scope]:
+                if d.scope is not None and self.ix.order[nd.id] not in self.ix.span(d.scope):
                     return None
             want = [nd.out[r[1]].shape[axis] if axis < nd.out[r[1]].rank else None for nd, r in zip(nodes, refs)]
             if any(w is None or is_sym(w) for w in want):
@@ -1755,7 +1974,7 @@ def _class_text(w: Writer, grp: ClassGroup) -> str:
     d0 = grp.drafts[0]
     sig = "".join(f", {nm}" if default is _NODEFAULT else f", {nm}={literal(default)}"
                   for nm, default, _ in grp.params)
-    used = f" It is used {len(grp.drafts)} times." if len(grp.drafts) > 1 else ""
+    used = f" It is used {grp.uses} times." if grp.uses > 1 else ""
     what = f"The '{grp.block}' block." if grp.kind == "block" else f"The layers of '{grp.block}'."
     out = [f"class {grp.name}({d0.base}):", INDENT + docstring(what + used, INDENT), "", f"{INDENT}def __init__(self{sig}):"]
     if d0.base == "nn.Sequential":
