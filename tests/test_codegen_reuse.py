@@ -259,3 +259,70 @@ def test_index_spans_agree_with_node_sets():
             assert set(fast.span(p)) == set(sets.span(p)), (path, p)
             assert fast.iface(p) == sets.iface(p), (path, p)
             assert fast.first[p] == sets.first[p], (path, p)
+
+
+# -- random networks of nested blocks: every way of writing gives the same source ----------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+_INNER = st.sampled_from([
+    {"op": "linear", "out": 8}, {"op": "linear", "out": "w"}, {"op": "linear", "out": "w * k"},
+    {"op": "relu"}, {"op": "layernorm"}, {"op": "dropout", "p": 0.1},
+    {"op": "add", "from": ["PREV", "IN"]}, {"op": "linear", "out": 8, "from": "IN"},
+])
+
+
+@st.composite
+def _nested_specs(draw):
+    blocks = {}
+    for b in range(draw(st.integers(1, 3))):
+        layers = []
+        for k in range(draw(st.integers(1, 4))):
+            if b and draw(st.booleans()):
+                layer = {"op": f"b{draw(st.integers(0, b - 1))}"}
+                if draw(st.booleans()):
+                    layer["k"] = draw(st.integers(1, 2))
+            else:
+                layer = dict(draw(_INNER))
+            if "from" in layer:
+                f = layer["from"]
+                fix = (lambda r: "x" if r == "IN" else (f"l{k - 1}" if k else "x"))
+                layer["from"] = [fix(r) for r in f] if isinstance(f, list) else fix(f)
+            layer["name"] = f"l{k}"
+            if draw(st.integers(0, 5)) == 0:
+                layer["repeat"] = 2
+            layers.append(layer)
+        blocks[f"b{b}"] = {"params": {"k": 1, "w": 8}, "inputs": ["x"], "layers": layers}
+    top = []
+    for i in range(draw(st.integers(2, 7))):
+        layer = {"name": f"t{i}", "op": f"b{draw(st.integers(0, len(blocks) - 1))}"}
+        if draw(st.booleans()):
+            layer["k"] = draw(st.integers(1, 2))
+        if draw(st.integers(0, 3)) == 0:
+            layer["w"] = 16
+        if i and draw(st.integers(0, 2)) == 0:
+            layer["from"] = draw(st.sampled_from(["x"] + [f"t{j}" for j in range(i)]))
+        top.append(layer)
+    outputs = {"y": top[-1]["name"]}
+    if draw(st.booleans()):
+        outputs["z"] = draw(st.sampled_from([t["name"] for t in top]))
+    import json
+    return json.dumps({"netspec": 1, "name": "rnd", "inputs": {"x": ["N", 8]}, "blocks": blocks, "layers": top,
+                       "outputs": outputs})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(_nested_specs())
+def test_random_nested_blocks_same_source_every_way(text):
+    """Reused drafts, copies and spans against drafting every instance over per-container node sets."""
+    try:
+        S.REUSE_DRAFTS, S.FORCE_NODE_SETS = False, True
+        try:
+            every = compile_source(text)
+        except NetspecError:
+            return                      # a spec that does not check (sizes that do not meet): nothing to compare
+        for reuse, sets in ((True, False), (True, True), (False, False)):
+            S.REUSE_DRAFTS, S.FORCE_NODE_SETS = reuse, sets
+            assert compile_source(text) == every, (reuse, sets)
+    finally:
+        S.REUSE_DRAFTS, S.FORCE_NODE_SETS = True, False
