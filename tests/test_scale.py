@@ -334,7 +334,8 @@ def _read(text: str, fast: bool, json_mode: bool = False):
         parse._read_fast = lambda *a: False
     try:
         s = parse.parse_text(text, "f.yaml", json_mode=json_mode)
-        return repr(s.data), dict(s.locs), dict(s.key_locs)
+        # (the one-pass reader keeps a location packed in an int until it is asked for: compare what loc() gives)
+        return repr(s.data), {p: s.loc(p) for p in s.locs}, {p: s.loc(p, key=True) for p in s.key_locs}
     except NetspecError as e:
         return type(e).__name__, str(e)
     finally:

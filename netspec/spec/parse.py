@@ -60,8 +60,10 @@ class Source:
     file: str                      # as shown in messages
     path: Path | None              # resolved path on disk, None for text
     data: Any
-    locs: dict[Path_, Loc] = field(default_factory=dict)       # path -> location of the value
-    key_locs: dict[Path_, Loc] = field(default_factory=dict)   # path -> location of the key naming it
+    # path -> location of the value, and of the key naming it: a Loc, or (from the one-pass reader) the line and
+    # column packed in one int (line << 32 | column), a Loc only when asked for: read them through loc()
+    locs: dict[Path_, Loc | int] = field(default_factory=dict)
+    key_locs: dict[Path_, Loc | int] = field(default_factory=dict)
     text: str = ""
 
     def loc(self, path: Path_, key: bool = False) -> Loc:
@@ -70,15 +72,21 @@ class Source:
         if type(path) is tuple:
             hit = table.get(path)
             if hit is not None:
-                return hit
+                return hit if type(hit) is not int else tuple.__new__(Loc, (self.file, hit >> 32, hit & _COLUMN))
         p = tuple(path)
         while p:
             if p in table:
-                return table[p]
+                return self._unpack(table[p])
             if not key and p in self.key_locs:
-                return self.key_locs[p]
+                return self._unpack(self.key_locs[p])
             p = p[:-1]
-        return self.locs.get((), Loc(self.file, 1, 1))
+        return self._unpack(self.locs.get((), Loc(self.file, 1, 1)))
+
+    def _unpack(self, hit: Loc | int) -> Loc:
+        return hit if type(hit) is not int else tuple.__new__(Loc, (self.file, hit >> 32, hit & _COLUMN))
+
+
+_COLUMN = (1 << 32) - 1
 
 
 def _loc(file: str, mark) -> Loc:
@@ -183,7 +191,7 @@ def parse_text(text: str, file: str, *, json_mode: bool = False, path: Path | No
 def _top_level(src: Source) -> Source:
     if not isinstance(src.data, dict):
         kind = "a list" if isinstance(src.data, list) else "a single value"
-        raise SpecError(f"the top level of a spec must be a mapping, not {kind}", src.locs[()],
+        raise SpecError(f"the top level of a spec must be a mapping, not {kind}", src.loc(()),
                         "start with 'netspec: 1' followed by 'inputs:' and 'layers:'")
     return src
 
@@ -374,7 +382,7 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
 def _read_events(parser, file: str, src: Source) -> None:
     ScalarEvent, MappingStartEvent, SequenceStartEvent = yaml.ScalarEvent, yaml.MappingStartEvent, \
         yaml.SequenceStartEvent
-    MappingEndEvent, SequenceEndEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent
+    MappingEndEvent, SequenceEndEvent, AliasEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
     max_depth, max_values = LIMITS.max_depth, LIMITS.max_yaml_nodes
     max_key, max_str = LIMITS.max_key_chars, LIMITS.max_string_chars
     locs, key_locs = src.locs, src.key_locs
@@ -400,13 +408,13 @@ def _read_events(parser, file: str, src: Source) -> None:
                 break
             continue
         values += 1
-        if values > max_values or ev.anchor is not None or t is yaml.AliasEvent:
+        if values > max_values or ev.anchor is not None or t is AliasEvent:
             raise _Fallback()
         mark = ev.start_mark
-        if mark.line != last_line:            # one number object per line, shared by the locations on it
+        if mark.line != last_line:
             last_line = mark.line
-            line = last_line + 1
-        loc = new_loc(Loc, (file, line, mark.column + 1))
+            line = (last_line + 1) << 32
+        loc = line + mark.column + 1          # line and column in one int: a Loc only when asked for
         tag = ev.tag
         if t is ScalarEvent:
             value = ev.value
@@ -426,7 +434,8 @@ def _read_events(parser, file: str, src: Source) -> None:
                 if v is _NOKEY:
                     if tag not in _STD_TAGS:
                         raise _Fallback()
-                    v = scalars[skey] = conv._scalar(yaml.ScalarNode(tag, value, mark, mark), loc)
+                    v = scalars[skey] = conv._scalar(yaml.ScalarNode(tag, value, mark, mark),
+                                                     new_loc(Loc, (file, mark.line + 1, mark.column + 1)))
             container = None
         elif t is MappingStartEvent or t is SequenceStartEvent:
             if tag is not None and tag != "!" and tag not in _STD_TAGS:
