@@ -753,23 +753,30 @@ class Writer:
             d = self.draft(path)
             if not d.optional and all(s.copies is None and s.loop_var is None for s in d.slots):
                 self._drafted[key] = (d, path)
-                self._copied[(key, self._copy_facts(path))] = (d, path)
+                facts = self._copy_facts(path)
+                if facts is not None:
+                    self._copied[(key, facts)] = (d, path)
             return d
-        facts = (key, self._copy_facts(path))
-        like = self._copied.get(facts)
+        facts = self._copy_facts(path)
+        like = self._copied.get((key, facts)) if facts is not None else None
         if like is not None and like[1] in self.by_path and self._same_exprs(like[0], like[1], path):
             return like[1]
         d = self._moved(got[0], got[1], path)
-        if like is None:
-            self._copied[facts] = (d, path)
+        if like is None and facts is not None:
+            self._copied[(key, facts)] = (d, path)
         return d
 
-    def _copy_facts(self, path: str) -> tuple:
+    def _copy_facts(self, path: str) -> tuple | None:
         """What resolution reads of an instance beyond its draft: its class's name, the values its expressions may
-        name, and the types of its inputs and outputs."""
+        name, and the types of its inputs and outputs (None where they do not hash)."""
         ins, outs = self.ix.iface(path)
         env = self.scope_env(path)
-        return (self.class_base_name(path), repr(tuple(env.items())), self._types_key(ins), self._types_key(outs))
+        facts = (self.class_base_name(path), repr(tuple(env.items())), self._types_key(ins), self._types_key(outs))
+        try:
+            hash(facts)
+        except TypeError:        # (a size that does not hash: no copies of this instance, only reused drafts)
+            return None
+        return facts
 
     def _types_key(self, refs) -> tuple:
         nodes = self.g.nodes
