@@ -744,9 +744,10 @@ def _run(argv: list[str] | None) -> int:
 
 
 def _torchrun_worker() -> bool:
+    from .train.distributed import world       # (asked only where torch is imported already)
     try:
-        return int(os.environ.get("WORLD_SIZE") or 1) > 1
-    except ValueError:
+        return world()[2] > 1
+    except ValueError:      # a WORLD_SIZE that is not a number: the command said so; not a worker
         return False
 
 

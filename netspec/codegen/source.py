@@ -481,7 +481,6 @@ class Writer:
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
         self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
         self._copied: dict = {}          # (_draft_key, _copy_facts) -> (draft, its scope): an instance others copy
-        self._ids: list | None = None    # node ids in graph order
         self._cond_scopes: set | None = None
         self._render_cache: dict = {}    # (id(IR), operands, module) -> (IR, texts between its slots, literals)
         self._name_k: dict = {}          # class name base -> the number of the last name given for it
@@ -826,7 +825,6 @@ class Writer:
         ix = self.ix
         if self._cond_scopes is None:
             self._cond_scopes = {k[0] for k in g.conds}
-            self._ids = list(g.nodes)
         if path in self._cond_scopes or g.dropped.get(path):
             return None
         c = g.containers[path]
@@ -908,7 +906,7 @@ class Writer:
         g = self.g
         ix = self.ix
         order = ix.order
-        ids = self._ids
+        ids = ix.ids
         shift = order[ix.first_node(path)] - order[ix.first_node(scope)]
         inside = ix.span(scope)
         ins = ix.iface(path)[0]

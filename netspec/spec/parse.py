@@ -72,7 +72,7 @@ class Source:
         if type(path) is tuple:
             hit = table.get(path)
             if hit is not None:
-                return hit if type(hit) is not int else tuple.__new__(Loc, (self.file, hit >> 32, hit & _COLUMN))
+                return self._unpack(hit)
         p = tuple(path)
         while p:
             if p in table:
