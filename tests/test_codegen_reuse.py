@@ -115,7 +115,11 @@ outputs: {y: a5, mid: d}
 
 def _both(text: str, monkeypatch) -> tuple[str, str, int, int]:
     """(source with reuse, source drafting every instance, drafts made, drafts reused: moved to the instance, or
-    the instance taken as a copy of the earlier one)."""
+    the instance taken as a copy of the earlier one). The counts are of drafting every instance that expansion
+    copied too (``SKIP_COPIES`` off); the source with those copies taken whole is checked to be the same."""
+    monkeypatch.setattr(S, "SKIP_COPIES", True)
+    whole = compile_source(text)
+    monkeypatch.setattr(S, "SKIP_COPIES", False)
     counts = {"draft": 0, "moved": 0}
     draft, instance = S.Writer.draft, S.Writer.draft_instance
 
@@ -135,6 +139,7 @@ def _both(text: str, monkeypatch) -> tuple[str, str, int, int]:
     made, moved_n = counts["draft"], counts["moved"]
     monkeypatch.setattr(S, "REUSE_DRAFTS", False)
     every = compile_source(text)
+    assert whole == every, "expansion's copies taken whole give another source"
     return reused, every, made, moved_n
 
 
@@ -225,6 +230,74 @@ def test_copies_are_taken_only_where_resolution_reads_the_same(monkeypatch):
     assert "It is used 3 times." in every        # the copies count as uses of their class
 
 
+# instances that expansion copies (same block, arguments and input types) in graphs around them that differ: an
+# input read again elsewhere (an 'add' may not accumulate into it), an in-place activation that the graph turns off in
+# one instance only, an output that nothing reads, an output of the network; and copies that are the same throughout
+CONTEXT = """
+netspec: 1
+name: copies_context
+inputs: {x: [N, 8]}
+blocks:
+  acc:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: add, op: add, from: [x, fc]}
+  pre:
+    layers:
+      - {name: act, op: relu, inplace: true}
+      - {name: fc, op: linear, out: 8}
+  two:
+    layers:
+      - {name: fc, op: linear, out: 8}
+      - {name: act, op: relu}
+      - {name: fc2, op: linear, out: 8}
+    outputs: {y: fc2, mid: act}
+  leaf:
+    layers:
+      - {name: fc, op: linear, out: 8}
+  nest:
+    layers:
+      - {name: a, op: leaf}
+      - {name: b, op: leaf}
+layers:
+  - {name: p, op: linear, out: 8}
+  - {name: a1, op: acc, from: p}
+  - {name: a2, op: acc, from: p}
+  - {name: q, op: linear, out: 8, from: a2}
+  - {name: a3, op: acc, from: q}
+  - {name: e1, op: pre, from: q}
+  - {name: u, op: linear, out: 8, from: a3}
+  - {name: e2, op: pre, from: u}
+  - {name: t1, op: two, from: e2}
+  - {name: t2, op: two, from: t1.y}
+  - {name: t3, op: two, from: t2.y}
+  - {name: m, op: add, from: [t3.mid, t1.mid]}
+  - {name: n1, op: nest, from: m}
+  - {name: n2, op: nest, from: n1}
+  - {name: r, op: relu, from: n2}
+  - {name: n3, op: nest, from: n1}
+  - {name: n4, op: nest, from: n3}
+outputs: {y: r, z: n4, w: t2.y, v: e1}
+"""
+
+
+def test_expansion_copies_are_taken_whole_only_where_the_graph_around_reads_the_same(monkeypatch):
+    """Expansion copies every later instance here; code generation takes a copy whole (nothing inside it looked at
+    again) only where the graph around it reads the same, and the source is the one every instance drafted gives."""
+    from netspec.pipeline import graph
+    g = graph(CONTEXT)
+    assert {x: y for x, (y, _, _) in g.copies.items()} == {
+        "a2": "a1", "a3": "a1", "e2": "e1", "t2": "t1", "t3": "t1", "n1.b": "n1.a", "n2": "n1", "n3": "n1", "n4": "n1"}
+    ix = S.Index(g)
+    # a1's output is read by nothing, a3's input by e1 as well; e1's relu works out of place (q is read again), e2's
+    # in place; t2's 'mid' is read by nothing, t3's 'y' by nothing
+    assert ix.copy_of == {"n1.b": "n1.a", "n2": "n1", "n3": "n1", "n4": "n1"}
+    assert set(ix.hidden) == {"n2.a", "n2.b", "n3.a", "n3.b", "n4.a", "n4.b"}
+    reused, every, _, _ = _both(CONTEXT, monkeypatch)     # (_both compares the source with the copies taken whole)
+    assert reused == every
+    assert "It is used 8 times." in every       # leaf: in n1..n4, the copies' insides counted
+
+
 @pytest.mark.parametrize("text", [MIX, AROUND, COPIES] + [gen.generate(k, 1000)[0] for k in gen.KINDS],
                          ids=["mix", "around", "copies"] + list(gen.KINDS))
 def test_spans_and_node_sets_give_the_same_source(text, monkeypatch):
@@ -269,6 +342,7 @@ _INNER = st.sampled_from([
     {"op": "linear", "out": 8}, {"op": "linear", "out": "w"}, {"op": "linear", "out": "w * k"},
     {"op": "relu"}, {"op": "layernorm"}, {"op": "dropout", "p": 0.1},
     {"op": "add", "from": ["PREV", "IN"]}, {"op": "linear", "out": 8, "from": "IN"},
+    {"op": "add", "from": ["IN", "PREV"]}, {"op": "relu", "inplace": True},
 ])
 
 
@@ -314,15 +388,17 @@ def _nested_specs(draw):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(_nested_specs())
 def test_random_nested_blocks_same_source_every_way(text):
-    """Reused drafts, copies and spans against drafting every instance over per-container node sets."""
+    """Reused drafts, copies, expansion's copies taken whole and spans against drafting every instance over
+    per-container node sets."""
     try:
-        S.REUSE_DRAFTS, S.FORCE_NODE_SETS = False, True
+        S.REUSE_DRAFTS, S.FORCE_NODE_SETS, S.SKIP_COPIES = False, True, False
         try:
             every = compile_source(text)
         except NetspecError:
             return                      # a spec that does not check (sizes that do not meet): nothing to compare
-        for reuse, sets in ((True, False), (True, True), (False, False)):
-            S.REUSE_DRAFTS, S.FORCE_NODE_SETS = reuse, sets
-            assert compile_source(text) == every, (reuse, sets)
+        for reuse, sets, skip in ((True, False, True), (True, True, True), (False, False, False),
+                                  (True, False, False), (False, True, True)):
+            S.REUSE_DRAFTS, S.FORCE_NODE_SETS, S.SKIP_COPIES = reuse, sets, skip
+            assert compile_source(text) == every, (reuse, sets, skip)
     finally:
-        S.REUSE_DRAFTS, S.FORCE_NODE_SETS = True, False
+        S.REUSE_DRAFTS, S.FORCE_NODE_SETS, S.SKIP_COPIES = True, False, True

@@ -59,6 +59,9 @@ _MISSING = object()
 REUSE_DRAFTS = True
 # Keep each container's set of nodes even where containers are runs of the graph order (the tests compare the two).
 FORCE_NODE_SETS = False
+# Take the block instances that expansion copied, and that read the same, as copies without looking inside them
+# (Index, _verified_copies). Off: every instance is looked at (the tests compare the two).
+SKIP_COPIES = True
 
 
 class CodegenError(NetspecError):
@@ -153,12 +156,144 @@ class Member:
     order: float
 
 
+def _inside(conts: dict, copy_of: dict) -> dict:
+    """Each container inside a copy (at any depth) -> the outermost copy it is inside."""
+    if not copy_of:
+        return {}
+    above: dict = {}                      # container -> the outermost copy strictly above it, or None
+    for p in conts:
+        stack = []
+        q = p
+        while q is not None and q not in above:
+            stack.append(q)
+            q = conts[q].parent
+        for q in reversed(stack):         # from the outermost not yet known down to p
+            par = conts[q].parent
+            a = above[par] if par is not None else None
+            above[q] = a if a is not None else (par if par in copy_of else None)
+    return {p: a for p, a in above.items() if a is not None}
+
+
+def _verified_copies(g: Graph, order: dict, ids: list, uses: dict, graph_out: set, shared_at: list) -> dict:
+    """The block instances that expansion copied from an earlier instance (``Graph.copies``) and that code generation
+    would write as that instance again (copy -> the earlier instance).
+
+    Expansion adds the same nodes and inner instances for a copy, up to their names. What code generation reads
+    beyond that is checked here, node by node: the same op, parameters, types, metadata (weights, expressions) and
+    spec lines, the same wiring relative to the instance, the same inputs' types; and what the graph around it
+    makes of it: which of its values are read outside it or are outputs of the network, whether each of its inputs
+    is read elsewhere, is a network input or output, or comes from an op whose backward needs its output (an 'add'
+    may accumulate in place only where nothing else reads its input), and that no node outside shares the module
+    of a node inside. An instance that is not the same in all of these is looked at as any other."""
+    import bisect
+    conts, nodes = g.containers, g.nodes
+    total = len(ids)
+    cond_paths = sorted({k[0] for k in g.conds if k[0] is not None} | set(g.dropped))
+    out: dict = {}
+    for x, (y, first, n) in g.copies.items():
+        cx, cy = conts.get(x), conts.get(y)
+        if cx is None or cy is None or cx.kind != "block" or cy.kind != "block" or cx.block != cy.block or n <= 0:
+            continue
+        lx, ly = order.get(x + "." + first), order.get(y + "." + first)
+        if lx is None or ly is None or lx + n > total or ly + n > total or lx < ly + n:
+            continue
+        hx, hy = lx + n, ly + n
+        if (shared_at and (bisect.bisect_left(shared_at, lx) != bisect.bisect_left(shared_at, hx) or
+                           bisect.bisect_left(shared_at, ly) != bisect.bisect_left(shared_at, hy))):
+            continue
+        if cond_paths and any(bisect.bisect_left(cond_paths, q) != bisect.bisect_left(cond_paths, q + "\U0010ffff")
+                              for q in (x, y)):
+            continue
+        if (len(cx.inputs) != len(cy.inputs) or cx.input_names != cy.input_names or
+                cx.output_names != cy.output_names or cx.arg_exprs != cy.arg_exprs or
+                repr(tuple(cx.args.items())) != repr(tuple(cy.args.items())) or
+                len(set(map(tuple, cx.inputs))) != len(cx.inputs) or len(set(map(tuple, cy.inputs))) != len(cy.inputs)):
+            continue
+        if _same_copy(g, nodes, ids, order, uses, graph_out, cx, cy, lx, ly, n):
+            out[x] = y
+    # the earlier instance must be looked at itself: not inside another copy (expansion copies only instances it
+    # expanded, so this holds; checked, since a hidden one would have no class)
+    while True:
+        hidden = _inside(conts, out)
+        bad = [x for x, y in out.items() if y in hidden]
+        if not bad:
+            return out
+        for x in bad:
+            del out[x]
+
+
+def _same_copy(g: Graph, nodes: dict, ids: list, order: dict, uses: dict, graph_out: set, cx, cy, lx: int, ly: int,
+               n: int) -> bool:
+    hx, hy = lx + n, ly + n
+    px, py = cx.path + ".", cy.path + "."
+    cut_x, cut_y = len(cx.path), len(cy.path)
+    in_x = {tuple(r): k for k, r in enumerate(cx.inputs)}
+    in_y = {tuple(r): k for k, r in enumerate(cy.inputs)}
+    empty: list = []
+    for rx, ry in zip(cx.inputs, cy.inputs):       # the inputs' types
+        if g.type_of(rx) != g.type_of(ry):
+            return False
+    # the outputs, relative to the instance
+    if len(cx.outputs) != len(cy.outputs):
+        return False
+    for rx, ry in zip(cx.outputs, cy.outputs):
+        if rx is None or ry is None or rx[1] != ry[1] or order.get(rx[0], -1) - lx != order.get(ry[0], -1) - ly or \
+                not lx <= order.get(rx[0], -1) < hx:
+            return False
+    depth = len(nodes[ids[lx]].scope) - len(nodes[ids[ly]].scope)
+    accumulates = set()           # inputs that an 'add' inside takes first (it may accumulate into them)
+    for i in range(n):
+        ix_, iy = ids[lx + i], ids[ly + i]
+        if not ix_.startswith(px) or not iy.startswith(py) or ix_[cut_x:] != iy[cut_y:]:
+            return False
+        a, b = nodes[ix_], nodes[iy]
+        if a.op is not b.op or (a.params is not b.params and a.params != b.params) or a.loc != b.loc or \
+                a.meta != b.meta or len(a.inputs) != len(b.inputs) or len(a.scope) - len(b.scope) != depth or \
+                a.scope[-1][cut_x:] != b.scope[-1][cut_y:]:
+            return False
+        for ra, rb in zip(a.inputs, b.inputs):
+            if ra is None or rb is None:
+                if ra is not rb:
+                    return False
+                continue
+            qa, qb = order[ra[0]], order[rb[0]]
+            if lx <= qa < hx:
+                if qa - lx != qb - ly or ra[1] != rb[1]:
+                    return False
+            elif in_x.get(tuple(ra)) != in_y.get(tuple(rb), -1):
+                return False
+            elif ra is a.inputs[0] and a.op.name == "add":
+                accumulates.add(in_x[tuple(ra)])
+        for k in range(len(a.out)):     # read outside the instance, or an output of the network
+            ra, rb = (ix_, k), (iy, k)
+            ua, ub = uses.get(ra), uses.get(rb)
+            if ((ra in graph_out) or (ua is not None and order[ua[-1]] >= hx)) != \
+                    ((rb in graph_out) or (ub is not None and order[ub[-1]] >= hy)):
+                return False
+    for k in accumulates:         # what the graph around makes of them (add_in_place)
+        rx, ry = tuple(cx.inputs[k]), tuple(cy.inputs[k])
+        sx, sy = nodes[rx[0]], nodes[ry[0]]
+        if sx.op.backward_needs_output != sy.op.backward_needs_output or (sx.op is InputOp) != (sy.op is InputOp) \
+                or (rx in graph_out) != (ry in graph_out):
+            return False
+        ux, uy = uses.get(rx, empty), uses.get(ry, empty)
+        if (bool(ux) and (order[ux[0]] < lx or order[ux[-1]] >= hx)) != \
+                (bool(uy) and (order[uy[0]] < ly or order[uy[-1]] >= hy)):
+            return False
+    return True
+
+
 class Index:
     """Facts about a graph that every class needs: members per container, uses, interfaces.
 
     Where every container's nodes are one run of the graph's order (expansion makes them so), a container is its
     span of positions in that order, and its interface is made from its members' interfaces, innermost first: the
-    work is linear in the graph, however deep the nesting. Otherwise each container keeps the set of its nodes."""
+    work is linear in the graph, however deep the nesting. Otherwise each container keeps the set of its nodes.
+
+    A block instance that expansion copied from an earlier one and that reads the same to code generation
+    (``_verified_copies``) is a copy: its class and arguments are the earlier instance's, so nothing inside it is
+    looked at again. The containers inside copies are left out (``hidden``); a copy has no members here, and its
+    interface is read from its span."""
 
     def __init__(self, g: Graph):
         self.g = g
@@ -167,12 +302,29 @@ class Index:
         self.uses = uses = {}
         self.graph_out = {tuple(r) for r in g.outputs.values()}
         conts = g.containers
-        count = {p: 0 for p in conts}         # nodes inside, nested containers' included
+        shared_at = []                         # positions of the nodes whose module another node shares
+        for n in g.nodes.values():             # readers of every value, in graph order
+            nid = n.id
+            for r in n.inputs:
+                if r is not None:
+                    r = tuple(r)
+                    got = uses.get(r)
+                    if got is None:
+                        uses[r] = [nid]
+                    else:
+                        got.append(nid)
+            if "shared_with" in n.meta:
+                shared_at.append(order.get(n.meta["shared_with"], -1))
+        self.copy_of = copy_of = _verified_copies(g, order, ids, uses, self.graph_out, sorted(shared_at)) \
+            if g.copies and SKIP_COPIES else {}
+        self.hidden = hidden = _inside(conts, copy_of)     # container -> the copy it is inside
+        self.visible = visible = [p for p in conts if p not in hidden] if hidden else list(conts)
+        count = {p: 0 for p in visible}       # nodes inside, nested containers' included
         lo: dict = {}                          # position of the first node inside
         hi: dict = {}                          # position of the last node inside
         members: dict = {}
         chain: dict = {}                       # container -> its path of containers, outermost first
-        for p in conts:
+        for p in visible:
             stack = []
             q = p
             while q is not None and q not in chain:
@@ -183,21 +335,21 @@ class Index:
                 up = up + (x,)
                 chain[x] = up
         scoped = True                          # every node's scope is its innermost container's chain
-        for n in g.nodes.values():     # one pass: readers, the nodes directly inside each container
-            nid = n.id
-            for r in n.inputs:
-                if r is not None:
-                    r = tuple(r)
-                    got = uses.get(r)
-                    if got is None:
-                        uses[r] = [nid]
-                    else:
-                        got.append(nid)
+        for n in g.nodes.values():     # the nodes directly inside each container
             if n.op is not InputOp:
+                nid = n.id
                 sc = n.scope
                 parent = sc[-1] if sc else None
                 if parent is not None:
                     i = order[nid]
+                    top = hidden.get(parent)
+                    if top is not None or parent in copy_of:    # inside a copy: counted in the copy only
+                        parent = top or parent
+                        count[parent] += 1
+                        if parent not in lo:
+                            lo[parent] = i
+                        hi[parent] = i
+                        continue
                     count[parent] += 1
                     if parent not in lo:
                         lo[parent] = i
@@ -209,7 +361,7 @@ class Index:
                     members[parent] = ms = []
                 ms.append(Member("node", nid, n.local_name, order[nid]))
         # innermost first: each container's count and span into its parent's
-        self.bottom_up = bottom_up = sorted(conts, key=lambda q: len(chain[q]), reverse=True)
+        self.bottom_up = bottom_up = sorted(visible, key=lambda q: len(chain[q]), reverse=True)
         for p in bottom_up:
             q = conts[p].parent
             if q is not None and count[p]:
@@ -225,10 +377,11 @@ class Index:
         self._subtree = None
         self._in_subtree = None
         first: dict = {}
-        for p, c in conts.items():
-            first[p] = lo[p] if count[p] else max([order.get(r[0], -1) for r in c.inputs] or [-1]) + 0.5
+        for p in visible:
+            first[p] = lo[p] if count[p] else max([order.get(r[0], -1) for r in conts[p].inputs] or [-1]) + 0.5
         self.first = first
-        for p, c in conts.items():
+        for p in visible:
+            c = conts[p]
             local = p[len(c.parent) + 1:] if c.parent else p
             members.setdefault(c.parent, []).append(Member("container", p, local, first[p]))
         by_order = operator.attrgetter("order")
@@ -291,6 +444,8 @@ class Index:
         children = self.children
         lo_of = self.lo
         hi_of = self.hi
+        ids = self.ids
+        copy_of = self.copy_of
         empty: list = []
         for p in self.bottom_up:
             if not self.count[p]:
@@ -301,6 +456,16 @@ class Index:
             rd: list = []
             seen: set = set()
             cand: list = []
+            if p in copy_of:          # a copy has no members here: its nodes, in graph order
+                for nid in ids[lo:hi + 1]:
+                    n = nodes[nid]
+                    for r in n.inputs:
+                        if r is not None and not lo <= order[r[0]] <= hi:
+                            r = tuple(r)
+                            if r not in seen:
+                                seen.add(r)
+                                rd.append(r)
+                    cand.extend([(nid, k) for k in range(len(n.out))])
             for m in children.get(p, ()):
                 if m.kind == "node":
                     n = nodes[m.key]
@@ -671,12 +836,14 @@ class Writer:
         body, hence the same height, so a class has all its instances before any class that constructs it.
         """
         g = self.g
+        visible = self.ix.visible       # (the containers inside copies are not looked at: Index)
+        copy_of = self.ix.copy_of
         # the level of a container: above all the containers inside it, and the same for every instance of a
         # block (an instance whose optional layer is dropped is as high as one that has it)
-        height: dict = {p: 0 for p in g.containers}
-        order = sorted(g.containers, key=lambda q: -q.count("."))
+        height: dict = {p: 0 for p in visible}
+        order = sorted(visible, key=lambda q: -q.count("."))
         by_name: dict = {}
-        for p in g.containers:       # only blocks: a block never contains itself, while groups of layers that share
+        for p in visible:            # only blocks: a block never contains itself, while groups of layers that share
             if g.containers[p].kind == "block":      # a name may nest ('0' inside '0')
                 by_name.setdefault(self.class_base_name(p), []).append(p)
         changed = True
@@ -694,12 +861,18 @@ class Writer:
                         height[p] = top
                         changed = True
         levels: dict = {}
-        for p in g.containers:
+        for p in visible:
             levels.setdefault(height[p], []).append(p)
         for h in sorted(levels):
             new = []
             for p in sorted(levels[h], key=lambda q: self.ix.first[q]):
                 if self.mode(p) != "class":
+                    continue
+                like = copy_of.get(p)
+                if like is not None:          # a copy (Index): the class and column of the earlier instance
+                    grp, i = self.by_path[like]
+                    grp.uses += 1
+                    self.by_path[p] = (grp, i)
                     continue
                 d = self.draft_instance(p)
                 if isinstance(d, str):        # a copy of the earlier instance d: its class and column
@@ -735,7 +908,31 @@ class Writer:
                 self.by_path[p] = (grp, len(grp.drafts) - 1)
             for grp in new:
                 self.resolve(grp)
+        if copy_of:         # the instances inside copies are uses of their classes too
+            inner: dict = {}
+            for p, like in copy_of.items():
+                for grp, k in self._inner_uses(like, inner).items():
+                    grp.uses += k
         return self.draft(None)
+
+    def _inner_uses(self, path: str, memo: dict) -> dict:
+        """{class: instances} of the class instances inside container ``path`` (at any depth, copies' insides
+        included), for a container that is looked at."""
+        got = memo.get(path)
+        if got is None:
+            got = {}
+            for m in self.ix.children.get(path, ()):
+                if m.kind != "container":
+                    continue
+                p = m.key
+                at = self.by_path.get(p)
+                if at is not None:
+                    got[at[0]] = got.get(at[0], 0) + 1
+                like = self.ix.copy_of.get(p)
+                for grp, k in self._inner_uses(like if like is not None else p, memo).items():
+                    got[grp] = got.get(grp, 0) + k
+            memo[path] = got
+        return got
 
     # -- reusing drafts ------------------------------------------------------------------------------------------
     def draft_instance(self, path: str):

@@ -1580,13 +1580,13 @@ class Expander:
         except KeyError:
             return None
         dots = max([it[0].count(".") for it in items] + [c[0].count(".") for c in conts])
-        return marks[11], items, out_spec, total, n, conts, frozenset(blocks), dots
+        return marks[11], items, out_spec, total, n, conts, frozenset(blocks), dots, node_id
 
     def _replay(self, rec, node_id: str, in_refs: list) -> dict | None:
         """The nodes (and inner block instances) of a recorded block instance, added again under ``node_id``; None
         (nothing added) where a limit, a name already taken or a block containing itself stops it: then the caller
         expands it layer by layer and reports that."""
-        defaults, items, out_spec, total, n, conts, blocks, dots = rec
+        defaults, items, out_spec, total, n, conts, blocks, dots, first = rec
         g = self.graph
         k = len(conts)
         prefix = node_id + "."
@@ -1627,6 +1627,7 @@ class Expander:
         self.work[0] += INSTANCE_WORK * (n + k)
         self.param_bytes += total
         self.ctx.node = ids[-1]
+        g.copies[node_id] = (first, items[0][0], n)
         return {name: ref(r) for name, r in out_spec}
 
     def _outputs(self, spec_out, scope: _Scope, last: Entry | None, src: Source, opath, into: dict, locs: dict, loc_default,

@@ -91,6 +91,10 @@ class Graph:
     conds: dict = field(default_factory=dict)                   # (container, layer name) -> 'if' expression text
     dropped: dict = field(default_factory=dict)                 # container -> [(name, if text, input ref, order, loc)]
     assertions: list = field(default_factory=list)              # graph.assertions.Assertion: stated shapes, checked
+    # block instance -> (the earlier instance it was copied from, the first node's id relative to the instance, its
+    # number of nodes): expansion added the same nodes and inner instances up to their names (a hint to code
+    # generation, which checks it before it relies on it)
+    copies: dict = field(default_factory=dict)
     doc: str | None = None
     spec: Any = None                                            # the Spec it was expanded from
     _nx: Any = field(default=None, repr=False, compare=False)   # the networkx view, made on first use of .g
