@@ -160,23 +160,30 @@ def _inside(conts: dict, copy_of: dict) -> dict:
     """Each container inside a copy (at any depth) -> the outermost copy it is inside."""
     if not copy_of:
         return {}
-    above: dict = {}                      # container -> the outermost copy strictly above it, or None
-    for p in conts:
-        stack = []
-        q = p
-        while q is not None and q not in above:
-            stack.append(q)
-            q = conts[q].parent
-        for q in reversed(stack):         # from the outermost not yet known down to p
-            par = conts[q].parent
-            a = above[par] if par is not None else None
-            above[q] = a if a is not None else (par if par in copy_of else None)
-    return {p: a for p, a in above.items() if a is not None}
+    above: dict = {}                      # container -> the outermost copy strictly above it (absent: none)
+    done: set = set()
+    for p, c in conts.items():
+        q = c.parent
+        if q is not None:
+            if q not in done:             # a parent after its child (expansion adds parents first): walk up
+                a = None
+                while q is not None:
+                    if q in copy_of:
+                        a = q
+                    q = conts[q].parent
+            else:
+                a = above.get(q)
+                if a is None and q in copy_of:
+                    a = q
+            if a is not None:
+                above[p] = a
+        done.add(p)
+    return above
 
 
-def _verified_copies(g: Graph, order: dict, ids: list, uses: dict, graph_out: set, shared_at: list) -> dict:
+def _verified_copies(g: Graph, order: dict, ids: list, uses: dict, graph_out: set, shared_at: list) -> tuple:
     """The block instances that expansion copied from an earlier instance (``Graph.copies``) and that code generation
-    would write as that instance again (copy -> the earlier instance).
+    would write as that instance again (copy -> the earlier instance), and the containers inside them (``_inside``).
 
     Expansion adds the same nodes and inner instances for a copy, up to their names. What code generation reads
     beyond that is checked here, node by node: the same op, parameters, types, metadata (weights, expressions) and
@@ -217,7 +224,7 @@ def _verified_copies(g: Graph, order: dict, ids: list, uses: dict, graph_out: se
         hidden = _inside(conts, out)
         bad = [x for x, y in out.items() if y in hidden]
         if not bad:
-            return out
+            return out, hidden
         for x in bad:
             del out[x]
 
@@ -315,9 +322,10 @@ class Index:
                         got.append(nid)
             if "shared_with" in n.meta:
                 shared_at.append(order.get(n.meta["shared_with"], -1))
-        self.copy_of = copy_of = _verified_copies(g, order, ids, uses, self.graph_out, sorted(shared_at)) \
-            if g.copies and SKIP_COPIES else {}
-        self.hidden = hidden = _inside(conts, copy_of)     # container -> the copy it is inside
+        # copy -> the earlier instance; container inside a copy -> the copy
+        self.copy_of, self.hidden = copy_of, hidden = \
+            _verified_copies(g, order, ids, uses, self.graph_out, sorted(shared_at)) if g.copies and SKIP_COPIES \
+            else ({}, {})
         self.visible = visible = [p for p in conts if p not in hidden] if hidden else list(conts)
         count = {p: 0 for p in visible}       # nodes inside, nested containers' included
         lo: dict = {}                          # position of the first node inside
