@@ -2335,6 +2335,11 @@ def _resolve_top(w: Writer, d: Draft) -> list:
 
     def no_derived(j, axis):
         raise _NoDerived()
+    # a trace finds a size only in a producer's expression or a nested class's output: in a network with neither
+    # (a spec written out with numbers) there is nothing to trace
+    nodes = g.nodes.values()
+    traceable = bool(g.containers) or any(
+        isinstance(x, str) for n in nodes if "exprs" in n.meta for f, x in n.meta["exprs"].items() if f in _SIZE_FIELDS)
     for s in d.slots:
         def namer(nm, fwd=s.fwd):
             if nm in banned:              # not an argument of the class: its value, as generated
@@ -2347,7 +2352,8 @@ def _resolve_top(w: Writer, d: Draft) -> list:
         try:
             if t is not None:
                 got = w._expr_in_class(t, fake, [s], envs, in_types, [], pnames, used, no_derived)
-            if got is None and isinstance(s.lit.src, tuple) and s.lit.src and s.lit.src[0] == "in" and copies is None:
+            if got is None and traceable and isinstance(s.lit.src, tuple) and s.lit.src and s.lit.src[0] == "in" and \
+                    copies is None:
                 got = w._trace(fake, [s], envs, in_types, [], pnames, used, no_derived)
         except _NoDerived:
             got = None
