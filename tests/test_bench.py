@@ -50,6 +50,14 @@ def test_whole_process_check_with_and_without_cache(tmp_path):
     assert notes == ["whole process", "whole process, cached"], notes
 
 
+def test_whole_process_compile(tmp_path):
+    rows = bench("--sizes", "50", "--kinds", "blocks", "--stages", "compile_cli", "--cli-reps", "1",
+                 tmp_path=tmp_path)
+    assert [(r["stage"], r["note"]) for r in rows if r["stage"] != "process"] == \
+        [("compile_cli", "whole process, ruff included")]
+    assert float(rows[-1]["cpu"]) > 0
+
+
 def test_zoo(tmp_path):
     rows = bench("--zoo-only", "--reps", "1", "--stages", "load,expand", tmp_path=tmp_path)
     zoo = {p.stem for p in (ROOT / "specs").glob("*.yaml")}

@@ -15,6 +15,8 @@ one before it, made once):
     meta       netspec.build(..., device="meta") from the graph
     build      netspec.build(...) for real (weights allocated and initialised)
     check      a whole `python -m netspec check` process (CPU time of the child, start-up included)
+    compile_cli  a whole `python -m netspec compile` process (start-up, loading, expansion, code generation and
+               ruff's formatting: CPU time of the child and of its ruff)
 
 Each row gives process CPU seconds (the evidence on a shared machine) beside wall seconds, and CPU microseconds per
 graph node so that growth is visible: a linear stage has the same us/node at every size.
@@ -43,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import specs as gen  # noqa: E402
 
-STAGES = ("parse", "load", "expand", "verify", "summary", "dot", "draw", "compile", "meta", "build", "check")
+STAGES = ("parse", "load", "expand", "verify", "summary", "dot", "draw", "compile", "meta", "build", "check",
+          "compile_cli")
 BIG_LIMITS = {"max_nodes": 1_000_000, "max_yaml_nodes": 2_000_000, "max_file_bytes": 256 * 1024**2,
               "max_work": 100_000_000, "max_repeat": 1_000_000}
 REAL_BUILD_BYTES_PER_NODE = 4_000     # measured: a real build of the 10k chain holds about 2.5 KB per node
@@ -232,10 +235,16 @@ class Bench:
                         c, w, m = timed(lambda: build(g), reps)
                         self.row(what, nodes, "build", c, w)
                         del m
+            cmd = [sys.executable, "-m", "netspec"]
+            for k, v in limits.items():
+                cmd += ["--limit", f"{k}={v}"]
+            if "compile_cli" in want:
+                env = child_env(NETSPEC_NO_CACHE="1")
+                out = self.workdir / "model.py"
+                c, w, rc = child_times(cmd + ["compile", "-q", str(path), "-o", str(out)], self.cli_reps, env)
+                self.row(what, nodes, "compile_cli", c, w, "whole process, ruff included" +
+                         ("" if rc == 0 else f", EXIT {rc}"))
             if "check" in want:
-                cmd = [sys.executable, "-m", "netspec"]
-                for k, v in limits.items():
-                    cmd += ["--limit", f"{k}={v}"]
                 env = child_env(NETSPEC_NO_CACHE="1")
                 c, w, rc = child_times(cmd + ["check", "-q", str(path)], self.cli_reps, env)
                 self.row(what, nodes, "check", c, w, "whole process" + ("" if rc == 0 else f", EXIT {rc}"))
