@@ -2550,12 +2550,151 @@ def format_source(src: str) -> str:
         exe = find_ruff_bin()
     except Exception:  # noqa: BLE001
         return src
+    out = _ruff_eliding(exe, src) if src.count("\n") >= ELIDE_MIN_LINES else None
+    if out is None:
+        out = _ruff(exe, src)
+    return _fit_comments(out) if out else src
+
+
+# Sources of this many lines and more go to ruff with their runs of plain statements left out (_ruff_eliding);
+# the tests set it to 0 to compare the two ways on every spec.
+ELIDE_MIN_LINES = 3000
+
+
+def _ruff(exe: str, src: str) -> str | None:
     try:
         r = subprocess.run([exe, "format", "--isolated", "--line-length", "100", "-"], input=src,
                            capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
-        return src
-    return _fit_comments(r.stdout) if r.returncode == 0 and r.stdout else src
+        return None
+    return r.stdout if r.returncode == 0 and r.stdout else None
+
+
+# A plain statement in a method's body, a line of its own that fits in 100 columns: no string, escape, tab or colon
+# (so no compound statement, slice, lambda or annotation), a comment only as the writer puts it ('  # ...'), no
+# trailing space; its brackets must balance within the line as well (_plain).
+_PLAIN_LINE = re.compile(r"        (?!(?:if|elif|else|for|while|with|try|except|finally|def|class|async|match|case|"
+                         r"lambda|return|yield|import|from|global|nonlocal|del|assert|raise|pass|break|continue|"
+                         r"await|print)\b)[A-Za-z_][^\"'\\#\t:]*(?:  # [^\"'\\\t]*)?(?<! )")
+_ZERO_DIGITS = str.maketrans("123456789", "000000000")
+_ELIDED = "_netspec_elided_"
+
+
+def _plain(line: str) -> bool:
+    if len(line) > 100 or not _PLAIN_LINE.fullmatch(line):
+        return False
+    code = line.split("  #", 1)[0]
+    return code.count("(") == code.count(")") and code.count("[") == code.count("]") and \
+        code.count("{") == code.count("}")
+
+
+def _ruff_eliding(exe: str, src: str) -> str | None:
+    """``ruff format`` of ``src`` with each run of plain one-line statements (the bulk of a big network's
+    ``__init__`` and ``forward``) replaced by one stand-in statement, and put back after; None where that cannot
+    be relied on (then the caller formats the whole source).
+
+    A plain statement that fits in 100 columns is written by ruff as it is when another statement of its shape
+    is: the same text up to its digits (``self.fc12`` and ``self.fc40``, line 17 and line 49), hence of the same
+    length. So each shape goes to ruff as well, written with zeros for its digits (still the same tokens), in a
+    class of its own at the end; the runs are left out only if ruff leaves every one of those as it is. Otherwise,
+    and wherever the stand-ins do not come back one each, in order, as they were sent, the whole source is
+    formatted. Whether a line is plain is a question about its shape too, so it is asked once per shape."""
+    if _ELIDED in src or not src.endswith("\n"):
+        return None
+    lines = src.split("\n")[:-1]
+    shapes = src.translate(_ZERO_DIGITS).split("\n")[:-1]
+    plain = {z: _plain(z) for z in dict.fromkeys(shapes)}
+    sent: list = []
+    runs: list = []           # (first line, end)
+    start = None
+    triple, depth, cont = None, 0, False        # a string open across lines, brackets open, a backslash before
+    for i, z in enumerate(shapes):
+        if plain[z] and triple is None and not depth and not cont:
+            if start is None:
+                start = i
+            continue
+        if start is not None:
+            sent.append(f"        {_ELIDED}{len(runs)} = 0")
+            runs.append((start, i))
+            start = None
+        line = lines[i]
+        sent.append(line)
+        triple, depth, cont = _scan_line(line, triple, depth)
+    if start is not None:
+        sent.append(f"        {_ELIDED}{len(runs)} = 0")
+        runs.append((start, len(lines)))
+    if not runs:
+        return None
+    marker = f"class {_ELIDED}shapes:"
+    exemplars = list(dict.fromkeys(z for a, b in runs for z in shapes[a:b]))
+    got = _ruff(exe, "\n".join(sent).rstrip("\n") + "\n\n\n" + marker + "\n    def f(self):\n" +
+                "\n".join(exemplars) + "\n")
+    if got is None:
+        return None
+    out = got.split("\n")
+    try:
+        k = len(out) - 1 - out[::-1].index(marker)
+    except ValueError:
+        return None
+    if out[k + 1:] != ["    def f(self):"] + exemplars + [""]:
+        return None           # ruff writes a statement of some shape otherwise: format everything
+    body = out[:k]
+    while body and not body[-1]:
+        body.pop()
+    result: list = []
+    j = 0
+    for line in body:
+        if line.startswith("        " + _ELIDED):
+            if j >= len(runs) or line != f"        {_ELIDED}{j} = 0":
+                return None
+            result.extend(lines[runs[j][0]:runs[j][1]])
+            j += 1
+        else:
+            result.append(line)
+    if j != len(runs):
+        return None
+    return "\n".join(result) + "\n"
+
+
+def _scan_line(line: str, triple, depth: int, _cont: bool = False) -> tuple:
+    """(the quotes of a string still open, brackets still open, whether a backslash continues it) after ``line``,
+    given those before it (whether the line before continued into this one does not change them)."""
+    i, n = 0, len(line)
+    quote = None           # a one-line string being read
+    while i < n:
+        ch = line[i]
+        if triple is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if line.startswith(triple, i):
+                i += 3
+                triple = None
+                continue
+            i += 1
+            continue
+        if quote is not None:
+            if ch == "\\":
+                i += 2
+                continue
+            if ch == quote:
+                quote = None
+            i += 1
+            continue
+        if ch == "#":
+            break
+        if ch in "\"'":
+            if line.startswith(ch * 3, i):
+                triple = ch * 3
+                i += 3
+                continue
+            quote = ch
+        elif ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        i += 1
+    return triple, depth, line.endswith("\\") and triple is None
 
 
 _SHAPE_COMMENT = re.compile(r"^(?P<code>.*[):])  # (?P<shapes>.*?\S)(?:  (?P<loc>\S+\.(?:yaml|yml|json):\d+))?$")
