@@ -2286,6 +2286,8 @@ _AXIS_NAMES = {3: {1: "T", 2: "L"}, 4: {2: "H", 3: "W"}, 5: {2: "D", 3: "H", 4: 
 
 
 def _code_lines(code: str, cm: list) -> list:
+    if "\n" not in code:
+        return [INDENT * 2 + code + "  # " + clean_text("  ".join(cm), 200) if cm else INDENT * 2 + code]
     lines = code.split("\n")
     out = [INDENT * 2 + ln for ln in lines]
     if cm:
@@ -2306,13 +2308,24 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
         out.append(INDENT * 2 + finish_text(line))
     ins = ", ".join(f"{a}: {fmt_type(g.type_of(r))}" for a, r in zip(d.args, d.in_refs))
     out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d.args)}):" + (f"  # {ins}" if ins else "")]
+    nodes = g.nodes
+    shown: dict = {}          # id(type) -> its text: a network repeats a few types on every line
+    keep = []                 # (the types, so that their ids stay theirs)
     for code, refs, loc in d.fwd:
         if _MARK in code:
             code = _MARK_RE.sub(lambda m: texts[int(m.group(1))], code)
         code = finish_text(code)
         cm = []
         if refs:
-            cm.append(", ".join(fmt_type(g.type_of(r)) for r in refs))
+            parts = []
+            for r in refs:
+                t = nodes[r[0]].out[r[1]]
+                txt = shown.get(id(t))
+                if txt is None:
+                    txt = shown[id(t)] = fmt_type(t)
+                    keep.append(t)
+                parts.append(txt)
+            cm.append(", ".join(parts))
         if loc is not None:
             cm.append(where(loc))
         out += _code_lines(code, cm)
