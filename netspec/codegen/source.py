@@ -1459,20 +1459,23 @@ class Writer:
 
     def init_member(self, m: Member, slots: list, access: dict, scope) -> list[str]:
         g = self.g
-        if m.kind == "node" and not self.owns_module(m):
-            return []
         if m.kind == "node":
             n = g.nodes[m.key]
-            expr = self.member_expr(m, slots, scope)
+            c = self.ctor(n)
+            if c is None:                 # no module of its own
+                return []
+            expr = self.render_slots(c, slots, n)      # (member_expr of a node)
             kind = self.weight_kind(n)
-            access[n.id] = _access("self", m.local)
+            local = m.local
+            plain = is_attr_name(local)
+            access[n.id] = f"self.{local}" if plain else f"getattr(self, {literal(local)})"      # (_access)
             if kind == "buffer":
-                return [f"self.register_buffer({literal(m.local)}, {expr})"]
+                return [f"self.register_buffer({literal(local)}, {expr})"]
             if kind == "transient":
-                return [f"self.register_buffer({literal(m.local)}, {expr}, persistent=False)"]
-            if kind == "param" and not is_attr_name(m.local):
-                return [f"self.register_parameter({literal(m.local)}, {expr})"]
-            return [_assign(m.local, expr)]
+                return [f"self.register_buffer({literal(local)}, {expr}, persistent=False)"]
+            if kind == "param" and not plain:
+                return [f"self.register_parameter({literal(local)}, {expr})"]
+            return [f"self.{local} = {expr}" if plain else f"self.add_module({literal(local)}, {expr})"]  # (_assign)
         expr = self.member_expr(m, slots, scope)
         mode = self.mode(m.key)
         acc = _access("self", m.local)
@@ -1570,13 +1573,13 @@ class Writer:
             loc = st[1].loc if st[0] == "node" else g.containers[st[1]].loc
             opt = optional.get(st[2].local) if st[2].local in optional else None
             if opt is not None:
-                code = self.stmt_code(st, list(invars), vs, access, opt.slots)
+                code = self.stmt_code(st, invars, vs, access, opt.slots)
                 opt.fwd = (code, outs, loc)
                 if len(vs) != 1 or not invars or vs[0] != invars[0]:
                     draft.opt_ok = False
                 lines.append((opt_mark(st[2].local), None, None))
                 continue
-            code = self.stmt_code(st, list(invars), vs, access, slots)
+            code = self.stmt_code(st, invars, vs, access, slots)
             lines.append((code, outs, loc))
         final = {}
         for r in out_refs:
@@ -1639,9 +1642,8 @@ class Writer:
                 if mod is None:
                     raise CodegenError(f"'{n.id}' shares the module of '{n.meta['shared_with']}', which is not in "
                                        "the same class", n.loc)
-            operands = []
-            for r in n.inputs:
-                operands.append("None" if r is None else invars.pop(0))
+            it = iter(invars)
+            operands = ["None" if r is None else next(it) for r in n.inputs]
             code = self.render_slots(self.fwd_ir(n), slots, n, fwd=True, operands=operands, module=mod)
             return f"{lhs} = {code}"
         path = st[1]
