@@ -367,6 +367,14 @@ def _nested_specs(draw):
                 layer["repeat"] = 2
             layers.append(layer)
         blocks[f"b{b}"] = {"params": {"k": 1, "w": 8}, "inputs": ["x"], "layers": layers}
+    # the last block (no other block uses it) may have a second output, read or not by the layers after it
+    last = f"b{len(blocks) - 1}"
+    multi = len(blocks[last]["layers"]) > 1 and draw(st.booleans())
+    if multi:
+        blocks[last]["outputs"] = {"out": blocks[last]["layers"][-1]["name"], "mid": "l0"}
+
+    def value(t):               # what names a top layer's value
+        return t["name"] + ".out" if t["op"] == last and multi else t["name"]
     top = []
     for i in range(draw(st.integers(2, 7))):
         layer = {"name": f"t{i}", "op": f"b{draw(st.integers(0, len(blocks) - 1))}"}
@@ -375,11 +383,14 @@ def _nested_specs(draw):
         if draw(st.integers(0, 3)) == 0:
             layer["w"] = 16
         if i and draw(st.integers(0, 2)) == 0:
-            layer["from"] = draw(st.sampled_from(["x"] + [f"t{j}" for j in range(i)]))
+            layer["from"] = draw(st.sampled_from(["x"] + [value(t) for t in top] +
+                                                 [t["name"] + ".mid" for t in top if t["op"] == last and multi]))
+        elif i and value(top[-1]) != top[-1]["name"]:
+            layer["from"] = value(top[-1])
         top.append(layer)
-    outputs = {"y": top[-1]["name"]}
+    outputs = {"y": value(top[-1])}
     if draw(st.booleans()):
-        outputs["z"] = draw(st.sampled_from([t["name"] for t in top]))
+        outputs["z"] = draw(st.sampled_from([value(t) for t in top]))
     import json
     return json.dumps({"netspec": 1, "name": "rnd", "inputs": {"x": ["N", 8]}, "blocks": blocks, "layers": top,
                        "outputs": outputs})
