@@ -650,7 +650,8 @@ class Writer:
         self.needs = set()
         self._ctor_cache: dict = {}
         self._fwd_cache: dict = {}
-        self._ir_keys: dict = {}         # node id -> the first part of its _ir_key
+        self._ir_keys: dict = {}         # node id -> the first part of its _ir_key (a number)
+        self._ir_ids: dict = {}          # (op, id(params), input types) -> that number
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
         self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
         self._copied: dict = {}          # (_draft_key, _copy_facts) -> (draft, its scope): an instance others copy
@@ -667,17 +668,18 @@ class Writer:
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
         """A key under which nodes get the same code IR: the same op, Params object (expansion shares one between
-        layers with the same parameters; it is frozen) and input types; None if a type is not hashable."""
+        layers with the same parameters; it is frozen) and input types, numbered (so that the keys made from it hash
+        at once), with ``extra`` after it; None if a type is not hashable."""
         base = self._ir_keys.get(n.id, _MISSING)
         if base is _MISSING:
             try:
-                base = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
+                full = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
                                                   for t in n.meta.get("in", [])))
-                hash(base)
+                base = self._ir_ids.setdefault(full, len(self._ir_ids))
             except TypeError:
                 base = None
             self._ir_keys[n.id] = base
-        return None if base is None else base + extra
+        return base if base is None or not extra else (base,) + extra
 
     def ctor(self, n: Node):
         if n.id not in self._ctor_cache:
@@ -1527,8 +1529,12 @@ class Writer:
                 plan.append((st, [], [], []))
                 continue
             ins = sins[i]
-            outs = self._stmt_outs(st)
-            invars = [var_of(var, r) for r in ins]
+            if st[0] == "node":     # (_stmt_outs)
+                nid = st[1].id
+                outs = [(nid, 0)] if len(st[1].out) == 1 else [(nid, k) for k in range(len(st[1].out))]
+            else:
+                outs = self._stmt_outs(st)
+            invars = [var.get(r) for r in ins]          # (the inputs are tuples already)
             if outs and all(r in var for r in outs):
                 continue            # a group of layers that passes its inputs through: nothing to compute
             reuse = None
@@ -1568,10 +1574,11 @@ class Writer:
             if st[0] == "dropped":
                 lines.append((opt_mark(st[1]), None, None))
                 continue
-            invars = [rename.get(v, v) if v is not None else None for v in invars]
-            vs = [rename.get(v, v) for v in vs]
+            if rename:
+                invars = [rename.get(v, v) if v is not None else None for v in invars]
+                vs = [rename.get(v, v) for v in vs]
             loc = st[1].loc if st[0] == "node" else g.containers[st[1]].loc
-            opt = optional.get(st[2].local) if st[2].local in optional else None
+            opt = optional.get(st[2].local) if optional and st[2].local in optional else None
             if opt is not None:
                 code = self.stmt_code(st, invars, vs, access, opt.slots)
                 opt.fwd = (code, outs, loc)
@@ -2156,10 +2163,6 @@ def _src_name(src) -> str:
         if isinstance(src[0], str):
             return f"{src[0]}{src[1]}" if len(src) > 1 else src[0]
     return "arg"
-
-
-def var_of(var: dict, r):
-    return var.get(tuple(r))
 
 
 def _access(parent: str, name: str) -> str:
