@@ -464,32 +464,25 @@ class Index:
             rd: list = []
             seen: set = set()
             cand: list = []
-            if p in copy_of:          # a copy has no members here: its nodes, in graph order
-                for nid in ids[lo:hi + 1]:
-                    n = nodes[nid]
+            # (is a node, key) of each member; a copy has no members here: its nodes, in graph order
+            items = ((True, nid) for nid in ids[lo:hi + 1]) if p in copy_of else \
+                ((m.kind == "node", m.key) for m in children.get(p, ()))
+            for is_node, key in items:
+                if is_node:
+                    n = nodes[key]
                     for r in n.inputs:
                         if r is not None and not lo <= order[r[0]] <= hi:
                             r = tuple(r)
                             if r not in seen:
                                 seen.add(r)
                                 rd.append(r)
-                    cand.extend([(nid, k) for k in range(len(n.out))])
-            for m in children.get(p, ()):
-                if m.kind == "node":
-                    n = nodes[m.key]
-                    for r in n.inputs:
-                        if r is not None and not lo <= order[r[0]] <= hi:
-                            r = tuple(r)
-                            if r not in seen:
-                                seen.add(r)
-                                rd.append(r)
-                    cand.extend([(m.key, k) for k in range(len(n.out))])
+                    cand.extend([(key, k) for k in range(len(n.out))])
                 else:
-                    for r in reads[m.key]:
+                    for r in reads[key]:
                         if not lo <= order[r[0]] <= hi and r not in seen:
                             seen.add(r)
                             rd.append(r)
-                    cand.extend(escapes[m.key])
+                    cand.extend(escapes[key])
             reads[p] = rd
             esc = []
             for r in cand:
