@@ -298,6 +298,45 @@ def test_expansion_copies_are_taken_whole_only_where_the_graph_around_reads_the_
     assert "It is used 8 times." in every       # leaf: in n1..n4, the copies' insides counted
 
 
+# optional layers ('if') in the network and in a block, beside copies that expansion made
+OPTIONAL = """
+netspec: 1
+name: copies_optional
+params: {use: true}
+inputs: {x: [N, 8]}
+blocks:
+  leaf:
+    layers:
+      - {name: fc, op: linear, out: 8}
+  two:
+    layers:
+      - {name: a, op: leaf}
+      - {name: b, op: leaf}
+  gated:
+    params: {keep: true}
+    layers:
+      - {name: a, op: two}
+      - {name: d, op: dropout, p: 0.1, if: keep}
+layers:
+  - {name: n1, op: two}
+  - {name: n2, op: two}
+  - {name: d, op: dropout, p: 0.1, if: "not use"}
+  - {name: n3, op: two}
+  - {name: g1, op: gated}
+  - {name: g2, op: gated, keep: false}
+"""
+
+
+def test_copies_beside_optional_layers(monkeypatch):
+    """Copies are taken whole beside optional layers of the network; an instance with optional layers is not one."""
+    from netspec.pipeline import graph
+    ix = S.Index(graph(OPTIONAL))
+    assert {"n2": "n1", "n3": "n1"}.items() <= ix.copy_of.items()
+    assert not {"g1", "g2"} & set(ix.copy_of)
+    reused, every, _, _ = _both(OPTIONAL, monkeypatch)
+    assert reused == every
+
+
 @pytest.mark.parametrize("text", [MIX, AROUND, COPIES] + [gen.generate(k, 1000)[0] for k in gen.KINDS],
                          ids=["mix", "around", "copies"] + list(gen.KINDS))
 def test_spans_and_node_sets_give_the_same_source(text, monkeypatch):

@@ -188,14 +188,16 @@ def _verified_copies(g: Graph, order: dict, ids: list, uses: dict, graph_out: se
     Expansion adds the same nodes and inner instances for a copy, up to their names. What code generation reads
     beyond that is checked here, node by node: the same op, parameters, types, metadata (weights, expressions) and
     spec lines, the same wiring relative to the instance, the same inputs' types; and what the graph around it
-    makes of it: which of its values are read outside it or are outputs of the network, whether each of its inputs
-    is read elsewhere, is a network input or output, or comes from an op whose backward needs its output (an 'add'
-    may accumulate in place only where nothing else reads its input), and that no node outside shares the module
-    of a node inside. An instance that is not the same in all of these is looked at as any other."""
+    makes of it: which of its values are read outside it or are outputs of the network; for each input that an
+    'add' inside takes first (it may accumulate into it in place only where nothing else reads it), whether it is
+    read elsewhere, is a network input or output, or comes from an op whose backward needs its output; that no
+    module inside is shared with a node outside, and that neither instance has optional layers. An instance that is
+    not the same in all of these is looked at as any other."""
     import bisect
     conts, nodes = g.containers, g.nodes
     total = len(ids)
-    cond_paths = sorted({k[0] for k in g.conds if k[0] is not None} | set(g.dropped))
+    cond_set = {k[0] for k in g.conds if k[0] is not None} | {p for p in g.dropped if p is not None}   # optional layers
+    cond_paths = sorted(cond_set)
     out: dict = {}
     for x, (y, first, n) in g.copies.items():
         cx, cy = conts.get(x), conts.get(y)
@@ -208,8 +210,8 @@ def _verified_copies(g: Graph, order: dict, ids: list, uses: dict, graph_out: se
         if (shared_at and (bisect.bisect_left(shared_at, lx) != bisect.bisect_left(shared_at, hx) or
                            bisect.bisect_left(shared_at, ly) != bisect.bisect_left(shared_at, hy))):
             continue
-        if cond_paths and any(bisect.bisect_left(cond_paths, q) != bisect.bisect_left(cond_paths, q + "\U0010ffff")
-                              for q in (x, y)):
+        if cond_paths and any(q in cond_set or bisect.bisect_left(cond_paths, q + ".") !=
+                              bisect.bisect_left(cond_paths, q + "/") for q in (x, y)):     # q or inside it
             continue
         if (len(cx.inputs) != len(cy.inputs) or cx.input_names != cy.input_names or
                 cx.output_names != cy.output_names or cx.arg_exprs != cy.arg_exprs or
