@@ -311,7 +311,7 @@ class Index:
         self.uses = uses = {}
         self.graph_out = {tuple(r) for r in g.outputs.values()}
         conts = g.containers
-        shared_at = []                         # positions of the nodes whose module another node shares
+        shared_at = []                         # positions of the nodes that share a module, both sides
         for n in g.nodes.values():             # readers of every value, in graph order
             nid = n.id
             for r in n.inputs:
@@ -322,7 +322,8 @@ class Index:
                         uses[r] = [nid]
                     else:
                         got.append(nid)
-            if "shared_with" in n.meta:
+            if "shared_with" in n.meta:           # (the node and the one whose module it calls)
+                shared_at.append(order[nid])
                 shared_at.append(order.get(n.meta["shared_with"], -1))
         # copy -> the earlier instance; container inside a copy -> the copy
         self.copy_of, self.hidden = copy_of, hidden = \
