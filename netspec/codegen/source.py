@@ -874,14 +874,10 @@ class Writer:
             for p in sorted(levels[h], key=lambda q: self.ix.first[q]):
                 if self.mode(p) != "class":
                     continue
-                like = copy_of.get(p)
-                if like is not None:          # a copy (Index): the class and column of the earlier instance
-                    grp, i = self.by_path[like]
-                    grp.uses += 1
-                    self.by_path[p] = (grp, i)
-                    continue
-                d = self.draft_instance(p)
-                if isinstance(d, str):        # a copy of the earlier instance d: its class and column
+                # a copy that expansion made (Index), or one that draft_instance finds: the path of the earlier
+                # instance, whose class and column it takes
+                d = copy_of.get(p) or self.draft_instance(p)
+                if isinstance(d, str):
                     grp, i = self.by_path[d]
                     grp.uses += 1
                     self.by_path[p] = (grp, i)
@@ -1466,14 +1462,14 @@ class Writer:
             kind = self.weight_kind(n)
             local = m.local
             plain = is_attr_name(local)
-            access[n.id] = f"self.{local}" if plain else f"getattr(self, {literal(local)})"      # (_access)
+            access[n.id] = _access("self", local, plain)
             if kind == "buffer":
                 return [f"self.register_buffer({literal(local)}, {expr})"]
             if kind == "transient":
                 return [f"self.register_buffer({literal(local)}, {expr}, persistent=False)"]
             if kind == "param" and not plain:
                 return [f"self.register_parameter({literal(local)}, {expr})"]
-            return [f"self.{local} = {expr}" if plain else f"self.add_module({literal(local)}, {expr})"]  # (_assign)
+            return [_assign(local, expr, plain)]
         expr = self.member_expr(m, slots, scope)
         mode = self.mode(m.key)
         acc = _access("self", m.local)
@@ -2161,14 +2157,15 @@ def _src_name(src) -> str:
     return "arg"
 
 
-def _access(parent: str, name: str) -> str:
-    if is_attr_name(name):
+def _access(parent: str, name: str, plain: bool | None = None) -> str:
+    """``parent.name``, or ``getattr(parent, "name")`` (``plain``: is_attr_name(name), where the caller knows it)."""
+    if is_attr_name(name) if plain is None else plain:
         return f"{parent}.{name}"
     return f"getattr({parent}, {literal(name)})"
 
 
-def _assign(name: str, expr: str) -> str:
-    if is_attr_name(name):
+def _assign(name: str, expr: str, plain: bool | None = None) -> str:
+    if is_attr_name(name) if plain is None else plain:
         return f"self.{name} = {expr}"
     return f"self.add_module({literal(name)}, {expr})"
 
@@ -2310,8 +2307,7 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
     ins = ", ".join(f"{a}: {fmt_type(g.type_of(r))}" for a, r in zip(d.args, d.in_refs))
     out += ["", f"{INDENT}def forward(self{''.join(', ' + a for a in d.args)}):" + (f"  # {ins}" if ins else "")]
     nodes = g.nodes
-    shown: dict = {}          # id(type) -> its text: a network repeats a few types on every line
-    keep = []                 # (the types, so that their ids stay theirs)
+    shown: dict = {}          # id(type) -> its text: a network repeats a few types on every line (the graph holds them)
     for code, refs, loc in d.fwd:
         if _MARK in code:
             code = _MARK_RE.sub(lambda m: texts[int(m.group(1))], code)
@@ -2324,7 +2320,6 @@ def _top_text(w: Writer, name: str, d: Draft, texts: list) -> str:
                 txt = shown.get(id(t))
                 if txt is None:
                     txt = shown[id(t)] = fmt_type(t)
-                    keep.append(t)
                 parts.append(txt)
             cm.append(", ".join(parts))
         if loc is not None:
@@ -2670,9 +2665,9 @@ def _ruff_eliding(exe: str, src: str) -> str | None:
     return "\n".join(result) + "\n"
 
 
-def _scan_line(line: str, triple, depth: int, _cont: bool = False) -> tuple:
+def _scan_line(line: str, triple, depth: int) -> tuple:
     """(the quotes of a string still open, brackets still open, whether a backslash continues it) after ``line``,
-    given those before it (whether the line before continued into this one does not change them)."""
+    given those before it."""
     i, n = 0, len(line)
     quote = None           # a one-line string being read
     while i < n:
