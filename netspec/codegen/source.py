@@ -62,6 +62,9 @@ FORCE_NODE_SETS = False
 # Take the block instances that expansion copied, and that read the same, as copies without looking inside them
 # (Index, _verified_copies). Off: every instance is looked at (the tests compare the two).
 SKIP_COPIES = True
+# Write a literal of the network's own class that no expression writes and no trace can find as its value at once,
+# without a slot for _resolve_top (Writer._plain_lit). Off: every literal has a slot (the tests compare the two).
+DIRECT_TOP_LITERALS = True
 
 
 class CodegenError(NetspecError):
@@ -660,6 +663,10 @@ class Writer:
         self._type_keys: dict = {}       # id(TensorType) -> its key in _copy_facts
         self._where: dict = {}           # Loc -> where()
         self._values_key: dict = {}      # (id(ClassGroup), instance) -> its values in a draft key, or None
+        # the network's own slots while it is drafted, and whether its sizes can be traced (_resolve_top): a literal
+        # that no expression writes and no trace can find is written as it is, without a slot (render_slots)
+        self._top_slots: list | None = None
+        self._top_traceable = True
 
     # -- per-node IR --------------------------------------------------------------------------------------------
     def _ir_key(self, n: Node, *extra):
@@ -916,6 +923,13 @@ class Writer:
                 for grp, k in self._inner_uses(like, inner).items():
                     grp.uses += k
         return self.draft(None)
+
+    def traceable(self) -> bool:
+        """Whether ``_resolve_top`` may find a size by tracing: only in a producer's expression or a nested class's
+        output, so never in a network with neither (a spec written out with numbers)."""
+        g = self.g
+        return bool(g.containers) or any(isinstance(x, str) for n in g.nodes.values() if "exprs" in n.meta
+                                         for f, x in n.meta["exprs"].items() if f in _SIZE_FIELDS)
 
     def _inner_uses(self, path: str, memo: dict) -> dict:
         """{class: instances} of the class instances inside container ``path`` (at any depth, copies' insides
@@ -1200,6 +1214,8 @@ class Writer:
         slots: list = []
         members = self.ix.children.get(scope, [])
         if scope is None:
+            self._top_slots = slots
+            self._top_traceable = self.traceable()
             in_refs = [(g.inputs[k], 0) for k in g.inputs]
             in_names = list(g.inputs)
             out_refs = [tuple(r) for r in g.outputs.values()]
@@ -1307,10 +1323,15 @@ class Writer:
         parts, lits = got[1], got[2]
         if len(parts) == 1:
             return parts[0]
-        base = len(slots)
         env = env_extra or {}
+        top = slots is self._top_slots and node is not None and not env and DIRECT_TOP_LITERALS
+        texts = []          # what each literal is written as: its slot's mark, or (the network's own) its value
         for lit in lits:
-            slots.append(Slot(lit, node, None, fwd, dict(env)))
+            if top and self._plain_lit(node, lit.src):
+                texts.append(literal(lit.value))
+            else:
+                texts.append(mark(len(slots)))
+                slots.append(Slot(lit, node, None, fwd, dict(env)))
         out = []
         for x in parts:
             if x.__class__ is str:
@@ -1318,10 +1339,18 @@ class Writer:
             elif x is None:
                 out.append(module)
             elif x >= 0:
-                out.append(mark(base + x))
+                out.append(texts[x])
             else:
                 out.append(operands[-1 - x])
         return "".join(out)
+
+    def _plain_lit(self, node: Node, src) -> bool:
+        """A literal of the network's own class that ``_resolve_top`` would write as its value: no expression of
+        the spec writes it and no trace could find it."""
+        if self._top_traceable and type(src) is tuple and src and src[0] == "in":
+            return False
+        ex = node.meta.get("exprs")
+        return not ex or _node_expr(ex, src) is None
 
     def leaf_ctx(self, slots: list, node=None, cont=None, fwd=False, env_extra=None):
         def leaf(lit: ir.Lit):
@@ -1836,15 +1865,7 @@ class Writer:
     def _expr_text(self, s: Slot):
         src = s.lit.src
         if s.node is not None:
-            ex = s.node.meta.get("exprs", {})
-            if isinstance(src, str):
-                t = ex.get(src)
-                return t if isinstance(t, str) else None
-            if isinstance(src, tuple) and len(src) == 2 and isinstance(src[0], str) and isinstance(src[1], int):
-                t = ex.get(src[0])
-                if isinstance(t, list) and src[1] < len(t):
-                    return t[src[1]]
-            return None
+            return _node_expr(s.node.meta.get("exprs", {}), src)
         if s.cont is not None and isinstance(src, tuple) and src[0] == "arg":
             if s.cont.kind != "block":          # a group of layers passes on the names around it
                 return src[1]
@@ -2097,6 +2118,18 @@ class Writer:
 _PREC_SLOT = 20
 
 
+def _node_expr(ex: dict, src):
+    """The spec's expression (a node's ``exprs``) that wrote the literal from ``src``, or None."""
+    if isinstance(src, str):
+        t = ex.get(src)
+        return t if isinstance(t, str) else None
+    if isinstance(src, tuple) and len(src) == 2 and isinstance(src[0], str) and isinstance(src[1], int):
+        t = ex.get(src[0])
+        if isinstance(t, list) and src[1] < len(t):
+            return t[src[1]]
+    return None
+
+
 def _kw(slot: Slot, text: tuple) -> tuple:
     """A keyword argument's slot: ', name=value', or nothing where the value is the default."""
     kw = slot.kw
@@ -2344,11 +2377,7 @@ def _resolve_top(w: Writer, d: Draft) -> list:
 
     def no_derived(j, axis):
         raise _NoDerived()
-    # a trace finds a size only in a producer's expression or a nested class's output: in a network with neither
-    # (a spec written out with numbers) there is nothing to trace
-    nodes = g.nodes.values()
-    traceable = bool(g.containers) or any(
-        isinstance(x, str) for n in nodes if "exprs" in n.meta for f, x in n.meta["exprs"].items() if f in _SIZE_FIELDS)
+    traceable = w._top_traceable        # (Writer.traceable, asked when the network's class was drafted)
     for s in d.slots:
         def namer(nm, fwd=s.fwd):
             if nm in banned:              # not an argument of the class: its value, as generated
