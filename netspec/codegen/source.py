@@ -651,6 +651,7 @@ class Writer:
         self._fwd_cache: dict = {}
         self._ir_keys: dict = {}         # node id -> the first part of its _ir_key (a number)
         self._ir_ids: dict = {}          # (op, id(params), input types) -> that number
+        self._ir_by_id: dict = {}        # (op, id(params), *ids of the input types) -> that number
         self._ir_cache: dict = {}        # _ir_key -> constructor or forward IR (frozen), shared by equal layers
         self._drafted: dict = {}         # _draft_key -> (draft, its scope): an instance whose draft others reuse
         self._copied: dict = {}          # (_draft_key, _copy_facts) -> (draft, its scope): an instance others copy
@@ -675,12 +676,18 @@ class Writer:
         at once), with ``extra`` after it; None if a type is not hashable."""
         base = self._ir_keys.get(n.id, _MISSING)
         if base is _MISSING:
-            try:
-                full = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high)
-                                                  for t in n.meta.get("in", [])))
-                base = self._ir_ids.setdefault(full, len(self._ir_ids))
-            except TypeError:
-                base = None
+            ins = n.meta.get("in", ())
+            # the very same type objects first (a chain passes its types on; the graph keeps them, so their ids
+            # stay theirs): the shapes are hashed once per distinct tuple of types, not once per node
+            by_id = (n.op, id(n.params), *map(id, ins))
+            base = self._ir_by_id.get(by_id, _MISSING)
+            if base is _MISSING:
+                try:
+                    full = (n.op, id(n.params), tuple(None if t is None else (t.shape, t.dtype, t.high) for t in ins))
+                    base = self._ir_ids.setdefault(full, len(self._ir_ids))
+                except TypeError:
+                    base = None
+                self._ir_by_id[by_id] = base
             self._ir_keys[n.id] = base
         return base if base is None or not extra else (base,) + extra
 
