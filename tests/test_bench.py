@@ -23,6 +23,10 @@ def bench(*args, tmp_path) -> list[dict]:
     lines = out.read_text().splitlines()
     assert lines[0].startswith("machine: ") and "load average at start" in lines[0]
     assert lines[-1].startswith("load average at end")
+    # the machine's speed at both ends of the run: the same fixed workload, timed
+    for line, when in ((lines[1], "start"), (lines[-2], "end")):
+        m = re.fullmatch(rf"reference workload at the {when}: ([\d.]+) s CPU \(median of 3, ([\d.]+)\.\.([\d.]+)\)", line)
+        assert m and 0 < float(m[2]) <= float(m[1]) <= float(m[3]), line
     return [m.groupdict() for m in map(ROW.match, lines) if m]
 
 
@@ -48,6 +52,13 @@ def test_whole_process_check_with_and_without_cache(tmp_path):
                  tmp_path=tmp_path)
     notes = [r["note"] for r in rows if r["stage"] == "check"]
     assert notes == ["whole process", "whole process, cached"], notes
+
+
+def test_whole_process_rows_show_the_least_beside_the_median(tmp_path):
+    rows = bench("--sizes", "50", "--kinds", "repeat", "--stages", "check", "--cli-reps", "3", tmp_path=tmp_path)
+    for r in rows:
+        m = re.fullmatch(r"whole process; median of 3, least ([\d.]+)", r["note"])
+        assert m and float(m[1]) <= float(r["cpu"]), r
 
 
 def test_whole_process_compile(tmp_path):

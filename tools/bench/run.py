@@ -99,8 +99,25 @@ def timed(fn, reps: int):
     return statistics.median(cpu), statistics.median(wall), out
 
 
+def reference_work() -> float:
+    """CPU seconds of a fixed pure-Python workload (dicts, tuples and short strings, as the tooling makes): the speed
+    of this shared machine at the moment, printed at the start and end of a run. Its CPU time moves with the load of
+    the host's other tenants (by 20% or more within minutes) as every figure of the run does; figures of two runs
+    compare only beside their reference times."""
+    t = time.process_time()
+    d: dict = {}
+    for i in range(1_500_000):
+        d[i & 1023] = (i, str(i & 255))
+    return time.process_time() - t
+
+
+def reference_line(when: str) -> str:
+    runs = sorted(reference_work() for _ in range(3))
+    return f"reference workload at {when}: {runs[1]:.3f} s CPU (median of 3, {runs[0]:.3f}..{runs[2]:.3f})"
+
+
 def child_times(cmd: list[str], reps: int, env: dict | None = None):
-    """(median CPU seconds of the child processes, median wall seconds, last exit code)."""
+    """(median CPU seconds of the child processes, median wall seconds, last exit code, least CPU seconds)."""
     cpu, wall, rc = [], [], 0
     for _ in range(reps):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -112,7 +129,13 @@ def child_times(cmd: list[str], reps: int, env: dict | None = None):
         rc = proc.returncode
         if rc != 0:
             sys.stderr.write(proc.stderr.decode("utf-8", "replace")[-2000:])
-    return statistics.median(cpu), statistics.median(wall), rc
+    return statistics.median(cpu), statistics.median(wall), rc, min(cpu)
+
+
+def whole(what: str, reps: int, least: float, rc: int) -> str:
+    """The note of a whole-process row: what it is, the least of its runs (the run least disturbed by the
+    machine's other tenants) beside the median the row shows, and a failed exit."""
+    return what + (f"; median of {reps}, least {least:.3f}" if reps > 1 else "") + ("" if rc == 0 else f", EXIT {rc}")
 
 
 def child_env(**extra) -> dict:
@@ -130,8 +153,8 @@ def startup_rows(b: "Bench") -> None:
     compileall.compile_dir(str(ROOT / "netspec"), quiet=1)
     for what, cmd in (("python -c pass", [sys.executable, "-c", "pass"]),
                       ("netspec --help", [sys.executable, "-m", "netspec", "--help"])):
-        c, w, rc = child_times(cmd, b.cli_reps, child_env())
-        b.row(what, 0, "process", c, w, "whole process" + ("" if rc == 0 else f", EXIT {rc}"))
+        c, w, rc, least = child_times(cmd, b.cli_reps, child_env())
+        b.row(what, 0, "process", c, w, whole("whole process", b.cli_reps, least, rc))
 
 
 class Bench:
@@ -241,19 +264,19 @@ class Bench:
             if "compile_cli" in want:
                 env = child_env(NETSPEC_NO_CACHE="1")
                 out = self.workdir / "model.py"
-                c, w, rc = child_times(cmd + ["compile", "-q", str(path), "-o", str(out)], self.cli_reps, env)
-                self.row(what, nodes, "compile_cli", c, w, "whole process, ruff included" +
-                         ("" if rc == 0 else f", EXIT {rc}"))
+                c, w, rc, least = child_times(cmd + ["compile", "-q", str(path), "-o", str(out)], self.cli_reps, env)
+                self.row(what, nodes, "compile_cli", c, w, whole("whole process, ruff included", self.cli_reps, least,
+                                                                 rc))
             if "check" in want:
                 env = child_env(NETSPEC_NO_CACHE="1")
-                c, w, rc = child_times(cmd + ["check", "-q", str(path)], self.cli_reps, env)
-                self.row(what, nodes, "check", c, w, "whole process" + ("" if rc == 0 else f", EXIT {rc}"))
+                c, w, rc, least = child_times(cmd + ["check", "-q", str(path)], self.cli_reps, env)
+                self.row(what, nodes, "check", c, w, whole("whole process", self.cli_reps, least, rc))
                 if "cache" in self.stages:
                     env = child_env()
                     env.setdefault("NETSPEC_CACHE_DIR", str(self.workdir / "cache"))
                     child_times(cmd + ["check", "-q", str(path)], 1, env)          # fills the cache
-                    c, w, rc = child_times(cmd + ["check", "-q", str(path)], self.cli_reps, env)
-                    self.row(what, nodes, "check", c, w, "whole process, cached" + ("" if rc == 0 else f", EXIT {rc}"))
+                    c, w, rc, least = child_times(cmd + ["check", "-q", str(path)], self.cli_reps, env)
+                    self.row(what, nodes, "check", c, w, whole("whole process, cached", self.cli_reps, least, rc))
         finally:
             os.environ.pop("NETSPEC_NO_CACHE", None)
             for k, v in saved.items():
@@ -296,7 +319,7 @@ def main(argv=None) -> int:
     gc.set_threshold(200_000, 30, 30)      # what the CLI does (netspec.cli.main) between the timed stages
     head = [f"machine: {cpu_model()}, {os.cpu_count()} CPUs; python {platform.python_version()}; "
             f"load average at start {load_average()}; in-process stages run with the cyclic GC off, as the "
-            "tooling commands do", "",
+            "tooling commands do", reference_line("the start"), "",
             "| spec | nodes | stage | CPU s | wall s | CPU us/node | note |", "|---|---:|---|---:|---:|---:|---|"]
     print("\n".join(head), flush=True)
     rows: list[str] = []
@@ -327,7 +350,7 @@ def main(argv=None) -> int:
             for path in sorted((ROOT / "specs").glob("*.yaml")):
                 b.run(path.stem, path, 0, {}, a.reps)
         pivot = b.pivot()
-    tail = pivot + ["", f"load average at end {load_average()}"]
+    tail = pivot + ["", reference_line("the end"), f"load average at end {load_average()}"]
     print("\n".join(tail), flush=True)
     if a.out:
         a.out.write_text("\n".join(head + rows + tail) + "\n")
