@@ -457,3 +457,66 @@ def test_plain_layers_in_one_step_equal_the_long_way(layers, max_nodes, max_work
             E.Expander._plain_layer = real
             LIMITS.max_nodes, LIMITS.max_work = saved
     assert run(True) == run(False)
+
+
+# -- copies share their first instance's immutable parts: no stage changes them --------------------------------------
+
+_SHARING = HEAD + """blocks:
+  unit:
+    layers:
+      - {name: fc, op: linear, out: 16}
+      - {name: act, op: relu, inplace: true}
+      - {name: fc2, op: linear, out: 8, bias: false}
+      - {name: norm, op: layernorm}
+      - {name: add, op: add, from: [norm, x]}
+  pair:
+    layers:
+      - {name: a, op: unit}
+      - {name: b, op: unit}
+      - {name: c, op: unit}
+layers:
+  - {name: p, op: pair}
+  - {name: q, op: pair}
+  - {name: r, op: pair}
+"""
+
+
+def _frozen(g) -> list:
+    """A deep copy of everything copies may share: each node's param_locs and meta values, each container's args,
+    names and expressions."""
+    import copy
+    return copy.deepcopy([(n.id, n.param_locs, {k: v for k, v in n.meta.items() if k in ("in", "out", "weights",
+                                                                                           "macs", "exprs")})
+                          for n in g.nodes.values()] +
+                         [(c.path, c.args, c.input_names, c.output_names, c.arg_exprs) for c in g.containers.values()])
+
+
+@pytest.mark.parametrize("text", [_SHARING, gen.generate("nested", 300)[0], gen.generate("blocks", 300)[0]],
+                         ids=["sharing", "nested", "blocks"])
+def test_no_stage_changes_what_copies_share(text, tmp_path):
+    import torch
+
+    from netspec.summary import summarize
+    from netspec.codegen.build import build
+    from netspec.codegen.source import generate
+    from netspec.draw import to_dot
+    from netspec.graph.lint import requirement_warnings
+    from netspec.graph.verify import verify
+    g = E.expand(load(text), "t" if text is _SHARING else None)
+    assert g.copies, "nothing was copied: the test would prove nothing"
+    shared = [(nid, first) for nid, (first, _, _) in g.copies.items()]
+    copy_id, first_id = shared[0]
+    copy_nodes = [n for n in g.nodes.values() if n.id.startswith(copy_id + ".")]
+    first_nodes = [n for n in g.nodes.values() if n.id.startswith(first_id + ".")]
+    assert copy_nodes[0].meta["out"] is first_nodes[0].meta["out"]          # shared, not copied
+    before = _frozen(g)
+    verify(g)
+    requirement_warnings(g)
+    summarize(g)
+    to_dot(g)
+    generate(g)
+    generate(g, readable=False)
+    build(g, device="meta")
+    m = build(g)
+    m(torch.randn(2, 8)).sum().backward()
+    assert _frozen(g) == before

@@ -1613,17 +1613,19 @@ class Expander:
         path_of = {None: node_id}
         memo = self.scope_memo
         for cid, (rel, parent, block, loc, args, arg_exprs, in_names, out_names, ins, outs) in zip(cids, conts):
-            containers[cid] = Container(cid, "block", block, loc, dict(args), [ref(r) for r in ins], list(in_names),
-                                        [ref(r) for r in outs], list(out_names), path_of[parent], dict(arg_exprs))
+            # (the arguments, names and expressions are the recorded instance's own objects: shared, never changed)
+            containers[cid] = Container(cid, "block", block, loc, args, [ref(r) for r in ins], in_names,
+                                        [ref(r) for r in outs], out_names, path_of[parent], arg_exprs)
             path_of[rel] = cid
             memo[cid] = scope_of[rel] = scope_of[parent] + (cid,)
         for nid, (_, inner, op, params, inputs, loc, param_locs, meta) in zip(ids, items):
-            m = {"in": list(meta["in"]), "out": list(meta["out"]), "weights": dict(meta["weights"]),
-                 "macs": meta["macs"]}
+            # a node's own meta dict, holding the recorded node's types, weights and expressions (shared, never
+            # changed: Node)
+            m = {"in": meta["in"], "out": meta["out"], "weights": meta["weights"], "macs": meta["macs"]}
             if "exprs" in meta:
-                m["exprs"] = {k: list(v) if isinstance(v, list) else v for k, v in meta["exprs"].items()}
+                m["exprs"] = meta["exprs"]
             nodes[nid] = Node(nid, op, params, [None if r is None else (ids[r[1]], r[2]) if r[0] else in_refs[r[1]]
-                                                for r in inputs], loc, scope_of[inner], dict(param_locs), m)
+                                                for r in inputs], loc, scope_of[inner], param_locs, m)
         self.work[0] += INSTANCE_WORK * (n + k)
         self.param_bytes += total
         self.ctx.node = ids[-1]

@@ -24,6 +24,10 @@ class Node:
     scope: tuple = ()               # enclosing container paths, outermost first: ("layer1", "layer1.0")
     param_locs: dict = field(default_factory=dict)
     meta: dict = field(default_factory=dict)   # "in", "out": list[TensorType]; "weights"; "macs"; "shared_with"
+    # Nothing changes a node's param_locs or the lists and dicts in its meta once the node is made (a stage may set a
+    # key of meta itself): expansion's copies of a block instance share them with the instance they copy, as they
+    # share its Params; a Container's args, input_names, output_names and arg_exprs likewise. tests/test_scale.py
+    # runs every stage over such copies and checks that nothing was changed.
 
     @property
     def out(self) -> list[TensorType]:
