@@ -335,7 +335,7 @@ def _read(text: str, fast: bool, json_mode: bool = False):
     try:
         s = parse.parse_text(text, "f.yaml", json_mode=json_mode)
         # (the one-pass reader keeps a location packed in an int until it is asked for: compare what loc() gives)
-        return repr(s.data), {p: s.loc(p) for p in s.locs}, {p: s.loc(p, key=True) for p in s.key_locs}
+        return repr(s.data), {p: s.loc(p) for p in s.paths()}, {p: s.loc(p, key=True) for p in s.paths(key=True)}
     except NetspecError as e:
         return type(e).__name__, str(e)
     finally:

@@ -1786,7 +1786,7 @@ def _values_key(op, values: dict):
 
 
 def raw_has(src: Source, path, key) -> bool:
-    return (tuple(path) + (key,)) in src.locs
+    return src.has(tuple(path) + (key,))
 
 
 def _param_decl(decl):

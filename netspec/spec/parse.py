@@ -65,22 +65,54 @@ class Source:
     locs: dict[Path_, Loc | int] = field(default_factory=dict)
     key_locs: dict[Path_, Loc | int] = field(default_factory=dict)
     text: str = ""
+    # the one-pass reader's locations, by the mapping or list that holds them: its path -> (the locations of its
+    # values: a dict by key, or a list by position; of its keys: a dict by key, None for a list). One entry per
+    # collection instead of two per key (a file written out layer by layer has hundreds of thousands)
+    within: dict[Path_, tuple] = field(default_factory=dict)
 
     def loc(self, path: Path_, key: bool = False) -> Loc:
         """The location of ``path`` or of the nearest enclosing value that has one."""
-        table = self.key_locs if key else self.locs
         if type(path) is tuple:
-            hit = table.get(path)
+            hit = self._get(path, key)
             if hit is not None:
                 return self._unpack(hit)
         p = tuple(path)
         while p:
-            if p in table:
-                return self._unpack(table[p])
-            if not key and p in self.key_locs:
-                return self._unpack(self.key_locs[p])
+            hit = self._get(p, key)
+            if hit is None and not key:
+                hit = self._get(p, True)
+            if hit is not None:
+                return self._unpack(hit)
             p = p[:-1]
         return self._unpack(self.locs.get((), Loc(self.file, 1, 1)))
+
+    def _get(self, path: tuple, key: bool) -> Loc | int | None:
+        """The location recorded for exactly ``path`` (its value's, or its key's), or None."""
+        hit = (self.key_locs if key else self.locs).get(path)
+        if hit is None and path and self.within:
+            held = self.within.get(path[:-1])
+            if held is not None:
+                at = path[-1]
+                table = held[1] if key else held[0]
+                if type(table) is dict:
+                    hit = table.get(at)
+                elif table is not None and type(at) is int and 0 <= at < len(table):
+                    hit = table[at]
+        return hit
+
+    def has(self, path: tuple) -> bool:
+        """Whether the file gives a value at ``path``."""
+        return self._get(path, False) is not None
+
+    def paths(self, key: bool = False):
+        """Every path with a recorded location (of its value, or of its key)."""
+        yield from (self.key_locs if key else self.locs)
+        for where, (values, keys) in self.within.items():
+            table = keys if key else values
+            if type(table) is dict:
+                yield from (where + (k,) for k in table)
+            elif table is not None:
+                yield from (where + (k,) for k in range(len(table)))
 
     def _unpack(self, hit: Loc | int) -> Loc:
         return hit if type(hit) is not int else tuple.__new__(Loc, (self.file, hit >> 32, hit & _COLUMN))
@@ -385,7 +417,7 @@ def _read_events(parser, file: str, src: Source) -> None:
     MappingEndEvent, SequenceEndEvent, AliasEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
     max_depth, max_values = LIMITS.max_depth, LIMITS.max_yaml_nodes
     max_key, max_str = LIMITS.max_key_chars, LIMITS.max_string_chars
-    locs, key_locs = src.locs, src.key_locs
+    within = src.within
     resolved: dict = {}      # (plain scalar text, implicit) -> tag: the resolver's regexes once per distinct text
     scalars: dict = {}       # (tag, text) -> value of a non-string scalar
     resolver = _Resolver()
@@ -395,7 +427,9 @@ def _read_events(parser, file: str, src: Source) -> None:
     new_loc = tuple.__new__
     if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
         raise _Fallback()
-    stack: list = []         # open collections: [dict, its path, the key waiting for its value, its path] or [list, path]
+    # open collections: [dict, its path, the key waiting for its value, its values' locations, its keys'] or
+    # [list, its path, its values' locations]
+    stack: list = []
     values = 0
     last_line = line = -1
     intern = sys.intern
@@ -449,8 +483,9 @@ def _read_events(parser, file: str, src: Source) -> None:
             frame = stack[-1]
             parent = frame[0]
             if type(parent) is list:
-                path = frame[1] + (len(parent),)
+                at = len(parent)
                 parent.append(v)
+                frame[2].append(loc)
             elif frame[2] is _NOKEY:                # a key
                 if container is not None or tag == _MERGE_TAG:
                     raise _Fallback()
@@ -458,27 +493,31 @@ def _read_events(parser, file: str, src: Source) -> None:
                 if len(key) > max_key or key in parent:
                     raise _Fallback()
                 key = intern(key)           # thousands of layers share a few keys: one string each
-                kpath = frame[1] + (key,)
-                key_locs[kpath] = loc
+                frame[4][key] = loc
                 frame[2] = key
-                frame[3] = kpath                    # the value's path too
                 continue
             else:
-                path = frame[3]
-                parent[frame[2]] = v
+                at = frame[2]
+                parent[at] = v
+                frame[3][at] = loc
                 frame[2] = _NOKEY
         else:
-            path = ()
             src.data = v
+            src.locs[()] = loc
         if container is None:
             if tag == _STR_TAG and len(v) > max_str:
                 raise _Fallback()
-            locs[path] = loc
             if not stack:
                 break
         else:
-            locs[path] = loc
-            stack.append([container, path, _NOKEY, None] if t is MappingStartEvent else [container, path])
+            path = frame[1] + (at,) if stack else ()
+            if t is MappingStartEvent:
+                vlocs, klocs = {}, {}
+                stack.append([container, path, _NOKEY, vlocs, klocs])
+            else:
+                vlocs, klocs = [], None
+                stack.append([container, path, vlocs])
+            within[path] = (vlocs, klocs)
     if type(get()) is not yaml.DocumentEndEvent or not parser.check_event(yaml.StreamEndEvent):
         raise _Fallback()
 
