@@ -1543,7 +1543,8 @@ class Writer:
             var.setdefault(tuple(r), a)
         # liveness: a value's last reader (one pass)
         last_use: dict = {}
-        sins = [self._stmt_ins(st) for st in stmts]       # (each statement's inputs, made once)
+        sins = [[tuple(r) for r in st[1].inputs if r is not None] if st[0] == "node" else self._stmt_ins(st)
+                for st in stmts]       # (each statement's inputs, made once: _stmt_ins)
         for i, ins in enumerate(sins):
             for r in ins:
                 last_use[r] = i
@@ -1557,6 +1558,20 @@ class Writer:
                 plan.append((st, [], [], []))
                 continue
             ins = sins[i]
+            if st[0] == "node" and len(st[1].out) == 1:     # the usual statement: the steps below, for one output
+                r0 = (st[1].id, 0)
+                if r0 in var:
+                    continue
+                invars = [var.get(r) for r in ins]
+                if ins and ins[0] in var and last_use.get(ins[0]) == i:
+                    v = var[ins[0]]
+                else:
+                    v = ident(st[2].local, taken, "h", reserved=avoid)
+                if v != "_":
+                    assigned[v] = assigned.get(v, 0) + 1
+                    var[r0] = v
+                plan.append((st, invars, [v], [r0]))
+                continue
             if st[0] == "node":     # (_stmt_outs)
                 nid = st[1].id
                 outs = [(nid, 0)] if len(st[1].out) == 1 else [(nid, k) for k in range(len(st[1].out))]
