@@ -37,6 +37,9 @@ class MemoryEstimate:
         return ", ".join(parts)
 
 
+_UNSIZED = object()
+
+
 def _numel(shape) -> int | None:
     n = 1
     for d in shape:
@@ -55,12 +58,18 @@ def estimate(g: Graph) -> MemoryEstimate:
     """The memory estimate of an expanded graph (no torch, no allocation)."""
     params = 0
     biggest = None
+    # a spec's layers share a few shape and type objects (expansion makes each once per op, values and input types):
+    # each is sized once, by its id (the graph holds them all while this runs)
+    numels: dict = {}
     for n in g.nodes.values():
         if n.meta.get("shared_with"):
             continue
         nb = 0
         for shape, _kind in n.meta.get("weights", {}).values():
-            nb += (_numel(shape) or 0) * 4
+            k = numels.get(id(shape), _UNSIZED)
+            if k is _UNSIZED:
+                k = numels[id(shape)] = _numel(shape) or 0
+            nb += k * 4
         params += nb
         if nb and (biggest is None or nb > biggest[1]):
             biggest = (n.id, nb, n.loc)
@@ -76,9 +85,12 @@ def estimate(g: Graph) -> MemoryEstimate:
         if big_in is None or b > big_in[1]:
             big_in = (name, b, g.nodes[nid].loc)
     acts: int | None = 0
+    sizes: dict = {}
     for n in g.nodes.values():
         for t in n.meta.get("out", []):
-            b = _tensor_bytes(t)
+            b = sizes.get(id(t), _UNSIZED)
+            if b is _UNSIZED:
+                b = sizes[id(t)] = _tensor_bytes(t)
             if b is None:
                 acts = None
                 break

@@ -100,15 +100,24 @@ def timed(fn, reps: int):
 
 
 def reference_work() -> float:
-    """CPU seconds of a fixed pure-Python workload (dicts, tuples and short strings, as the tooling makes): the speed
-    of this shared machine at the moment, printed at the start and end of a run. Its CPU time moves with the load of
-    the host's other tenants (by 20% or more within minutes) as every figure of the run does; figures of two runs
-    compare only beside their reference times."""
-    t = time.process_time()
-    d: dict = {}
-    for i in range(1_500_000):
-        d[i & 1023] = (i, str(i & 255))
-    return time.process_time() - t
+    """CPU seconds of a fixed pure-Python workload that makes what the tooling makes: about a million small dicts,
+    tuples and strings, held (some 150 MB, so that memory and caches are loaded as a big spec loads them). It is the
+    speed of this shared machine at the moment, printed at the start and end of a run: its CPU time moves with the
+    load of the host's other tenants (by 20% or more within minutes) as every figure of the run does, and figures
+    of two runs compare only beside their reference times."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        t = time.process_time()
+        held = []
+        for i in range(300_000):
+            held.append({"name": f"fc{i}", "op": "linear", "out": (i & 63, str(i & 255)), "at": i << 32})
+        took = time.process_time() - t
+        del held
+        return took
+    finally:
+        if was:
+            gc.enable()
 
 
 def reference_line(when: str) -> str:
