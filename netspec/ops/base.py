@@ -12,6 +12,7 @@ it never names a Python path and never causes an import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import importlib
 import re
 from typing import ClassVar, NamedTuple, Sequence
 
@@ -246,9 +247,36 @@ def register(cls: type[Op]) -> type[Op]:
 
 
 def lookup(name: str) -> type[Op] | None:
+    if not _loaded:
+        fam = _family_for(name)
+        if fam is not None:         # no plugin can exist: the index answers, importing at most one family
+            if not fam:
+                return None
+            if fam not in _LAZY:
+                _LAZY.append(fam)
+                importlib.import_module(f"{__package__}.{fam}")
+            return REGISTRY.get(ALIASES.get(name, name))
     _ensure_loaded()
     name = ALIASES.get(name, name)
     return REGISTRY.get(name)
+
+
+_LAZY: list = []            # family modules that lookup() imported before the full load
+_NO_PLUGINS: list = []      # [whether no installed distribution can declare plugin ops], asked once
+
+
+def _family_for(name) -> str | None:
+    """The family module of built-in op ``name`` ('' for a name that is no op), where that is the whole answer:
+    no installed distribution can declare a 'netspec.ops' entry point, so the built-in ops (all in ``_index``) are
+    every op there is. None where the registry must be loaded whole (plugins may exist, or an odd name)."""
+    if type(name) is not str:
+        return None
+    if not _NO_PLUGINS:
+        _NO_PLUGINS.append(not _may_declare_plugins())
+    if not _NO_PLUGINS[0]:
+        return None
+    from ._index import FAMILY_OF
+    return FAMILY_OF.get(name, "")
 
 
 def unknown_op_error(name: str, loc, blocks: Sequence[str] = ()) -> SpecError:
@@ -419,6 +447,13 @@ def _ensure_loaded() -> None:
     if not _loaded:
         _loaded = True
         from . import _families  # noqa: F401  (imports every family module, which registers its ops)
+        if _LAZY:                # some families came first (lookup): the registry in a full load's order again
+            from ._index import FAMILY_OF
+            rank = {n: k for k, n in enumerate(FAMILY_OF)}
+            for table in (REGISTRY, ALIASES):
+                items = sorted(table.items(), key=lambda kv: rank.get(kv[0], len(rank)))
+                table.clear()
+                table.update(items)
         _loading_plugins = True
         try:
             _load_plugins()
