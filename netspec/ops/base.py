@@ -250,8 +250,8 @@ def lookup(name: str) -> type[Op] | None:
     if not _loaded:
         fam = _family_for(name)
         if fam is not None:         # no plugin can exist: the index answers, importing at most one family
-            if not fam:
-                return None
+            if not fam:             # no built-in op (one registered at run time by a program is still found)
+                return REGISTRY.get(ALIASES.get(name, name))
             if fam not in _LAZY:
                 _LAZY.append(fam)
                 importlib.import_module(f"{__package__}.{fam}")
