@@ -80,3 +80,16 @@ def test_unknown_stage_is_a_usage_error(tmp_path):
     r = subprocess.run([sys.executable, str(RUN), "--stages", "lod"], capture_output=True, text=True, timeout=120,
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 2 and "unknown stage" in r.stderr
+
+
+def test_yaml_readers(tmp_path):
+    """tools/bench/yaml_readers.py at a tiny size: every reader times the same file (nothing here is timed)."""
+    r = subprocess.run([sys.executable, str(ROOT / "tools" / "bench" / "yaml_readers.py"), "--sizes", "200", "--reps", "1"],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert r.returncode == 0, r.stderr
+    head, _, row = r.stdout.strip().splitlines()
+    readers = [c.strip() for c in head.strip("|").split("|")][2:]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert readers == ["events", "c_compose", "c_load", "one_pass", "composing", "py_compose", "json_loads",
+                       "one_pass_json"]
+    assert cells[0] == "200" and all(float(c) >= 0 for c in cells[2:]), row
