@@ -64,3 +64,45 @@ def test_where_plugins_may_exist_the_registry_is_loaded_whole():
     out = _fresh("import sys\nfrom netspec.ops import base\nbase._may_declare_plugins = lambda: True\n"
                  "base.lookup('relu')\nprint(base._loaded, sorted(m for m in sys.modules if m == 'netspec.ops.einsum'))")
     assert out.strip() == "True ['netspec.ops.einsum']"
+
+
+def test_lookups_from_many_threads_at_once_all_find_their_op():
+    """`netspec serve` expands specs in several threads: a family imported by one thread is complete before another
+    thread's lookup answers from it."""
+    out = _fresh("""
+import threading
+from netspec.ops import base
+names = ['conv2d', 'lstm', 'relu', 'multihead_attention', 'einsum', 'embedding', 'dropout', 'linear'] * 4
+got = [None] * len(names)
+gate = threading.Barrier(len(names))
+def run(k):
+    gate.wait()
+    got[k] = base.lookup(names[k])
+threads = [threading.Thread(target=run, args=(k,)) for k in range(len(names))]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(g is None for g in got), len(set(base._LAZY)))
+""")
+    missing, families = out.split()
+    assert missing == "0" and int(families) >= 6, out
+
+
+def test_a_full_load_in_one_thread_makes_the_others_wait_for_it():
+    """Where plugins may exist a lookup loads every family: a thread that comes while another is loading waits for
+    the whole registry instead of answering from part of it."""
+    out = _fresh("""
+import threading
+from netspec.ops import base
+base._may_declare_plugins = lambda: True
+names = ['conv2d', 'lstm', 'relu', 'multihead_attention', 'einsum', 'embedding', 'dropout', 'tanh'] * 4
+got = [None] * len(names)
+gate = threading.Barrier(len(names))
+def run(k):
+    gate.wait()
+    got[k] = base.lookup(names[k])
+threads = [threading.Thread(target=run, args=(k,)) for k in range(len(names))]
+for t in threads: t.start()
+for t in threads: t.join()
+print(sum(g is None for g in got), base._complete)
+""")
+    assert out.split() == ["0", "True"], out

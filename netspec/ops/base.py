@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 import importlib
 import re
+import threading
 from typing import ClassVar, NamedTuple, Sequence
 
 from pydantic import BaseModel, ConfigDict
@@ -252,9 +253,9 @@ def lookup(name: str) -> type[Op] | None:
         if fam is not None:         # no plugin can exist: the index answers, importing at most one family
             if not fam:             # no built-in op (one registered at run time by a program is still found)
                 return REGISTRY.get(ALIASES.get(name, name))
-            if fam not in _LAZY:
-                _LAZY.append(fam)
+            if fam not in _LAZY:    # (imported, then noted: another thread waits on the import's own lock)
                 importlib.import_module(f"{__package__}.{fam}")
+                _LAZY.append(fam)
             return REGISTRY.get(ALIASES.get(name, name))
     _ensure_loaded()
     name = ALIASES.get(name, name)
@@ -310,7 +311,9 @@ def unknown_op_hints(name: str, extra: Sequence[str] = ()) -> list[str]:
     return hints
 
 
-_loaded = False
+_loaded = False             # the full load has begun (in some thread)
+_complete = False           # ... and ended
+_LOAD_LOCK = threading.RLock()
 
 # -- plugins: ops from installed packages, through the 'netspec.ops' entry-point group ----------------------------
 
@@ -443,8 +446,14 @@ _loading_plugins = False
 
 
 def _ensure_loaded() -> None:
-    global _loaded, _loading_plugins
-    if not _loaded:
+    """Load every family and the plugins, once. Another thread waits until the load is complete (``netspec serve``
+    expands specs in several threads); the loading thread itself, asked again while plugins load, goes on."""
+    global _loaded, _loading_plugins, _complete
+    if _complete:
+        return
+    with _LOAD_LOCK:
+        if _loaded:              # complete, or this very thread is loading
+            return
         _loaded = True
         from . import _families  # noqa: F401  (imports every family module, which registers its ops)
         if _LAZY:                # some families came first (lookup): the registry in a full load's order again
@@ -459,6 +468,7 @@ def _ensure_loaded() -> None:
             _load_plugins()
         finally:
             _loading_plugins = False
+            _complete = True
 
 
 # -- helpers shared by the families --------------------------------------------------------------
