@@ -12,6 +12,7 @@ it never names a Python path and never causes an import.
 from __future__ import annotations
 
 from dataclasses import dataclass
+import functools
 import importlib
 import re
 import threading
@@ -248,36 +249,32 @@ def register(cls: type[Op]) -> type[Op]:
 
 
 def lookup(name: str) -> type[Op] | None:
-    if not _loaded:
-        fam = _family_for(name)
-        if fam is not None:         # no plugin can exist: the index answers, importing at most one family
-            if not fam:             # no built-in op (one registered at run time by a program is still found)
-                return REGISTRY.get(ALIASES.get(name, name))
-            if fam not in _LAZY:    # (imported, then noted: another thread waits on the import's own lock)
-                importlib.import_module(f"{__package__}.{fam}")
-                _LAZY.append(fam)
-            return REGISTRY.get(ALIASES.get(name, name))
-    _ensure_loaded()
-    name = ALIASES.get(name, name)
-    return REGISTRY.get(name)
+    fam = None if _loaded else _family_for(name)
+    if fam is None:
+        _ensure_loaded()
+    elif fam and fam not in _LAZY:      # imported, then noted: another thread waits on the import's own lock
+        importlib.import_module(f"{__package__}.{fam}")
+        _LAZY.append(fam)
+    return REGISTRY.get(ALIASES.get(name, name))   # ('' : no built-in op; one a program registered is still found)
 
 
 _LAZY: list = []            # family modules that lookup() imported before the full load
-_NO_PLUGINS: list = []      # [whether no installed distribution can declare plugin ops], asked once
 
 
 def _family_for(name) -> str | None:
     """The family module of built-in op ``name`` ('' for a name that is no op), where that is the whole answer:
     no installed distribution can declare a 'netspec.ops' entry point, so the built-in ops (all in ``_index``) are
     every op there is. None where the registry must be loaded whole (plugins may exist, or an odd name)."""
-    if type(name) is not str:
-        return None
-    if not _NO_PLUGINS:
-        _NO_PLUGINS.append(not _may_declare_plugins())
-    if not _NO_PLUGINS[0]:
+    if type(name) is not str or not _no_plugins():
         return None
     from ._index import FAMILY_OF
     return FAMILY_OF.get(name, "")
+
+
+@functools.cache
+def _no_plugins() -> bool:
+    """No installed distribution can declare plugin ops (asked once a process)."""
+    return not _may_declare_plugins()
 
 
 def unknown_op_error(name: str, loc, blocks: Sequence[str] = ()) -> SpecError:

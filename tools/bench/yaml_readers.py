@@ -83,6 +83,7 @@ def readers(yaml_path: Path, json_path: Path) -> dict:
 
 def main(argv=None) -> int:
     import specs as gen
+    from run import size_of
 
     from netspec.limits import LIMITS
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     print("|---:|---|" + "---:|" * len(want))
     with tempfile.TemporaryDirectory() as tmp:
         for size in a.sizes.split(","):
-            n = int(float(size.lower().rstrip("k")) * (1000 if size.lower().endswith("k") else 1))
+            n = size_of(size)
             text, _ = gen.generate("literal", n)
             yp = Path(tmp) / "literal.yaml"
             yp.write_text(text)
