@@ -60,14 +60,14 @@ class Source:
     file: str                      # as shown in messages
     path: Path | None              # resolved path on disk, None for text
     data: Any
-    # path -> location of the value, and of the key naming it: a Loc, or (from the one-pass reader) the line and
-    # column packed in one int (line << 32 | column), a Loc only when asked for: read them through loc()
+    # path -> location of the value there: only the top-level value's (path ()); every other location is kept by
+    # the mapping or list that holds it, in ``within``. A location is a Loc, or (from the one-pass reader) the line
+    # and column packed in one int (line << 32 | column), a Loc only when asked for: read them through loc()
     locs: dict[Path_, Loc | int] = field(default_factory=dict)
-    key_locs: dict[Path_, Loc | int] = field(default_factory=dict)
     text: str = ""
-    # the one-pass reader's locations, by the mapping or list that holds them: its path -> (the locations of its
-    # values: a dict by key, or a list by position; of its keys: a dict by key, None for a list). One entry per
-    # collection instead of two per key (a file written out layer by layer has hundreds of thousands)
+    # the path of each mapping or list -> (the locations of its values: a dict by key, or a list by position; of its
+    # keys: a dict by key, None for a list). One entry per collection instead of two per key (a file written out
+    # layer by layer has hundreds of thousands)
     within: dict[Path_, tuple] = field(default_factory=dict)
 
     def loc(self, path: Path_, key: bool = False) -> Loc:
@@ -88,17 +88,18 @@ class Source:
 
     def _get(self, path: tuple, key: bool) -> Loc | int | None:
         """The location recorded for exactly ``path`` (its value's, or its key's), or None."""
-        hit = (self.key_locs if key else self.locs).get(path)
-        if hit is None and path and self.within:
-            held = self.within.get(path[:-1])
-            if held is not None:
-                at = path[-1]
-                table = held[1] if key else held[0]
-                if type(table) is dict:
-                    hit = table.get(at)
-                elif table is not None and type(at) is int and 0 <= at < len(table):
-                    hit = table[at]
-        return hit
+        if not path:
+            return None if key else self.locs.get(())
+        held = self.within.get(path[:-1])
+        if held is None:
+            return None
+        at = path[-1]
+        table = held[1] if key else held[0]
+        if type(table) is dict:
+            return table.get(at)
+        if table is not None and type(at) is int and 0 <= at < len(table):
+            return table[at]
+        return None
 
     def has(self, path: tuple) -> bool:
         """Whether the file gives a value at ``path``."""
@@ -106,7 +107,8 @@ class Source:
 
     def paths(self, key: bool = False):
         """Every path with a recorded location (of its value, or of its key)."""
-        yield from (self.key_locs if key else self.locs)
+        if not key:
+            yield from self.locs
         for where, (values, keys) in self.within.items():
             table = keys if key else values
             if type(table) is dict:
@@ -545,13 +547,22 @@ class _Converter:
                                   "raise the limit with --limit max_alias_nodes=N if you mean it"])
         self.seen[nid] = self.seen.get(nid, 0) + 1
         loc = _loc(self.file, node.start_mark)
-        self.src.locs.setdefault(path, loc)
+        if path:                    # in the table of the mapping or list that holds it (Source.within)
+            values = self.src.within[path[:-1]][0]
+            if type(values) is list:
+                values.append(loc)
+            else:
+                values[path[-1]] = loc
+        else:
+            self.src.locs[()] = loc
         tag = node.tag
         if tag not in _STD_TAGS:
             raise SpecError(f"the YAML tag '{_tag(tag)}' is not allowed", loc,
                             "netspec reads plain YAML only: strings, numbers, booleans, null, lists and mappings")
         if isinstance(node, yaml.MappingNode):
             out: dict[str, Any] = {}
+            key_locs: dict = {}
+            self.src.within[path] = ({}, key_locs)
             for knode, vnode in node.value:
                 kloc = _loc(self.file, knode.start_mark)
                 if knode.tag == "tag:yaml.org,2002:merge":
@@ -572,14 +583,15 @@ class _Converter:
                     raise LimitError(f"a key of {len(key):,} characters is over the limit of {LIMITS.max_key_chars}", kloc,
                                      "raise the limit with --limit max_key_chars=N if you mean it")
                 if key in out:
-                    first = self.src.key_locs[path + (key,)]
+                    first = key_locs[key]
                     where = f"column {first.col}" if first.line == kloc.line else f"line {first.line}"
                     raise SpecError(f"duplicate key '{key}' (first defined at {where})", kloc,
                                     "YAML would silently keep only the last one; rename or remove one of them")
-                self.src.key_locs[path + (key,)] = kloc
+                key_locs[key] = kloc
                 out[key] = self.convert(vnode, path + (key,), depth + 1)
             return out
         if isinstance(node, yaml.SequenceNode):
+            self.src.within[path] = ([], None)
             return [self.convert(v, path + (i,), depth + 1) for i, v in enumerate(node.value)]
         return self._scalar(node, loc)
 
