@@ -296,6 +296,8 @@ def draw(
         folded = f", {len(d.folded)} folded blocks" if d.folded else ""
         if depth is None and d.depth is not None:
             folded += f" (depth {d.depth} chosen to fit max_drawn_nodes={LIMITS.max_drawn_nodes:,}; --depth K to choose)"
+        if d.units:
+            folded += f", {len(d.units)} unit{'s' if len(d.units) > 1 else ''} of the network drawn as one box each"
         if d.runs:
             folded += (f", {len(d.runs)} long chain{'s' if len(d.runs) > 1 else ''} drawn shortened to fit the "
                        f"limits ('netspec summary' lists every layer)")

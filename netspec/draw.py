@@ -102,6 +102,7 @@ class Drawing:
     name: str = ""                                  # the network(s) drawn
     depth: int | None = None                        # the folding depth used (draw() chooses one when not given)
     runs: list = field(default_factory=list)        # long chains drawn as one "run" box each (to fit the limits)
+    units: list = field(default_factory=list)       # units of a flat network drawn as one box each (to fit them)
 
     def svg(self) -> str:
         """The diagram as SVG text (runs Graphviz's ``dot``; GraphvizMissing when it is not installed)."""
@@ -125,7 +126,8 @@ class Drawing:
 
 
 def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: str = "TB", legend: bool = True,
-           title: bool = True, layout: bool = True, runs: bool | None = None) -> Drawing:
+           title: bool = True, layout: bool = True, runs: bool | None = None,
+           plans: "_Plans | None" = None) -> Drawing:
     """Lay a graph (or several networks side by side) out as a Graphviz digraph; returns its DOT source.
 
     Args:
@@ -139,7 +141,9 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
             applied (DOT source alone costs no layout).
         runs: draw the middle of every long chain (more than ``2 * RUN_KEEP + 1`` boxes one after the other in one
             container: a deep stack written out layer by layer, or a repeat's folded copies) as one box that counts
-            what it stands for. None (the default): only where the drawing would not fit the limits otherwise.
+            what it stands for. None (the default): only where the drawing would not fit the limits otherwise;
+            and where that is not enough either, each unit of a flat network (``_units``) is one box.
+        plans: the drawings ``auto_depth`` worked out for these graphs (so they are not worked out again).
     """
     import graphviz
 
@@ -162,40 +166,51 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
     out = Drawing(source="", name=", ".join(g.name for g in graphs))
     families: dict[str, None] = {}
     titles = []
+    pre = _prefix(graphs)
     for g in graphs:
-        prefix = f"{g.name}/" if len(graphs) > 1 else ""
+        prefix = pre(g)
         if prefix:
             with dot.subgraph(name=f"cluster_{prefix}") as sub:
                 sub.attr(label=f"<<B>{_h(g.name)}</B>>", style="rounded", color="#333333", fontsize="12",
                          tooltip=_tip(f"network {g.name}\n{g.file}"))
-                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families, layout, runs)
+                _draw_graph(sub, dot, g, prefix, depth, rankdir, out, families, layout, runs, plans)
             out.clusters += 1
         else:
-            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families, layout, runs)
+            _draw_graph(dot, dot, g, prefix, depth, rankdir, out, families, layout, runs, plans)
         titles.append(_title_text(g))
     if title or legend:
         dot.attr("graph", label=_legend_label(titles if title else [], list(families) if legend else [],
-                                              bool(out.folded), bool(out.runs)), labelloc="t")
+                                              bool(out.folded), bool(out.runs), bool(out.units)),
+                 labelloc="t")
     out.source = dot.source
     return out
 
 
 def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Drawing, families: dict,
-                layout: bool = True, runs: bool | None = None) -> None:
+                layout: bool = True, runs: bool | None = None, plans: "_Plans | None" = None) -> None:
     """Add one network's nodes (in clusters) to ``where`` and its edges to ``root``."""
     inside = members(g, None if depth is None else depth + 1)
     pos = positions(g)
 
     # which drawn node stands for each graph node (itself, or the folded container around it), and one edge per
     # value crossing between drawn nodes (values inside a folded block are not drawn)
-    rep, edges = _fold(g, depth, prefix)
-    run_members: dict[str, list[str]] = {}
-    if runs or (runs is None and layout and not _fits(g, rep, edges, depth)):
-        rep, edges, run_members = _shorten_chains(g, rep, edges, depth)
+    plans = plans if plans is not None else _Plans()
+    rep, edges, run_members, unit_members = plans.fold(g, depth, prefix)
+    if runs or (runs is None and layout and not plans.fits(g, depth, prefix, "fold")):
+        rep, edges, run_members, unit_members = plans.short(g, depth, prefix)
+        if runs is None and not plans.fits(g, depth, prefix, "short"):
+            # no chain to shorten enough (a network written out flat with residual or dense connections): its
+            # units, then chains of units shortened
+            got = plans.units(g, depth, prefix)
+            if got is not None:
+                rep, edges, run_members, unit_members = got
     run_nodes: dict[str, list[str]] = {}
+    unit_nodes: dict[str, list[str]] = {}
     for nid, r in rep.items():
         if r in run_members:
             run_nodes.setdefault(r, []).append(nid)
+        elif r in unit_members:
+            unit_nodes.setdefault(r, []).append(nid)
     n_nodes = len(set(rep.values())) + len(g.outputs)
     if layout:      # DOT source alone costs no layout: only a laid-out drawing has the caps
         _check_size(g, n_nodes, edges, rep, depth)
@@ -213,10 +228,10 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
                 children.setdefault(parent, []).append(c)
             parent = c
         r = rep[n.id]
-        if r in run_members:
+        if r in run_members or r in unit_members:
             if r not in seen_folded:
                 seen_folded.add(r)
-                direct.setdefault(parent, []).append(("run", r))
+                direct.setdefault(parent, []).append(("run" if r in run_members else "unit", r))
         elif depth is not None and len(n.scope) > depth:
             c = n.scope[depth]
             if c not in seen_folded:
@@ -233,8 +248,11 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
             if kind == "node":
                 _node(sub, g, g.nodes[ident], prefix, families)
             elif kind == "run":
-                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos)
+                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos, unit_members)
                 out.runs.append(ident)
+            elif kind == "unit":
+                _unit_node(sub, g, ident, unit_members[ident], unit_nodes[ident], prefix, pos)
+                out.units.append(ident)
             else:
                 _folded_node(sub, g, ident, inside[ident], prefix, pos)
                 out.folded.append(prefix + ident)
@@ -275,7 +293,7 @@ def _check_size(g: Graph, n_nodes: int, edges: dict, rep: dict, depth) -> None:
     loc = first.loc if first else None
     max_nodes = LIMITS.max_drawn_nodes
     max_edges = EDGES_PER_DRAWN_NODE * max_nodes
-    fold = "fold blocks with --depth K (e.g. --depth 1)" if depth != 0 else \
+    fold = "fold blocks with --depth K (e.g. --depth 1)" if depth != 0 and g.containers else \
         "a picture this large is not readable; 'netspec summary' lists every layer"
     if n_nodes > max_nodes or len(edges) > max_edges:
         what = f"{n_nodes:,} nodes" if n_nodes > max_nodes else f"{len(edges):,} edges"
@@ -370,7 +388,128 @@ def _shorten_chains(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict
     return rep, _edges_of(g, rep), members_of
 
 
-def auto_depth(graphs: Graph | list[Graph]) -> int | None:
+UNIT_MAX_LIVE = 3     # a unit's boundary carries at most this many values (one: a residual or dense stage)
+
+
+def _units(g: Graph, rep: dict, edges: dict, depth, live_max: int) -> tuple[dict, dict, dict]:
+    """The units of a flat drawing: (rep, edges, {unit id: the drawn nodes it stands for}).
+
+    The drawn nodes of one container, in graph order (a topological order), are cut wherever at most ``live_max``
+    values cross from the nodes before to the nodes after: in a network written out layer by layer, these are the
+    seams between its residual units, dense stages or cells, where one value (or a few) carries everything on. Each
+    stretch between two cuts with two or more boxes becomes one box, unless it would hold more than a quarter of
+    the drawing (then it is not a unit of the network but most of it, and stays open). Inputs, failed layers and
+    container boundaries are always cuts: they stay drawn as they are."""
+    order: list = []
+    cont: dict = {}
+    fixed: set = set()
+    for n in g.nodes.values():
+        r = rep[n.id]
+        if r not in cont:
+            order.append(r)
+            scope = n.scope if depth is None else n.scope[:depth]
+            cont[r] = scope[-1] if scope else None
+        if n.op.name == "input" or n.meta.get("error"):
+            fixed.add(r)
+    pos = {r: i for i, r in enumerate(order)}
+    m = len(order)
+    last: dict = {}               # value -> the position of its last drawn reader (the end: a network output)
+    for (ref, head), _tail in edges.items():
+        b = pos[head]
+        if last.get(ref, -1) < b:
+            last[ref] = b
+    for ref in g.outputs.values():
+        last[tuple(ref)] = m
+    diff = [0] * (m + 1)
+    for ref, b in last.items():
+        a = pos[rep[ref[0]]]
+        if b > a:
+            diff[a] += 1
+            diff[b] -= 1
+    cap = max(2, m // 4)
+    members_of: dict = {}
+    unit_of: dict = {}
+    live = 0
+    start = 0
+    for i in range(m):
+        live += diff[i]           # values crossing the cut after order[i]
+        r = order[i]
+        if i + 1 < m and live > live_max and r not in fixed and order[i + 1] not in fixed and \
+                cont[r] == cont[order[i + 1]]:
+            continue
+        if 2 <= i + 1 - start <= cap and order[start] not in fixed:
+            seg = order[start:i + 1]
+            uid = seg[0] + "~unit"
+            members_of[uid] = seg
+            for x in seg:
+                unit_of[x] = uid
+        start = i + 1
+    if not unit_of:
+        return rep, edges, {}
+    rep = {nid: unit_of.get(r, r) for nid, r in rep.items()}
+    return rep, _edges_of(g, rep), members_of
+
+
+def _prefix(graphs: list) -> callable:
+    return (lambda g: f"{g.name}/") if len(graphs) > 1 else (lambda g: "")
+
+
+class _Plans:
+    """The drawings of each graph at each depth (``fold``: blocks folded below it; ``short``: and long chains
+    shortened; ``units``: a flat network's units drawn as one box each, ``_unit_drawing``), each worked out once:
+    ``auto_depth`` tries them and ``to_dot`` draws the one chosen from the same work. Each is
+    (rep, edges, {run id: boxes}, {unit id: boxes})."""
+
+    def __init__(self):
+        self._memo: dict = {}
+        self._graphs: list = []        # the graphs keyed by id, kept alive while the ids are keys
+
+    def _get(self, g: Graph, depth, prefix: str, what: str):
+        key = (id(g), depth, prefix, what)
+        if key in self._memo:
+            return self._memo[key]
+        if what == "fold":
+            got = (*_fold(g, depth, prefix), {}, {})
+        elif what == "short":
+            rep, edges, _, _ = self.fold(g, depth, prefix)
+            got = (*_shorten_chains(g, rep, edges, depth), {})
+        elif what == "units":
+            rep, edges, _, _ = self.fold(g, depth, prefix)
+            got = _unit_drawing(g, rep, edges, depth)
+        else:           # "fits " + a drawing's name
+            d = self._get(g, depth, prefix, what[5:])
+            got = d is not None and _fits(g, d[0], d[1], depth)
+        self._graphs.append(g)
+        self._memo[key] = got
+        return got
+
+    def fold(self, g: Graph, depth, prefix: str = "") -> tuple:
+        return self._get(g, depth, prefix, "fold")
+
+    def short(self, g: Graph, depth, prefix: str = "") -> tuple:
+        return self._get(g, depth, prefix, "short")
+
+    def units(self, g: Graph, depth, prefix: str = "") -> tuple | None:
+        return self._get(g, depth, prefix, "units")
+
+    def fits(self, g: Graph, depth, prefix: str, what: str) -> bool:
+        return self._get(g, depth, prefix, "fits " + what)
+
+
+def _unit_drawing(g: Graph, rep: dict, edges: dict, depth) -> tuple | None:
+    """(rep, edges, runs, units) of the drawing of ``g``'s units (``_units``), their long chains shortened, with the
+    fewest values across a unit's boundary that fits the limits; None where none fits."""
+    for live_max in range(1, UNIT_MAX_LIVE + 1):
+        urep, uedges, units = _units(g, rep, edges, depth, live_max)
+        if not units:
+            continue
+        srep, sedges, runs = _shorten_chains(g, urep, uedges, depth)
+        if _fits(g, srep, sedges, depth):
+            return srep, sedges, runs, units
+    return None
+
+
+def auto_depth(graphs: Graph | list[Graph], plans: _Plans | None = None) -> int | None:
     """The folding depth ``draw`` uses when none is given: every block open (None) where the drawing fits the
     limits (``max_drawn_nodes``, ``max_layout_cost``), otherwise the deepest level of blocks that fits, so that a
     big network still shows its whole structure, its deeper blocks folded into one box each. None also where no
@@ -398,12 +537,17 @@ def auto_depth(graphs: Graph | list[Graph]) -> int | None:
     outputs = sum(len(g.outputs) for g in graphs)
     counts = [sum(shallow[:d + 1]) + level[d] + outputs for d in range(deepest)]
     depths = [None] + list(range(deepest - 1, -1, -1))
+    plans = plans if plans is not None else _Plans()
+    pre = _prefix(graphs)
     for depth in depths:             # folding alone, the deepest level that fits
         n_nodes = (sum(len(g.nodes) for g in graphs) + outputs) if depth is None else counts[depth]
-        if n_nodes <= LIMITS.max_drawn_nodes and all(_fits(g, *_fold(g, depth), depth) for g in graphs):
+        if n_nodes <= LIMITS.max_drawn_nodes and all(plans.fits(g, depth, pre(g), "fold") for g in graphs):
             return depth
     for depth in depths:             # then with long chains shortened (a deep stack written out layer by layer)
-        if all(_fits(g, *_shorten_chains(g, *_fold(g, depth), depth)[:2], depth) for g in graphs):
+        if all(plans.fits(g, depth, pre(g), "short") for g in graphs):
+            return depth
+    for depth in depths:             # then with units drawn as one box each (a flat network with skips)
+        if all(plans.fits(g, depth, pre(g), "short") or plans.units(g, depth, pre(g)) is not None for g in graphs):
             return depth
     return None
 
@@ -549,11 +693,8 @@ def _folded_node(where, g: Graph, path: str, ids: list[str], prefix: str, pos: d
 RUN_COLOUR = "#FFFFFF"
 
 
-def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefix: str, pos: dict) -> None:
-    """One box for the middle of a long chain (``drawn``: the boxes it replaces; ``ids``: the layers in them): how
-    many, their ops, in/out shapes, parameters."""
-    import graphviz
-    ins, outs = boundary(g, ids, pos)
+def _ops_text(g: Graph, ids: list[str]) -> tuple[str, Any]:
+    """('linear ×2, relu ×1, add ×1': the three commonest ops of some layers, their parameter count)."""
     ops: dict[str, int] = {}
     p: Any = 0
     for nid in ids:
@@ -561,15 +702,28 @@ def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefi
         ops[n.op.name] = ops.get(n.op.name, 0) + 1
         p = p + n.counts()[0]
     top = sorted(ops.items(), key=lambda kv: -kv[1])
-    what = ", ".join(f"{op} ×{k:,}" for op, k in top[:3]) + (", ..." if len(top) > 3 else "")
+    return ", ".join(f"{op} ×{k:,}" for op, k in top[:3]) + (", ..." if len(top) > 3 else ""), p
+
+
+def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefix: str, pos: dict,
+              units: dict | None = None) -> None:
+    """One box for the middle of a long chain (``drawn``: the boxes it replaces, layers, folded blocks or units
+    (``units``: unit id -> its boxes); ``ids``: the layers in them): how many, their ops, in/out shapes,
+    parameters."""
+    import graphviz
+    units = units or {}
+    ins, outs = boundary(g, ids, pos)
+    what, p = _ops_text(g, ids)
     strip = len(prefix)
-    first, last = drawn[0][strip:], drawn[-1][strip:]
-    blocks = len(drawn) < len(ids)      # the boxes were folded blocks: count their block types in the label
+    first = (units[drawn[0]][0] if drawn[0] in units else drawn[0])[strip:]
+    last = (units[drawn[-1]][-1] if drawn[-1] in units else drawn[-1])[strip:]
+    blocks = len(drawn) < len(ids)      # the boxes were folded blocks or units: count their kinds in the label
     if blocks:
         kinds: dict[str, int] = {}
         for d in drawn:
             c = g.containers.get(d[strip:])
-            k = str(c.block) if c is not None and c.kind == "block" else (c.kind if c is not None else "seq")
+            k = "unit" if d in units else str(c.block) if c is not None and c.kind == "block" else \
+                (c.kind if c is not None else "seq")
             kinds[k] = kinds.get(k, 0) + 1
         top_kinds = sorted(kinds.items(), key=lambda kv: -kv[1])
         layers_what, what = what, ", ".join(f"{k} ×{n:,}" for k, n in top_kinds[:3]) + \
@@ -577,7 +731,9 @@ def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefi
         what_tip = f"{what}; layers: {layers_what}"
     else:
         what_tip = what
-    boxes = f"{len(drawn):,} {'blocks' if blocks else 'layers'}"
+    word = "units" if all(d in units for d in drawn) else "boxes" if any(d in units for d in drawn) else \
+        "blocks" if blocks else "layers"
+    boxes = f"{len(drawn):,} {word}"
     rows = [f'<TR><TD ALIGN="LEFT"><B>⋮ {_h(boxes)}</B></TD></TR>',
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(first)} ... {_h(last)}</FONT></TD></TR>',
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(what)}</FONT></TD></TR>']
@@ -590,6 +746,30 @@ def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefi
            "netspec summary lists every layer"]
     where.node(graphviz.nohtml(rid), label=label, shape="box", style="rounded,filled,dashed",
                fillcolor=RUN_COLOUR, tooltip=_tip("\n".join(tip)), id=rid)
+
+
+UNIT_COLOUR = "#F7F7F7"
+
+
+def _unit_node(where, g: Graph, uid: str, drawn: list[str], ids: list[str], prefix: str, pos: dict) -> None:
+    """One box for a unit of a flat network (``_units``; ``drawn``: the boxes it replaces, ``ids``: the layers in
+    them): its first and last box, its ops, in/out shapes, parameters."""
+    import graphviz
+    ins, outs = boundary(g, ids, pos)
+    what, p = _ops_text(g, ids)
+    strip = len(prefix)
+    first, last = drawn[0][strip:], drawn[-1][strip:]
+    rows = [f'<TR><TD ALIGN="LEFT"><B>{_h(first)} ... {_h(last)}</B></TD></TR>',
+            f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(what)}</FONT></TD></TR>']
+    rows += _io_rows(g, ins, outs)
+    rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(_params_short(p))} params, '
+                f'{len(ids):,} layers</FONT></TD></TR>')
+    label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
+    tip = [f"{first} ... {last}: {len(drawn):,} boxes drawn as one, a unit of the network (only "
+           f"{len(ins)} value{'s' if len(ins) != 1 else ''} in, {len(outs)} out), to keep the drawing within "
+           "max_drawn_nodes / max_layout_cost", what, f"{_count(p)} parameters", "netspec summary lists every layer"]
+    where.node(graphviz.nohtml(uid), label=label, shape="box", style="rounded,filled", fillcolor=UNIT_COLOUR,
+               peripheries="2", tooltip=_tip("\n".join(tip)), id=uid)
 
 
 def _cluster_attrs(cl, g: Graph, path: str, ids: list[str], box: str | None, prefix: str) -> None:
@@ -669,7 +849,8 @@ def _title_text(g: Graph) -> str:
     return "  ·  ".join(parts)
 
 
-def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bool = False) -> str:
+def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bool = False,
+                  units: bool = False) -> str:
     rows = []
     for t in titles:
         rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0"><FONT POINT-SIZE="12">{t}</FONT></TD></TR>')
@@ -681,6 +862,9 @@ def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bo
     if runs:
         cells += (f'<TD BGCOLOR="{RUN_COLOUR}" BORDER="1" COLOR="#888888" STYLE="dashed">'
                   f'<FONT POINT-SIZE="9">⋮ shortened chain</FONT></TD>')
+    if units:
+        cells += (f'<TD BGCOLOR="{UNIT_COLOUR}" BORDER="1" COLOR="#888888" STYLE="rounded">'
+                  f'<FONT POINT-SIZE="9">first ... last: a unit drawn as one</FONT></TD>')
     if cells:
         rows.append('<TR><TD ALIGN="LEFT" BORDER="0"><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>'
                     + cells + "</TR></TABLE></TD></TR>")
@@ -780,16 +964,20 @@ def draw(spec_or_path, path: str | os.PathLike | None = None, *, depth: int | No
         if p is None or partial is None or not any(n.meta.get("error") for n in partial.nodes.values()):
             raise
         # a shape error: draw what was built, the failing layers in red, then report the errors (exit 1)
+        plans = _Plans()
         if depth is None and fmt != "dot":
-            depth = auto_depth([partial])
-        drawing = to_dot([partial], depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot")
+            depth = auto_depth([partial], plans)
+        drawing = to_dot([partial], depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot",
+                         plans=plans)
         _write(p, fmt, drawing)
         e.errors[-1].hints.append(f"wrote {p} anyway: the failing layer is in red" if not is_stdout(p) else
                                   "the diagram on standard output marks the failing layer in red")
         raise
+    plans = _Plans()
     if depth is None and fmt != "dot":      # a laid-out drawing folds what does not fit; DOT source opens all
-        depth = auto_depth(graphs)
-    drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot")
+        depth = auto_depth(graphs, plans)
+    drawing = to_dot(graphs, depth=depth, rankdir=rankdir, legend=legend, title=legend, layout=fmt != "dot",
+                     plans=plans)
     drawing.depth = depth
     if p is None:
         return drawing

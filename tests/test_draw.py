@@ -342,11 +342,16 @@ def test_draw_folds_a_big_network_to_the_deepest_level_that_fits(tmp_path, monke
     assert draw(g, tmp_path / "all.dot").nodes > 4000        # DOT source needs no layout: every layer, open
 
 
+def _draw_cli(tmp_path, name: str) -> subprocess.CompletedProcess:
+    """`netspec draw NAME.yaml -o NAME.svg` in tmp_path, as a user runs it."""
+    return subprocess.run([sys.executable, "-m", "netspec", "--no-cache", "draw", f"{name}.yaml", "-o", f"{name}.svg"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
 def test_draw_command_says_which_depth_it_chose(tmp_path):
     (tmp_path / "big.yaml").write_text(_generated("repeat", 3000))
-    r = subprocess.run([sys.executable, "-m", "netspec", "--no-cache", "draw", "big.yaml", "-o", "big.svg"],
-                       capture_output=True, text=True, cwd=tmp_path, timeout=120,
-                       env={**os.environ, "PYTHONPATH": str(ROOT)})
+    r = _draw_cli(tmp_path, "big")
     assert r.returncode == 0, r.stderr
     assert "1499 folded blocks (depth 1 chosen to fit max_drawn_nodes=2,000; --depth K to choose)" in r.stdout
 
@@ -444,3 +449,146 @@ def test_shortening_keeps_every_branch_merge_input_output_and_block(seed, monkey
                        for nid in g.nodes}
         assert counted + len(drawn_boxes & shown) == len(drawn_boxes), (seed, depth)
         assert d.runs, (seed, depth)          # the generator's chains are long enough: the test shortens something
+
+
+# -- a flat network (no block to fold, no long chain): its units drawn as one box each ---------------------------
+
+def _unit_boxes(d) -> dict:
+    """unit id -> its label's 'first ... last' (the unit boxes of a drawing)."""
+    import re
+    return {m.group(1): (m.group(2), m.group(3)) for m in
+            re.finditer(r'"([^"]+~unit)" \[[^\]]*?<B>([^<]+?) \.\.\. ([^<]+?)</B>', d.source)}
+
+
+def test_a_flat_residual_network_over_the_limit_is_drawn_by_its_units(tmp_path, monkeypatch):
+    from netspec.draw import RUN_KEEP
+    from netspec.limits import LIMITS
+    (tmp_path / "flat.yaml").write_text(_generated("flat", 802))       # 200 units of 4 layers, no block
+    g = graphs_of(tmp_path / "flat.yaml")[0]
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 100)
+    with pytest.raises(netspec.LimitError):
+        to_dot(g, runs=True)                  # shortening alone cannot: every add breaks the chain
+    d = draw(g, tmp_path / "flat.svg")
+    read_svg(tmp_path / "flat.svg")           # Graphviz laid it out
+    assert d.depth is None and d.nodes <= 100
+    units = _unit_boxes(d)
+    assert len(units) == len(d.units) and d.units
+    for first, last in units.values():        # each box one residual unit: a{i} ... s{i}
+        assert first[0] == "a" and last == "s" + first[1:], (first, last)
+    assert len(d.runs) == 1 and "⋮ " in d.source and " units</B>" in d.source    # the chain of units, shortened
+    assert "a unit drawn as one" in d.source                                       # and the legend says so
+    assert 2 * RUN_KEEP - 1 <= len(units) <= 2 * RUN_KEEP
+    # where it fits, nothing is drawn as units
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", 1000)
+    assert not draw(g).units
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_units_account_for_every_layer_and_carry_few_values(seed, monkeypatch):
+    """Random flat networks (residual units, dense stages that concatenate what came before, skips of random
+    length, sometimes a second input or output) under a small limit: whatever draw does, it draws or refuses with
+    a hint, never half; drawn, every layer is a box, in exactly one unit or in one run box, every input and output
+    is drawn, no unit spans two containers, and no unit takes or gives more values than UNIT_MAX_LIVE."""
+    import random
+    import re
+    from netspec.draw import UNIT_MAX_LIVE, _Plans, auto_depth
+    from netspec.graph.structure import boundary
+    from netspec.limits import LIMITS
+    rnd = random.Random(seed)
+    two_in = rnd.random() < 0.3
+    lines = ["netspec: 1", "inputs: {x: [N, 8]" + (", y: [N, 8]}" if two_in else "}"), "layers:",
+             "  - {name: stem, op: linear, out: 8}"]
+    names = ["stem"]
+    prev = "stem"
+    for u in range(rnd.randint(40, 120)):
+        kind = rnd.random()
+        if kind < 0.5:                      # a residual unit
+            lines += [f"  - {{name: a{u}, op: linear, out: 8, from: {prev}}}", f"  - {{name: r{u}, op: relu}}",
+                      f"  - {{name: s{u}, op: add, from: [r{u}, {prev}]}}"]
+            names += [f"a{u}", f"r{u}", f"s{u}"]
+        elif kind < 0.75:                   # a dense stage: each layer concatenates the stage so far
+            feats = [prev]
+            for j in range(rnd.randint(2, 4)):
+                lines += [f"  - {{name: c{u}_{j}, op: linear, out: 4, from: {feats[-1]}}}",
+                          f"  - {{name: k{u}_{j}, op: concat, from: [{', '.join(feats)}, c{u}_{j}]}}"]
+                names += [f"c{u}_{j}", f"k{u}_{j}"]
+                feats.append(f"k{u}_{j}")
+            lines.append(f"  - {{name: t{u}, op: linear, out: 8}}")
+            names.append(f"t{u}")
+        else:                               # a skip from a random earlier layer (or the second input)
+            src = rnd.choice(names[-30:] + (["y"] if two_in else []))
+            lines += [f"  - {{name: p{u}, op: linear, out: 8, from: {src}}}",
+                      f"  - {{name: s{u}, op: add, from: [{prev}, p{u}]}}"]
+            names += [f"p{u}", f"s{u}"]
+        prev = names[-1]
+    if rnd.random() < 0.3:
+        lines.append(f"outputs: {{main: {prev}, side: {rnd.choice(names[-40:-5])}}}")
+    g = netspec.expand(netspec.load("\n".join(lines) + "\n"))
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", rnd.choice([30, 60, 120]))
+    plans = _Plans()
+    depth = auto_depth(g, plans)
+    try:
+        d = to_dot(g, depth=depth, plans=plans)
+    except netspec.LimitError as e:
+        assert e.hints and "summary" in e.hints[0] and "--depth" not in e.hints[0]     # no block to fold
+        assert plans.units(g, None) is None
+        return
+    shown = _drawn_ids(d)
+    got = plans.units(g, None)
+    units = got[3] if got is not None and d.units else {}
+    runs = got[2] if got is not None and d.units else plans.short(g, None)[2] if d.runs else {}
+    in_unit = {nid: uid for uid, ms in units.items() for nid in ms}
+    counted = re.findall(r"⋮ ([\d,]+) (layers|units|boxes|blocks)", d.source)
+    run_layers = {nid for rid, ms in runs.items() for m in ms for nid in units.get(m, [m])}
+    assert len(counted) == len(runs)
+    for nid, n in g.nodes.items():
+        where = [nid in shown, nid in in_unit and in_unit[nid] in shown, nid in run_layers]
+        assert sum(where) == 1, (seed, nid, where)
+        if n.op.name == "input":
+            assert nid in shown
+    for ref in g.outputs.values():              # the layer each output comes from is drawn, in a box or as itself
+        assert ref[0] in shown or ref[0] in in_unit or ref[0] in run_layers
+    for uid, ms in units.items():
+        ins, outs = boundary(g, ms)
+        assert len(ins) <= UNIT_MAX_LIVE and len(outs) <= UNIT_MAX_LIVE, (seed, uid, ins, outs)
+        assert len({g.nodes[m].scope for m in ms}) == 1
+        assert len(ms) >= 2
+    if units:
+        # the seams, worked out here the slow way: the values made at or before each position and read after it
+        order = list(g.nodes)
+        at = {nid: i for i, nid in enumerate(order)}
+        read_last: dict = {}
+        for n in g.nodes.values():
+            for r in n.inputs:
+                read_last[tuple(r)] = max(read_last.get(tuple(r), -1), at[n.id])
+        for r in g.outputs.values():
+            read_last[tuple(r)] = len(order)
+        live = [sum(1 for r, b in read_last.items() if at[r[0]] <= i < b) for i in range(len(order))]
+        spans = [(at[ms[0]], at[ms[-1]]) for ms in units.values()]
+        # one bound for all: each unit's seams carry at most that many values, every cut inside it more
+        bound = max(max(live[a - 1], live[b]) for a, b in spans)
+        assert bound <= UNIT_MAX_LIVE, seed
+        assert all(min(live[a:b]) > bound for a, b in spans if b > a), seed
+        assert all(list(units[u]) == order[at[units[u][0]]:at[units[u][-1]] + 1] for u in units)   # consecutive
+
+
+def test_a_flat_network_refused_gets_a_hint_it_can_use(tmp_path):
+    """A random DAG of long skips: no block, no chain, no unit; the refusal does not suggest folding blocks."""
+    import random
+    rnd = random.Random(1)
+    lines = ["netspec: 1", "inputs: {x: [N, 8]}", "layers:", "  - {name: l0, op: linear, out: 8}"]
+    for i in range(1, 1500):
+        lines.append(f"  - {{name: l{i}, op: add, from: [l{i - 1}, l{rnd.randrange(0, i)}]}}")
+    (tmp_path / "skips.yaml").write_text("\n".join(lines) + "\n")
+    r = _draw_cli(tmp_path, "skips")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "skips.yaml:" in r.stderr and "max_layout_cost" in r.stderr
+    assert "'netspec summary' lists every layer" in r.stderr and "--depth" not in r.stderr
+    assert not (tmp_path / "skips.svg").exists()
+
+
+def test_draw_command_says_it_drew_units(tmp_path):
+    (tmp_path / "flat.yaml").write_text(_generated("flat", 12002))
+    r = _draw_cli(tmp_path, "flat")
+    assert r.returncode == 0, r.stderr
+    assert "units of the network drawn as one box each" in r.stdout and "1 long chain" in r.stdout

@@ -8,12 +8,14 @@ real build measures netspec's work, not weight initialisation. Kinds:
 - ``wide``:    groups of 16 parallel linears joined by a concat and a linear (wide concatenations)
 - ``blocks``:  many small residual blocks (linear, relu, linear, add), 32 distinct block definitions used in turn
 - ``nested``:  blocks nested log2(n) deep, each level two copies of the level below
+- ``flat``:    residual units written out layer by layer with no block (linear, relu, linear, add), as a searched or
+  generated network is: nothing to fold and no long chain, only its units to draw as boxes
 """
 from __future__ import annotations
 
 import math
 
-KINDS = ("repeat", "literal", "wide", "blocks", "nested")
+KINDS = ("repeat", "literal", "wide", "blocks", "nested", "flat")
 WIDTH = 8
 HEADER = f"netspec: 1\nname: {{name}}\ninputs:\n  x: [N, {WIDTH}]\n"
 
@@ -74,7 +76,20 @@ def nested(n: int) -> tuple[str, int]:
     return "".join(lines), 2 ** depth + 1
 
 
-GENERATORS = {"repeat": repeat, "literal": literal, "wide": wide, "blocks": blocks, "nested": nested}
+def flat(n: int) -> tuple[str, int]:
+    k = max(1, (n - 2) // 4)
+    lines = [HEADER.format(name="flat_residual"), "layers:\n", f"  - {{name: stem, op: linear, out: {WIDTH}}}\n"]
+    prev = "stem"
+    for i in range(k):
+        lines.append(f"  - {{name: a{i}, op: linear, out: {WIDTH}, from: {prev}}}\n"
+                     f"  - {{name: r{i}, op: relu}}\n"
+                     f"  - {{name: b{i}, op: linear, out: {WIDTH}}}\n"
+                     f"  - {{name: s{i}, op: add, from: [b{i}, {prev}]}}\n")
+        prev = f"s{i}"
+    return "".join(lines), 4 * k + 2
+
+
+GENERATORS = {"repeat": repeat, "literal": literal, "wide": wide, "blocks": blocks, "nested": nested, "flat": flat}
 
 
 def generate(kind: str, n: int) -> tuple[str, int]:
