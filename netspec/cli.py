@@ -298,9 +298,11 @@ def draw(
             folded += f" (depth {d.depth} chosen to fit max_drawn_nodes={LIMITS.max_drawn_nodes:,}; --depth K to choose)"
         if d.units:
             folded += f", {len(d.units)} unit{'s' if len(d.units) > 1 else ''} of the network drawn as one box each"
-        if d.runs:
-            folded += (f", {len(d.runs)} long chain{'s' if len(d.runs) > 1 else ''} drawn shortened to fit the "
-                       f"limits ('netspec summary' lists every layer)")
+        if d.fans:
+            folded += f", {len(d.fans)} wide fan{'s' if len(d.fans) > 1 else ''} drawn shortened"
+        if d.runs or d.fans:
+            folded += (f", {len(d.runs)} long chain{'s' if len(d.runs) != 1 else ''} drawn shortened" if d.runs else
+                       "") + " to fit the limits ('netspec summary' lists every layer)"
         _out.print(f"wrote {_esc(str(output))}: {d.nodes} nodes, {d.clusters} clusters, {d.edges} edges{folded}")
 
 

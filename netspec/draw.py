@@ -103,6 +103,8 @@ class Drawing:
     depth: int | None = None                        # the folding depth used (draw() chooses one when not given)
     runs: list = field(default_factory=list)        # long chains drawn as one "run" box each (to fit the limits)
     units: list = field(default_factory=list)       # units of a flat network drawn as one box each (to fit them)
+    fans: list = field(default_factory=list)        # wide fans whose middle branches are one box each (to fit)
+    boxes: dict = field(default_factory=dict)       # box id -> the layers it stands for (runs, fans and units)
 
     def svg(self) -> str:
         """The diagram as SVG text (runs Graphviz's ``dot``; GraphvizMissing when it is not installed)."""
@@ -180,7 +182,8 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
         titles.append(_title_text(g))
     if title or legend:
         dot.attr("graph", label=_legend_label(titles if title else [], list(families) if legend else [],
-                                              bool(out.folded), bool(out.runs), bool(out.units)),
+                                              bool(out.folded), bool(out.runs), bool(out.units),
+                                              bool(out.fans)),
                  labelloc="t")
     out.source = dot.source
     return out
@@ -195,15 +198,15 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
     # which drawn node stands for each graph node (itself, or the folded container around it), and one edge per
     # value crossing between drawn nodes (values inside a folded block are not drawn)
     plans = plans if plans is not None else _Plans()
-    rep, edges, run_members, unit_members = plans.fold(g, depth, prefix)
+    rep, edges, run_members, unit_members, fans = plans.fold(g, depth, prefix)
     if runs or (runs is None and layout and not plans.fits(g, depth, prefix, "fold")):
-        rep, edges, run_members, unit_members = plans.short(g, depth, prefix)
+        rep, edges, run_members, unit_members, fans = plans.short(g, depth, prefix)
         if runs is None and not plans.fits(g, depth, prefix, "short"):
-            # no chain to shorten enough (a network written out flat with residual or dense connections): its
-            # units, then chains of units shortened
-            got = plans.units(g, depth, prefix)
+            # no chain to shorten enough: a network written out flat with residual or dense connections (its
+            # units, then chains of units shortened), or one with thousands of parallel branches (its fans)
+            got = plans.units(g, depth, prefix) or plans.fans(g, depth, prefix)
             if got is not None:
-                rep, edges, run_members, unit_members = got
+                rep, edges, run_members, unit_members, fans = got
     run_nodes: dict[str, list[str]] = {}
     unit_nodes: dict[str, list[str]] = {}
     for nid, r in rep.items():
@@ -248,11 +251,14 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
             if kind == "node":
                 _node(sub, g, g.nodes[ident], prefix, families)
             elif kind == "run":
-                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos, unit_members)
-                out.runs.append(ident)
+                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos, unit_members,
+                          fans.get(ident))
+                (out.fans if ident in fans else out.runs).append(ident)
+                out.boxes[ident] = run_nodes[ident]
             elif kind == "unit":
                 _unit_node(sub, g, ident, unit_members[ident], unit_nodes[ident], prefix, pos)
                 out.units.append(ident)
+                out.boxes[ident] = unit_nodes[ident]
             else:
                 _folded_node(sub, g, ident, inside[ident], prefix, pos)
                 out.folded.append(prefix + ident)
@@ -271,10 +277,11 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
 
     port = HEAD_PORTS[rankdir]
     merges = {rep[n.id] for n in g.nodes.values() if n.op.family == "merge"}
-    for (ref, head), tail in edges.items():
+    drawn_edges, bundles = _bundle(edges)
+    for (ref, head), tail in drawn_edges.items():
         # a layer takes its input straight from the side facing its inputs (so edges entering a cluster miss the
         # cluster's label); merges are left free so their inputs can arrive side by side
-        _edge(root, g, ref, tail, head, port=None if head in merges else port)
+        _edge(root, g, ref, tail, head, port=None if head in merges else port, bundle=bundles.get((ref, head)))
         out.edges += 1
     for name, ref in g.outputs.items():
         oid = f"{prefix}@out.{name}"
@@ -289,6 +296,7 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
 
 def _check_size(g: Graph, n_nodes: int, edges: dict, rep: dict, depth) -> None:
     """Refuse a drawing over ``max_drawn_nodes`` (or three times as many edges) or ``max_layout_cost``."""
+    edges = _bundle(edges)[0]
     first = next(iter(g.nodes.values()), None)
     loc = first.loc if first else None
     max_nodes = LIMITS.max_drawn_nodes
@@ -329,6 +337,32 @@ def _edges_of(g: Graph, rep: dict) -> dict:
     return edges
 
 
+# this many values or more from one box to another are drawn as one edge: BUNDLE_MIN to or from a box that stands
+# for several (a shortened chain or fan, a unit; their ids have a '~'), BUNDLE_ANY between any two
+BUNDLE_MIN = 4
+BUNDLE_ANY = 16
+
+
+def _bundle(edges: dict) -> tuple[dict, dict]:
+    """(the edges drawn, {edge: the values it stands for}): where many values go from one box to another (the
+    branches of a shortened fan into their concat), one edge stands for them all."""
+    pairs: dict = {}
+    for key, tail in edges.items():
+        pairs.setdefault((tail, key[1]), []).append(key)
+    if len(pairs) == len(edges) or all(len(v) < BUNDLE_MIN for v in pairs.values()):
+        return edges, {}
+    out: dict = {}
+    bundles: dict = {}
+    for key, tail in edges.items():
+        group = pairs[(tail, key[1])]
+        if len(group) < (BUNDLE_MIN if "~" in tail or "~" in key[1] else BUNDLE_ANY):
+            out[key] = tail
+        elif group[0] is key:
+            out[key] = tail
+            bundles[key] = [k[0] for k in group]
+    return out, bundles
+
+
 def _fits(g: Graph, rep: dict, edges: dict, depth) -> bool:
     try:
         _check_size(g, len(set(rep.values())) + len(g.outputs), edges, rep, depth)
@@ -340,14 +374,9 @@ def _fits(g: Graph, rep: dict, edges: dict, depth) -> bool:
 RUN_KEEP = 3        # a shortened chain keeps its first and last RUN_KEEP boxes; one box stands for the rest
 
 
-def _shorten_chains(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict, dict]:
-    """Draw the middle of every long chain as one box: (rep, edges, {run id: the drawn nodes it stands for}).
-
-    A chain is a sequence of drawn nodes in one container, each the only consumer of the one before and consuming
-    only it (no branch leaves or enters in between), none an input, an output or a failed layer. One that is longer
-    than ``2 * RUN_KEEP + 1`` keeps its first and last ``RUN_KEEP`` boxes; the boxes between become one. Every
-    branch, merge and block boundary stays drawn, so the picture still shows the whole structure.
-    """
+def _links(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict, dict, dict]:
+    """(pred, succ, container, next) of the drawn nodes: ``next[u] = v`` where v is u's only consumer and u is
+    v's only input, both in one container and neither an input, an output or a failed layer (a link of a chain)."""
     succ: dict[str, set] = {}
     pred: dict[str, set] = {}
     for (_ref, head), tail in edges.items():
@@ -368,38 +397,89 @@ def _shorten_chains(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict
             v = next(iter(heads))
             if len(pred.get(v, ())) == 1 and v not in fixed and cont[u] == cont[v]:
                 nxt[u] = v
+    for r in fixed:
+        cont[r] = _FIXED
+    return pred, succ, cont, nxt
+
+
+_FIXED = object()         # the container _links gives a drawn node that is never taken into another box
+
+
+def _paths(cont: dict, nxt: dict) -> list[list[str]]:
+    """Every drawn node in one path: the chains of ``nxt`` links, and each node outside them alone; in graph order."""
     linked = set(nxt.values())
-    starts = [r for r in cont if r in nxt and r not in linked]
-    run_of: dict[str, str] = {}
+    out = []
+    for r in cont:
+        if r not in linked:
+            path = [r]
+            while path[-1] in nxt:
+                path.append(nxt[path[-1]])
+            out.append(path)
+    return out
+
+
+def _boxed(g: Graph, rep: dict, members_of: dict) -> tuple[dict, dict | None]:
+    """(rep, edges) with each list of drawn nodes in ``members_of`` drawn as one box (its key); edges None where
+    there is none."""
+    box_of = {m: rid for rid, ms in members_of.items() for m in ms}
+    if not box_of:
+        return rep, None
+    rep = {nid: box_of.get(r, r) for nid, r in rep.items()}
+    return rep, _edges_of(g, rep)
+
+
+def _shorten_chains(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict, dict]:
+    """Draw the middle of every long chain as one box: (rep, edges, {run id: the drawn nodes it stands for}).
+
+    A chain is a sequence of drawn nodes in one container, each the only consumer of the one before and consuming
+    only it (no branch leaves or enters in between), none an input, an output or a failed layer. One that is longer
+    than ``2 * RUN_KEEP + 1`` keeps its first and last ``RUN_KEEP`` boxes; the boxes between become one. Every
+    branch, merge and block boundary stays drawn, so the picture still shows the whole structure.
+    """
+    _pred, _succ, cont, nxt = _links(g, rep, edges, depth)
     members_of: dict[str, list[str]] = {}
-    for r in starts:
-        chain = [r]
-        while chain[-1] in nxt:
-            chain.append(nxt[chain[-1]])
+    for chain in _paths(cont, nxt):
         if len(chain) > 2 * RUN_KEEP + 1:
             middle = chain[RUN_KEEP:-RUN_KEEP]
-            rid = middle[0] + "~run"
-            members_of[rid] = middle
-            for m in middle:
-                run_of[m] = rid
-    if not run_of:
-        return rep, edges, {}
-    rep = {nid: run_of.get(r, r) for nid, r in rep.items()}
-    return rep, _edges_of(g, rep), members_of
+            members_of[middle[0] + "~run"] = middle
+    new_rep, new_edges = _boxed(g, rep, members_of)
+    return (rep, edges, {}) if new_edges is None else (new_rep, new_edges, members_of)
+
+
+def _shorten_fans(g: Graph, rep: dict, edges: dict, depth, keep: int = 3) -> tuple[dict, dict, dict, dict]:
+    """Draw the middle of every wide fan as one box: (rep, edges, {fan id: the drawn nodes it stands for},
+    {fan id: how many branches}).
+
+    A fan is a set of parallel branches in one container: paths (chains of ``_links``, or single boxes) that all
+    take the same inputs and feed the same consumers (a layer applied to x thousands of times, then one concat). One
+    of more than ``2 * keep + 1`` branches keeps its first and last ``keep``; the branches between become one box.
+    The fan's source and its merge stay drawn."""
+    pred, succ, cont, nxt = _links(g, rep, edges, depth)
+    groups: dict = {}
+    for path in _paths(cont, nxt):
+        c = cont[path[0]]
+        if c is _FIXED or cont[path[-1]] is _FIXED:
+            continue
+        key = (c, frozenset(pred.get(path[0], ())), frozenset(succ.get(path[-1], ())))
+        groups.setdefault(key, []).append(path)
+    members_of: dict[str, list[str]] = {}
+    branches: dict[str, int] = {}
+    for paths in groups.values():
+        if len(paths) > 2 * keep + 1:
+            middle = paths[keep:-keep]
+            rid = middle[0][0] + "~fan"
+            members_of[rid] = [r for p in middle for r in p]
+            branches[rid] = len(middle)
+    new_rep, new_edges = _boxed(g, rep, members_of)
+    return (rep, edges, {}, {}) if new_edges is None else (new_rep, new_edges, members_of, branches)
 
 
 UNIT_MAX_LIVE = 3     # a unit's boundary carries at most this many values (one: a residual or dense stage)
 
 
-def _units(g: Graph, rep: dict, edges: dict, depth, live_max: int) -> tuple[dict, dict, dict]:
-    """The units of a flat drawing: (rep, edges, {unit id: the drawn nodes it stands for}).
-
-    The drawn nodes of one container, in graph order (a topological order), are cut wherever at most ``live_max``
-    values cross from the nodes before to the nodes after: in a network written out layer by layer, these are the
-    seams between its residual units, dense stages or cells, where one value (or a few) carries everything on. Each
-    stretch between two cuts with two or more boxes becomes one box, unless it would hold more than a quarter of
-    the drawing (then it is not a unit of the network but most of it, and stays open). Inputs, failed layers and
-    container boundaries are always cuts: they stay drawn as they are."""
+def _seams(g: Graph, rep: dict, edges: dict, depth) -> tuple[list, list]:
+    """(the drawn nodes in graph order, and after each: the number of values crossing to the nodes after it, or
+    None where a cut is always made: an input or failed layer on either side, or a container boundary)."""
     order: list = []
     cont: dict = {}
     fixed: set = set()
@@ -426,28 +506,38 @@ def _units(g: Graph, rep: dict, edges: dict, depth, live_max: int) -> tuple[dict
         if b > a:
             diff[a] += 1
             diff[b] -= 1
-    cap = max(2, m // 4)
+    live: list = []
+    k = 0
+    for i, r in enumerate(order):
+        k += diff[i]
+        nxt = order[i + 1] if i + 1 < m else None
+        live.append(None if nxt is None or r in fixed or nxt in fixed or cont[r] != cont[nxt] else k)
+    return order, live
+
+
+def _units(g: Graph, rep: dict, seams: tuple, live_max: int) -> tuple[dict, dict | None, dict]:
+    """The units of a flat drawing: (rep, edges, {unit id: the drawn nodes it stands for}); edges None where there
+    is no unit.
+
+    The drawn nodes of one container, in graph order (a topological order), are cut wherever at most ``live_max``
+    values cross from the nodes before to the nodes after (``_seams``): in a network written out layer by layer,
+    these are the seams between its residual units, dense stages or cells, where one value (or a few) carries
+    everything on. Each stretch between two cuts with two or more boxes becomes one box, unless it would hold more
+    than a quarter of the drawing (then it is not a unit of the network but most of it, and stays open). Inputs,
+    failed layers and container boundaries are always cuts: they stay drawn as they are."""
+    order, live = seams
+    cap = max(2, len(order) // 4)
     members_of: dict = {}
-    unit_of: dict = {}
-    live = 0
     start = 0
-    for i in range(m):
-        live += diff[i]           # values crossing the cut after order[i]
-        r = order[i]
-        if i + 1 < m and live > live_max and r not in fixed and order[i + 1] not in fixed and \
-                cont[r] == cont[order[i + 1]]:
+    for i, k in enumerate(live):
+        if k is not None and k > live_max:
             continue
-        if 2 <= i + 1 - start <= cap and order[start] not in fixed:
+        if 2 <= i + 1 - start <= cap:           # (an input or failed layer is a stretch of one)
             seg = order[start:i + 1]
-            uid = seg[0] + "~unit"
-            members_of[uid] = seg
-            for x in seg:
-                unit_of[x] = uid
+            members_of[seg[0] + "~unit"] = seg
         start = i + 1
-    if not unit_of:
-        return rep, edges, {}
-    rep = {nid: unit_of.get(r, r) for nid, r in rep.items()}
-    return rep, _edges_of(g, rep), members_of
+    new_rep, new_edges = _boxed(g, rep, members_of)
+    return new_rep, new_edges, members_of
 
 
 def _prefix(graphs: list) -> callable:
@@ -456,9 +546,10 @@ def _prefix(graphs: list) -> callable:
 
 class _Plans:
     """The drawings of each graph at each depth (``fold``: blocks folded below it; ``short``: and long chains
-    shortened; ``units``: a flat network's units drawn as one box each, ``_unit_drawing``), each worked out once:
-    ``auto_depth`` tries them and ``to_dot`` draws the one chosen from the same work. Each is
-    (rep, edges, {run id: boxes}, {unit id: boxes})."""
+    shortened; ``units``: a flat network's units drawn as one box each, ``_unit_drawing``; ``fans``: the middle of
+    wide fans drawn as one box, then long chains shortened), each worked out once: ``auto_depth`` tries them and
+    ``to_dot`` draws the one chosen from the same work. Each is (rep, edges, {run or fan id: boxes},
+    {unit id: boxes}, {fan id: branches}); ``units`` and ``fans`` are None where they do not fit."""
 
     def __init__(self):
         self._memo: dict = {}
@@ -469,13 +560,21 @@ class _Plans:
         if key in self._memo:
             return self._memo[key]
         if what == "fold":
-            got = (*_fold(g, depth, prefix), {}, {})
+            got = (*_fold(g, depth, prefix), {}, {}, {})
         elif what == "short":
-            rep, edges, _, _ = self.fold(g, depth, prefix)
-            got = (*_shorten_chains(g, rep, edges, depth), {})
+            rep, edges = self.fold(g, depth, prefix)[:2]
+            got = (*_shorten_chains(g, rep, edges, depth), {}, {})
         elif what == "units":
-            rep, edges, _, _ = self.fold(g, depth, prefix)
+            rep, edges = self.fold(g, depth, prefix)[:2]
             got = _unit_drawing(g, rep, edges, depth)
+        elif what == "fans":          # the first and last three branches kept, else one each
+            got = None
+            for keep in (RUN_KEEP, 1):
+                rep, edges, fans, branches = _shorten_fans(g, *self.fold(g, depth, prefix)[:2], depth, keep)
+                rep, edges, runs = _shorten_chains(g, rep, edges, depth)
+                if branches and _fits(g, rep, edges, depth):
+                    got = (rep, edges, {**fans, **runs}, {}, branches)
+                    break
         else:           # "fits " + a drawing's name
             d = self._get(g, depth, prefix, what[5:])
             got = d is not None and _fits(g, d[0], d[1], depth)
@@ -492,20 +591,24 @@ class _Plans:
     def units(self, g: Graph, depth, prefix: str = "") -> tuple | None:
         return self._get(g, depth, prefix, "units")
 
+    def fans(self, g: Graph, depth, prefix: str = "") -> tuple | None:
+        return self._get(g, depth, prefix, "fans")
+
     def fits(self, g: Graph, depth, prefix: str, what: str) -> bool:
         return self._get(g, depth, prefix, "fits " + what)
 
 
 def _unit_drawing(g: Graph, rep: dict, edges: dict, depth) -> tuple | None:
-    """(rep, edges, runs, units) of the drawing of ``g``'s units (``_units``), their long chains shortened, with the
+    """(rep, edges, runs, units, {}) of the drawing of ``g``'s units (``_units``), their long chains shortened, with the
     fewest values across a unit's boundary that fits the limits; None where none fits."""
+    seams = _seams(g, rep, edges, depth)
     for live_max in range(1, UNIT_MAX_LIVE + 1):
-        urep, uedges, units = _units(g, rep, edges, depth, live_max)
-        if not units:
+        urep, uedges, units = _units(g, rep, seams, live_max)
+        if uedges is None:
             continue
         srep, sedges, runs = _shorten_chains(g, urep, uedges, depth)
         if _fits(g, srep, sedges, depth):
-            return srep, sedges, runs, units
+            return srep, sedges, runs, units, {}
     return None
 
 
@@ -546,8 +649,9 @@ def auto_depth(graphs: Graph | list[Graph], plans: _Plans | None = None) -> int 
     for depth in depths:             # then with long chains shortened (a deep stack written out layer by layer)
         if all(plans.fits(g, depth, pre(g), "short") for g in graphs):
             return depth
-    for depth in depths:             # then with units drawn as one box each (a flat network with skips)
-        if all(plans.fits(g, depth, pre(g), "short") or plans.units(g, depth, pre(g)) is not None for g in graphs):
+    for depth in depths:             # then a flat network's units or wide fans drawn as one box each
+        if all(plans.fits(g, depth, pre(g), "short") or plans.units(g, depth, pre(g)) is not None or
+               plans.fans(g, depth, pre(g)) is not None for g in graphs):
             return depth
     return None
 
@@ -706,10 +810,10 @@ def _ops_text(g: Graph, ids: list[str]) -> tuple[str, Any]:
 
 
 def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefix: str, pos: dict,
-              units: dict | None = None) -> None:
-    """One box for the middle of a long chain (``drawn``: the boxes it replaces, layers, folded blocks or units
-    (``units``: unit id -> its boxes); ``ids``: the layers in them): how many, their ops, in/out shapes,
-    parameters."""
+              units: dict | None = None, branches: int | None = None) -> None:
+    """One box for the middle of a long chain or, with ``branches``, of a wide fan (``drawn``: the boxes it
+    replaces, layers, folded blocks or units (``units``: unit id -> its boxes); ``ids``: the layers in them): how
+    many, their ops, in/out shapes, parameters."""
     import graphviz
     units = units or {}
     ins, outs = boundary(g, ids, pos)
@@ -733,15 +837,17 @@ def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefi
         what_tip = what
     word = "units" if all(d in units for d in drawn) else "boxes" if any(d in units for d in drawn) else \
         "blocks" if blocks else "layers"
-    boxes = f"{len(drawn):,} {word}"
-    rows = [f'<TR><TD ALIGN="LEFT"><B>⋮ {_h(boxes)}</B></TD></TR>',
+    boxes = f"{len(drawn):,} {word}" if branches is None else \
+        f"{branches:,} parallel branches" + (f" ({len(drawn):,} {word})" if len(drawn) != branches else "")
+    rows = [f'<TR><TD ALIGN="LEFT"><B>{"⋮" if branches is None else "⋯"} {_h(boxes)}</B></TD></TR>',
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(first)} ... {_h(last)}</FONT></TD></TR>',
             f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(what)}</FONT></TD></TR>']
     rows += _io_rows(g, ins, outs)
     layers = f", {len(ids):,} layers" if blocks else ""
     rows.append(f'<TR><TD ALIGN="LEFT"><FONT POINT-SIZE="8">{_h(_params_short(p))} params{layers}</FONT></TD></TR>')
     label = '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(rows) + "</TABLE>>"
-    tip = [f"{first} ... {last}: {len(drawn):,} boxes of a chain drawn as one, to keep the drawing within "
+    whole = "a chain" if branches is None else f"{branches:,} parallel branches"
+    tip = [f"{first} ... {last}: {len(drawn):,} boxes of {whole} drawn as one, to keep the drawing within "
            f"max_drawn_nodes / max_layout_cost", what_tip, f"{_count(p)} parameters",
            "netspec summary lists every layer"]
     where.node(graphviz.nohtml(rid), label=label, shape="box", style="rounded,filled,dashed",
@@ -812,17 +918,26 @@ def _arg(v) -> str:
     return s if len(s) <= 16 else s[:13] + "..."
 
 
-def _edge(root, g: Graph, ref, tail: str, head: str, port: str | None = None) -> None:
-    """An edge carrying a value, labelled with its shape (and the output's name for multi-output ops)."""
+def _edge(root, g: Graph, ref, tail: str, head: str, port: str | None = None, bundle: list | None = None) -> None:
+    """An edge carrying a value, labelled with its shape (and the output's name for multi-output ops); or, with
+    ``bundle``, several values: how many, and their shape where they have one."""
     import graphviz
     node = g.nodes[ref[0]]
     t = node.out[ref[1]]
     text = shape_text(t)
-    if len(node.out) > 1:
-        names = node.op.outputs if len(node.op.outputs) == len(node.out) else [f"out{i}" for i in range(len(node.out))]
-        text = f"{names[ref[1]]}: {text}"
+    if bundle is not None:
+        shapes = {shape_text(g.type_of(r)) for r in bundle}
+        text = f"{len(bundle):,} values" + (f" of {text}" if len(shapes) == 1 else "")
+        tip = f"{len(bundle):,} values to {head.split('/', 1)[-1]}: " + ", ".join(r[0] for r in bundle[:5]) + \
+            (", ..." if len(bundle) > 5 else "")
+    else:
+        if len(node.out) > 1:
+            names = node.op.outputs if len(node.op.outputs) == len(node.out) else \
+                [f"out{i}" for i in range(len(node.out))]
+            text = f"{names[ref[1]]}: {text}"
+        tip = f"{ref[0]} -> {head.split('/', 1)[-1]}: {text}"
     attrs = {"label": f"<{_h(text)}&nbsp;&nbsp;>",            # the spaces keep the text off cluster borders
-             "tooltip": _tip(f"{ref[0]} -> {head.split('/', 1)[-1]}: {text}")}
+             "tooltip": _tip(tip)}
     if port:
         attrs["headport"] = port
     root.edge(graphviz.nohtml(tail), graphviz.nohtml(head), **attrs)
@@ -850,7 +965,7 @@ def _title_text(g: Graph) -> str:
 
 
 def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bool = False,
-                  units: bool = False) -> str:
+                  units: bool = False, fans: bool = False) -> str:
     rows = []
     for t in titles:
         rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0"><FONT POINT-SIZE="12">{t}</FONT></TD></TR>')
@@ -862,6 +977,9 @@ def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bo
     if runs:
         cells += (f'<TD BGCOLOR="{RUN_COLOUR}" BORDER="1" COLOR="#888888" STYLE="dashed">'
                   f'<FONT POINT-SIZE="9">⋮ shortened chain</FONT></TD>')
+    if fans:
+        cells += (f'<TD BGCOLOR="{RUN_COLOUR}" BORDER="1" COLOR="#888888" STYLE="dashed">'
+                  f'<FONT POINT-SIZE="9">⋯ shortened fan</FONT></TD>')
     if units:
         cells += (f'<TD BGCOLOR="{UNIT_COLOUR}" BORDER="1" COLOR="#888888" STYLE="rounded">'
                   f'<FONT POINT-SIZE="9">first ... last: a unit drawn as one</FONT></TD>')

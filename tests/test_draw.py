@@ -363,18 +363,26 @@ def _fan(n: int) -> str:
             "  - {name: cat, op: concat, from: [" + ", ".join(f"b{j}" for j in range(n)) + "]}\n")
 
 
-def test_draw_refuses_a_flat_network_over_the_limit_with_a_hint(tmp_path, monkeypatch):
+def test_a_wide_fan_over_the_limit_is_drawn_shortened(tmp_path, monkeypatch):
+    """300 parallel linears joined by a concat: no block to fold, no chain, no unit; the middle branches are one
+    box, their 294 values into the concat one edge."""
+    from netspec.draw import RUN_KEEP
     from netspec.limits import LIMITS
-    (tmp_path / "flat.yaml").write_text(_fan(300))
+    (tmp_path / "fan.yaml").write_text(_fan(300))
     monkeypatch.setattr(LIMITS, "max_drawn_nodes", 200)
-    with pytest.raises(netspec.LimitError) as e:
-        draw(tmp_path / "flat.yaml", tmp_path / "flat.svg")
-    assert "over the limit of 200 nodes (max_drawn_nodes)" in e.value.message
-    assert str(e.value.loc).startswith(str(tmp_path / "flat.yaml"))
-    assert any("--limit max_drawn_nodes=" in h for h in e.value.hints)
+    d = draw(tmp_path / "fan.yaml", tmp_path / "fan.svg")
+    read_svg(tmp_path / "fan.svg")
+    assert d.depth is None and len(d.fans) == 1 and not d.runs and not d.units
+    shown = _drawn_ids(d)
+    kept = [f"b{j}" for j in range(300) if f"b{j}" in shown]
+    assert kept == [f"b{j}" for j in range(RUN_KEEP)] + [f"b{j}" for j in range(300 - RUN_KEEP, 300)]
+    assert {"x", "cat"} <= shown
+    assert "⋯ 294 parallel branches" in d.source and "294 values of N×8" in d.source
+    assert "shortened fan" in d.source
+    assert d.nodes == 1 + 2 * RUN_KEEP + 1 + 1 + 1          # x, the kept branches, the fan, cat, the output
     monkeypatch.setattr(LIMITS, "max_drawn_nodes", 400)
-    d = draw(tmp_path / "flat.yaml", tmp_path / "flat.svg")
-    assert d.depth is None and not d.runs
+    d = draw(tmp_path / "fan.yaml", tmp_path / "fan.svg")
+    assert d.depth is None and not d.fans and not d.runs
 
 
 def _drawn_ids(d) -> set:
@@ -460,6 +468,23 @@ def _unit_boxes(d) -> dict:
             re.finditer(r'"([^"]+~unit)" \[[^\]]*?<B>([^<]+?) \.\.\. ([^<]+?)</B>', d.source)}
 
 
+def _assert_accounted(g, d) -> None:
+    """Every layer of ``g`` is a box of the drawing ``d`` or in exactly one box that stands for several (a
+    shortened chain or fan, a unit), that box is drawn, and every input and failed layer is drawn as itself."""
+    shown = _drawn_ids(d)
+    where: dict = {}
+    for box, ids in d.boxes.items():
+        assert box in shown
+        for nid in ids:
+            assert nid not in where, (nid, box, where.get(nid))
+            where[nid] = box
+    for nid, n in g.nodes.items():
+        assert (nid in shown) + (nid in where) == 1, nid
+        if n.op.name == "input" or n.meta.get("error"):
+            assert nid in shown, nid
+    assert set(d.boxes) == set(d.runs) | set(d.fans) | set(d.units)
+
+
 def test_a_flat_residual_network_over_the_limit_is_drawn_by_its_units(tmp_path, monkeypatch):
     from netspec.draw import RUN_KEEP
     from netspec.limits import LIMITS
@@ -533,21 +558,9 @@ def test_units_account_for_every_layer_and_carry_few_values(seed, monkeypatch):
         assert e.hints and "summary" in e.hints[0] and "--depth" not in e.hints[0]     # no block to fold
         assert plans.units(g, None) is None
         return
-    shown = _drawn_ids(d)
+    _assert_accounted(g, d)
     got = plans.units(g, None)
     units = got[3] if got is not None and d.units else {}
-    runs = got[2] if got is not None and d.units else plans.short(g, None)[2] if d.runs else {}
-    in_unit = {nid: uid for uid, ms in units.items() for nid in ms}
-    counted = re.findall(r"⋮ ([\d,]+) (layers|units|boxes|blocks)", d.source)
-    run_layers = {nid for rid, ms in runs.items() for m in ms for nid in units.get(m, [m])}
-    assert len(counted) == len(runs)
-    for nid, n in g.nodes.items():
-        where = [nid in shown, nid in in_unit and in_unit[nid] in shown, nid in run_layers]
-        assert sum(where) == 1, (seed, nid, where)
-        if n.op.name == "input":
-            assert nid in shown
-    for ref in g.outputs.values():              # the layer each output comes from is drawn, in a box or as itself
-        assert ref[0] in shown or ref[0] in in_unit or ref[0] in run_layers
     for uid, ms in units.items():
         ins, outs = boundary(g, ms)
         assert len(ins) <= UNIT_MAX_LIVE and len(outs) <= UNIT_MAX_LIVE, (seed, uid, ins, outs)
@@ -585,6 +598,85 @@ def test_a_flat_network_refused_gets_a_hint_it_can_use(tmp_path):
     assert "skips.yaml:" in r.stderr and "max_layout_cost" in r.stderr
     assert "'netspec summary' lists every layer" in r.stderr and "--depth" not in r.stderr
     assert not (tmp_path / "skips.svg").exists()
+    with pytest.raises(netspec.LimitError) as e:          # and from the library, located in the file
+        draw(tmp_path / "skips.yaml", tmp_path / "skips.svg")
+    assert str(e.value.loc).startswith(str(tmp_path / "skips.yaml"))
+    assert any("--limit max_layout_cost=" in h for h in e.value.hints)
+    assert not (tmp_path / "skips.svg").exists()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_fans_hold_whole_parallel_branches(seed, monkeypatch):
+    """Random networks with wide fans (branches of one to three layers, some fans inside a block, some branches
+    also read elsewhere or an output) under a small limit: drawn, every layer is accounted for once, and each fan
+    box holds whole branches that all take the same inputs and feed the same layers, as many as its label says."""
+    import random
+    import re
+    from netspec.limits import LIMITS
+    rnd = random.Random(seed)
+    lines = ["netspec: 1", "inputs: {x: [N, 8]}", "blocks:", "  fan:", "    layers:"]
+    body = [f"      - {{name: p{j}, op: linear, out: 4, from: x}}" for j in range(rnd.randint(9, 30))]
+    lines += body + ["      - {name: cat, op: concat, from: [" +
+                     ", ".join(f"p{j}" for j in range(len(body))) + "]}", "layers:", "  - {name: stem, op: linear, out: 8}"]
+    prev, outs = "stem", []
+    for f in range(rnd.randint(2, 5)):
+        if rnd.random() < 0.3:
+            lines.append(f"  - {{name: blk{f}, op: fan, from: {prev}}}")
+            lines.append(f"  - {{name: q{f}, op: linear, out: 8}}")
+            prev = f"q{f}"
+            continue
+        width = rnd.randint(8, 80)
+        ends = []
+        for j in range(width):
+            a = f"f{f}_{j}"
+            lines.append(f"  - {{name: {a}, op: linear, out: 4, from: {prev}}}")
+            for k in range(rnd.randint(0, 2)):
+                lines.append(f"  - {{name: {a}_{k}, op: {rnd.choice(['relu', 'tanh', 'sigmoid'])}}}")
+                a = f"{a}_{k}"
+            ends.append(a)
+        if rnd.random() < 0.3:
+            outs.append(rnd.choice(ends))
+        lines.append(f"  - {{name: m{f}, op: concat, from: [{', '.join(ends)}]}}")
+        lines.append(f"  - {{name: q{f}, op: linear, out: 8}}")
+        if rnd.random() < 0.3:
+            lines.append(f"  - {{name: side{f}, op: linear, out: 8, from: {rnd.choice(ends)}}}")
+            lines.append(f"  - {{name: j{f}, op: add, from: [q{f}, side{f}]}}")
+            prev = f"j{f}"
+        else:
+            prev = f"q{f}"
+    if outs:
+        lines.append("outputs: {main: " + prev + ", " + ", ".join(f"o{k}: {o}" for k, o in enumerate(outs)) + "}")
+    g = netspec.expand(netspec.load("\n".join(lines) + "\n"))
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", rnd.choice([40, 80]))
+    d = draw(g)
+    _assert_accounted(g, d)
+    assert d.fans, seed                   # the generator's fans are wide: the test shortens one
+    users = g.users()
+    for fid in d.fans:
+        ids = set(d.boxes[fid])
+        comps: list = []                  # the branches: connected pieces of the box
+        seen: set = set()
+        for nid in d.boxes[fid]:
+            if nid in seen:
+                continue
+            comp, todo = set(), [nid]
+            while todo:
+                u = todo.pop()
+                if u in comp:
+                    continue
+                comp.add(u)
+                todo += [r[0] for r in g.nodes[u].inputs if r is not None and r[0] in ids]
+                todo += [v for v in users.get(u, ()) if v in ids]
+            seen |= comp
+            comps.append(comp)
+        sig = set()
+        for comp in comps:
+            ins = frozenset(r[0] for u in comp for r in g.nodes[u].inputs if r is not None and r[0] not in comp)
+            outs_ = frozenset(v for u in comp for v in users.get(u, ()) if v not in comp)
+            sig.add((ins, outs_))
+        assert len(sig) == 1, (seed, fid, sig)
+        label = re.search(r'"' + re.escape(fid) + r'" \[[^\]]*?⋯ ([\d,]+) parallel branches', d.source)
+        assert label and int(label.group(1).replace(",", "")) == len(comps), (seed, fid)
 
 
 def test_draw_command_says_it_drew_units(tmp_path):

@@ -34,17 +34,16 @@ def boundary(graph: Graph, ids: Iterable[str], pos: dict | None = None) -> tuple
                 ins.setdefault(tuple(ref), None)
     graph_outs = {tuple(r) for r in graph.outputs.values()}
     users = graph.users()
-    for nid in ids:
-        n = graph.nodes[nid]
-        for succ in users.get(nid, ()):
-            if succ in inside:
-                continue
-            for slot, ref in enumerate(graph.nodes[succ].inputs):
-                if ref is not None and ref[0] == nid:
-                    outs.setdefault(tuple(ref), None)
-        for k in range(len(n.out)):
-            if (nid, k) in graph_outs:
-                outs.setdefault((nid, k), None)
+    # each consumer outside is read once (a concat of thousands of the set's values would otherwise be read once
+    # per value)
+    outside = {succ: None for nid in ids for succ in users.get(nid, ()) if succ not in inside}
+    for succ in outside:
+        for ref in graph.nodes[succ].inputs:
+            if ref is not None and ref[0] in inside:
+                outs.setdefault(tuple(ref), None)
+    for ref in graph_outs:
+        if ref[0] in inside:
+            outs.setdefault(ref, None)
     pos = pos if pos is not None else positions(graph)
     return list(ins), sorted(outs, key=lambda ref: (pos.get(ref[0], 0), ref[1]))
 
