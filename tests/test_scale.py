@@ -431,10 +431,15 @@ _PLAIN = ["{op: linear, out: 8}", "{op: linear, out: 8, bias: false}", "{op: lin
           "{op: linear, out: 8.0}", "{op: linear, out: true}", "{op: relu}", "{op: dropout, p: 0.5}",
           "{op: dropout, p: 1}", "{op: relu, from: x}", "{op: relu, from: l0}", "{op: relu, from: nope}",
           "{op: add, from: l1}", "{op: linear, out: 8, if: false}", "{op: linear, out: 8, shape: [N, 8]}",
-          "{op: linear, out: 8, from: l0.out}", "{op: param, shape: [8]}", "{op: linear, out: 4}"]
+          "{op: linear, out: 8, from: l0.out}", "{op: param, shape: [8]}", "{op: linear, out: 4}",
+          # lists in 'from': the inputs of an add or concat (variadic), or of a one-input op
+          "{op: add, from: [l0, x]}", "{op: add, from: [x, x]}", "{op: add, from: [l0]}", "{op: add, from: []}",
+          "{op: concat, from: [x, l1]}", "{op: add, from: [l0, nope]}", "{op: relu, from: [x]}",
+          "{op: relu, from: [x, l0]}", "{op: add, from: [l1, l0.out]}", "{op: add, from: [l2, l1, l0]}",
+          "{op: multiply, from: [l0, l1]}"]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.sampled_from(_PLAIN), min_size=1, max_size=12), st.sampled_from([None, 3, 6]),
        st.sampled_from([None, 150]))
 def test_plain_layers_in_one_step_equal_the_long_way(layers, max_nodes, max_work):

@@ -842,7 +842,7 @@ class Expander:
 
     def _plain_layer(self, raw: dict, src: Source, path: tuple, scope: _Scope, prefix: str, name: str | None,
                      chain_in: Entry | None, container: str | None, counter: list) -> Entry | None:
-        """A layer of a built-in op with constant parameters, its input the previous layer or one plain name, and
+        """A layer of a built-in op with constant parameters, its inputs the previous layer or plain names, and
         nothing else (no if, repeat, share, flat, shape, index, doc), whose parameters and inference an earlier
         layer has already validated and worked out: the node ``_layer`` (``_instance``, ``_op``) would add, in fewer
         steps, as a network written out layer by layer is made of such layers. Anything else, or anything that
@@ -858,8 +858,12 @@ class Expander:
         for key, val in raw.items():
             if key == "name" or key == "op":
                 continue
-            if key == "from":
-                if type(val) is not str or "." in val:
+            if key == "from":            # one plain name, or a list of them (the inputs of an add or concat)
+                if type(val) is str:
+                    if "." in val:
+                        return None
+                elif type(val) is not list or not val or \
+                        not all(type(x) is str and "." not in x for x in val):
                     return None
                 ref = val
                 continue
@@ -871,19 +875,26 @@ class Expander:
                 return None
             values[key] = val
         if ref is not None:
-            e = scope.get(ref)
-            if e is None or e.poisoned or not e.refs or not spec_in:
+            if not spec_in:
                 return None
-            ins = [e]
+            ins = []
+            for r in ([ref] if type(ref) is str else ref):
+                e = scope.get(r)
+                if e is None or e.poisoned or not e.refs:
+                    return None
+                ins.append(e)
         elif not spec_in:
             ins = []
         elif chain_in is None or chain_in.poisoned or not chain_in.refs:
             return None
         else:
             ins = [chain_in]
-        if spec_in and (spec_in[0].variadic or len(ins) > len(spec_in) or
-                        not all(s.optional for s in spec_in[len(ins):])):
-            return None
+        if spec_in:
+            if spec_in[0].variadic:     # a list in 'from', as many as the op needs (_slots)
+                if type(ref) is not list or len(ins) < spec_in[0].min_count:
+                    return None
+            elif len(ins) > len(spec_in) or not all(s.optional for s in spec_in[len(ins):]):
+                return None
         pkey = _values_key(op, values)
         params = self.params_memo.get(pkey) if pkey is not None else None
         if params is None:

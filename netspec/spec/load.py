@@ -17,7 +17,8 @@ from ..limits import LIMITS
 from .parse import Source, load_file, parse_text
 from . import models
 from .spellings import RENAMED, foreign_hint, same_padding_hint
-from .names import LAYER_NAME_HINT, LAYER_NAME_PATTERN, NAME_HINT, identifier_problem, layer_name_problem, layer_syntax_problem, syntax_problem
+from .names import (LAYER_NAME_HINT, LAYER_NAME_PATTERN, MAX_NAME_CHARS, MAX_REF_STEPS, NAME_HINT,
+                    REF_PATTERN, identifier_problem, layer_name_problem, layer_syntax_problem, syntax_problem)
 
 
 @dataclass
@@ -309,10 +310,29 @@ def _passing_key(layer: dict):
     if layer.get("op") == "seq":
         return None
     try:
-        return ("name" in layer,) + tuple((k, v) if type(v) is str or type(v) is int else (k, exact_value(v))
+        return ("name" in layer,) + tuple((k, _plain_from(v)) if k == "from" else
+                                          (k, v) if type(v) is str or type(v) is int else (k, exact_value(v))
                                           for k, v in layer.items() if k != "name")
     except TypeError:
         return None
+
+
+_PLAIN_REF = re.compile(REF_PATTERN)
+_MAX_REF_CHARS = MAX_REF_STEPS * (MAX_NAME_CHARS + 1)
+
+
+def _plain_ref(v) -> bool:
+    return type(v) is str and len(v) <= _MAX_REF_CHARS and _PLAIN_REF.fullmatch(v) is not None
+
+
+def _plain_from(v):
+    """The part of a layer's passing key that its 'from' gives: a reference that is certainly valid, or a list of
+    them, whatever the names (a network written out flat reads a different layer in every 'from'), else the value."""
+    if _plain_ref(v):
+        return ("ref",)
+    if type(v) is list and all(_plain_ref(x) for x in v):
+        return ("refs",)
+    return exact_value(v)
 
 
 def exact_value(v):
