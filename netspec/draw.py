@@ -144,7 +144,8 @@ def to_dot(graphs: Graph | list[Graph], *, depth: int | None = None, rankdir: st
         runs: draw the middle of every long chain (more than ``2 * RUN_KEEP + 1`` boxes one after the other in one
             container: a deep stack written out layer by layer, or a repeat's folded copies) as one box that counts
             what it stands for. None (the default): only where the drawing would not fit the limits otherwise;
-            and where that is not enough either, each unit of a flat network (``_units``) is one box.
+            and where that is not enough either, each unit of a flat network is one box (``_units``), or else the
+            middle of each wide fan (``_shorten_fans``).
         plans: the drawings ``auto_depth`` worked out for these graphs (so they are not worked out again).
     """
     import graphviz
@@ -251,8 +252,8 @@ def _draw_graph(where, root, g: Graph, prefix: str, depth, rankdir: str, out: Dr
             if kind == "node":
                 _node(sub, g, g.nodes[ident], prefix, families)
             elif kind == "run":
-                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos, unit_members,
-                          fans.get(ident))
+                _run_node(sub, g, ident, run_members[ident], run_nodes[ident], prefix, pos,
+                          {**{f: run_members[f] for f in fans}, **unit_members}, fans.get(ident))
                 (out.fans if ident in fans else out.runs).append(ident)
                 out.boxes[ident] = run_nodes[ident]
             elif kind == "unit":
@@ -810,24 +811,25 @@ def _ops_text(g: Graph, ids: list[str]) -> tuple[str, Any]:
 
 
 def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefix: str, pos: dict,
-              units: dict | None = None, branches: int | None = None) -> None:
+              inner: dict | None = None, branches: int | None = None) -> None:
     """One box for the middle of a long chain or, with ``branches``, of a wide fan (``drawn``: the boxes it
-    replaces, layers, folded blocks or units (``units``: unit id -> its boxes); ``ids``: the layers in them): how
-    many, their ops, in/out shapes, parameters."""
+    replaces, layers, folded blocks, units or fans (``inner``: the boxes of those that stand for several);
+    ``ids``: the layers in them): how many, their ops, in/out shapes, parameters."""
     import graphviz
-    units = units or {}
+    inner = inner or {}
+    units = [d for d in drawn if d.endswith("~unit")]
     ins, outs = boundary(g, ids, pos)
     what, p = _ops_text(g, ids)
     strip = len(prefix)
-    first = (units[drawn[0]][0] if drawn[0] in units else drawn[0])[strip:]
-    last = (units[drawn[-1]][-1] if drawn[-1] in units else drawn[-1])[strip:]
-    blocks = len(drawn) < len(ids)      # the boxes were folded blocks or units: count their kinds in the label
+    first = (inner[drawn[0]][0] if drawn[0] in inner else drawn[0])[strip:]
+    last = (inner[drawn[-1]][-1] if drawn[-1] in inner else drawn[-1])[strip:]
+    blocks = len(drawn) < len(ids)      # the boxes were folded blocks, units or fans: count their kinds in the label
     if blocks:
         kinds: dict[str, int] = {}
         for d in drawn:
             c = g.containers.get(d[strip:])
-            k = "unit" if d in units else str(c.block) if c is not None and c.kind == "block" else \
-                (c.kind if c is not None else "seq")
+            k = "unit" if d.endswith("~unit") else "fan" if d.endswith("~fan") else \
+                str(c.block) if c is not None and c.kind == "block" else (c.kind if c is not None else "seq")
             kinds[k] = kinds.get(k, 0) + 1
         top_kinds = sorted(kinds.items(), key=lambda kv: -kv[1])
         layers_what, what = what, ", ".join(f"{k} ×{n:,}" for k, n in top_kinds[:3]) + \
@@ -835,7 +837,7 @@ def _run_node(where, g: Graph, rid: str, drawn: list[str], ids: list[str], prefi
         what_tip = f"{what}; layers: {layers_what}"
     else:
         what_tip = what
-    word = "units" if all(d in units for d in drawn) else "boxes" if any(d in units for d in drawn) else \
+    word = "units" if len(units) == len(drawn) else "boxes" if units or any(d.endswith("~fan") for d in drawn) else \
         "blocks" if blocks else "layers"
     boxes = f"{len(drawn):,} {word}" if branches is None else \
         f"{branches:,} parallel branches" + (f" ({len(drawn):,} {word})" if len(drawn) != branches else "")

@@ -90,7 +90,8 @@ def test_import_lattice_reads_each_file_once(tmp_path, monkeypatch):
 
 def test_draw_refuses_a_costly_layout_before_graphviz(tmp_path, monkeypatch):
     """A DenseNet-like chain of concats (each layer takes every earlier one) under the node and edge caps: dot would
-    take tens of seconds; draw refuses at once, located, with the --depth hint, and never starts dot."""
+    take tens of seconds; draw refuses at once, located, with a hint it can use (no block to fold: the summary),
+    and never starts dot."""
     import importlib
     draw_mod = importlib.import_module("netspec.draw")
     lines = [HEAD.rstrip("\n"), "layers:", "  - {op: linear, out: 4, name: l0}"]
@@ -102,7 +103,8 @@ def test_draw_refuses_a_costly_layout_before_graphviz(tmp_path, monkeypatch):
     err, cpu = _cpu(lambda: netspec.draw(tmp_path / "dense.yaml", tmp_path / "dense.svg"))
     assert isinstance(err, LimitError), err
     assert "units of layout work" in err.message and "(max_layout_cost)" in err.message
-    assert err.loc is not None and any("--depth" in h for h in err.hints)
+    assert err.loc is not None and any("netspec summary" in h for h in err.hints)
+    assert not any("--depth" in h for h in err.hints)         # the network has no block to fold
     assert cpu < 2.0 and not (tmp_path / "dense.svg").exists()
 
 
