@@ -508,6 +508,23 @@ def test_a_flat_residual_network_over_the_limit_is_drawn_by_its_units(tmp_path, 
     assert not draw(g).units
 
 
+def _residual(p: str, prev: str, indent: str = "  ") -> tuple[list, list]:
+    """(lines, names) of a residual unit written out: {p}a linear, {p}r relu, {p}s the add of {p}r and prev."""
+    return ([f"{indent}- {{name: {p}a, op: linear, out: 8, from: {prev}}}", f"{indent}- {{name: {p}r, op: relu}}",
+             f"{indent}- {{name: {p}s, op: add, from: [{p}r, {prev}]}}"], [f"{p}a", f"{p}r", f"{p}s"])
+
+
+def _dense(p: str, prev: str, layers: int, indent: str = "  ") -> tuple[list, list]:
+    """(lines, names) of a dense stage written out: each layer concatenates the stage so far, then {p}t."""
+    lines, names, feats = [], [], [prev]
+    for j in range(layers):
+        lines += [f"{indent}- {{name: {p}c{j}, op: linear, out: 4, from: {feats[-1]}}}",
+                  f"{indent}- {{name: {p}k{j}, op: concat, from: [{', '.join(feats)}, {p}c{j}]}}"]
+        names += [f"{p}c{j}", f"{p}k{j}"]
+        feats.append(f"{p}k{j}")
+    return lines + [f"{indent}- {{name: {p}t, op: linear, out: 8}}"], names + [f"{p}t"]
+
+
 @pytest.mark.parametrize("seed", range(8))
 def test_units_account_for_every_layer_and_carry_few_values(seed, monkeypatch):
     """Random flat networks (residual units, dense stages that concatenate what came before, skips of random
@@ -528,18 +545,13 @@ def test_units_account_for_every_layer_and_carry_few_values(seed, monkeypatch):
     for u in range(rnd.randint(40, 120)):
         kind = rnd.random()
         if kind < 0.5:                      # a residual unit
-            lines += [f"  - {{name: a{u}, op: linear, out: 8, from: {prev}}}", f"  - {{name: r{u}, op: relu}}",
-                      f"  - {{name: s{u}, op: add, from: [r{u}, {prev}]}}"]
-            names += [f"a{u}", f"r{u}", f"s{u}"]
+            got = _residual(f"u{u}", prev)
+            lines += got[0]
+            names += got[1]
         elif kind < 0.75:                   # a dense stage: each layer concatenates the stage so far
-            feats = [prev]
-            for j in range(rnd.randint(2, 4)):
-                lines += [f"  - {{name: c{u}_{j}, op: linear, out: 4, from: {feats[-1]}}}",
-                          f"  - {{name: k{u}_{j}, op: concat, from: [{', '.join(feats)}, c{u}_{j}]}}"]
-                names += [f"c{u}_{j}", f"k{u}_{j}"]
-                feats.append(f"k{u}_{j}")
-            lines.append(f"  - {{name: t{u}, op: linear, out: 8}}")
-            names.append(f"t{u}")
+            got = _dense(f"d{u}", prev, rnd.randint(2, 4))
+            lines += got[0]
+            names += got[1]
         else:                               # a skip from a random earlier layer (or the second input)
             src = rnd.choice(names[-30:] + (["y"] if two_in else []))
             lines += [f"  - {{name: p{u}, op: linear, out: 8, from: {src}}}",
@@ -684,3 +696,93 @@ def test_draw_command_says_it_drew_units(tmp_path):
     r = _draw_cli(tmp_path, "flat")
     assert r.returncode == 0, r.stderr
     assert "units of the network drawn as one box each" in r.stdout and "1 long chain" in r.stdout
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_any_mix_is_drawn_whole_or_refused(seed, monkeypatch):
+    """Random networks mixing blocks (some repeated, some with a fan or a residual inside), residual units, dense
+    stages, fans and skips, a second network in the file now and then, under random small limits: draw either
+    refuses with a located LimitError, or every layer is accounted for once, every edge joins two drawn boxes, and
+    no box is drawn twice."""
+    import random
+    import re
+    from netspec.draw import _Plans, auto_depth
+    from netspec.limits import LIMITS
+    rnd = random.Random(1000 + seed)
+
+    def body(prefix: str, n: int, names: list, indent: str) -> list:
+        out = []
+        prev = names[-1]
+        for u in range(n):
+            kind = rnd.random()
+            p = f"{prefix}{u}"
+            if kind < 0.3:
+                got = _residual(p, prev, indent)
+                out += got[0]
+                names += got[1]
+            elif kind < 0.45:
+                got = _dense(p, prev, rnd.randint(2, 3), indent)
+                out += got[0]
+                names += got[1]
+            elif kind < 0.6:
+                w = rnd.randint(3, 40)
+                out += [f"{indent}- {{name: {p}f{j}, op: linear, out: 2, from: {prev}}}" for j in range(w)]
+                out.append(f"{indent}- {{name: {p}m, op: concat, from: [{', '.join(f'{p}f{j}' for j in range(w))}]}}")
+                out.append(f"{indent}- {{name: {p}q, op: linear, out: 8}}")
+                names += [f"{p}f{j}" for j in range(w)] + [f"{p}m", f"{p}q"]
+            elif kind < 0.8 and indent == "  ":
+                rep = f", repeat: {rnd.randint(2, 6)}" if rnd.random() < 0.4 else ""
+                out.append(f"{indent}- {{name: {p}b, op: {rnd.choice(['blk', 'fanblk'])}, from: {prev}{rep}}}")
+                names.append(f"{p}b")
+            else:
+                src = rnd.choice(names[-25:])
+                out += [f"{indent}- {{name: {p}p, op: linear, out: 8, from: {src}}}",
+                        f"{indent}- {{name: {p}s, op: add, from: [{prev}, {p}p]}}"]
+                names += [f"{p}p", f"{p}s"]
+            prev = names[-1]
+        return out
+
+    blocks = ["blocks:", "  blk:", "    layers:", "      - {name: a, op: linear, out: 8}", "      - {name: r, op: relu}",
+              "      - {name: s, op: add, from: [r, x]}",
+              "  fanblk:", "    layers:"] + [f"      - {{name: f{j}, op: linear, out: 2, from: x}}" for j in range(12)] + \
+        ["      - {name: m, op: concat, from: [" + ", ".join(f"f{j}" for j in range(12)) + "]}",
+         "      - {name: q, op: linear, out: 8}"]
+    nets = 2 if rnd.random() < 0.25 else 1
+    lines = ["netspec: 1"] + blocks
+    if nets == 1:
+        lines += ["inputs: {x: [N, 8]}", "layers:", "  - {name: stem, op: linear, out: 8}"]
+        lines += body("u", rnd.randint(20, 70), ["stem"], "  ")
+    else:
+        lines.append("networks:")
+        for k in range(nets):
+            lines += [f"  n{k}:", "    inputs: {x: [N, 8]}", "    layers:", "      - {name: stem, op: linear, out: 8}"]
+            lines += body("u", rnd.randint(15, 40), ["stem"], "      ")
+    spec = netspec.load("\n".join(lines) + "\n")
+    graphs = [netspec.expand(spec, n) for n in spec.networks]
+    monkeypatch.setattr(LIMITS, "max_drawn_nodes", rnd.choice([25, 50, 100, 200]))
+    plans = _Plans()
+    depth = auto_depth(graphs, plans)
+    try:
+        d = to_dot(graphs, depth=depth, plans=plans)
+    except netspec.LimitError as e:
+        assert e.loc is not None and e.hints
+        return
+    node_lines = [m.group(1) for m in re.finditer(r'^\s+"?([^"\s\[]+)"? \[', d.source, re.M)
+                  if not m.group(1).startswith(("graph", "node", "edge"))]
+    assert len(node_lines) == len(set(node_lines)), seed          # no box drawn twice
+    shown = set(node_lines)
+    for m in re.finditer(r'^\s+"?([^"\s]+)"? -> "?([^"\s\[]+)"?', d.source, re.M):
+        assert m.group(1) in shown and m.group(2) in shown, (seed, m.group(0))
+    for g in graphs:
+        prefix = f"{g.name}/" if len(graphs) > 1 else ""
+        boxes = {b: [prefix + i for i in ids] if prefix else ids for b, ids in d.boxes.items() if b.startswith(prefix)}
+        where: dict = {}
+        for b, ids in boxes.items():
+            for nid in ids:
+                assert nid not in where, (seed, nid)
+                where[nid] = b
+        for nid, n in g.nodes.items():
+            full = prefix + nid
+            top = prefix + n.scope[depth] if depth is not None and len(n.scope) > depth else None
+            assert (full in shown) + (full in where) + (top is not None and top in shown and full not in where) == 1, \
+                (seed, full)
