@@ -23,7 +23,7 @@ import os
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .errors import ErrorList, LimitError, NetspecError
 from .limits import LIMITS
@@ -541,7 +541,8 @@ def _units(g: Graph, rep: dict, seams: tuple, live_max: int) -> tuple[dict, dict
     return new_rep, new_edges, members_of
 
 
-def _prefix(graphs: list) -> callable:
+def _prefix(graphs: list) -> Callable[[Graph], str]:
+    """Each network's prefix in the ids of a drawing: its name and a slash where several are drawn side by side."""
     return (lambda g: f"{g.name}/") if len(graphs) > 1 else (lambda g: "")
 
 

@@ -532,7 +532,6 @@ def test_units_account_for_every_layer_and_carry_few_values(seed, monkeypatch):
     a hint, never half; drawn, every layer is a box, in exactly one unit or in one run box, every input and output
     is drawn, no unit spans two containers, and no unit takes or gives more values than UNIT_MAX_LIVE."""
     import random
-    import re
     from netspec.draw import UNIT_MAX_LIVE, _Plans, auto_depth
     from netspec.graph.structure import boundary
     from netspec.limits import LIMITS
