@@ -375,6 +375,21 @@ def _fits(g: Graph, rep: dict, edges: dict, depth) -> bool:
 RUN_KEEP = 3        # a shortened chain keeps its first and last RUN_KEEP boxes; one box stands for the rest
 
 
+def _drawn(g: Graph, rep: dict, depth) -> tuple[dict, set]:
+    """({drawn node: the container it is drawn in}, in graph order; the drawn nodes that are inputs or failed
+    layers, which no box takes in)."""
+    cont: dict[str, str | None] = {}
+    fixed: set = set()
+    for n in g.nodes.values():
+        r = rep[n.id]
+        if r not in cont:
+            scope = n.scope if depth is None else n.scope[:depth]
+            cont[r] = scope[-1] if scope else None
+        if n.op.name == "input" or n.meta.get("error"):
+            fixed.add(r)
+    return cont, fixed
+
+
 def _links(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict, dict, dict]:
     """(pred, succ, container, next) of the drawn nodes: ``next[u] = v`` where v is u's only consumer and u is
     v's only input, both in one container and neither an input, an output or a failed layer (a link of a chain)."""
@@ -383,15 +398,8 @@ def _links(g: Graph, rep: dict, edges: dict, depth) -> tuple[dict, dict, dict, d
     for (_ref, head), tail in edges.items():
         succ.setdefault(tail, set()).add(head)
         pred.setdefault(head, set()).add(tail)
-    fixed = {rep[ref[0]] for ref in g.outputs.values()}
-    cont: dict[str, str | None] = {}
-    for n in g.nodes.values():
-        r = rep[n.id]
-        if r not in cont:
-            scope = n.scope if depth is None else n.scope[:depth]
-            cont[r] = scope[-1] if scope else None
-        if n.op.name == "input" or n.meta.get("error"):
-            fixed.add(r)
+    cont, fixed = _drawn(g, rep, depth)
+    fixed |= {rep[ref[0]] for ref in g.outputs.values()}
     nxt: dict[str, str] = {}
     for u, heads in succ.items():
         if len(heads) == 1 and u not in fixed:
@@ -481,17 +489,8 @@ UNIT_MAX_LIVE = 3     # a unit's boundary carries at most this many values (one:
 def _seams(g: Graph, rep: dict, edges: dict, depth) -> tuple[list, list]:
     """(the drawn nodes in graph order, and after each: the number of values crossing to the nodes after it, or
     None where a cut is always made: an input or failed layer on either side, or a container boundary)."""
-    order: list = []
-    cont: dict = {}
-    fixed: set = set()
-    for n in g.nodes.values():
-        r = rep[n.id]
-        if r not in cont:
-            order.append(r)
-            scope = n.scope if depth is None else n.scope[:depth]
-            cont[r] = scope[-1] if scope else None
-        if n.op.name == "input" or n.meta.get("error"):
-            fixed.add(r)
+    cont, fixed = _drawn(g, rep, depth)
+    order = list(cont)
     pos = {r: i for i, r in enumerate(order)}
     m = len(order)
     last: dict = {}               # value -> the position of its last drawn reader (the end: a network output)
@@ -972,20 +971,16 @@ def _legend_label(titles: list[str], families: list[str], folded: bool, runs: bo
     rows = []
     for t in titles:
         rows.append(f'<TR><TD ALIGN="LEFT" BORDER="0"><FONT POINT-SIZE="12">{t}</FONT></TD></TR>')
-    cells = "".join(f'<TD BGCOLOR="{family_colour(f)}" BORDER="1" COLOR="#888888" STYLE="rounded">'
-                    f'<FONT POINT-SIZE="9">{_h(f)}</FONT></TD>' for f in families)
-    if folded:
-        cells += (f'<TD BGCOLOR="{BLOCK_COLOUR}" BORDER="1" COLOR="#888888" STYLE="rounded">'
-                  f'<FONT POINT-SIZE="9">folded block</FONT></TD>')
-    if runs:
-        cells += (f'<TD BGCOLOR="{RUN_COLOUR}" BORDER="1" COLOR="#888888" STYLE="dashed">'
-                  f'<FONT POINT-SIZE="9">⋮ shortened chain</FONT></TD>')
-    if fans:
-        cells += (f'<TD BGCOLOR="{RUN_COLOUR}" BORDER="1" COLOR="#888888" STYLE="dashed">'
-                  f'<FONT POINT-SIZE="9">⋯ shortened fan</FONT></TD>')
-    if units:
-        cells += (f'<TD BGCOLOR="{UNIT_COLOUR}" BORDER="1" COLOR="#888888" STYLE="rounded">'
-                  f'<FONT POINT-SIZE="9">first ... last: a unit drawn as one</FONT></TD>')
+    def cell(colour: str, style: str, text: str) -> str:
+        return (f'<TD BGCOLOR="{colour}" BORDER="1" COLOR="#888888" STYLE="{style}">'
+                f'<FONT POINT-SIZE="9">{text}</FONT></TD>')
+    cells = "".join(cell(family_colour(f), "rounded", _h(f)) for f in families)
+    for shown, colour, style, text in ((folded, BLOCK_COLOUR, "rounded", "folded block"),
+                                       (runs, RUN_COLOUR, "dashed", "⋮ shortened chain"),
+                                       (fans, RUN_COLOUR, "dashed", "⋯ shortened fan"),
+                                       (units, UNIT_COLOUR, "rounded", "first ... last: a unit drawn as one")):
+        if shown:
+            cells += cell(colour, style, text)
     if cells:
         rows.append('<TR><TD ALIGN="LEFT" BORDER="0"><TABLE BORDER="0" CELLSPACING="3" CELLPADDING="2"><TR>'
                     + cells + "</TR></TABLE></TD></TR>")

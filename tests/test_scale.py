@@ -398,6 +398,21 @@ def test_shapes_are_rewritten_only_when_divisibility_was_found(source, monkeypat
     assert run(False) == run(True)
 
 
+def _loaded(text: str, memo: bool) -> str:
+    """'ok', or the errors of loading ``text``, with the validation memo (spec.load._passing_key) or without."""
+    from netspec.spec import load as L
+    saved = L._passing_key
+    if not memo:
+        L._passing_key = lambda layer: None
+    try:
+        load(text)
+        return "ok"
+    except NetspecError as e:
+        return str(e)
+    finally:
+        L._passing_key = saved
+
+
 _NAMES = ["fc", "fc2", "a-b", "9x", "bad name", "_x", "x{i}", "0", "'7'", "é", "null"]
 _OUTS = ["8", "8.0", "true", "'8'", "-1", "[8]", "2**3", "w", "{a: 1}", "null"]
 # 'from' values: plain references and lists of them (left out of the memo's key, as plain names are), and ones
@@ -414,23 +429,11 @@ def test_validating_a_layer_once_per_content_reports_every_error(layers):
     """A layer that validated is not validated again for the next one that differs only by a plain name or plain
     references in 'from'; every error of every layer is still reported, at its place, as when each layer is
     validated."""
-    from netspec.spec import load as L
     text = HEAD + "params: {w: 8}\nlayers:\n" + "".join(
         ("  - {" + (f"name: {n}{k}" if n not in ("null", "'7'") else f"name: {n}") + f", op: {op}, out: {o}" +
          (f", from: {f}" if f is not None else "") + "}\n") for k, (n, o, op, f) in enumerate(layers))
 
-    def errors(memo: bool):
-        saved = L._passing_key
-        if not memo:
-            L._passing_key = lambda layer: None
-        try:
-            load(text)
-            return "ok"
-        except NetspecError as e:
-            return str(e)
-        finally:
-            L._passing_key = saved
-    assert errors(True) == errors(False)
+    assert _loaded(text, memo=True) == _loaded(text, memo=False)
 
 
 @pytest.mark.parametrize("frm", [f for f in _FROMS if f is not None])
@@ -438,22 +441,10 @@ def test_validating_a_layer_once_per_content_reports_every_error(layers):
 def test_a_layer_after_a_passing_one_is_validated_unless_its_from_is_plain(frm, before):
     """Each 'from' after a layer that passed with the same op and parameters and a plain 'from': memoized where the
     new one is certainly valid, validated (and its error reported) otherwise: the same result either way."""
-    from netspec.spec import load as L
     text = HEAD + "layers:\n  - {name: fc0, op: linear, out: 8}\n" + \
         f"  - {{name: fc1, op: add, from: {before}}}\n  - {{name: fc2, op: add, from: {frm}}}\n"
 
-    def result(memo: bool):
-        saved = L._passing_key
-        if not memo:
-            L._passing_key = lambda layer: None
-        try:
-            load(text)
-            return "ok"
-        except NetspecError as e:
-            return str(e)
-        finally:
-            L._passing_key = saved
-    assert result(True) == result(False)
+    assert _loaded(text, memo=True) == _loaded(text, memo=False)
 
 
 _PLAIN = ["{op: linear, out: 8}", "{op: linear, out: 8, bias: false}", "{op: linear, out: 8, bias: 0}",
