@@ -369,6 +369,117 @@ def test_one_pass_reader_reads_the_usual_file_itself():
     assert not parse._read_fast("a: &A 1\nb: *A\n", "f.yaml", parse.Source("f.yaml", None, None))
 
 
+# Words and pieces of a layer written on one line as a flow mapping: what the line reader takes itself (plain words
+# of every type YAML 1.1 gives them) and what it must leave to libyaml or to the composing reader (quotes, spaces,
+# colons, nesting, comments without a space, tabs, octal and base-60 numbers, words that are too long ...)
+_FLOW_WORDS = ["fc1", "relu", "linear", "8", "0", "-1", "+1", "-0", "1_000", "0x1F", "0o7", "0b11", "1e3", "1.5e3",
+               "1.5", ".5", "-.5", "true", "True", "no", "Off", "yes", "y", "n", "on", "null", "Null", "~", "a-b", "-a",
+               "a.b", "_", "t", "f", "x" * 24, "é"]
+_FLOW_HOSTILE = ["010", "1:30", ".inf", "-.Inf", ".nan", "x" * 30, "9" * 25, "<<", "=", "a:b", "'q'", '"d"',
+                 "two words", "#x", "a#b", "&A", "*A", "!!str", "!x", "@", "`", "|", ">", "%", "?", "?x", "-", "ﬁ", "",
+                 "[a]", "{a: b}"]
+_FLOW_KEYS = ["name", "op", "out", "from", "bias", "1", "0x10", "true", "null", "~", "yes", "1.5", "a-b", "-k", "y"]
+_FLOW_HOSTILE_KEYS = ["name", "k" * 300, "<<", "'q'", "a b", "010", "[k]"]
+
+
+@st.composite
+def _flow_line(draw, clean: bool, indent: str):
+    """One line of a spec: mostly a flow item '- {key: word, key: [words]}' in one of its spellings; when not clean,
+    with words, spellings and keys that must go to libyaml or be refused."""
+    def pick(safe, hostile):
+        return draw(st.sampled_from(safe if clean or draw(st.integers(0, 3)) else hostile))
+    indent = indent if clean else " " * draw(st.sampled_from([0, 2, 6]))
+    kind = draw(st.sampled_from(["item"] * 10 + ["block", "zero", "comment", "blank"] + ([] if clean else ["nested"])))
+    if kind == "blank":
+        return ""
+    if kind == "comment":
+        return indent + "# - {name: fc, op: relu}"
+    if kind == "zero":
+        return indent + "- 0"
+    if kind == "block":
+        return f"{indent}- name: {draw(st.sampled_from(_FLOW_WORDS))}"
+    pairs = []
+    keys = draw(st.lists(st.sampled_from(_FLOW_KEYS), min_size=0 if not clean else 1, max_size=4, unique=clean))
+    for key in keys:
+        key = key if clean or draw(st.integers(0, 3)) else draw(st.sampled_from(_FLOW_HOSTILE_KEYS))
+        if draw(st.integers(0, 3)) == 0:
+            words = [pick(_FLOW_WORDS, _FLOW_HOSTILE) for _ in range(draw(st.integers(0, 3)))]
+            value = "[" + pick([", ", ",", " , "], [",,", ", ,"]).join(words) + pick(["]"], [",]", " ,]"])
+            value = pick(["[", "[ "], ["[[", "{"]) + value[1:] if words else value
+        else:
+            value = pick(_FLOW_WORDS, _FLOW_HOSTILE)
+        pairs.append(key + pick([": ", ":  ", " : "], [":", ":\t"]) + value)
+    inner = pick([", ", ",", " ,  "], [",,", ", ,"]).join(pairs)
+    pad = pick(["", "", " "], ["\t"])
+    dash = pick(["- ", "- ", "-  "], ["- - ", "-\t", "-"])
+    tail = pick(["", "", "  # a comment", " #", "  ", "  # out: 8, {a: b}, [c]"], ["#x", ",", " }", "\t"])
+    return f"{indent}{dash}{{{pad}{inner}{pad}}}{tail}" if kind == "item" else f"{indent}- [{inner}]"
+
+
+@st.composite
+def _flow_document(draw):
+    clean = draw(st.integers(0, 4)) > 1
+    lines = draw(st.lists(_flow_line(clean, draw(st.sampled_from(["", "  ", "    "]))), min_size=1, max_size=10))
+    heads = ["layers:", "layers: # the layers", "doc: a\nlayers:"]
+    ends = ["", "\nz: 1"]
+    if not clean:
+        heads += ["doc: |\n  - {a: b}\nlayers:", 'doc: "x\n  - {a: b}"\nlayers:', "a: [\n  - {b: c}\n  ]\nlayers:",
+                  "- {a: b}", "doc: \u2028x\nlayers:", "doc: \x85x\nlayers:", "layers:\n  -\n", "k: &A x\nlayers:"]
+        ends += ["\n  - {a: b}  ", "\n---\nb: 1", "\ndoc: |\n  - {a: b}\n", "\nz: *A"]
+    return "netspec: 1\n" + draw(st.sampled_from(heads)) + "\n" + "\n".join(lines) + draw(st.sampled_from(ends)) + "\n"
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=_flow_document())
+def test_layers_on_one_line_read_as_libyaml_reads_them(text):
+    """A layer written on a line of its own as a flow mapping of plain words is read from the line, without libyaml's
+    events (the word 0 stands in for it). Whatever the words (numbers, booleans, nulls, octal and base-60 numbers,
+    words that are too long), the spacing, the comments and the lines around (a block scalar or a string that holds
+    such a line, a flow list that spans lines, other breaks): the same data and locations as the composing reader,
+    or the same error."""
+    saved = LIMITS.max_string_chars
+    LIMITS.max_string_chars = 28
+    try:
+        assert _read(text, True) == _read(text, False)
+    finally:
+        LIMITS.max_string_chars = saved
+
+
+def test_layers_on_one_line_are_read_from_the_line():
+    """The line reader does the work on the usual file (so the test above compares something), and leaves the lines
+    it must not read to libyaml: its stand-ins come back only where a list item stood."""
+    text = gen.generate("flat", 60)[0]
+    src = parse.Source("f.yaml", None, None)
+    flows, given = parse._flow_items(text, parse._Words("f.yaml", src))
+    assert len(flows) == text.count("- {") and given.count("- 0") == len(flows)
+    assert _read(text, True) == _read(text, False)
+    inside = "netspec: 1\ndoc: |\n  - {name: a, op: relu}\nlayers:\n  - {name: b, op: relu}\n"
+    src = parse.Source("f.yaml", None, None)
+    assert len(parse._flow_items(inside, parse._Words("f.yaml", src))[0]) == 2
+    assert not parse._read_fast(inside, "f.yaml", src)          # the stand-in in the block scalar never came back
+    assert _read(inside, True) == _read(inside, False)
+    assert parse.parse_text(inside, "f.yaml").data["doc"] == "- {name: a, op: relu}\n"
+
+
+@pytest.mark.parametrize("text", [
+    "layers:\n  - {name: a, op: relu, name: b}\n",                       # a duplicate key: the composing reader's error
+    "layers:\n  - {name: a, 1: x, 1.0: y}\n",
+    "layers:\n  - {name: a, from: [x, y]}\n  - {name: b, op: add, from: [a, x, y]}\n",
+    "m:\n  n:\n    - {name: a, from: [x, y]}\n",
+])
+def test_layers_on_one_line_keep_the_limits(text):
+    """The line reader counts a line's values and levels as libyaml's events would: at every limit around the file's
+    own count and depth, the same data or the same error as the composing reader."""
+    saved = LIMITS.max_yaml_nodes, LIMITS.max_depth
+    try:
+        for nodes in range(1, 16):
+            for depth in range(1, 6):
+                LIMITS.max_yaml_nodes, LIMITS.max_depth = nodes, depth
+                assert _read(text, True) == _read(text, False), (nodes, depth)
+    finally:
+        LIMITS.max_yaml_nodes, LIMITS.max_depth = saved
+
+
 def test_json_reads_the_same():
     text = '{"netspec": 1, "inputs": {"x": ["N", 8]}, "layers": [{"op": "linear", "out": 8}, {"op": "relu"}]}'
     assert _read(text, True, json_mode=True) == _read(text, False, json_mode=True)

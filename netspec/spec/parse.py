@@ -402,10 +402,21 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
     """Read ``text`` into ``src`` (data and locations) in one pass over libyaml's events, without building YAML
     nodes. It covers the common file: no anchors or aliases and nothing wrong. Anything else returns False, and
     the composing reader (``_compose`` + ``_Converter``), which has every check and message, reads the file again:
-    so a result here is what that reader would give, and every error still comes from it."""
-    parser = _FAST_PARSER(text)
+    so a result here is what that reader would give, and every error still comes from it.
+
+    A layer written on a line of its own as a flow mapping of plain words (``  - {name: fc1, op: linear, out: 8}``,
+    ``_FLOW_ITEM``) is read from the line by ``_flow_items``, and libyaml is given the word ``0`` in its place: one
+    event for the layer instead of one per key and value. Such a line is read so only where the word comes back as
+    a plain scalar at the very place of the ``{``, an item of a block list (not text inside a string or a block
+    scalar, where the whole file is read again by libyaml as written)."""
+    words = _Words(file, src)
     try:
-        _read_events(parser, file, src)
+        flows, text = _flow_items(text, words)
+        parser = _FAST_PARSER(text)
+    except (_Fallback, NetspecError, ValueError, TypeError, OverflowError):
+        return False
+    try:
+        _read_events(parser, src, flows, words)
         return True
     except (_Fallback, yaml.YAMLError, NetspecError, ValueError, TypeError, OverflowError):
         return False                # the caller reads the file again into a new Source
@@ -413,20 +424,159 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
         parser.dispose()
 
 
-def _read_events(parser, file: str, src: Source) -> None:
+# A word of a flow item: a plain scalar of letters, digits and '_.+-' that does not start with an indicator ('-'
+# only before a letter, digit, '_' or '.'). No quote, space, ':', '#', ',', bracket, brace, '&', '*', '!', '|', '>',
+# '%', '@' or '`': so it ends where the regular expression says, and it is one YAML scalar whatever its text
+_WORD = r"(?:[A-Za-z0-9_.+]|-[A-Za-z0-9_.])[A-Za-z0-9_.+-]*"
+# An item of a block list, on one line: '- {key: word, key: [word, word], ...}', a comment after it or not
+_FLOW_ITEM = re.compile(r"^ *- +(\{ *(?:" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" + _WORD +
+                        r" *)*)?\]) *, *)*" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" +
+                        _WORD + r" *)*)?\]) *\})(?: +#[^\n]*)? *$", re.M)
+# (a line _FLOW_ITEM has matched: each key and its word or list, in order)
+_FLOW_PAIR = re.compile(r"([^ :,{}\[\]]+) *: +([^ ,{}\[\]]+|\[[^\]]*\])")
+_FLOW_WORD = re.compile(_WORD)
+# line breaks that libyaml counts and str.split("\n") does not (decode() has made '\r' and '\r\n' into '\n'), and a
+# byte order mark inside the text: with any of them, every line is left to libyaml
+_OTHER_BREAKS = re.compile("[\x85\u2028\u2029\ufeff]")
+
+
+class _Words:
+    """How the one-pass reader types a scalar (as the composing reader does), with what it has worked out so far."""
+
+    def __init__(self, file: str, src: Source):
+        self.file = file
+        self.resolved: dict = {}     # (plain scalar text, implicit) -> tag: the resolver's regexes once per text
+        self.scalars: dict = {}      # (tag, text) -> value of a non-string scalar
+        self.resolver = _Resolver()
+        self.conv = _Converter(src)
+        self.keys: dict = {}         # a flow item's key -> the key it makes
+        self.words: dict = {}        # a short plain word of a flow item -> its value
+
+    def typed(self, tag: str, value: str, mark, line: int, column: int):
+        """The value of a scalar that is not a string (line and column from 1)."""
+        skey = (tag, value)
+        v = self.scalars.get(skey, _NOKEY)
+        if v is _NOKEY:
+            if tag not in _STD_TAGS:
+                raise _Fallback()
+            v = self.scalars[skey] = self.conv._scalar(yaml.ScalarNode(tag, value, mark, mark),
+                                                       tuple.__new__(Loc, (self.file, line, column)))
+        return v
+
+    def tag(self, value: str, implicit) -> str:
+        """The tag the resolver gives a scalar without one."""
+        if value[:1] in _PLAIN_FIRST:       # no implicit type starts with this character: a string
+            return _STR_TAG
+        rkey = (value, implicit)
+        tag = self.resolved.get(rkey)
+        if tag is None:
+            tag = self.resolved[rkey] = self.resolver.resolve(yaml.ScalarNode, value, implicit)
+        return tag
+
+    def word(self, w: str, line: int, column: int):
+        """The value of a plain word of a flow item (``_flow_items``)."""
+        tag = self.tag(w, _PLAIN)
+        if tag == _STR_TAG:
+            if len(w) > LIMITS.max_string_chars:
+                raise _Fallback()
+            v = sys.intern(w) if len(w) <= 24 else w
+        else:
+            v = self.typed(tag, w, None, line, column)
+        if len(w) <= 24:
+            self.words[w] = v
+        return v
+
+    def key(self, w: str, line: int, column: int) -> str:
+        """The key a plain word of a flow item makes, as the event loop makes it."""
+        k = self.keys.get(w)
+        if k is None:
+            tag = self.tag(w, _PLAIN)
+            k = w if tag == _STR_TAG else self.typed(tag, w, None, line, column)
+            if tag != _STR_TAG:
+                k = w if isinstance(k, bool) or k is None else str(k)
+            if len(k) > LIMITS.max_key_chars:
+                raise _Fallback()
+            k = self.keys[w] = sys.intern(k)
+        return k
+
+
+_PLAIN = (True, False)      # a plain scalar's 'implicit'
+
+
+def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
+    """The flow items of ``text`` (``_FLOW_ITEM``), read, and the text libyaml is to read: each item's ``{...}`` and
+    what follows on its line replaced by ``0``. Returns ({(line, column) of the '{', both from 0: (the mapping, its
+    values' locations, its keys', [(key, the locations of a list's words)], the number of YAML values in it)}, the
+    text)."""
+    if "- {" not in text and "-  {" not in text or _OTHER_BREAKS.search(text):
+        return {}, text
+    flows: dict = {}
+    parts: list = []
+    line, last, end = 0, 0, 0
+    pairs, listed = _FLOW_PAIR.findall, _FLOW_WORD.findall
+    plain_first, intern, key_of, word = _PLAIN_FIRST, sys.intern, words.key, words.word
+    keys, typed = words.keys, words.words
+    max_str = LIMITS.max_string_chars
+    for m in _FLOW_ITEM.finditer(text):
+        start = m.start()
+        line += text.count("\n", last, start)
+        last = start
+        item = m.group()                # the line: a position in it is a column
+        at = brace = m.start(1) - start
+        close = m.end(1) - start        # (a comment after it is no part of it)
+        ln = (line + 1) << 32           # locations as the event loop packs them: line << 32 | column, from 1
+        out: dict = {}
+        vlocs: dict = {}
+        klocs: dict = {}
+        lists = None
+        count = 1
+        # each key and word is found from where the one before it ends: only spaces, ':' and ',' lie between
+        for k, v in pairs(item, brace, close):
+            at = item.index(k, at)
+            key = keys.get(k) or key_of(k, line + 1, at + 1)
+            if key in out:
+                raise _Fallback()
+            klocs[key] = ln + at + 1
+            at = item.index(v, at + len(k))
+            vlocs[key] = ln + at + 1
+            if v[0] != "[":
+                if v[:1] in plain_first and len(v) <= max_str:        # a string
+                    out[key] = intern(v) if len(v) <= 24 else v
+                else:
+                    x = typed.get(v, _NOKEY)
+                    out[key] = x if x is not _NOKEY else word(v, line + 1, at + 1)
+                count += 2
+            else:
+                col, got, locs = at + 1, [], []
+                for w in listed(v):
+                    col = item.index(w, col)
+                    got.append(word(w, line + 1, col + 1))
+                    locs.append(ln + col + 1)
+                    col += len(w)
+                out[key] = got
+                lists = (lists or []) + [(key, locs)]
+                count += 2 + len(got)
+            at += len(v)
+        flows[(line, brace)] = (out, vlocs, klocs, lists, count)
+        parts.append(text[end:start + brace])
+        parts.append("0")
+        end = m.end()
+    if not flows:
+        return {}, text
+    parts.append(text[end:])
+    return flows, "".join(parts)
+
+
+def _read_events(parser, src: Source, flows: dict, words: _Words) -> None:
     ScalarEvent, MappingStartEvent, SequenceStartEvent = yaml.ScalarEvent, yaml.MappingStartEvent, \
         yaml.SequenceStartEvent
     MappingEndEvent, SequenceEndEvent, AliasEvent = yaml.MappingEndEvent, yaml.SequenceEndEvent, yaml.AliasEvent
-    max_depth, max_values = LIMITS.max_depth, LIMITS.max_yaml_nodes
+    max_depth, max_values = min(LIMITS.max_depth, _FAST_MAX_DEPTH), LIMITS.max_yaml_nodes
     max_key, max_str = LIMITS.max_key_chars, LIMITS.max_string_chars
     within = src.within
-    resolved: dict = {}      # (plain scalar text, implicit) -> tag: the resolver's regexes once per distinct text
-    scalars: dict = {}       # (tag, text) -> value of a non-string scalar
-    resolver = _Resolver()
-    plain_first = _PLAIN_FIRST
-    conv = _Converter(src)
+    plain_first, tag_of, typed = _PLAIN_FIRST, words.tag, words.typed
     get = parser.get_event
-    new_loc = tuple.__new__
+    intern = sys.intern
     if type(get()) is not yaml.StreamStartEvent or type(get()) is not yaml.DocumentStartEvent:
         raise _Fallback()
     # open collections: [dict, its path, the key waiting for its value, its values' locations, its keys'] or
@@ -434,7 +584,6 @@ def _read_events(parser, file: str, src: Source) -> None:
     stack: list = []
     values = 0
     last_line = line = -1
-    intern = sys.intern
     while True:
         ev = get()
         t = type(ev)
@@ -454,29 +603,33 @@ def _read_events(parser, file: str, src: Source) -> None:
         tag = ev.tag
         if t is ScalarEvent:
             value = ev.value
+            if value == "0" and flows and tag is None and ev.implicit == _PLAIN and \
+                    (last_line, mark.column) in flows and stack and type(stack[-1][0]) is list:
+                # the stand-in of a flow item (_flow_items): its mapping, as if its events had been read here
+                v, vlocs, klocs, lists, count = flows.pop((last_line, mark.column))
+                values += count - 1
+                if values > max_values or len(stack) + (lists is not None) >= max_depth:
+                    raise _Fallback()
+                frame = stack[-1]
+                path = frame[1] + (len(frame[0]),)
+                frame[0].append(v)
+                frame[2].append(loc)
+                within[path] = (vlocs, klocs)
+                for key, locs in lists or ():
+                    within[path + (key,)] = (locs, None)
+                continue
             if tag is None or tag == "!":
-                if value[:1] in plain_first:        # no implicit type starts with this character: a string
-                    tag = _STR_TAG
-                else:
-                    rkey = (value, ev.implicit)
-                    tag = resolved.get(rkey)
-                    if tag is None:
-                        tag = resolved[rkey] = resolver.resolve(yaml.ScalarNode, value, ev.implicit)
+                # no implicit type starts with this character: a string (the resolver's answer, without asking it)
+                tag = _STR_TAG if value[:1] in plain_first else tag_of(value, ev.implicit)
             if tag == _STR_TAG:
                 v = intern(value) if len(value) <= 24 else value    # the same op names and words, one string each
             else:
-                skey = (tag, value)
-                v = scalars.get(skey, _NOKEY)
-                if v is _NOKEY:
-                    if tag not in _STD_TAGS:
-                        raise _Fallback()
-                    v = scalars[skey] = conv._scalar(yaml.ScalarNode(tag, value, mark, mark),
-                                                     new_loc(Loc, (file, mark.line + 1, mark.column + 1)))
+                v = typed(tag, value, mark, mark.line + 1, mark.column + 1)
             container = None
         elif t is MappingStartEvent or t is SequenceStartEvent:
             if tag is not None and tag != "!" and tag not in _STD_TAGS:
                 raise _Fallback()
-            if len(stack) >= max_depth or len(stack) >= _FAST_MAX_DEPTH:
+            if len(stack) >= max_depth:
                 raise _Fallback()
             v = container = {} if t is MappingStartEvent else []
         else:
@@ -521,6 +674,8 @@ def _read_events(parser, file: str, src: Source) -> None:
                 stack.append([container, path, vlocs])
             within[path] = (vlocs, klocs)
     if type(get()) is not yaml.DocumentEndEvent or not parser.check_event(yaml.StreamEndEvent):
+        raise _Fallback()
+    if flows:           # a stand-in that did not come back where its item was (inside a string, say)
         raise _Fallback()
 
 
