@@ -451,7 +451,9 @@ def test_layers_on_one_line_are_read_from_the_line():
     text = gen.generate("flat", 60)[0]
     src = parse.Source("f.yaml", None, None)
     flows, given = parse._flow_items(text, parse._Words("f.yaml", src))
-    assert len(flows) == text.count("- {") and given.count("- 0") == len(flows)
+    # the layers on consecutive lines are one run: one stand-in, and the lines of the others left empty
+    assert sum(len(run) for run in flows.values()) == text.count("- {") and given.count("- 0") == len(flows) == 1
+    assert given.count("\n") == text.count("\n")
     assert _read(text, True) == _read(text, False)
     inside = "netspec: 1\ndoc: |\n  - {name: a, op: relu}\nlayers:\n  - {name: b, op: relu}\n"
     src = parse.Source("f.yaml", None, None)
@@ -466,14 +468,16 @@ def test_layers_on_one_line_are_read_from_the_line():
     "layers:\n  - {name: a, 1: x, 1.0: y}\n",
     "layers:\n  - {name: a, from: [x, y]}\n  - {name: b, op: add, from: [a, x, y]}\n",
     "m:\n  n:\n    - {name: a, from: [x, y]}\n",
+    "outer:\n  - inner:\n      - {x: 1}\n  - {y: 2}\n  - {z: [3]}\n",      # consecutive items of two lists
+    "a:\n  - {x: 1}\n  # between\n  - {y: 2}\n\n  - {z: 3}\nb: [1]\n",
 ])
 def test_layers_on_one_line_keep_the_limits(text):
     """The line reader counts a line's values and levels as libyaml's events would: at every limit around the file's
     own count and depth, the same data or the same error as the composing reader."""
     saved = LIMITS.max_yaml_nodes, LIMITS.max_depth
     try:
-        for nodes in range(1, 16):
-            for depth in range(1, 6):
+        for nodes in range(1, 30):
+            for depth in range(1, 8):
                 LIMITS.max_yaml_nodes, LIMITS.max_depth = nodes, depth
                 assert _read(text, True) == _read(text, False), (nodes, depth)
     finally:

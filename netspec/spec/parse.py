@@ -429,7 +429,7 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
 # '%', '@' or '`': so it ends where the regular expression says, and it is one YAML scalar whatever its text
 _WORD = r"(?:[A-Za-z0-9_.+]|-[A-Za-z0-9_.])[A-Za-z0-9_.+-]*"
 # An item of a block list, on one line: '- {key: word, key: [word, word], ...}', a comment after it or not
-_FLOW_ITEM = re.compile(r"^ *- +(\{ *(?:" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" + _WORD +
+_FLOW_ITEM = re.compile(r"^( *)- +(\{ *(?:" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" + _WORD +
                         r" *)*)?\]) *, *)*" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" +
                         _WORD + r" *)*)?\]) *\})(?: +#[^\n]*)? *$", re.M)
 # (a line _FLOW_ITEM has matched: each key and its word or list, in order)
@@ -504,15 +504,20 @@ _PLAIN = (True, False)      # a plain scalar's 'implicit'
 
 
 def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
-    """The flow items of ``text`` (``_FLOW_ITEM``), read, and the text libyaml is to read: each item's ``{...}`` and
-    what follows on its line replaced by ``0``. Returns ({(line, column) of the '{', both from 0: (the mapping, its
-    values' locations, its keys', [(key, the locations of a list's words)], the number of YAML values in it)}, the
-    text)."""
+    """The flow items of ``text`` (``_FLOW_ITEM``), read, and the text libyaml is to read.
+
+    Items on consecutive lines at the same indent are the items of one list, one after the other (each line holds a
+    whole item): libyaml reads one stand-in for them, ``0`` in place of the first one's ``{...}`` and the rest of its
+    line, and the lines of the others empty. Returns ({(line, column) of the first one's '{', both from 0: a list with,
+    for each item, (its mapping, its values' locations, its keys', [(key, the locations of a list's words)] or None,
+    the number of YAML values in it, its location)}, the text)."""
     if "- {" not in text and "-  {" not in text or _OTHER_BREAKS.search(text):
         return {}, text
     flows: dict = {}
     parts: list = []
-    line, last, end = 0, 0, 0
+    line, last, end = 0, 0, -2
+    run: list = []
+    run_indent = -1
     pairs, listed = _FLOW_PAIR.findall, _FLOW_WORD.findall
     plain_first, intern, key_of, word = _PLAIN_FIRST, sys.intern, words.key, words.word
     keys, typed = words.keys, words.words
@@ -522,8 +527,8 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
         line += text.count("\n", last, start)
         last = start
         item = m.group()                # the line: a position in it is a column
-        at = brace = m.start(1) - start
-        close = m.end(1) - start        # (a comment after it is no part of it)
+        at = brace = m.start(2) - start
+        close = m.end(2) - start        # (a comment after it is no part of it)
         ln = (line + 1) << 32           # locations as the event loop packs them: line << 32 | column, from 1
         out: dict = {}
         vlocs: dict = {}
@@ -557,9 +562,15 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
                 lists = (lists or []) + [(key, locs)]
                 count += 2 + len(got)
             at += len(v)
-        flows[(line, brace)] = (out, vlocs, klocs, lists, count)
-        parts.append(text[end:start + brace])
-        parts.append("0")
+        indent = m.end(1) - start
+        if start == end + 1 and indent == run_indent:     # the next line, the same indent: the next item
+            parts.append("\n")
+        else:
+            run = flows[(line, brace)] = []
+            run_indent = indent
+            parts.append(text[max(end, 0):start + brace])
+            parts.append("0")
+        run.append((out, vlocs, klocs, lists, count, ln + brace + 1))
         end = m.end()
     if not flows:
         return {}, text
@@ -605,18 +616,23 @@ def _read_events(parser, src: Source, flows: dict, words: _Words) -> None:
             value = ev.value
             if value == "0" and flows and tag is None and ev.implicit == _PLAIN and \
                     (last_line, mark.column) in flows and stack and type(stack[-1][0]) is list:
-                # the stand-in of a flow item (_flow_items): its mapping, as if its events had been read here
-                v, vlocs, klocs, lists, count = flows.pop((last_line, mark.column))
-                values += count - 1
-                if values > max_values or len(stack) + (lists is not None) >= max_depth:
-                    raise _Fallback()
+                # the stand-in of flow items (_flow_items): their mappings, as if their events had been read here
                 frame = stack[-1]
-                path = frame[1] + (len(frame[0]),)
-                frame[0].append(v)
-                frame[2].append(loc)
-                within[path] = (vlocs, klocs)
-                for key, locs in lists or ():
-                    within[path + (key,)] = (locs, None)
+                items, base, item_locs = frame[0], frame[1], frame[2]
+                for v, vlocs, klocs, lists, count, at_loc in flows.pop((last_line, mark.column)):
+                    values += count
+                    path = base + (len(items),)
+                    items.append(v)
+                    item_locs.append(at_loc)
+                    within[path] = (vlocs, klocs)
+                    if lists is not None:
+                        if len(stack) + 1 >= max_depth:
+                            raise _Fallback()
+                        for key, locs in lists:
+                            within[path + (key,)] = (locs, None)
+                values -= 1             # (the stand-in, counted above)
+                if values > max_values or len(stack) >= max_depth:
+                    raise _Fallback()
                 continue
             if tag is None or tag == "!":
                 # no implicit type starts with this character: a string (the resolver's answer, without asking it)
