@@ -521,7 +521,7 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
     pairs, listed = _FLOW_PAIR.findall, _FLOW_WORD.findall
     plain_first, intern, key_of, word = _PLAIN_FIRST, sys.intern, words.key, words.word
     keys, typed = words.keys, words.words
-    max_str = LIMITS.max_string_chars
+    max_str, budget = LIMITS.max_string_chars, LIMITS.max_yaml_nodes
     for m in _FLOW_ITEM.finditer(text):
         start = m.start()
         line += text.count("\n", last, start)
@@ -562,6 +562,9 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
                 lists = (lists or []) + [(key, locs)]
                 count += 2 + len(got)
             at += len(v)
+        budget -= count
+        if budget < 0:      # more values than the file may hold: the reader that stops at the limit says where
+            raise _Fallback()
         indent = m.end(1) - start
         if start == end + 1 and indent == run_indent:     # the next line, the same indent: the next item
             parts.append("\n")

@@ -8,7 +8,9 @@ as the tooling runs).
                 no data yet, and no limit checked on the way (depth, values, aliases)
   c_load        yaml.load with CSafeLoader: plain data, no locations
   one_pass      netspec's reader (spec.parse.load_file): data and every key's and value's location, in one pass over
-                libyaml's events, limits checked as it reads
+                libyaml's events, limits checked as it reads; a layer on a line of its own as a flow mapping of
+                plain words is read from the line (libyaml reads one stand-in for a run of them)
+  events_only   the same reader with every line left to libyaml's events (as before session 22)
   composing     netspec's other reader (the one for anchors, aliases and errors): libyaml's events composed into
                 nodes in Python, then converted
   py_compose    yaml.compose with the pure-Python SafeLoader
@@ -31,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-READERS = ("events", "c_compose", "c_load", "one_pass", "composing", "py_compose", "json_loads", "one_pass_json")
+READERS = ("events", "c_compose", "c_load", "one_pass", "events_only", "composing", "py_compose", "json_loads", "one_pass_json")
 
 
 def least(fn, reps: int) -> float:
@@ -63,6 +65,14 @@ def readers(yaml_path: Path, json_path: Path) -> dict:
         finally:
             p.dispose()
 
+    def events_only():
+        saved = parse._flow_items
+        parse._flow_items = lambda text, words: ({}, text)
+        try:
+            return parse.load_file(yaml_path)
+        finally:
+            parse._flow_items = saved
+
     def composing():
         saved = parse._read_fast
         parse._read_fast = lambda *a: False
@@ -75,6 +85,7 @@ def readers(yaml_path: Path, json_path: Path) -> dict:
             "c_compose": lambda: yaml.compose(text, Loader=yaml.CSafeLoader),
             "c_load": lambda: yaml.load(text, Loader=yaml.CSafeLoader),
             "one_pass": lambda: parse.load_file(yaml_path),
+            "events_only": events_only,
             "composing": composing,
             "py_compose": lambda: yaml.compose(text, Loader=yaml.SafeLoader),
             "json_loads": lambda: json.loads(jtext),
