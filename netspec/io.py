@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 import sys
-import tempfile
 from pathlib import Path
 
 from .errors import Loc, NetspecError, OutputError  # noqa: F401  (OutputError re-exported)
@@ -91,6 +90,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     folder = target.parent if str(target.parent) else Path(".")
     fd = None
     tmp = None
+    import tempfile      # (only a command that writes a file needs it: 3 ms of imports)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
         try:
@@ -146,6 +146,7 @@ def write_new_text(preferred: str | os.PathLike, text: str) -> Path:
         fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         out = p
     except FileExistsError:
+        import tempfile
         fd, name = tempfile.mkstemp(prefix=f"{p.stem}-", suffix=p.suffix, dir=folder)
         out = p.parent / Path(name).name
     except OSError as e:

@@ -88,6 +88,17 @@ Ref = Annotated[str, Field(pattern=REF_PATTERN, max_length=MAX_REF_STEPS * (MAX_
 From = Union[Ref, list[Ref], dict[Name, Ref]]
 
 
+
+def _new_dict() -> dict:
+    """A field's empty default. (A function rather than ``dict``: pydantic reads a default factory's signature, and a
+    builtin's signature is parsed from its text by ``tokenize``, whose patterns cost 2 ms to compile at start-up.)"""
+    return {}
+
+
+def _new_list() -> list:
+    """A field's empty default (see ``_new_dict``)."""
+    return []
+
 class Model(BaseModel):
     # strict: a boolean is not a number (netspec: true), a number is not a boolean (bias: 0.0), text is not either
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
@@ -229,7 +240,7 @@ class InputDecl(Model):
     shape: list[Union[int, str]]
     dtype: Literal["float32", "float16", "bfloat16", "float64", "int64", "int32", "uint8", "bool"] = "float32"
     multiple_of: dict[Name, Annotated[int, Field(ge=1, le=2**20)]] = Field(
-        default_factory=dict, description="symbols of the shape that only take multiples of a number "
+        default_factory=_new_dict, description="symbols of the shape that only take multiples of a number "
                                           "({H: 32, W: 32}): shapes read H/4, not ceil(H/4); shown as a requirement")
     doc: Optional[str] = None
 
@@ -241,10 +252,10 @@ class SymbolDecl(Model):
 
 ParamsField = dict[Name, Union[ParamDecl, int, float, bool, str, list, None]]
 LetField = Annotated[dict[Name, Union[int, float, bool, Expr, list]], Field(
-    default_factory=dict, description="derived values, in order: name -> expression over the parameters, earlier "
+    default_factory=_new_dict, description="derived values, in order: name -> expression over the parameters, earlier "
                                       "let values and the inputs' shapes; visible to the layers like parameters")]
 DefaultsField = Annotated[dict[Name, dict[Name, Any]], Field(
-    default_factory=dict, description="scoped defaults: op -> {parameter: value}, for every layer of that op here "
+    default_factory=_new_dict, description="scoped defaults: op -> {parameter: value}, for every layer of that op here "
                                       "and in the blocks used here (a layer's own value wins, an inner scope's "
                                       "defaults win over an outer's)")]
 InputsField = Union[dict[Name, Union[list[Union[int, str]], InputDecl]], list[Name]]
@@ -265,7 +276,7 @@ class BlockDef(Model):
     """A reusable group of layers with typed, defaulted parameters."""
 
     doc: Optional[str] = None
-    params: ParamsField = Field(default_factory=dict)
+    params: ParamsField = Field(default_factory=_new_dict)
     let: LetField
     defaults: DefaultsField
     inputs: InputsField = Field(default_factory=lambda: ["x"])
@@ -277,7 +288,7 @@ class NetworkDef(Model):
     """One network: its parameters, named inputs with shapes, layers and outputs."""
 
     doc: Optional[str] = None
-    params: ParamsField = Field(default_factory=dict)
+    params: ParamsField = Field(default_factory=_new_dict)
     let: LetField
     defaults: DefaultsField
     inputs: dict[Name, Union[list[Union[int, str]], InputDecl]]
@@ -291,12 +302,12 @@ class SpecFile(Model):
     netspec: Literal[1] = Field(description="format version of the spec language")
     name: Optional[Name] = Field(None, description="the network's name (default: the file's name)")
     doc: Optional[str] = None
-    imports: list[str] = Field(default_factory=list, description="files (relative to this one) whose blocks are imported")
-    symbols: dict[Name, SymbolDecl] = Field(default_factory=dict)
-    params: ParamsField = Field(default_factory=dict)
+    imports: list[str] = Field(default_factory=_new_list, description="files (relative to this one) whose blocks are imported")
+    symbols: dict[Name, SymbolDecl] = Field(default_factory=_new_dict)
+    params: ParamsField = Field(default_factory=_new_dict)
     let: LetField
     defaults: DefaultsField
-    blocks: dict[Name, BlockDef] = Field(default_factory=dict)
+    blocks: dict[Name, BlockDef] = Field(default_factory=_new_dict)
     inputs: Optional[dict[Name, Union[list[Union[int, str]], InputDecl]]] = None
     layers: Optional[list[Any]] = None
     outputs: Optional[OutputsField] = None
@@ -334,7 +345,7 @@ def typed_spec_model() -> type[SpecFile]:
     NetworkDef_ = create_model("NetworkDef", __base__=NetworkDef, __doc__=NetworkDef.__doc__,
                                layers=(list[LayerT], ...))  # type: ignore
     SpecFile_ = create_model("SpecFile", __base__=SpecFile, __doc__=SpecFile.__doc__,
-                             blocks=(dict[Name, BlockDef_], Field(default_factory=dict)),
+                             blocks=(dict[Name, BlockDef_], Field(default_factory=_new_dict)),
                              layers=(Optional[list[LayerT]], None),
                              networks=(Optional[dict[Name, NetworkDef_]], None),
                              train=(Optional[TrainConfig], SpecFile.model_fields["train"]))  # type: ignore
