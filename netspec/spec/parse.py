@@ -406,10 +406,11 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
     so a result here is what that reader would give, and every error still comes from it.
 
     A layer written on a line of its own as a flow mapping of plain words (``  - {name: fc1, op: linear, out: 8}``,
-    ``_FLOW_ITEM``) is read from the line by ``_flow_items``, and libyaml is given the word ``0`` in its place: one
-    event for the layer instead of one per key and value. Such a line is read so only where the word comes back as
-    a plain scalar at the very place of the ``{``, an item of a block list (not text inside a string or a block
-    scalar, where the whole file is read again by libyaml as written)."""
+    ``_FLOW_ITEM``) is read from the line by ``_flow_items``, and libyaml is given the word ``0`` in its place (one
+    for a run of such lines, the others left empty): one event for the run instead of one per key and value. Such
+    lines are read so only where the word comes back as a plain scalar at the very place of the first ``{``, an item
+    of a block list (not text inside a string or a block scalar, where the whole file is read again by libyaml as
+    written)."""
     words = _Words(file, src)
     try:
         flows, text = _flow_items(text, words)
@@ -432,7 +433,7 @@ _WORD = r"(?:[A-Za-z0-9_.+]|-[A-Za-z0-9_.])[A-Za-z0-9_.+-]*"
 # An item of a block list, on one line: '- {key: word, key: [word, word], ...}', a comment after it or not
 _FLOW_ITEM = re.compile(r"^( *)- +(\{ *(?:" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" + _WORD +
                         r" *)*)?\]) *, *)*" + _WORD + r" *: +(?:" + _WORD + r"|\[ *(?:" + _WORD + r" *(?:, *" +
-                        _WORD + r" *)*)?\]) *\})(?: +#[^\n]*)? *$", re.M)
+                        _WORD + r" *)*)?\]) *\})(?: +#[^\n]*)? *$", re.MULTILINE)
 # (a line _FLOW_ITEM has matched: each key and its word or list, in order)
 _FLOW_PAIR = re.compile(r"([^ :,{}\[\]]+) *: +([^ ,{}\[\]]+|\[[^\]]*\])")
 _FLOW_WORD = re.compile(_WORD)
@@ -521,7 +522,7 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
     run_indent = -1
     pairs, listed = _FLOW_PAIR.findall, _FLOW_WORD.findall
     plain_first, intern, key_of, word = _PLAIN_FIRST, sys.intern, words.key, words.word
-    keys, typed = words.keys, words.words
+    keys, known = words.keys, words.words
     max_str, budget = LIMITS.max_string_chars, LIMITS.max_yaml_nodes
     for m in _FLOW_ITEM.finditer(text):
         start = m.start()
@@ -549,7 +550,7 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
                 if v[:1] in plain_first and len(v) <= max_str:        # a string
                     out[key] = intern(v) if len(v) <= 24 else v
                 else:
-                    x = typed.get(v, _NOKEY)
+                    x = known.get(v, _NOKEY)
                     out[key] = x if x is not _NOKEY else word(v, line + 1, at + 1)
                 count += 2
             else:
