@@ -90,6 +90,6 @@ def test_yaml_readers(tmp_path):
     head, _, row = r.stdout.strip().splitlines()
     readers = [c.strip() for c in head.strip("|").split("|")][2:]
     cells = [c.strip() for c in row.strip("|").split("|")]
-    assert readers == ["events", "c_compose", "c_load", "one_pass", "events_only", "composing", "py_compose",
-                       "json_loads", "one_pass_json"]
+    assert readers == ["events", "c_compose", "c_load", "one_pass", "events_only", "one_pass_block", "composing",
+                       "py_compose", "json_loads", "one_pass_json"]
     assert cells[0] == "200" and all(float(c) >= 0 for c in cells[2:]), row

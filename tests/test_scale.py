@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from netspec.errors import NetspecError
@@ -389,7 +390,10 @@ def _flow_line(draw, clean: bool, indent: str):
     def pick(safe, hostile):
         return draw(st.sampled_from(safe if clean or draw(st.integers(0, 3)) else hostile))
     indent = indent if clean else " " * draw(st.sampled_from([0, 2, 6]))
-    kind = draw(st.sampled_from(["item"] * 10 + ["block", "zero", "comment", "blank"] + ([] if clean else ["nested"])))
+    kind = draw(st.sampled_from(["item"] * 10 + ["multi"] * 6 + ["block", "zero", "comment", "blank"] +
+                                ([] if clean else ["nested"])))
+    if kind == "multi":
+        return _block_item(draw, pick, clean, indent)
     if kind == "blank":
         return ""
     if kind == "comment":
@@ -414,6 +418,33 @@ def _flow_line(draw, clean: bool, indent: str):
     dash = pick(["- ", "- ", "-  "], ["- - ", "-\t", "-"])
     tail = pick(["", "", "  # a comment", " #", "  ", "  # out: 8, {a: b}, [c]"], ["#x", ",", " }", "\t"])
     return f"{indent}{dash}{{{pad}{inner}{pad}}}{tail}" if kind == "item" else f"{indent}- [{inner}]"
+
+
+def _block_item(draw, pick, clean: bool, indent: str) -> str:
+    """A layer in block style, as yaml.dump writes it ('- key: word', then 'key: word', 'key: [words]' or 'key:' and
+    its words a line each, at the first key's column); when not clean, with a line at another column, a blank line
+    or a comment inside, a key with nothing under it, list entries at two columns, or a tab."""
+    keys = draw(st.lists(st.sampled_from(_FLOW_KEYS), min_size=1, max_size=4, unique=clean))
+    at = indent + "  "
+    lines = []
+    for j, key in enumerate(keys):
+        key = key if clean or draw(st.integers(0, 3)) else draw(st.sampled_from(_FLOW_HOSTILE_KEYS))
+        head = (indent + "- ") if j == 0 else pick([at], [at + " ", at[:-1], at + "\t", at + "  "])
+        form = draw(st.sampled_from(["word", "word", "flow", "block"] if j else ["word", "word", "flow"]))
+        if form == "word":
+            sep = pick([": ", ":  "], [":", ": \t"])
+            lines.append(f"{head}{key}{sep}{pick(_FLOW_WORDS, _FLOW_HOSTILE)}")
+        elif form == "flow":
+            words = [pick(_FLOW_WORDS, _FLOW_HOSTILE) for _ in range(draw(st.integers(0, 3)))]
+            lines.append(f"{head}{key}: [" + pick([", ", ","], [",,"]).join(words) + "]")
+        else:
+            lines.append(f"{head}{key}:")
+            dash = pick([at, at + "  "], [at + " ", indent])
+            for _ in range(draw(st.integers(1 if clean else 0, 3))):
+                lines.append(pick([dash], [at, at + "  ", at + " "]) + "- " + pick(_FLOW_WORDS, _FLOW_HOSTILE))
+        if not clean and draw(st.integers(0, 5)) == 0:
+            lines.append(draw(st.sampled_from(["", at + "# a comment", indent + "# a comment", at + "  more"])))
+    return "\n".join(lines)
 
 
 @st.composite
@@ -446,18 +477,29 @@ def test_layers_on_one_line_read_as_libyaml_reads_them(text):
 
 
 def test_layers_on_one_line_are_read_from_the_line():
-    """The line reader does the work on the usual file (so the test above compares something), and leaves the lines
-    it must not read to libyaml: its stand-ins come back only where a list item stood."""
+    """The line readers do the work on the usual files (so the test above compares something): layers on one line,
+    and layers in block style as yaml.dump writes them; and they leave the lines they must not read to libyaml:
+    their stand-ins come back only where a list item stood."""
     text = gen.generate("flat", 60)[0]
     src = parse.Source("f.yaml", None, None)
-    flows, given = parse._flow_items(text, parse._Words("f.yaml", src))
+    flows: dict = {}
+    given = parse._flow_items(text, parse._Words("f.yaml", src), flows)
     # the layers on consecutive lines are one run: one stand-in, and the lines of the others left empty
     assert sum(len(run) for run in flows.values()) == text.count("- {") and given.count("- 0") == len(flows) == 1
     assert given.count("\n") == text.count("\n")
     assert _read(text, True) == _read(text, False)
+    block = yaml.safe_dump(yaml.safe_load(text), sort_keys=False)          # 'from:' and its words a line each
+    assert "- name: s0\n  op: add\n  from:\n  - b0\n  - stem\n" in block
+    flows = {}
+    given = parse._block_items(block, parse._Words("f.yaml", src), flows)
+    assert sum(len(run) for run in flows.values()) == block.count("- name:") and len(flows) == 1
+    assert given.count("\n") == block.count("\n") and given.count("- 0") == 1
+    assert _read(block, True) == _read(block, False)
     inside = "netspec: 1\ndoc: |\n  - {name: a, op: relu}\nlayers:\n  - {name: b, op: relu}\n"
     src = parse.Source("f.yaml", None, None)
-    assert len(parse._flow_items(inside, parse._Words("f.yaml", src))[0]) == 2
+    flows = {}
+    parse._flow_items(inside, parse._Words("f.yaml", src), flows)
+    assert len(flows) == 2
     assert not parse._read_fast(inside, "f.yaml", src)          # the stand-in in the block scalar never came back
     assert _read(inside, True) == _read(inside, False)
     assert parse.parse_text(inside, "f.yaml").data["doc"] == "- {name: a, op: relu}\n"
@@ -470,6 +512,12 @@ def test_layers_on_one_line_are_read_from_the_line():
     "m:\n  n:\n    - {name: a, from: [x, y]}\n",
     "outer:\n  - inner:\n      - {x: 1}\n  - {y: 2}\n  - {z: [3]}\n",      # consecutive items of two lists
     "a:\n  - {x: 1}\n  # between\n  - {y: 2}\n\n  - {z: 3}\nb: [1]\n",
+    "layers:\n- name: a\n  from:\n  - x\n  - y\n- name: b\n  out: [1, 2]\n  from:\n    - a\nz: 1\n",   # block style
+    "outer:\n- inner:\n  - name: a\n    op: relu\n- name: b\n",
+    "layers:\n- name: a\n  from:\n  - x\n    - y\n- name: b\n",              # list entries at two columns
+    "layers:\n- name: a\n  from:\n    - x\n  - y\n- name: b\n",
+    "layers:\n- name: a\n  bias:\n- name: b\n  from:\n",                  # a key with nothing under it: null
+    "layers:\n- name: a\n  op: relu\n   out: 8\n- name: b\n  # c\n  op: x\n- name: c\n\n  op: y\n",
 ])
 def test_layers_on_one_line_keep_the_limits(text):
     """The line reader counts a line's values and levels as libyaml's events would: at every limit around the file's

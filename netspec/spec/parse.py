@@ -413,7 +413,9 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
     written)."""
     words = _Words(file, src)
     try:
-        flows, text = _flow_items(text, words)
+        flows: dict = {}
+        text = _block_items(text, words, flows)
+        text = _flow_items(text, words, flows)
         parser = _FAST_PARSER(text)
     except (_Fallback, NetspecError, ValueError, TypeError, OverflowError):
         return False
@@ -440,6 +442,16 @@ _FLOW_WORD = re.compile(_WORD)
 # line breaks that libyaml counts and str.split("\n") does not (decode() has made '\r' and '\r\n' into '\n'), and a
 # byte order mark inside the text: with any of them, every line is left to libyaml
 _OTHER_BREAKS = re.compile("[\x85\u2028\u2029\ufeff]")
+
+
+# A layer of a block list written in block style, as yaml.dump writes it: '- key: word' (or a list of words in
+# brackets), then, one per line at the column of the first key, 'key: word', 'key: [words]', or 'key:' with its
+# list's words one per line below it ('- word', at the key's column or two further). No comment, no blank line.
+_LIST = r"\[ *(?:" + _WORD + r" *(?:, *" + _WORD + r" *)*)?\]"
+_BLOCK_HEAD = re.compile(r"^( *)- (" + _WORD + r"): +(" + _WORD + "|" + _LIST + r")$", re.MULTILINE)
+_BLOCK_PAIR = re.compile(r"(" + _WORD + r"):(?: +(" + _WORD + "|" + _LIST + r"))?$", re.MULTILINE)
+_BLOCK_ENTRY = re.compile(r"- (" + _WORD + r")$", re.MULTILINE)
+_INDENT = re.compile(r" *")
 
 
 class _Words:
@@ -505,18 +517,18 @@ class _Words:
 _PLAIN = (True, False)      # a plain scalar's 'implicit'
 
 
-def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
+def _flow_items(text: str, words: _Words, flows: dict) -> str:
     """The flow items of ``text`` (``_FLOW_ITEM``), read, and the text libyaml is to read.
 
     Items on consecutive lines at the same indent are the items of one list, one after the other (each line holds a
     whole item): libyaml reads one stand-in for them, ``0`` in place of the first one's ``{...}`` and the rest of its
-    line, and the lines of the others empty. Returns ({(line, column) of the first one's '{', both from 0: a list with,
-    for each item, (its mapping, its values' locations, its keys', [(key, the locations of a list's words)] or None,
-    the number of YAML values in it, its location)}, the text)."""
+    line, and the lines of the others empty. Adds to ``flows`` {(line, column) of the first one's '{', both from 0:
+    a list with, for each item, (its mapping, its values' locations, its keys', [(key, the locations of a list's
+    words)] or None, the number of YAML values in it, its location)}, and returns the text."""
     if "- {" not in text and "-  {" not in text or _OTHER_BREAKS.search(text):
-        return {}, text
-    flows: dict = {}
+        return text
     parts: list = []
+    found = False
     line, last, end = 0, 0, -2
     run: list = []
     run_indent = -1
@@ -572,15 +584,134 @@ def _flow_items(text: str, words: _Words) -> tuple[dict, str]:
             parts.append("\n")
         else:
             run = flows[(line, brace)] = []
+            found = True
             run_indent = indent
             parts.append(text[max(end, 0):start + brace])
             parts.append("0")
         run.append((out, vlocs, klocs, lists, count, ln + brace + 1))
         end = m.end()
-    if not flows:
-        return {}, text
+    if not found:
+        return text
     parts.append(text[end:])
-    return flows, "".join(parts)
+    return "".join(parts)
+
+
+def _block_items(text: str, words: _Words, flows: dict) -> str:
+    """The layers of ``text`` written in block style (``_BLOCK_HEAD``), read as ``_flow_items`` reads a layer on one
+    line: added to ``flows`` under (line, column) of the first key (where the mapping starts), a run of them on
+    consecutive lines at one indent under one stand-in ``0`` in place of the first key, the run's other lines left
+    empty. An item is taken only where the line after it starts the next item or leaves the list (its first
+    character at the dash's column or before) or the text ends: nothing else can belong to it."""
+    if "- " not in text or _OTHER_BREAKS.search(text):
+        return text
+    parts: list = []
+    line, last, end = 0, 0, -2
+    run: list = []
+    run_indent = -1
+    found = False
+    n = len(text)
+    pair_at, entry_at, indent_at = _BLOCK_PAIR.match, _BLOCK_ENTRY.match, _INDENT.match
+    plain_first, intern, key_of, word = _PLAIN_FIRST, sys.intern, words.key, words.word
+    keys, known = words.keys, words.words
+    max_str, budget = LIMITS.max_string_chars, LIMITS.max_yaml_nodes
+    for m in _BLOCK_HEAD.finditer(text):
+        start = m.start()
+        line += text.count("\n", last, start)
+        last = start
+        ind = m.end(1) - start
+        kcol = ind + 2
+        prefix = " " * kcol
+        # (key, its line, the value's line and column, the word or [(word, line, column)] of a list)
+        pairs = [(m.group(2), line, line, m.start(3) - start, _listed(text, m.group(3), m.start(3), start, line))]
+        at, no = m.end() + 1, line          # the next line's start, and the line number of the item's last line
+        while at < n and text.startswith(prefix, at) and text[at + kcol] not in " -\n":
+            p = pair_at(text, at + kcol)
+            if p is None:
+                break
+            no += 1
+            k, v = p.group(1, 2)
+            if v is not None:
+                pairs.append((k, no, no, p.start(2) - at, _listed(text, v, p.start(2), at, no)))
+                at = p.end() + 1
+                continue
+            at, kline = p.end() + 1, no     # 'key:' and its list below it, a word a line
+            entries: list = []
+            dash = None
+            while at < n:
+                c = kcol if text.startswith(prefix + "- ", at) else kcol + 2 if text.startswith(prefix + "  - ", at) \
+                    else None
+                if c is None or (dash is not None and c != dash):
+                    break
+                e = entry_at(text, at + c)
+                if e is None:
+                    break
+                dash = c
+                no += 1
+                entries.append((e.group(1), no, c + 2))
+                at = e.end() + 1
+            if not entries:             # 'key:' with nothing below it (null), or something else: not taken
+                pairs = None
+                break
+            pairs.append((k, kline, entries[0][1], dash, entries))
+        if pairs is None:
+            continue
+        if at < n:                      # the line after the item: the next item, or out of the list
+            first = indent_at(text, at).end()
+            if first >= n or text[first] in "\n#" or first - at > ind:
+                continue
+        out: dict = {}
+        vlocs: dict = {}
+        klocs: dict = {}
+        lists = None
+        count = 1
+        for k, kline, vline, vcol, v in pairs:
+            key = keys.get(k) or key_of(k, kline + 1, kcol + 1)
+            if key in out:
+                raise _Fallback()
+            klocs[key] = ((kline + 1) << 32) + kcol + 1
+            vlocs[key] = ((vline + 1) << 32) + vcol + 1
+            if type(v) is str:
+                if v[:1] in plain_first and len(v) <= max_str:        # a string
+                    out[key] = intern(v) if len(v) <= 24 else v
+                else:
+                    x = known.get(v, _NOKEY)
+                    out[key] = x if x is not _NOKEY else word(v, vline + 1, vcol + 1)
+                count += 2
+                continue
+            out[key] = [word(w, wl + 1, wc + 1) for w, wl, wc in v]
+            lists = (lists or []) + [(key, [((wl + 1) << 32) + wc + 1 for _, wl, wc in v])]
+            count += 2 + len(v)
+        budget -= count
+        if budget < 0:
+            raise _Fallback()
+        lines = no - line               # the item's lines after its first
+        if start == end + 1 and ind == run_indent:
+            parts.append("\n" * (lines + 1))
+        else:
+            run = flows[(line, kcol)] = []
+            found = True
+            run_indent = ind
+            parts.append(text[max(end, 0):start + kcol])
+            parts.append("0" + "\n" * lines)
+        run.append((out, vlocs, klocs, lists, count, ((line + 1) << 32) + kcol + 1))
+        end = min(at - 1, n)
+    if not found:
+        return text
+    parts.append(text[end:])
+    return "".join(parts)
+
+
+def _listed(text: str, value: str, at: int, line_start: int, line: int):
+    """A block item's value as ``_block_items`` keeps it: the word, or for '[words]' [(word, line, column)]."""
+    if value[0] != "[":
+        return value
+    out = []
+    col = at - line_start + 1
+    for w in _FLOW_WORD.findall(value):
+        col = text.index(w, line_start + col) - line_start
+        out.append((w, line, col))
+        col += len(w)
+    return out
 
 
 def _read_events(parser, src: Source, flows: dict, words: _Words) -> None:

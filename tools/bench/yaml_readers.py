@@ -9,11 +9,13 @@ as the tooling runs).
   c_load        yaml.load with CSafeLoader: plain data, no locations
   one_pass      netspec's reader (spec.parse.load_file): data and every key's and value's location, in one pass over
                 libyaml's events, limits checked as it reads; a layer on a line of its own as a flow mapping of
-                plain words is read from the line (libyaml reads one stand-in for a run of them)
+                plain words, or in block style as yaml.dump writes it, is read from its lines (libyaml reads one
+                stand-in for a run of them)
   events_only   the same reader with every line left to libyaml's events (as before session 22)
   composing     netspec's other reader (the one for anchors, aliases and errors): libyaml's events composed into
                 nodes in Python, then converted
   py_compose    yaml.compose with the pure-Python SafeLoader
+  one_pass_block netspec's reader on the same spec written by yaml.dump (block style: one key per line)
   json_loads    json.loads of the same spec written as JSON (no locations)
   one_pass_json netspec's reader on that JSON file (JSON is read as YAML, for its locations)
 
@@ -33,7 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-READERS = ("events", "c_compose", "c_load", "one_pass", "events_only", "composing", "py_compose", "json_loads", "one_pass_json")
+READERS = ("events", "c_compose", "c_load", "one_pass", "events_only", "one_pass_block", "composing", "py_compose",
+           "json_loads", "one_pass_json")
 
 
 def least(fn, reps: int) -> float:
@@ -47,7 +50,7 @@ def least(fn, reps: int) -> float:
     return best
 
 
-def readers(yaml_path: Path, json_path: Path) -> dict:
+def readers(yaml_path: Path, json_path: Path, block_path: Path) -> dict:
     import yaml
 
     from netspec.spec import parse
@@ -66,12 +69,12 @@ def readers(yaml_path: Path, json_path: Path) -> dict:
             p.dispose()
 
     def events_only():
-        saved = parse._flow_items
-        parse._flow_items = lambda text, words: ({}, text)
+        saved = parse._flow_items, parse._block_items
+        parse._flow_items = parse._block_items = lambda text, words, flows: text
         try:
             return parse.load_file(yaml_path)
         finally:
-            parse._flow_items = saved
+            parse._flow_items, parse._block_items = saved
 
     def composing():
         saved = parse._read_fast
@@ -89,6 +92,7 @@ def readers(yaml_path: Path, json_path: Path) -> dict:
             "composing": composing,
             "py_compose": lambda: yaml.compose(text, Loader=yaml.SafeLoader),
             "json_loads": lambda: json.loads(jtext),
+            "one_pass_block": lambda: parse.load_file(block_path),
             "one_pass_json": lambda: parse.load_file(json_path)}
 
 
@@ -119,8 +123,11 @@ def main(argv=None) -> int:
             yp.write_text(text)
             import yaml
             jp = Path(tmp) / "literal.json"
-            jp.write_text(json.dumps(yaml.load(text, Loader=yaml.CSafeLoader), indent=1))
-            fns = readers(yp, jp)
+            data = yaml.load(text, Loader=yaml.CSafeLoader)
+            jp.write_text(json.dumps(data, indent=1))
+            bp = Path(tmp) / "literal_block.yaml"
+            bp.write_text(yaml.dump(data, Dumper=yaml.CSafeDumper, sort_keys=False))
+            fns = readers(yp, jp, bp)
             cells = [f"{least(fns[r], a.reps):.3f}" for r in want]
             print(f"| {n:,} | {len(text.encode()):,} bytes | " + " | ".join(cells) + " |", flush=True)
     return 0
