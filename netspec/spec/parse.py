@@ -407,15 +407,16 @@ def _read_fast(text: str, file: str, src: Source) -> bool:
 
     A layer written on a line of its own as a flow mapping of plain words (``  - {name: fc1, op: linear, out: 8}``,
     ``_FLOW_ITEM``) is read from the line by ``_flow_items``, and libyaml is given the word ``0`` in its place (one
-    for a run of such lines, the others left empty): one event for the run instead of one per key and value. Such
-    lines are read so only where the word comes back as a plain scalar at the very place of the first ``{``, an item
-    of a block list (not text inside a string or a block scalar, where the whole file is read again by libyaml as
-    written)."""
+    for a run of such lines, the others left empty): one event for the run instead of one per key and value; a layer
+    in block style as yaml.dump writes it likewise (``_block_items``). Such lines are read so only where the word
+    comes back as a plain scalar at the very place of the first ``{`` (or key), an item of a block list (not text
+    inside a string or a block scalar, where the whole file is read again by libyaml as written)."""
     words = _Words(file, src)
     try:
         flows: dict = {}
-        text = _block_items(text, words, flows)
+        # (layers on one line first: they are most of a big file, and what they leave is short to scan for the others)
         text = _flow_items(text, words, flows)
+        text = _block_items(text, words, flows)
         parser = _FAST_PARSER(text)
     except (_Fallback, NetspecError, ValueError, TypeError, OverflowError):
         return False
@@ -532,7 +533,7 @@ def _flow_items(text: str, words: _Words, flows: dict) -> str:
     line, last, end = 0, 0, -2
     run: list = []
     run_indent = -1
-    pairs, listed = _FLOW_PAIR.findall, _FLOW_WORD.findall
+    pairs = _FLOW_PAIR.findall
     plain_first, intern, key_of, word = _PLAIN_FIRST, sys.intern, words.key, words.word
     keys, known = words.keys, words.words
     max_str, budget = LIMITS.max_string_chars, LIMITS.max_yaml_nodes
@@ -566,15 +567,9 @@ def _flow_items(text: str, words: _Words, flows: dict) -> str:
                     out[key] = x if x is not _NOKEY else word(v, line + 1, at + 1)
                 count += 2
             else:
-                col, got, locs = at + 1, [], []
-                for w in listed(v):
-                    col = item.index(w, col)
-                    got.append(word(w, line + 1, col + 1))
-                    locs.append(ln + col + 1)
-                    col += len(w)
-                out[key] = got
+                out[key], locs = _list_value(_listed(item, v, at, 0, line), word)
                 lists = (lists or []) + [(key, locs)]
-                count += 2 + len(got)
+                count += 2 + len(locs)
             at += len(v)
         budget -= count
         if budget < 0:      # more values than the file may hold: the reader that stops at the limit says where
@@ -678,9 +673,9 @@ def _block_items(text: str, words: _Words, flows: dict) -> str:
                     out[key] = x if x is not _NOKEY else word(v, vline + 1, vcol + 1)
                 count += 2
                 continue
-            out[key] = [word(w, wl + 1, wc + 1) for w, wl, wc in v]
-            lists = (lists or []) + [(key, [((wl + 1) << 32) + wc + 1 for _, wl, wc in v])]
-            count += 2 + len(v)
+            out[key], locs = _list_value(v, word)
+            lists = (lists or []) + [(key, locs)]
+            count += 2 + len(locs)
         budget -= count
         if budget < 0:
             raise _Fallback()
@@ -702,7 +697,8 @@ def _block_items(text: str, words: _Words, flows: dict) -> str:
 
 
 def _listed(text: str, value: str, at: int, line_start: int, line: int):
-    """A block item's value as ``_block_items`` keeps it: the word, or for '[words]' [(word, line, column)]."""
+    """A value of a layer read from its lines (at ``at`` in ``text``, on the line that starts at ``line_start``): the
+    word, or for '[words]' [(word, line, column)], both from 0."""
     if value[0] != "[":
         return value
     out = []
@@ -712,6 +708,11 @@ def _listed(text: str, value: str, at: int, line_start: int, line: int):
         out.append((w, line, col))
         col += len(w)
     return out
+
+
+def _list_value(entries: list, word) -> tuple[list, list]:
+    """The values of a list's words [(word, line, column)] and their locations, packed as the event loop packs them."""
+    return [word(w, wl + 1, wc + 1) for w, wl, wc in entries], [((wl + 1) << 32) + wc + 1 for _, wl, wc in entries]
 
 
 def _read_events(parser, src: Source, flows: dict, words: _Words) -> None:
